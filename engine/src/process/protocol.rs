@@ -1,0 +1,146 @@
+//! The wire format between a pool and its children: length-prefixed postcard frames.
+//!
+//! A child first sends a [`Hello`]; then, for every [`Request`] it reads, it writes one
+//! [`Response`] with the same id.
+
+use std::io::{self, Read, Write};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StageError;
+
+/// Bumped whenever the frames change shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Marks a panelscope worker's first frame, so a misconfigured command (one that prints help text,
+/// say) is reported as such instead of as garbage.
+pub(crate) const MAGIC: [u8; 8] = *b"PSWORKER";
+
+/// A frame larger than this is a corrupted stream, not a real payload.
+const MAX_FRAME_BYTES: u32 = 1 << 30;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The pipe failed or closed mid-frame.
+    #[error("pipe: {0}")]
+    Io(#[from] io::Error),
+    /// The bytes are not a valid frame of the expected type.
+    #[error("malformed frame: {0}")]
+    Decode(#[from] postcard::Error),
+    /// The length prefix is absurd.
+    #[error("frame of {0} bytes exceeds the 1 GiB limit")]
+    TooLarge(u32),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    pub(crate) magic: [u8; 8],
+    pub(crate) version: u32,
+    pub(crate) pid: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Request<T> {
+    pub(crate) id: u64,
+    pub(crate) item: T,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Response<T> {
+    pub(crate) id: u64,
+    pub(crate) result: Result<Vec<T>, StageError>,
+}
+
+/// Writes one frame and flushes it.
+pub(crate) fn write_message<T: Serialize>(
+    writer: &mut impl Write,
+    message: &T,
+) -> Result<(), ProtocolError> {
+    let payload = postcard::to_allocvec(message)?;
+    let len = u32::try_from(payload.len()).map_err(|_| ProtocolError::TooLarge(u32::MAX))?;
+    if len > MAX_FRAME_BYTES {
+        return Err(ProtocolError::TooLarge(len));
+    }
+    writer.write_all(&len.to_le_bytes())?;
+    writer.write_all(&payload)?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// Reads one frame's bytes; `Ok(None)` on a clean end of stream between frames.
+pub(crate) fn read_frame(reader: &mut impl Read) -> Result<Option<Vec<u8>>, ProtocolError> {
+    let mut len = [0u8; 4];
+    let mut filled = 0;
+    while filled < len.len() {
+        match reader.read(&mut len[filled..]) {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_le_bytes(len);
+    if len > MAX_FRAME_BYTES {
+        return Err(ProtocolError::TooLarge(len));
+    }
+    let mut payload = vec![0u8; len as usize];
+    reader.read_exact(&mut payload)?;
+    Ok(Some(payload))
+}
+
+/// Decodes a frame's bytes.
+pub(crate) fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, ProtocolError> {
+    Ok(postcard::from_bytes(frame)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut wire = Vec::new();
+        let sent = Response::<String> {
+            id: 7,
+            result: Ok(vec!["a".into(), "b".into()]),
+        };
+        write_message(&mut wire, &sent).unwrap();
+        write_message(
+            &mut wire,
+            &Response::<String> {
+                id: 8,
+                result: Err(StageError::input("bad")),
+            },
+        )
+        .unwrap();
+        let mut reader = wire.as_slice();
+        let first: Response<String> = decode(&read_frame(&mut reader).unwrap().unwrap()).unwrap();
+        assert_eq!(
+            (first.id, first.result.unwrap()),
+            (7, vec!["a".to_string(), "b".to_string()])
+        );
+        let second: Response<String> = decode(&read_frame(&mut reader).unwrap().unwrap()).unwrap();
+        assert_eq!(second.result.unwrap_err().message, "bad");
+        assert!(read_frame(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn truncated_frame_is_an_error_not_an_end() {
+        let mut wire = Vec::new();
+        write_message(&mut wire, &Request { id: 1, item: 42u64 }).unwrap();
+        wire.truncate(wire.len() - 1);
+        assert!(read_frame(&mut wire.as_slice()).is_err());
+    }
+
+    #[test]
+    fn absurd_length_is_refused() {
+        let wire = u32::MAX.to_le_bytes();
+        assert!(matches!(
+            read_frame(&mut wire.as_slice()),
+            Err(ProtocolError::TooLarge(_))
+        ));
+    }
+}

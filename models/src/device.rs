@@ -1,0 +1,83 @@
+//! Which device a model runs on: the GPU when there is one and the build supports it, else the CPU.
+
+use std::str::FromStr;
+
+use candle_core::Device;
+
+use crate::ModelError;
+
+/// What the configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DevicePreference {
+    /// CUDA device 0 when this build has CUDA and a GPU is present, the CPU otherwise.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// This CUDA device, or an error.
+    Cuda(usize),
+}
+
+impl FromStr for DevicePreference {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device `{other}`: expected auto, cpu, cuda or cuda:N")
+                }),
+        }
+    }
+}
+
+/// Whether this binary was built with the `cuda` feature.
+pub const CUDA_COMPILED: bool = cfg!(feature = "cuda");
+
+/// Opens the device `preference` names.
+pub fn select_device(preference: DevicePreference) -> Result<Device, ModelError> {
+    match preference {
+        DevicePreference::Cpu => Ok(Device::Cpu),
+        DevicePreference::Auto if CUDA_COMPILED => Ok(Device::cuda_if_available(0)?),
+        DevicePreference::Auto => Ok(Device::Cpu),
+        DevicePreference::Cuda(_) if !CUDA_COMPILED => Err(ModelError::CudaNotCompiled),
+        DevicePreference::Cuda(ordinal) => Ok(Device::new_cuda(ordinal)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spelling() {
+        assert_eq!("auto".parse(), Ok(DevicePreference::Auto));
+        assert_eq!("cpu".parse(), Ok(DevicePreference::Cpu));
+        assert_eq!("cuda".parse(), Ok(DevicePreference::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DevicePreference::Cuda(3)));
+        assert!(
+            "gpu"
+                .parse::<DevicePreference>()
+                .unwrap_err()
+                .contains("expected auto, cpu")
+        );
+    }
+
+    #[test]
+    fn cpu_always_works_and_auto_falls_back_to_it() {
+        assert!(select_device(DevicePreference::Cpu).unwrap().is_cpu());
+        if !CUDA_COMPILED {
+            assert!(select_device(DevicePreference::Auto).unwrap().is_cpu());
+            let error = select_device(DevicePreference::Cuda(0))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("--features cuda"), "{error}");
+        }
+    }
+}

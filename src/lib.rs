@@ -1,0 +1,5 @@
+//! The panelscope application: configuration and the commands behind the `panelscope` binary.
+
+pub mod config;
+pub mod demo;
+pub mod telemetry;
