@@ -1,0 +1,1 @@
+//! Writes small PDFs for tests, examples and synthetic catalogs.

@@ -1,0 +1,1 @@
+//! Splits compound figures into panels.

@@ -1,0 +1,489 @@
+//! The units that flow between stages (DESIGN.md §3): documents, pages, figures, panels, with
+//! every region in page space (PDF points, origin at the page's top-left corner, y down).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use image::{GrayImage, RgbImage};
+use serde::{Deserialize, Serialize};
+
+/// A document's identity: the blake3 of its bytes, so the same file at two paths is one document.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DocumentId(pub [u8; 32]);
+
+impl DocumentId {
+    /// The id of a document with these bytes.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Lower-case hex, as stored and printed.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The first 12 hex digits, for logs.
+    pub fn short(&self) -> String {
+        self.to_hex()[..12].to_string()
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocumentId({})", self.short())
+    }
+}
+
+impl FromStr for DocumentId {
+    type Err = String;
+
+    fn from_str(hex: &str) -> Result<Self, String> {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{hex}` is not a 64-digit hex document id"));
+        }
+        let mut id = [0u8; 32];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        Ok(Self(id))
+    }
+}
+
+/// A rectangle in page space: PDF points (1/72 inch) from the page's top-left corner, y down.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct BBox {
+    /// Left edge.
+    pub x0: f32,
+    /// Top edge.
+    pub y0: f32,
+    /// Right edge.
+    pub x1: f32,
+    /// Bottom edge.
+    pub y1: f32,
+}
+
+impl BBox {
+    /// A box from its edges (normalised so that x0 ≤ x1 and y0 ≤ y1).
+    pub fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> Self {
+        Self { x0: x0.min(x1), y0: y0.min(y1), x1: x0.max(x1), y1: y0.max(y1) }
+    }
+
+    /// Width.
+    pub fn width(&self) -> f32 {
+        self.x1 - self.x0
+    }
+
+    /// Height.
+    pub fn height(&self) -> f32 {
+        self.y1 - self.y0
+    }
+
+    /// Area (0 for degenerate boxes).
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+
+    /// The centre point.
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+    }
+
+    /// The overlap of two boxes, if any.
+    pub fn intersection(&self, other: &BBox) -> Option<BBox> {
+        let b = BBox { x0: self.x0.max(other.x0), y0: self.y0.max(other.y0), x1: self.x1.min(other.x1), y1: self.y1.min(other.y1) };
+        (b.x0 < b.x1 && b.y0 < b.y1).then_some(b)
+    }
+
+    /// The smallest box holding both.
+    pub fn union(&self, other: &BBox) -> BBox {
+        BBox { x0: self.x0.min(other.x0), y0: self.y0.min(other.y0), x1: self.x1.max(other.x1), y1: self.y1.max(other.y1) }
+    }
+
+    /// Intersection over union, 0 when disjoint.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection(other).map_or(0.0, |b| b.area());
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// Whether the point lies inside (edges included).
+    pub fn contains_point(&self, x: f32, y: f32) -> bool {
+        x >= self.x0 && x <= self.x1 && y >= self.y0 && y <= self.y1
+    }
+
+    /// The box grown by `margin` on every side.
+    pub fn expand(&self, margin: f32) -> BBox {
+        BBox { x0: self.x0 - margin, y0: self.y0 - margin, x1: self.x1 + margin, y1: self.y1 + margin }
+    }
+
+    /// The box clipped to `[0, width] × [0, height]`.
+    pub fn clamp_to(&self, width: f32, height: f32) -> BBox {
+        BBox { x0: self.x0.clamp(0.0, width), y0: self.y0.clamp(0.0, height), x1: self.x1.clamp(0.0, width), y1: self.y1.clamp(0.0, height) }
+    }
+
+    /// The pixels this box covers in an image drawn at `pixels_per_point`, clipped to the image.
+    pub fn to_pixels(&self, pixels_per_point: f32, width: u32, height: u32) -> PixelBox {
+        let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+        PixelBox {
+            x0: clamp((self.x0 * pixels_per_point).floor(), width),
+            y0: clamp((self.y0 * pixels_per_point).floor(), height),
+            x1: clamp((self.x1 * pixels_per_point).ceil(), width),
+            y1: clamp((self.y1 * pixels_per_point).ceil(), height),
+        }
+    }
+
+    /// `[x0, y0, x1, y1]`, the JSON convention of every output.
+    pub fn to_array(&self) -> [f32; 4] {
+        [self.x0, self.y0, self.x1, self.y1]
+    }
+}
+
+/// A rectangle in an image's pixels: columns `x0..x1`, rows `y0..y1` (end exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct PixelBox {
+    /// First column.
+    pub x0: u32,
+    /// First row.
+    pub y0: u32,
+    /// One past the last column.
+    pub x1: u32,
+    /// One past the last row.
+    pub y1: u32,
+}
+
+impl PixelBox {
+    /// A box from its edges.
+    pub fn new(x0: u32, y0: u32, x1: u32, y1: u32) -> Self {
+        Self { x0, y0, x1, y1 }
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.x1.saturating_sub(self.x0)
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.y1.saturating_sub(self.y0)
+    }
+
+    /// Pixel count.
+    pub fn area(&self) -> u64 {
+        u64::from(self.width()) * u64::from(self.height())
+    }
+
+    /// Whether it holds no pixel.
+    pub fn is_empty(&self) -> bool {
+        self.width() == 0 || self.height() == 0
+    }
+
+    /// The same region as a box in page space, given where the image's (0, 0) pixel sits on the
+    /// page (`origin`, points) and the image's scale.
+    pub fn to_page(&self, origin: (f32, f32), pixels_per_point_x: f32, pixels_per_point_y: f32) -> BBox {
+        BBox {
+            x0: origin.0 + self.x0 as f32 / pixels_per_point_x,
+            y0: origin.1 + self.y0 as f32 / pixels_per_point_y,
+            x1: origin.0 + self.x1 as f32 / pixels_per_point_x,
+            y1: origin.1 + self.y1 as f32 / pixels_per_point_y,
+        }
+    }
+}
+
+/// Pixels: 8-bit gray (1 channel) or RGB (3 channels), row-major, tightly packed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Raster {
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// 1 (gray) or 3 (RGB).
+    pub channels: u8,
+    /// `width × height × channels` bytes.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl fmt::Debug for Raster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Raster({}x{}x{})", self.width, self.height, self.channels)
+    }
+}
+
+impl Raster {
+    /// An RGB raster.
+    pub fn from_rgb(image: RgbImage) -> Self {
+        let (width, height) = image.dimensions();
+        Self { width, height, channels: 3, data: image.into_raw() }
+    }
+
+    /// A gray raster.
+    pub fn from_gray(image: GrayImage) -> Self {
+        let (width, height) = image.dimensions();
+        Self { width, height, channels: 1, data: image.into_raw() }
+    }
+
+    /// The pixels as an RGB image (gray is expanded).
+    pub fn to_rgb(&self) -> RgbImage {
+        match self.channels {
+            3 => RgbImage::from_raw(self.width, self.height, self.data.clone()).expect("raster size matches its data"),
+            _ => image::DynamicImage::ImageLuma8(self.to_gray()).to_rgb8(),
+        }
+    }
+
+    /// The pixels as a gray image (RGB is converted with the Rec. 601 luma weights).
+    pub fn to_gray(&self) -> GrayImage {
+        match self.channels {
+            1 => GrayImage::from_raw(self.width, self.height, self.data.clone()).expect("raster size matches its data"),
+            _ => {
+                let gray: Vec<u8> = self
+                    .data
+                    .chunks_exact(3)
+                    .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114 + 500) / 1000) as u8)
+                    .collect();
+                GrayImage::from_raw(self.width, self.height, gray).expect("raster size matches its data")
+            }
+        }
+    }
+
+    /// The region `area` (clipped to the raster) as a new raster.
+    pub fn crop(&self, area: PixelBox) -> Raster {
+        let x0 = area.x0.min(self.width);
+        let y0 = area.y0.min(self.height);
+        let x1 = area.x1.min(self.width).max(x0);
+        let y1 = area.y1.min(self.height).max(y0);
+        let channels = usize::from(self.channels);
+        let row_bytes = (x1 - x0) as usize * channels;
+        let mut data = Vec::with_capacity(row_bytes * (y1 - y0) as usize);
+        for y in y0..y1 {
+            let start = (y as usize * self.width as usize + x0 as usize) * channels;
+            data.extend_from_slice(&self.data[start..start + row_bytes]);
+        }
+        Raster { width: x1 - x0, height: y1 - y0, channels: self.channels, data }
+    }
+}
+
+/// A document found by the scan, not yet opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentJob {
+    /// blake3 of the bytes.
+    pub id: DocumentId,
+    /// Where it was found (the first path, when it was found at several).
+    pub path: PathBuf,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// What opening a document told us.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    /// The document.
+    pub job: DocumentJob,
+    /// Pages in the file.
+    pub pages: u32,
+    /// Title from the metadata, when present.
+    pub title: Option<String>,
+    /// Pages that will be screened (fewer than `pages` when the page cap applies).
+    pub pages_screened: u32,
+}
+
+/// One page to render.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageJob {
+    /// The document.
+    pub doc: DocumentId,
+    /// Its path (shared by all its pages).
+    pub path: Arc<std::path::Path>,
+    /// 0-based page index.
+    pub index: u32,
+    /// Pages of the document that will be screened: the store records the document when it has
+    /// seen this many.
+    pub pages_screened: u32,
+}
+
+/// A run of text on a page with its box.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextSpan {
+    /// The text.
+    pub text: String,
+    /// Where it is.
+    pub bbox: BBox,
+}
+
+/// A raster image object embedded in the page, as the PDF places it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddedImage {
+    /// Where the image is drawn, in page space.
+    pub bbox: BBox,
+    /// Its native pixel size.
+    pub pixel_width: u32,
+    /// Its native pixel size.
+    pub pixel_height: u32,
+    /// Its pixels as drawn (masks, colour spaces and orientation applied), when they could be
+    /// decoded; downscaled when larger than the configured cap.
+    pub raster: Option<Raster>,
+}
+
+/// Facts about a page that travel with its figures after the page pixels are gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageMeta {
+    /// The document.
+    pub doc: DocumentId,
+    /// Its path.
+    pub path: Arc<std::path::Path>,
+    /// 0-based page index.
+    pub index: u32,
+    /// Pages of the document being screened.
+    pub pages_screened: u32,
+    /// Page width in points.
+    pub width_pt: f32,
+    /// Page height in points.
+    pub height_pt: f32,
+    /// Render resolution.
+    pub dpi: f32,
+    /// Rendered width in pixels.
+    pub width_px: u32,
+    /// Rendered height in pixels.
+    pub height_px: u32,
+    /// Characters of text on the page.
+    pub text_chars: u32,
+}
+
+impl PageMeta {
+    /// Pixels per point of the page render.
+    pub fn pixels_per_point(&self) -> f32 {
+        self.dpi / 72.0
+    }
+}
+
+/// A rendered page with what the PDF says is on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderedPage {
+    /// Page facts.
+    pub meta: PageMeta,
+    /// The page rendered at `meta.dpi`, RGB.
+    pub image: Raster,
+    /// Raster image objects.
+    pub embedded: Vec<EmbeddedImage>,
+    /// Text runs.
+    pub text: Vec<TextSpan>,
+}
+
+/// Where a figure was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FigureSource {
+    /// One embedded raster image object, or several tiles merged.
+    Embedded,
+    /// A region of the rendered page (vector drawings, many small images).
+    Detected,
+}
+
+impl FigureSource {
+    /// The label stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FigureSource::Embedded => "embedded",
+            FigureSource::Detected => "detected",
+        }
+    }
+}
+
+/// A figure on a page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// How it was found.
+    pub source: FigureSource,
+    /// Where, in page space.
+    pub bbox: BBox,
+    /// Where, in the page render's pixels.
+    pub pixel_box: PixelBox,
+    /// The caption nearest to it ("Figure 3. …"), when one was found.
+    pub caption: Option<String>,
+    /// The figure's pixels: the embedded image at its native resolution, or the page render's crop.
+    pub raster: Raster,
+}
+
+/// A panel of a figure (the whole figure when it is not compound).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Panel {
+    /// Where, in page space.
+    pub bbox: BBox,
+    /// Where, in the figure raster's pixels.
+    pub pixel_box: PixelBox,
+    /// The panel's pixels.
+    pub raster: Raster,
+}
+
+/// A figure and the panels it was split into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigurePanels {
+    /// The figure.
+    pub figure: Figure,
+    /// Its panels, in reading order.
+    pub panels: Vec<Panel>,
+}
+
+/// A page after figure detection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageFigures {
+    /// Page facts.
+    pub meta: PageMeta,
+    /// Its figures.
+    pub figures: Vec<Figure>,
+}
+
+/// A page after panel splitting: what the store records for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PagePanels {
+    /// Page facts.
+    pub meta: PageMeta,
+    /// Its figures with their panels.
+    pub figures: Vec<FigurePanels>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_id_round_trips_through_hex() {
+        let id = DocumentId::of_bytes(b"%PDF-1.7");
+        assert_eq!(id.to_hex().parse::<DocumentId>().unwrap(), id);
+        assert!("xyz".parse::<DocumentId>().is_err());
+    }
+
+    #[test]
+    fn iou_of_boxes() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(a.iou(&a), 1.0);
+        assert_eq!(a.iou(&BBox::new(20.0, 20.0, 30.0, 30.0)), 0.0);
+        assert!((a.iou(&BBox::new(5.0, 0.0, 15.0, 10.0)) - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn crop_takes_the_right_pixels() {
+        let mut image = RgbImage::new(4, 3);
+        image.put_pixel(2, 1, image::Rgb([9, 8, 7]));
+        let raster = Raster::from_rgb(image);
+        let crop = raster.crop(PixelBox::new(2, 1, 4, 3));
+        assert_eq!((crop.width, crop.height), (2, 2));
+        assert_eq!(&crop.data[..3], &[9, 8, 7]);
+        assert_eq!(raster.crop(PixelBox::new(3, 2, 10, 10)).width, 1, "crops are clipped");
+    }
+
+    #[test]
+    fn page_space_and_pixels_agree() {
+        let b = BBox::new(72.0, 36.0, 144.0, 72.0);
+        let px = b.to_pixels(2.0, 1000, 1000);
+        assert_eq!(px, PixelBox::new(144, 72, 288, 144));
+        assert_eq!(px.to_page((0.0, 0.0), 2.0, 2.0), b);
+    }
+}
