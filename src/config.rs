@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use panelscope_engine::NodeConfig;
+use panelscope_stages::figures::FiguresConfig;
+use panelscope_stages::panels::PanelsConfig;
+use panelscope_stages::render::RenderConfig;
+use panelscope_stages::scan::ScanConfig;
 use serde::Deserialize;
 
 /// The built-in defaults, with every key documented.
@@ -26,6 +30,18 @@ pub struct Settings {
     pub stages: BTreeMap<String, NodeConfig>,
     /// The engine demonstration.
     pub demo: DemoSettings,
+    /// The catalog scan.
+    #[serde(default)]
+    pub scan: ScanConfig,
+    /// Opening and rendering documents.
+    #[serde(default)]
+    pub render: RenderConfig,
+    /// Finding figures on pages.
+    #[serde(default)]
+    pub figures: FiguresConfig,
+    /// Splitting figures into panels.
+    #[serde(default)]
+    pub panels: PanelsConfig,
 }
 
 /// Where `/metrics` is served.
@@ -97,6 +113,7 @@ impl Settings {
         if self.demo.payload_bytes == 0 {
             bail!("demo.payload_bytes must be at least 1");
         }
+        self.render.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 

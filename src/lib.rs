@@ -2,5 +2,7 @@
 
 pub mod config;
 pub mod demo;
-pub mod telemetry;
+pub mod ingest;
+pub mod inspect;
 pub mod pdfgen;
+pub mod telemetry;

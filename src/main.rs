@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use panelscope::config::Settings;
-use panelscope::{demo, telemetry};
+use panelscope::{demo, ingest, inspect, telemetry};
 
 /// Screens catalogs of scientific PDFs for duplicated and reused image panels.
 #[derive(Debug, Parser)]
@@ -31,6 +31,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Screens a catalog: files, folders (recursive) and list files (one path per line) of PDFs
+    /// into figures and panels in the store. Resumable: documents already recorded are skipped.
+    Ingest {
+        /// PDFs, folders, or list files.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Render worker processes (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Screen again documents that failed in an earlier run.
+        #[arg(long)]
+        retry_failed: bool,
+    },
     /// Runs the engine on synthetic items: a process pool, a CPU stage, a batched stage, a sink.
     Demo {
         /// Items to push through (overrides demo.items).
@@ -39,6 +52,15 @@ enum Command {
         /// Every Nth item crashes its child process, to show restarts and dead letters.
         #[arg(long)]
         poison_every: Option<u64>,
+    },
+    /// Writes each page of one PDF with its figure and panel boxes drawn on it (debug overlays),
+    /// the figure crops, and inspect.json.
+    Inspect {
+        /// The PDF.
+        pdf: PathBuf,
+        /// Where to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Serves one stage over stdin/stdout for a process pool (started by panelscope itself).
     #[command(hide = true)]
@@ -52,6 +74,10 @@ enum Command {
 enum WorkerKind {
     /// The demo's payload hasher.
     Checksum,
+    /// Opens documents with pdfium.
+    Probe,
+    /// Renders pages with pdfium.
+    Render,
 }
 
 fn settings(cli: &Cli) -> Result<Settings> {
@@ -66,6 +92,27 @@ fn settings(cli: &Cli) -> Result<Settings> {
     Ok(settings)
 }
 
+/// Serves one stage over stdin/stdout for a parent's process pool.
+fn serve_worker(kind: WorkerKind) -> Result<()> {
+    use panelscope_stages::render::{ProbeWorker, RenderConfig, RenderWorker};
+    match kind {
+        WorkerKind::Checksum => {
+            panelscope_engine::process::serve(demo::ChecksumStage).context("checksum worker")?
+        }
+        WorkerKind::Probe => {
+            let worker = ProbeWorker::new(RenderConfig::from_env().map_err(anyhow::Error::msg)?)
+                .map_err(anyhow::Error::msg)?;
+            panelscope_engine::process::serve(worker).context("probe worker")?
+        }
+        WorkerKind::Render => {
+            let worker = RenderWorker::new(RenderConfig::from_env().map_err(anyhow::Error::msg)?)
+                .map_err(anyhow::Error::msg)?;
+            panelscope_engine::process::serve(worker).context("render worker")?
+        }
+    }
+    Ok(())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,10 +124,60 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging();
     match &cli.command {
-        Command::Worker {
-            kind: WorkerKind::Checksum,
+        Command::Worker { kind } => serve_worker(*kind)?,
+        Command::Inspect { pdf, out } => {
+            let settings = settings(&cli)?;
+            let program =
+                std::env::current_exe().context("cannot locate the panelscope executable")?;
+            let pages = runtime()?.block_on(inspect::run(&settings, pdf, out, program))?;
+            for page in &pages {
+                let panels: usize = page.figures.iter().map(|f| f.panels.len()).sum();
+                println!(
+                    "page {:>3}: {} figures, {panels} panels  {}",
+                    page.page,
+                    page.figures.len(),
+                    page.overlay.display()
+                );
+            }
+            println!("listing: {}", out.join("inspect.json").display());
+        }
+        Command::Ingest {
+            paths,
+            workers,
+            retry_failed,
         } => {
-            panelscope_engine::process::serve(demo::ChecksumStage).context("checksum worker")?;
+            let mut settings = settings(&cli)?;
+            settings.scan.retry_failed |= *retry_failed;
+            let program =
+                std::env::current_exe().context("cannot locate the panelscope executable")?;
+            let request = ingest::IngestRequest {
+                inputs: paths.clone(),
+                workers: *workers,
+            };
+            let outcome = runtime()?.block_on(async {
+                if let Some(addr) = settings.metrics.socket_addr()? {
+                    telemetry::serve_metrics(addr)?;
+                }
+                ingest::run(&settings, request, program).await
+            })?;
+            print!("{}", outcome.summary);
+            let c = &outcome.counts;
+            println!(
+                "store {}: {} documents complete, {} failed, {} pages, {} figures, {} panels, {} dead letters",
+                outcome.store.display(),
+                c.complete,
+                c.failed,
+                c.pages,
+                c.figures,
+                c.panels,
+                c.dead_letters
+            );
+            if !outcome.failures.is_empty() {
+                println!("failed in this run:");
+                for (path, reason) in &outcome.failures {
+                    println!("  {path}: {reason}");
+                }
+            }
         }
         Command::Demo {
             items,

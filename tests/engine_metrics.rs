@@ -202,10 +202,7 @@ fn metrics_endpoint_serves_every_stage_series_with_matching_values() {
         &[("stage", "chaos")],
     )
     .unwrap();
-    assert!(
-        (1.0..100.0).contains(&chaos_batches),
-        "{chaos_batches}"
-    );
+    assert!((1.0..100.0).contains(&chaos_batches), "{chaos_batches}");
     assert!(
         text.contains("# HELP panelscope_stage_items_total"),
         "metrics are described"

@@ -17,6 +17,9 @@ pub struct DeadLetter {
     pub stage: String,
     /// The item, as the stage describes it (a path, an id).
     pub item: String,
+    /// What the item belongs to (a document id), for sinks that file letters by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// Why.
     pub error: String,
     /// Who is at fault.
@@ -30,7 +33,7 @@ pub struct DeadLetter {
 impl DeadLetter {
     pub(crate) fn now(
         stage: &str,
-        item: String,
+        label: ItemLabel,
         error: String,
         domain: ErrorDomain,
         attempts: u32,
@@ -40,13 +43,21 @@ impl DeadLetter {
             .map_or(0, |d| d.as_millis() as u64);
         Self {
             stage: stage.to_string(),
-            item,
+            item: label.text,
+            key: label.key,
             error,
             domain,
             attempts,
             at_unix_ms,
         }
     }
+}
+
+/// How a stage named an item for the dead letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ItemLabel {
+    pub(crate) text: String,
+    pub(crate) key: Option<String>,
 }
 
 /// Where dead letters go. Called from worker threads, so it must be cheap and thread-safe; a
@@ -168,7 +179,7 @@ mod tests {
         let sink = JsonlDeadLetters::open(&path).unwrap();
         let letter = DeadLetter::now(
             "render",
-            "a.pdf".into(),
+            ItemLabel { text: "a.pdf".into(), key: Some("doc".into()) },
             "truncated".into(),
             ErrorDomain::Input,
             1,

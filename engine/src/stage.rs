@@ -160,6 +160,11 @@ pub trait Stage: Send + 'static {
     fn describe(&self, _item: &Self::In) -> String {
         std::any::type_name::<Self::In>().to_string()
     }
+
+    /// The key a dead-letter sink files the item under (a document id), when it has one.
+    fn key(&self, _item: &Self::In) -> Option<String> {
+        None
+    }
 }
 
 /// An async stage, run as tokio tasks, for I/O-bound work.
@@ -188,6 +193,11 @@ pub trait AsyncStage: Send + 'static {
     /// How an item is named in a dead-letter record.
     fn describe(&self, _item: &Self::In) -> String {
         std::any::type_name::<Self::In>().to_string()
+    }
+
+    /// The key a dead-letter sink files the item under, when it has one.
+    fn key(&self, _item: &Self::In) -> Option<String> {
+        None
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::FutureExt;
 
 use crate::channel::{EdgeRx, EdgeTx, Received, recv_batch_async, recv_batch_blocking};
-use crate::deadletter::{DeadLetter, DeadLetterSink};
+use crate::deadletter::{DeadLetter, DeadLetterSink, ItemLabel};
 use crate::error::StageError;
 use crate::metrics::{StageMetrics, WorkerTally};
 use crate::node::NodeConfig;
@@ -27,7 +27,13 @@ pub(crate) struct GraphContext {
 }
 
 impl GraphContext {
-    fn dead_letter(&self, metrics: &StageMetrics, item: String, error: &StageError, attempts: u32) {
+    fn dead_letter(
+        &self,
+        metrics: &StageMetrics,
+        item: ItemLabel,
+        error: &StageError,
+        attempts: u32,
+    ) {
         let letter = DeadLetter::now(
             metrics.stage(),
             item,
@@ -99,7 +105,7 @@ struct Retry<T> {
 /// What a panicked worker left behind.
 enum Failure<T> {
     Panicked {
-        items: Vec<(T, String)>,
+        items: Vec<(T, ItemLabel)>,
         attempts: u32,
         message: String,
     },
@@ -293,7 +299,7 @@ impl<In: Send + 'static, Out: Send + 'static> Common<In, Out> {
         results: Vec<ItemResult<Out>>,
         attempts: u32,
         outputs: &mut Vec<Out>,
-        describe: impl Fn(&In) -> String,
+        describe: impl Fn(&In) -> ItemLabel,
     ) {
         if results.len() != batch.len() {
             let error = StageError::internal(format!(
@@ -394,7 +400,10 @@ impl<C: StageConfig> BlockingWorker<'_, C> {
                     results,
                     attempts,
                     &mut self.outputs,
-                    |item| stage.describe(item),
+                    |item| ItemLabel {
+                        text: stage.describe(item),
+                        key: stage.key(item),
+                    },
                 );
                 self.send_outputs()
             }
@@ -405,8 +414,14 @@ impl<C: StageConfig> BlockingWorker<'_, C> {
                     .batch
                     .drain(..)
                     .map(|item| {
-                        let label = catch_unwind(AssertUnwindSafe(|| stage.describe(&item)))
-                            .unwrap_or_else(|_| std::any::type_name::<InOf<C>>().to_string());
+                        let label = catch_unwind(AssertUnwindSafe(|| ItemLabel {
+                            text: stage.describe(&item),
+                            key: stage.key(&item),
+                        }))
+                        .unwrap_or_else(|_| ItemLabel {
+                            text: std::any::type_name::<InOf<C>>().to_string(),
+                            key: None,
+                        });
                         (item, label)
                     })
                     .collect();
@@ -647,7 +662,10 @@ impl<C: AsyncStageConfig> AsyncWorker<'_, C> {
                     results,
                     attempts,
                     &mut self.outputs,
-                    |item| stage.describe(item),
+                    |item| ItemLabel {
+                        text: stage.describe(item),
+                        key: stage.key(item),
+                    },
                 );
                 self.send_outputs().await
             }
@@ -657,8 +675,13 @@ impl<C: AsyncStageConfig> AsyncWorker<'_, C> {
                 let items = self
                     .batch
                     .drain(..)
-                    .map(|item| (stage.describe(&item), item))
-                    .map(|(l, i)| (i, l))
+                    .map(|item| {
+                        let label = ItemLabel {
+                            text: stage.describe(&item),
+                            key: stage.key(&item),
+                        };
+                        (item, label)
+                    })
                     .collect();
                 common.slots[self.slot].fail(Failure::Panicked {
                     items,

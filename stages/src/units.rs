@@ -73,7 +73,12 @@ pub struct BBox {
 impl BBox {
     /// A box from its edges (normalised so that x0 ≤ x1 and y0 ≤ y1).
     pub fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> Self {
-        Self { x0: x0.min(x1), y0: y0.min(y1), x1: x0.max(x1), y1: y0.max(y1) }
+        Self {
+            x0: x0.min(x1),
+            y0: y0.min(y1),
+            x1: x0.max(x1),
+            y1: y0.max(y1),
+        }
     }
 
     /// Width.
@@ -98,13 +103,23 @@ impl BBox {
 
     /// The overlap of two boxes, if any.
     pub fn intersection(&self, other: &BBox) -> Option<BBox> {
-        let b = BBox { x0: self.x0.max(other.x0), y0: self.y0.max(other.y0), x1: self.x1.min(other.x1), y1: self.y1.min(other.y1) };
+        let b = BBox {
+            x0: self.x0.max(other.x0),
+            y0: self.y0.max(other.y0),
+            x1: self.x1.min(other.x1),
+            y1: self.y1.min(other.y1),
+        };
         (b.x0 < b.x1 && b.y0 < b.y1).then_some(b)
     }
 
     /// The smallest box holding both.
     pub fn union(&self, other: &BBox) -> BBox {
-        BBox { x0: self.x0.min(other.x0), y0: self.y0.min(other.y0), x1: self.x1.max(other.x1), y1: self.y1.max(other.y1) }
+        BBox {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
     }
 
     /// Intersection over union, 0 when disjoint.
@@ -121,12 +136,22 @@ impl BBox {
 
     /// The box grown by `margin` on every side.
     pub fn expand(&self, margin: f32) -> BBox {
-        BBox { x0: self.x0 - margin, y0: self.y0 - margin, x1: self.x1 + margin, y1: self.y1 + margin }
+        BBox {
+            x0: self.x0 - margin,
+            y0: self.y0 - margin,
+            x1: self.x1 + margin,
+            y1: self.y1 + margin,
+        }
     }
 
     /// The box clipped to `[0, width] × [0, height]`.
     pub fn clamp_to(&self, width: f32, height: f32) -> BBox {
-        BBox { x0: self.x0.clamp(0.0, width), y0: self.y0.clamp(0.0, height), x1: self.x1.clamp(0.0, width), y1: self.y1.clamp(0.0, height) }
+        BBox {
+            x0: self.x0.clamp(0.0, width),
+            y0: self.y0.clamp(0.0, height),
+            x1: self.x1.clamp(0.0, width),
+            y1: self.y1.clamp(0.0, height),
+        }
     }
 
     /// The pixels this box covers in an image drawn at `pixels_per_point`, clipped to the image.
@@ -187,7 +212,12 @@ impl PixelBox {
 
     /// The same region as a box in page space, given where the image's (0, 0) pixel sits on the
     /// page (`origin`, points) and the image's scale.
-    pub fn to_page(&self, origin: (f32, f32), pixels_per_point_x: f32, pixels_per_point_y: f32) -> BBox {
+    pub fn to_page(
+        &self,
+        origin: (f32, f32),
+        pixels_per_point_x: f32,
+        pixels_per_point_y: f32,
+    ) -> BBox {
         BBox {
             x0: origin.0 + self.x0 as f32 / pixels_per_point_x,
             y0: origin.1 + self.y0 as f32 / pixels_per_point_y,
@@ -213,7 +243,11 @@ pub struct Raster {
 
 impl fmt::Debug for Raster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Raster({}x{}x{})", self.width, self.height, self.channels)
+        write!(
+            f,
+            "Raster({}x{}x{})",
+            self.width, self.height, self.channels
+        )
     }
 }
 
@@ -221,19 +255,30 @@ impl Raster {
     /// An RGB raster.
     pub fn from_rgb(image: RgbImage) -> Self {
         let (width, height) = image.dimensions();
-        Self { width, height, channels: 3, data: image.into_raw() }
+        Self {
+            width,
+            height,
+            channels: 3,
+            data: image.into_raw(),
+        }
     }
 
     /// A gray raster.
     pub fn from_gray(image: GrayImage) -> Self {
         let (width, height) = image.dimensions();
-        Self { width, height, channels: 1, data: image.into_raw() }
+        Self {
+            width,
+            height,
+            channels: 1,
+            data: image.into_raw(),
+        }
     }
 
     /// The pixels as an RGB image (gray is expanded).
     pub fn to_rgb(&self) -> RgbImage {
         match self.channels {
-            3 => RgbImage::from_raw(self.width, self.height, self.data.clone()).expect("raster size matches its data"),
+            3 => RgbImage::from_raw(self.width, self.height, self.data.clone())
+                .expect("raster size matches its data"),
             _ => image::DynamicImage::ImageLuma8(self.to_gray()).to_rgb8(),
         }
     }
@@ -241,14 +286,22 @@ impl Raster {
     /// The pixels as a gray image (RGB is converted with the Rec. 601 luma weights).
     pub fn to_gray(&self) -> GrayImage {
         match self.channels {
-            1 => GrayImage::from_raw(self.width, self.height, self.data.clone()).expect("raster size matches its data"),
+            1 => GrayImage::from_raw(self.width, self.height, self.data.clone())
+                .expect("raster size matches its data"),
             _ => {
                 let gray: Vec<u8> = self
                     .data
                     .chunks_exact(3)
-                    .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114 + 500) / 1000) as u8)
+                    .map(|p| {
+                        ((u32::from(p[0]) * 299
+                            + u32::from(p[1]) * 587
+                            + u32::from(p[2]) * 114
+                            + 500)
+                            / 1000) as u8
+                    })
                     .collect();
-                GrayImage::from_raw(self.width, self.height, gray).expect("raster size matches its data")
+                GrayImage::from_raw(self.width, self.height, gray)
+                    .expect("raster size matches its data")
             }
         }
     }
@@ -266,7 +319,12 @@ impl Raster {
             let start = (y as usize * self.width as usize + x0 as usize) * channels;
             data.extend_from_slice(&self.data[start..start + row_bytes]);
         }
-        Raster { width: x1 - x0, height: y1 - y0, channels: self.channels, data }
+        Raster {
+            width: x1 - x0,
+            height: y1 - y0,
+            channels: self.channels,
+            data,
+        }
     }
 }
 
@@ -292,20 +350,17 @@ pub struct DocumentInfo {
     pub title: Option<String>,
     /// Pages that will be screened (fewer than `pages` when the page cap applies).
     pub pages_screened: u32,
+    /// When the document's time budget runs out, in milliseconds since the Unix epoch.
+    pub deadline_unix_ms: u64,
 }
 
 /// One page to render.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PageJob {
-    /// The document.
-    pub doc: DocumentId,
-    /// Its path (shared by all its pages).
-    pub path: Arc<std::path::Path>,
+    /// The document (shared by all its pages).
+    pub document: Arc<DocumentInfo>,
     /// 0-based page index.
     pub index: u32,
-    /// Pages of the document that will be screened: the store records the document when it has
-    /// seen this many.
-    pub pages_screened: u32,
 }
 
 /// A run of text on a page with its box.
@@ -334,6 +389,8 @@ pub struct EmbeddedImage {
 /// Facts about a page that travel with its figures after the page pixels are gone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PageMeta {
+    /// The document's facts (shared by all its pages).
+    pub document: Arc<DocumentInfo>,
     /// The document.
     pub doc: DocumentId,
     /// Its path.
@@ -476,7 +533,11 @@ mod tests {
         let crop = raster.crop(PixelBox::new(2, 1, 4, 3));
         assert_eq!((crop.width, crop.height), (2, 2));
         assert_eq!(&crop.data[..3], &[9, 8, 7]);
-        assert_eq!(raster.crop(PixelBox::new(3, 2, 10, 10)).width, 1, "crops are clipped");
+        assert_eq!(
+            raster.crop(PixelBox::new(3, 2, 10, 10)).width,
+            1,
+            "crops are clipped"
+        );
     }
 
     #[test]

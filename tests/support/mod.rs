@@ -1,6 +1,8 @@
 //! Stages and helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod pdfs;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
 

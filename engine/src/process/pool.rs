@@ -73,17 +73,20 @@ impl ProcessPoolConfig {
         ProcessPoolSpec {
             config: self,
             describe: None,
+            key: None,
             _types: PhantomData,
         }
     }
 }
 
 type Describe<In> = Arc<dyn Fn(&In) -> String + Send + Sync>;
+type Key<In> = Arc<dyn Fn(&In) -> String + Send + Sync>;
 
 /// A [`ProcessPoolConfig`] bound to the types its children read and write; builds [`ProcessPool`]s.
 pub struct ProcessPoolSpec<In, Out> {
     config: ProcessPoolConfig,
     describe: Option<Describe<In>>,
+    key: Option<Key<In>>,
     _types: PhantomData<fn(In) -> Out>,
 }
 
@@ -94,6 +97,12 @@ impl<In, Out> ProcessPoolSpec<In, Out> {
         describe: impl Fn(&In) -> String + Send + Sync + 'static,
     ) -> Self {
         self.describe = Some(Arc::new(describe));
+        self
+    }
+
+    /// Files dead letters under a key (a document id).
+    pub fn key_with(mut self, key: impl Fn(&In) -> String + Send + Sync + 'static) -> Self {
+        self.key = Some(Arc::new(key));
         self
     }
 }
@@ -115,6 +124,7 @@ where
         Ok(ProcessPool {
             config: self.config.clone(),
             describe: self.describe.clone(),
+            key: self.key.clone(),
             cx: cx.clone(),
             child: None,
             next_id: 0,
@@ -140,6 +150,7 @@ struct Worker {
 pub struct ProcessPool<In, Out> {
     config: ProcessPoolConfig,
     describe: Option<Describe<In>>,
+    key: Option<Key<In>>,
     cx: BuildContext,
     child: Option<Worker>,
     next_id: u64,
@@ -354,6 +365,10 @@ where
 
     fn describe(&self, item: &In) -> String {
         self.describe_item(item)
+    }
+
+    fn key(&self, item: &In) -> Option<String> {
+        self.key.as_ref().map(|key| key(item))
     }
 }
 

@@ -1,0 +1,550 @@
+//! figures: finds the figures on a rendered page: embedded raster images (tiles merged, nearby
+//! images grouped into one compound figure) and regions of the rendered page that are drawn
+//! rather than embedded, each with the caption nearest to it.
+
+use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{BBox, Figure, FigureSource, PageFigures, Raster, RenderedPage, TextSpan};
+
+/// Settings of the figures stage, read from `[figures]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FiguresConfig {
+    /// Smallest figure side, in points; smaller regions are logos, icons or rules.
+    pub min_side_pt: f32,
+    /// Smallest figure area, in square points.
+    pub min_area_pt2: f32,
+    /// Images closer than this (points) are tiles of one picture and are merged.
+    pub tile_gap_pt: f32,
+    /// Images closer than this (points) are panels of one compound figure.
+    pub figure_gap_pt: f32,
+    /// Also look for drawn (vector) figures and figures of many small images on the page render.
+    pub detect_drawn: bool,
+    /// Grid cell of the page analysis, in points.
+    pub cell_pt: f32,
+    /// Drawn strokes closer than this (points) belong to one figure.
+    pub join_gap_pt: f32,
+    /// How much darker than the page background a pixel must be to count as ink (0–255).
+    pub ink_threshold: u8,
+    /// A drawn region whose area is more than this share text is a table or text block, not a figure.
+    pub max_text_share: f32,
+    /// How far (points) from a figure its caption may start.
+    pub caption_distance_pt: f32,
+    /// Longest caption kept, in characters.
+    pub caption_max_chars: usize,
+}
+
+impl Default for FiguresConfig {
+    fn default() -> Self {
+        Self {
+            min_side_pt: 24.0,
+            min_area_pt2: 2_000.0,
+            tile_gap_pt: 1.5,
+            figure_gap_pt: 10.0,
+            detect_drawn: true,
+            cell_pt: 2.0,
+            join_gap_pt: 8.0,
+            ink_threshold: 40,
+            max_text_share: 0.3,
+            caption_distance_pt: 120.0,
+            caption_max_chars: 600,
+        }
+    }
+}
+
+impl FiguresConfig {
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("min_side_pt", self.min_side_pt),
+            ("cell_pt", self.cell_pt),
+            ("caption_distance_pt", self.caption_distance_pt),
+        ];
+        for (name, value) in positive {
+            if value.is_nan() || value <= 0.0 {
+                return Err(format!("figures.{name} must be positive (got {value})"));
+            }
+        }
+        if self.tile_gap_pt < 0.0 || self.figure_gap_pt < self.tile_gap_pt {
+            return Err(
+                "figures.figure_gap_pt must be at least figures.tile_gap_pt, both non-negative"
+                    .to_string(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.max_text_share) {
+            return Err(format!(
+                "figures.max_text_share must be in [0, 1] (got {})",
+                self.max_text_share
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StageConfig for FiguresConfig {
+    type Stage = Figures;
+
+    fn build(&self, _cx: &BuildContext) -> Result<Figures, StageError> {
+        self.validate().map_err(StageError::input)?;
+        Ok(Figures {
+            config: self.clone(),
+        })
+    }
+}
+
+/// The figures stage.
+pub struct Figures {
+    config: FiguresConfig,
+}
+
+impl Figures {
+    /// A stage with `config` (validated).
+    pub fn new(config: FiguresConfig) -> Result<Self, String> {
+        config.validate()?;
+        Ok(Self { config })
+    }
+
+    /// The figures of one page.
+    pub fn detect(&self, page: &RenderedPage) -> Vec<Figure> {
+        let cfg = &self.config;
+        let scale = page.meta.pixels_per_point();
+        let mut figures: Vec<Figure> = Vec::new();
+
+        // 1. Embedded images: tiles of one picture first, then pictures close enough to be panels
+        //    of one compound figure.
+        let boxes: Vec<BBox> = page.embedded.iter().map(|image| image.bbox).collect();
+        let tiles = cluster(&boxes, cfg.tile_gap_pt);
+        let groups: Vec<BBox> = tiles
+            .iter()
+            .map(|members| union_of(members.iter().map(|&i| boxes[i])))
+            .collect();
+        for members in cluster(&groups, cfg.figure_gap_pt) {
+            let bbox = union_of(members.iter().map(|&g| groups[g]));
+            if !self.big_enough(&bbox) {
+                continue;
+            }
+            // One picture drawn from one image: keep its native pixels; otherwise crop the render.
+            let native = match members.as_slice() {
+                [only] if tiles[*only].len() == 1 => page.embedded[tiles[*only][0]].raster.clone(),
+                _ => None,
+            };
+            figures.push(self.figure(page, FigureSource::Embedded, bbox, native, scale));
+        }
+
+        // 2. Drawn figures: ink on the render that is neither text nor an embedded figure.
+        if cfg.detect_drawn {
+            // Embedded images too small to be figures (logos, icons) are not drawn figures either.
+            let taken: Vec<BBox> = figures
+                .iter()
+                .map(|f| f.bbox.expand(cfg.join_gap_pt))
+                .chain(boxes.iter().map(|b| b.expand(1.0)))
+                .collect();
+            for bbox in self.drawn_regions(page, &taken) {
+                figures.push(self.figure(page, FigureSource::Detected, bbox, None, scale));
+            }
+        }
+
+        figures.sort_by(|a, b| {
+            (a.bbox.y0, a.bbox.x0)
+                .partial_cmp(&(b.bbox.y0, b.bbox.x0))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let captions = captions(&page.text, &figures, cfg);
+        for (figure, caption) in figures.iter_mut().zip(captions) {
+            figure.caption = caption;
+        }
+        figures
+    }
+
+    fn big_enough(&self, bbox: &BBox) -> bool {
+        bbox.width() >= self.config.min_side_pt
+            && bbox.height() >= self.config.min_side_pt
+            && bbox.area() >= self.config.min_area_pt2
+    }
+
+    fn figure(
+        &self,
+        page: &RenderedPage,
+        source: FigureSource,
+        bbox: BBox,
+        native: Option<Raster>,
+        scale: f32,
+    ) -> Figure {
+        let pixel_box = bbox.to_pixels(scale, page.image.width, page.image.height);
+        let raster = native.unwrap_or_else(|| page.image.crop(pixel_box));
+        Figure {
+            source,
+            bbox,
+            pixel_box,
+            caption: None,
+            raster,
+        }
+    }
+
+    /// Regions of ink on the page render that no text span and no embedded figure explains.
+    fn drawn_regions(&self, page: &RenderedPage, taken: &[BBox]) -> Vec<BBox> {
+        let cfg = &self.config;
+        let grid = InkGrid::of(
+            &page.image,
+            page.meta.pixels_per_point() * cfg.cell_pt,
+            cfg.ink_threshold,
+        );
+        let mut ink = grid.cells.clone();
+        let cell_pt = page.meta.width_pt / grid.columns as f32;
+        let cell_pt_y = page.meta.height_pt / grid.rows as f32;
+        let clear = |ink: &mut Vec<bool>, bbox: &BBox| {
+            let c0 = (bbox.x0 / cell_pt).floor().max(0.0) as usize;
+            let r0 = (bbox.y0 / cell_pt_y).floor().max(0.0) as usize;
+            let c1 = ((bbox.x1 / cell_pt).ceil() as usize).min(grid.columns);
+            let r1 = ((bbox.y1 / cell_pt_y).ceil() as usize).min(grid.rows);
+            for r in r0..r1 {
+                ink[r * grid.columns + c0.min(c1)..r * grid.columns + c1].fill(false);
+            }
+        };
+        for span in &page.text {
+            clear(&mut ink, &span.bbox.expand(0.5));
+        }
+        for bbox in taken {
+            clear(&mut ink, bbox);
+        }
+        let join = (cfg.join_gap_pt / cfg.cell_pt).ceil() as usize;
+        let mut regions = Vec::new();
+        for (c0, r0, c1, r1) in components(&ink, grid.columns, grid.rows, join) {
+            let bbox = BBox::new(
+                c0 as f32 * cell_pt,
+                r0 as f32 * cell_pt_y,
+                c1 as f32 * cell_pt,
+                r1 as f32 * cell_pt_y,
+            )
+            .clamp_to(page.meta.width_pt, page.meta.height_pt);
+            if !self.big_enough(&bbox) || is_banner(&bbox) {
+                continue;
+            }
+            let text_area: f32 = page
+                .text
+                .iter()
+                .filter_map(|span| span.bbox.intersection(&bbox))
+                .map(|b| b.area())
+                .sum();
+            if text_area / bbox.area() > cfg.max_text_share {
+                continue;
+            }
+            // Labels just outside the strokes (axis titles, panel letters) belong to the figure.
+            let with_labels = page
+                .text
+                .iter()
+                .filter(|span| {
+                    span.bbox.area() < bbox.area() * 0.2
+                        && span.bbox.intersection(&bbox.expand(cfg.cell_pt)).is_some()
+                })
+                .fold(bbox, |acc, span| acc.union(&span.bbox));
+            regions.push(with_labels);
+        }
+        regions
+    }
+}
+
+impl Stage for Figures {
+    type In = RenderedPage;
+    type Out = PageFigures;
+
+    fn process(&mut self, batch: &[RenderedPage]) -> Vec<ItemResult<PageFigures>> {
+        batch
+            .iter()
+            .map(|page| {
+                let figures = self.detect(page);
+                metrics::counter!("panelscope_figures_found_total").increment(figures.len() as u64);
+                Ok(Outputs::One(PageFigures {
+                    meta: page.meta.clone(),
+                    figures,
+                }))
+            })
+            .collect()
+    }
+
+    fn describe(&self, page: &RenderedPage) -> String {
+        format!("{} page {}", page.meta.path.display(), page.meta.index + 1)
+    }
+
+    fn key(&self, page: &RenderedPage) -> Option<String> {
+        Some(page.meta.doc.to_hex())
+    }
+}
+
+/// A short, wide (or narrow, tall) strip: a page header rule, a separator, a colour bar; not a
+/// figure.
+fn is_banner(bbox: &BBox) -> bool {
+    let (short, long) = (
+        bbox.width().min(bbox.height()),
+        bbox.width().max(bbox.height()),
+    );
+    short < 48.0 && long > 8.0 * short
+}
+
+fn union_of(mut boxes: impl Iterator<Item = BBox>) -> BBox {
+    let first = boxes.next().unwrap_or_default();
+    boxes.fold(first, |acc, b| acc.union(&b))
+}
+
+/// Groups boxes that lie within `gap` of each other (transitively); each group lists indices.
+fn cluster(boxes: &[BBox], gap: f32) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..boxes.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (i, first) in boxes.iter().enumerate() {
+        let grown = first.expand(gap / 2.0);
+        for (j, second) in boxes.iter().enumerate().skip(i + 1) {
+            if grown.intersection(&second.expand(gap / 2.0)).is_some() {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a] = b;
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for i in 0..boxes.len() {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    groups.into_values().collect()
+}
+
+/// The page render reduced to a grid of cells that hold ink (pixels clearly darker or more
+/// colourful than the white page).
+struct InkGrid {
+    columns: usize,
+    rows: usize,
+    cells: Vec<bool>,
+}
+
+impl InkGrid {
+    fn of(image: &Raster, cell_px: f32, threshold: u8) -> Self {
+        let cell = cell_px.round().max(1.0) as usize;
+        let (width, height) = (image.width as usize, image.height as usize);
+        let columns = width.div_ceil(cell).max(1);
+        let rows = height.div_ceil(cell).max(1);
+        let mut cells = vec![false; columns * rows];
+        let channels = usize::from(image.channels);
+        let floor = 255u8.saturating_sub(threshold);
+        let row_bytes = width * channels;
+        for (y, row) in image.data.chunks_exact(row_bytes).take(height).enumerate() {
+            let cells_row = &mut cells[(y / cell) * columns..(y / cell + 1) * columns];
+            for (c, chunk) in row.chunks(cell * channels).enumerate() {
+                if !cells_row[c] && chunk.iter().any(|&v| v < floor) {
+                    cells_row[c] = true;
+                }
+            }
+        }
+        Self {
+            columns,
+            rows,
+            cells,
+        }
+    }
+}
+
+/// Bounding boxes `(c0, r0, c1, r1)` (cells, end exclusive) of groups of ink cells, where cells
+/// within `join` cells of each other belong to one group.
+fn components(
+    ink: &[bool],
+    columns: usize,
+    rows: usize,
+    join: usize,
+) -> Vec<(usize, usize, usize, usize)> {
+    let mut label = vec![usize::MAX; ink.len()];
+    let mut boxes = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..ink.len() {
+        if !ink[start] || label[start] != usize::MAX {
+            continue;
+        }
+        let id = boxes.len();
+        let (mut c0, mut r0, mut c1, mut r1) = (usize::MAX, usize::MAX, 0, 0);
+        label[start] = id;
+        stack.push(start);
+        while let Some(cell) = stack.pop() {
+            let (r, c) = (cell / columns, cell % columns);
+            c0 = c0.min(c);
+            r0 = r0.min(r);
+            c1 = c1.max(c + 1);
+            r1 = r1.max(r + 1);
+            for nr in r.saturating_sub(join)..(r + join + 1).min(rows) {
+                for nc in c.saturating_sub(join)..(c + join + 1).min(columns) {
+                    let next = nr * columns + nc;
+                    if ink[next] && label[next] == usize::MAX {
+                        label[next] = id;
+                        stack.push(next);
+                    }
+                }
+            }
+        }
+        boxes.push((c0, r0, c1, r1));
+    }
+    boxes
+}
+
+/// Whether a text run starts a figure caption ("Figure 3", "Fig. 3B", "FIGURE 3", "Fig 3").
+pub fn is_caption_start(text: &str) -> bool {
+    let text = text.trim_start();
+    let lower = text.to_ascii_lowercase();
+    let rest = ["figure", "fig.", "fig"]
+        .iter()
+        .find(|prefix| lower.starts_with(*prefix))
+        .map(|prefix| &text[prefix.len()..]);
+    match rest {
+        Some(rest) => {
+            let rest = rest.trim_start_matches([' ', '.', '\u{a0}']);
+            rest.chars().next().is_some_and(|c| {
+                c.is_ascii_digit()
+                    || (c.is_ascii_uppercase()
+                        && rest.len() > 1
+                        && rest.as_bytes()[1].is_ascii_digit())
+            })
+        }
+        None => false,
+    }
+}
+
+/// The caption of each figure: the nearest caption start below it (or above, when none is below)
+/// that overlaps it horizontally, followed by the lines of its paragraph.
+fn captions(text: &[TextSpan], figures: &[Figure], cfg: &FiguresConfig) -> Vec<Option<String>> {
+    let starts: Vec<usize> = (0..text.len())
+        .filter(|&i| is_caption_start(&text[i].text))
+        .collect();
+    let mut used = vec![false; text.len()];
+    figures
+        .iter()
+        .map(|figure| {
+            let b = figure.bbox;
+            let overlaps = |span: &TextSpan| span.bbox.x1 > b.x0 && span.bbox.x0 < b.x1;
+            let distance = |span: &TextSpan| {
+                if span.bbox.y0 >= b.y1 - 2.0 {
+                    Some(span.bbox.y0 - b.y1)
+                } else if span.bbox.y1 <= b.y0 + 2.0 {
+                    // Captions above a figure are less common: make them lose ties.
+                    Some(b.y0 - span.bbox.y1 + cfg.caption_distance_pt / 4.0)
+                } else {
+                    None
+                }
+            };
+            let best = starts
+                .iter()
+                .filter(|&&i| !used[i] && overlaps(&text[i]))
+                .filter_map(|&i| distance(&text[i]).map(|d| (d, i)))
+                .filter(|(d, _)| *d <= cfg.caption_distance_pt)
+                .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))?;
+            used[best.1] = true;
+            Some(paragraph(text, best.1, cfg.caption_max_chars))
+        })
+        .collect()
+}
+
+/// The text of the paragraph that starts at span `start`: following spans in the same column,
+/// each beginning within about a line of the previous one.
+fn paragraph(text: &[TextSpan], start: usize, max_chars: usize) -> String {
+    let first = &text[start].bbox;
+    let line_height = first.height().max(4.0);
+    let mut caption = text[start].text.clone();
+    let mut last = *first;
+    let mut followers: Vec<&TextSpan> = text
+        .iter()
+        .filter(|span| {
+            span.bbox.y0 > first.y0 + line_height * 0.5
+                && span.bbox.x1 > first.x0 - 2.0
+                && span.bbox.x0 < first.x0 + first.width().max(200.0)
+        })
+        .collect();
+    followers.sort_by(|a, b| {
+        (a.bbox.y0, a.bbox.x0)
+            .partial_cmp(&(b.bbox.y0, b.bbox.x0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    for span in followers {
+        if span.bbox.y0 - last.y1 > line_height * 0.9
+            || caption.len() >= max_chars
+            || is_caption_start(&span.text)
+        {
+            break;
+        }
+        caption.push(' ');
+        caption.push_str(&span.text);
+        last = span.bbox;
+    }
+    if caption.len() > max_chars {
+        let cut = caption
+            .char_indices()
+            .nth(max_chars)
+            .map_or(caption.len(), |(i, _)| i);
+        caption.truncate(cut);
+        caption.push('…');
+    }
+    caption
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caption_starts() {
+        for yes in [
+            "Figure 3. Western blot",
+            "Fig. 2B shows",
+            "FIGURE 10",
+            "Fig 4",
+            "Figure S1",
+        ] {
+            assert!(is_caption_start(yes), "{yes}");
+        }
+        for no in [
+            "Figures show",
+            "fig tree",
+            "Configure 3",
+            "Figure",
+            "In Figure 3 we",
+        ] {
+            assert!(!is_caption_start(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn clusters_join_transitively() {
+        let boxes = [
+            BBox::new(0.0, 0.0, 10.0, 10.0),
+            BBox::new(11.0, 0.0, 20.0, 10.0),
+            BBox::new(21.0, 0.0, 30.0, 10.0),
+            BBox::new(100.0, 0.0, 110.0, 10.0),
+        ];
+        assert_eq!(cluster(&boxes, 2.0), vec![vec![0, 1, 2], vec![3]]);
+        assert_eq!(cluster(&boxes, 0.5).len(), 4);
+    }
+
+    #[test]
+    fn components_respect_the_join_distance() {
+        let (columns, rows) = (10, 3);
+        let mut ink = vec![false; columns * rows];
+        ink[0] = true;
+        ink[3] = true;
+        ink[9] = true;
+        assert_eq!(
+            components(&ink, columns, rows, 3),
+            vec![(0, 0, 4, 1), (9, 0, 10, 1)]
+        );
+        assert_eq!(components(&ink, columns, rows, 2).len(), 3);
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let config = FiguresConfig {
+            figure_gap_pt: 14.0,
+            ..FiguresConfig::default()
+        };
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(toml::from_str::<FiguresConfig>(&text).unwrap(), config);
+    }
+}

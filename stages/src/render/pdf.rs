@@ -1,0 +1,504 @@
+//! Everything that touches pdfium: opening a document, rendering a page, reading its image
+//! objects and text. Runs only inside worker processes.
+
+use std::path::Path;
+
+use image::RgbImage;
+use pdfium_render::prelude::*;
+
+use super::RenderConfig;
+use crate::units::{
+    BBox, DocumentId, DocumentInfo, DocumentJob, EmbeddedImage, PageMeta, Raster, RenderedPage,
+    TextSpan,
+};
+
+/// Why a document or page could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    /// The file is empty.
+    #[error("empty file (0 bytes)")]
+    Empty,
+    /// The file needs a password.
+    #[error("encrypted: a password is required to open it")]
+    Encrypted,
+    /// The file is not a PDF pdfium can read.
+    #[error("damaged or not a PDF ({0})")]
+    Damaged(String),
+    /// The file changed on disk after the scan hashed it.
+    #[error("the file changed since it was scanned (its blake3 is now {0})")]
+    Changed(String),
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+    /// pdfium failed on a page.
+    #[error("pdfium: {0}")]
+    Pdfium(String),
+}
+
+impl PdfError {
+    /// Whether the fault is the input's (dead-letter it) rather than the machine's.
+    pub fn is_input_fault(&self) -> bool {
+        !matches!(self, PdfError::Io(_))
+    }
+}
+
+fn open_error(error: PdfiumError) -> PdfError {
+    match error {
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::PasswordError) => {
+            PdfError::Encrypted
+        }
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::SecurityError) => {
+            PdfError::Encrypted
+        }
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::FormatError) => {
+            PdfError::Damaged("pdfium: data format error".to_string())
+        }
+        other => PdfError::Damaged(format!("pdfium: {other}")),
+    }
+}
+
+fn pdfium_error(error: PdfiumError) -> PdfError {
+    PdfError::Pdfium(error.to_string())
+}
+
+/// A process's handle on pdfium and on the document it has open.
+pub struct Pdf {
+    pdfium: &'static Pdfium,
+    open: Option<(DocumentId, PdfDocument<'static>)>,
+}
+
+impl Pdf {
+    /// Binds the pdfium library at `library` (once per process).
+    pub fn bind(library: &Path) -> Result<Self, String> {
+        let bindings = Pdfium::bind_to_library(library)
+            .map_err(|e| format!("cannot load the pdfium library {}: {e}", library.display()))?;
+        // A worker process binds pdfium once and keeps it until it exits.
+        let pdfium: &'static Pdfium = Box::leak(Box::new(Pdfium::new(bindings)));
+        Ok(Self { pdfium, open: None })
+    }
+
+    /// Opens `path`, checks it is still the document the scan hashed, and keeps it open for the
+    /// following pages.
+    fn open(&mut self, id: DocumentId, path: &Path) -> Result<&PdfDocument<'static>, PdfError> {
+        if self.open.as_ref().map(|(open, _)| *open) != Some(id) {
+            self.open = None;
+            let bytes = std::fs::read(path)?;
+            if bytes.is_empty() {
+                return Err(PdfError::Empty);
+            }
+            let actual = DocumentId::of_bytes(&bytes);
+            if actual != id {
+                return Err(PdfError::Changed(actual.short()));
+            }
+            let document = self
+                .pdfium
+                .load_pdf_from_byte_vec(bytes, None)
+                .map_err(open_error)?;
+            self.open = Some((id, document));
+        }
+        Ok(&self.open.as_ref().expect("just opened").1)
+    }
+
+    /// Opens a document and reads what the pipeline needs to plan its pages.
+    pub fn probe(
+        &mut self,
+        job: &DocumentJob,
+        config: &RenderConfig,
+        deadline_unix_ms: u64,
+    ) -> Result<DocumentInfo, PdfError> {
+        let document = self.open(job.id, &job.path)?;
+        let pages = u32::try_from(document.pages().len()).unwrap_or(0);
+        if pages == 0 {
+            return Err(PdfError::Damaged("the document has no pages".to_string()));
+        }
+        let title = document
+            .metadata()
+            .get(PdfDocumentMetadataTagType::Title)
+            .map(|tag| tag.value().trim().to_string())
+            .filter(|title| !title.is_empty());
+        Ok(DocumentInfo {
+            job: job.clone(),
+            pages,
+            title,
+            pages_screened: pages.min(config.max_pages),
+            deadline_unix_ms,
+        })
+    }
+
+    /// Renders page `index` of the document and reads its images and text.
+    pub fn render(
+        &mut self,
+        info: &std::sync::Arc<DocumentInfo>,
+        index: u32,
+        config: &RenderConfig,
+    ) -> Result<RenderedPage, PdfError> {
+        let document = self.open(info.job.id, &info.job.path)?;
+        let page = document
+            .pages()
+            .get(index as PdfPageIndex)
+            .map_err(pdfium_error)?;
+        let space = PageSpace::of(&page)?;
+
+        // Fit the configured resolution under the pixel cap.
+        let mut dpi = config.dpi;
+        let pixels_at = |dpi: f32| {
+            f64::from(space.width * dpi / 72.0).ceil() * f64::from(space.height * dpi / 72.0).ceil()
+        };
+        if pixels_at(dpi) > config.max_page_pixels as f64 {
+            dpi *= (config.max_page_pixels as f64 / pixels_at(dpi)).sqrt() as f32 * 0.999;
+        }
+        let width_px = ((space.width * dpi / 72.0).round() as i32).max(1);
+        let height_px = ((space.height * dpi / 72.0).round() as i32).max(1);
+        let render_config = PdfRenderConfig::new()
+            .set_target_size(width_px, height_px)
+            .set_format(PdfBitmapFormat::BGRA)
+            .clear_before_rendering(true)
+            .set_clear_color(PdfColor::WHITE)
+            .render_annotations(true)
+            .render_form_data(true)
+            .use_lcd_text_rendering(false);
+        let bitmap = page
+            .render_with_config(&render_config)
+            .map_err(pdfium_error)?;
+        let image = bgra_to_rgb(&bitmap);
+
+        let mut embedded = Vec::new();
+        collect_images(
+            page.objects().iter(),
+            &Matrix::IDENTITY,
+            &space,
+            config,
+            &mut embedded,
+        );
+
+        let text = page_text(&page, &space);
+        let text_chars = text
+            .iter()
+            .map(|span| span.text.chars().count() as u32)
+            .sum();
+        let meta = PageMeta {
+            document: std::sync::Arc::clone(info),
+            doc: info.job.id,
+            path: std::sync::Arc::from(info.job.path.as_path()),
+            index,
+            pages_screened: info.pages_screened,
+            width_pt: space.width,
+            height_pt: space.height,
+            dpi: image.width as f32 / space.width * 72.0,
+            width_px: image.width,
+            height_px: image.height,
+            text_chars,
+        };
+        Ok(RenderedPage {
+            meta,
+            image,
+            embedded,
+            text,
+        })
+    }
+}
+
+fn bgra_to_rgb(bitmap: &PdfBitmap) -> Raster {
+    let width = bitmap.width().max(0) as usize;
+    let height = bitmap.height().max(0) as usize;
+    let bytes = bitmap.as_raw_bytes();
+    let stride = bytes.len().checked_div(height).unwrap_or(0);
+    let mut data = vec![0u8; width * height * 3];
+    if stride >= width * 4 {
+        for (row, out) in bytes
+            .chunks_exact(stride)
+            .zip(data.chunks_exact_mut(width * 3))
+        {
+            for (pixel, rgb) in row[..width * 4]
+                .chunks_exact(4)
+                .zip(out.chunks_exact_mut(3))
+            {
+                rgb[0] = pixel[2];
+                rgb[1] = pixel[1];
+                rgb[2] = pixel[0];
+            }
+        }
+    }
+    Raster {
+        width: width as u32,
+        height: height as u32,
+        channels: 3,
+        data,
+    }
+}
+
+/// Maps PDF user space (bottom-left origin, page rotation not applied) to page space as rendered
+/// (top-left origin, y down, rotation applied).
+struct PageSpace {
+    left: f32,
+    bottom: f32,
+    /// Unrotated box size.
+    box_width: f32,
+    box_height: f32,
+    rotation: PdfPageRenderRotation,
+    /// Displayed size (after rotation).
+    width: f32,
+    height: f32,
+}
+
+impl PageSpace {
+    fn of(page: &PdfPage) -> Result<Self, PdfError> {
+        let size = page.page_size();
+        let rotation = page.rotation().unwrap_or(PdfPageRenderRotation::None);
+        let box_width = size.width().value.abs();
+        let box_height = size.height().value.abs();
+        if !(box_width > 0.0 && box_height > 0.0) {
+            return Err(PdfError::Damaged(format!(
+                "the page has an empty size ({box_width} x {box_height} pt)"
+            )));
+        }
+        let (width, height) = match rotation {
+            PdfPageRenderRotation::Degrees90 | PdfPageRenderRotation::Degrees270 => {
+                (box_height, box_width)
+            }
+            _ => (box_width, box_height),
+        };
+        Ok(Self {
+            left: size.left().value.min(size.right().value),
+            bottom: size.bottom().value.min(size.top().value),
+            box_width,
+            box_height,
+            rotation,
+            width,
+            height,
+        })
+    }
+
+    /// A user-space point in page space.
+    fn point(&self, x: f32, y: f32) -> (f32, f32) {
+        let u = x - self.left;
+        let v = self.box_height - (y - self.bottom);
+        match self.rotation {
+            PdfPageRenderRotation::None => (u, v),
+            PdfPageRenderRotation::Degrees90 => (self.box_height - v, u),
+            PdfPageRenderRotation::Degrees180 => (self.box_width - u, self.box_height - v),
+            PdfPageRenderRotation::Degrees270 => (v, self.box_width - u),
+        }
+    }
+
+    /// The page-space box around user-space corners.
+    fn bbox(&self, corners: &[(f32, f32)]) -> BBox {
+        let mapped: Vec<(f32, f32)> = corners.iter().map(|(x, y)| self.point(*x, *y)).collect();
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for (x, y) in mapped {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+        BBox::new(x0, y0, x1, y1)
+    }
+
+    /// Whether a box is on the page at all.
+    fn visible(&self, bbox: &BBox) -> bool {
+        bbox.intersection(&BBox::new(0.0, 0.0, self.width, self.height))
+            .is_some()
+    }
+}
+
+/// An affine map `[a b c d e f]` in PDF's row-vector convention.
+#[derive(Debug, Clone, Copy)]
+struct Matrix([f32; 6]);
+
+impl Matrix {
+    const IDENTITY: Matrix = Matrix([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+
+    fn of(matrix: &PdfMatrix) -> Self {
+        Matrix([
+            matrix.a(),
+            matrix.b(),
+            matrix.c(),
+            matrix.d(),
+            matrix.e(),
+            matrix.f(),
+        ])
+    }
+
+    fn apply(&self, (x, y): (f32, f32)) -> (f32, f32) {
+        let [a, b, c, d, e, f] = self.0;
+        (a * x + c * y + e, b * x + d * y + f)
+    }
+
+    /// `self` applied after `inner`.
+    fn then(&self, inner: &Matrix) -> Matrix {
+        let [a1, b1, c1, d1, e1, f1] = inner.0;
+        let [a2, b2, c2, d2, e2, f2] = self.0;
+        Matrix([
+            a1 * a2 + b1 * c2,
+            a1 * b2 + b1 * d2,
+            c1 * a2 + d1 * c2,
+            c1 * b2 + d1 * d2,
+            e1 * a2 + f1 * c2 + e2,
+            e1 * b2 + f1 * d2 + f2,
+        ])
+    }
+}
+
+/// Walks page objects (into form XObjects) and records every image with its page-space box.
+fn collect_images<'a>(
+    objects: impl Iterator<Item = PdfPageObject<'a>>,
+    outer: &Matrix,
+    space: &PageSpace,
+    config: &RenderConfig,
+    out: &mut Vec<EmbeddedImage>,
+) {
+    for object in objects {
+        match &object {
+            PdfPageObject::Image(image) => {
+                let Ok(matrix) = image.matrix() else { continue };
+                // An image fills the unit square of its own matrix.
+                let full = outer.then(&Matrix::of(&matrix));
+                let corners: Vec<(f32, f32)> = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]
+                    .iter()
+                    .map(|p| full.apply(*p))
+                    .collect();
+                let bbox = space.bbox(&corners);
+                if !space.visible(&bbox) {
+                    continue;
+                }
+                let bbox = bbox.clamp_to(space.width, space.height);
+                let pixel_width = image.width().unwrap_or(0).max(0) as u32;
+                let pixel_height = image.height().unwrap_or(0).max(0) as u32;
+                let large = bbox.width() >= config.min_image_side_pt
+                    && bbox.height() >= config.min_image_side_pt;
+                let raster = if large {
+                    image_pixels(image, &full, space, config)
+                } else {
+                    None
+                };
+                out.push(EmbeddedImage {
+                    bbox,
+                    pixel_width,
+                    pixel_height,
+                    raster,
+                });
+            }
+            PdfPageObject::XObjectForm(form) => {
+                let Ok(matrix) = form.matrix() else { continue };
+                let inner = outer.then(&Matrix::of(&matrix));
+                collect_images(form.iter(), &inner, space, config, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An image object's pixels as they appear on the rendered page: decoded at native resolution,
+/// then flipped or turned as its matrix and the page rotation place it, downscaled past the cap.
+fn image_pixels(
+    image: &PdfPageImageObject,
+    full: &Matrix,
+    space: &PageSpace,
+    config: &RenderConfig,
+) -> Option<Raster> {
+    let decoded = image.get_raw_image().ok()?;
+    let mut rgb: RgbImage = decoded.to_rgb8();
+    if rgb.width() == 0 || rgb.height() == 0 {
+        return None;
+    }
+    // Where the image's own axes point on the page: image x runs along the matrix's first
+    // column, image rows (top to bottom) run against the second.
+    let origin = space.point(full.apply((0.0, 1.0)).0, full.apply((0.0, 1.0)).1);
+    let along_x = space.point(full.apply((1.0, 1.0)).0, full.apply((1.0, 1.0)).1);
+    let along_rows = space.point(full.apply((0.0, 0.0)).0, full.apply((0.0, 0.0)).1);
+    let x_axis = (along_x.0 - origin.0, along_x.1 - origin.1);
+    let row_axis = (along_rows.0 - origin.0, along_rows.1 - origin.1);
+    if x_axis.0.abs() < x_axis.1.abs() {
+        // Image columns run vertically on the page: transpose first.
+        rgb = image::imageops::rotate90(&rgb);
+        rgb = image::imageops::flip_horizontal(&rgb);
+        let flip_h = row_axis.0 < 0.0;
+        let flip_v = x_axis.1 < 0.0;
+        if flip_h {
+            rgb = image::imageops::flip_horizontal(&rgb);
+        }
+        if flip_v {
+            rgb = image::imageops::flip_vertical(&rgb);
+        }
+    } else {
+        if x_axis.0 < 0.0 {
+            rgb = image::imageops::flip_horizontal(&rgb);
+        }
+        if row_axis.1 < 0.0 {
+            rgb = image::imageops::flip_vertical(&rgb);
+        }
+    }
+    let pixels = u64::from(rgb.width()) * u64::from(rgb.height());
+    if pixels > config.max_image_pixels {
+        let scale = (config.max_image_pixels as f64 / pixels as f64).sqrt();
+        let width = ((f64::from(rgb.width()) * scale) as u32).max(1);
+        let height = ((f64::from(rgb.height()) * scale) as u32).max(1);
+        // Box averaging: fast, and good enough for a figure that is still over the cap's size.
+        rgb = image::imageops::thumbnail(&rgb, width, height);
+    }
+    Some(Raster::from_rgb(rgb))
+}
+
+/// Text runs with page-space boxes: characters joined into runs along a line, split at line
+/// breaks and at gaps wider than about two characters. One pass over the characters: pdfium's own
+/// segment API re-scans the page for every segment.
+fn page_text(page: &PdfPage, space: &PageSpace) -> Vec<TextSpan> {
+    let Ok(text) = page.text() else {
+        return Vec::new();
+    };
+    let mut spans: Vec<TextSpan> = Vec::new();
+    let mut current: Option<TextSpan> = None;
+    let mut pending_space = false;
+    let flush = |current: &mut Option<TextSpan>, spans: &mut Vec<TextSpan>| {
+        if let Some(mut span) = current.take() {
+            span.text.truncate(span.text.trim_end().len());
+            if !span.text.is_empty() {
+                spans.push(span);
+            }
+        }
+    };
+    for character in text.chars().iter() {
+        let Some(c) = character.unicode_char() else {
+            continue;
+        };
+        if c == '\n' || c == '\r' {
+            flush(&mut current, &mut spans);
+            pending_space = false;
+            continue;
+        }
+        if c.is_whitespace() || c == '\u{0}' {
+            pending_space = true;
+            continue;
+        }
+        let Ok(bounds) = character.loose_bounds() else {
+            continue;
+        };
+        let bbox = space.bbox(&[
+            (bounds.left().value, bounds.bottom().value),
+            (bounds.right().value, bounds.top().value),
+        ]);
+        let continues = current.as_ref().is_some_and(|span| {
+            let height = bbox.height().max(span.bbox.height()).max(1.0);
+            let same_line = bbox.y0.max(span.bbox.y0) < bbox.y1.min(span.bbox.y1) - 0.3 * height;
+            let gap = bbox.x0 - span.bbox.x1;
+            same_line && gap > -height && gap < 2.0 * height
+        });
+        if !continues {
+            flush(&mut current, &mut spans);
+            current = Some(TextSpan {
+                text: String::new(),
+                bbox,
+            });
+            pending_space = false;
+        }
+        let span = current.as_mut().expect("a span is open");
+        if pending_space && !span.text.is_empty() {
+            span.text.push(' ');
+        }
+        pending_space = false;
+        span.text.push(c);
+        span.bbox = span.bbox.union(&bbox);
+    }
+    flush(&mut current, &mut spans);
+    spans
+}
