@@ -10,6 +10,10 @@ use std::time::Instant;
 
 use pdfium_render::prelude::*;
 
+#[allow(dead_code)]
+#[path = "../tests/support/pdfs.rs"]
+mod pdfs;
+
 const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
 const DPI: f32 = 150.0;
 
@@ -160,6 +164,29 @@ fn main() {
     println!(
         "ingest peak RSS (main process): {:.0} MiB",
         ours.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max)
+    );
+
+    // Memory must not grow with the catalog: the same kind of papers, three times as many.
+    let mut peaks = Vec::new();
+    for documents in [20u64, 60] {
+        let catalog = work.join(format!("generated-{documents}"));
+        std::fs::create_dir_all(&catalog).unwrap();
+        for seed in 0..documents {
+            let (bytes, _) = pdfs::paper(1000 + seed, 6);
+            std::fs::write(catalog.join(format!("paper-{seed:03}.pdf")), bytes).unwrap();
+        }
+        let run = ingest(&catalog, cores, &work.join("generated-data"));
+        println!(
+            "generated catalog of {documents} papers ({} pages): {:.1} pages/s, peak RSS {:.0} MiB",
+            run.pages,
+            run.pages as f64 / run.seconds,
+            run.peak_rss_mib
+        );
+        peaks.push(run.peak_rss_mib);
+    }
+    println!(
+        "peak RSS with 3x the documents: {:.2}x",
+        peaks[1] / peaks[0]
     );
     std::fs::remove_dir_all(&work).unwrap();
 }

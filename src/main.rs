@@ -120,7 +120,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the tokio runtime")
 }
 
+/// Pages travel as multi-megabyte buffers between threads: keep freed ones in the heap for the
+/// next page instead of returning them to the kernel and faulting fresh pages in every time, and
+/// keep them in two arenas, not one per thread, so each buffer's memory is reused by whichever
+/// thread allocates next (measured on the real-PDF corpus: peak RSS 235 → 146 MiB, same speed).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts glibc's allocator thresholds; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
 fn main() -> Result<()> {
+    tune_allocator();
     let cli = Cli::parse();
     telemetry::init_logging();
     match &cli.command {

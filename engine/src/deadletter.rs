@@ -179,7 +179,10 @@ mod tests {
         let sink = JsonlDeadLetters::open(&path).unwrap();
         let letter = DeadLetter::now(
             "render",
-            ItemLabel { text: "a.pdf".into(), key: Some("doc".into()) },
+            ItemLabel {
+                text: "a.pdf".into(),
+                key: Some("doc".into()),
+            },
             "truncated".into(),
             ErrorDomain::Input,
             1,

@@ -58,13 +58,15 @@ pub(crate) fn write_message<T: Serialize>(
     writer: &mut impl Write,
     message: &T,
 ) -> Result<(), ProtocolError> {
-    let payload = postcard::to_allocvec(message)?;
-    let len = u32::try_from(payload.len()).map_err(|_| ProtocolError::TooLarge(u32::MAX))?;
+    // Size first, then serialise straight into the pipe: a page of pixels is megabytes, and an
+    // intermediate buffer would copy it once more.
+    let size = postcard::experimental::serialized_size(message)?;
+    let len = u32::try_from(size).map_err(|_| ProtocolError::TooLarge(u32::MAX))?;
     if len > MAX_FRAME_BYTES {
         return Err(ProtocolError::TooLarge(len));
     }
     writer.write_all(&len.to_le_bytes())?;
-    writer.write_all(&payload)?;
+    postcard::to_io(message, &mut *writer)?;
     writer.flush()?;
     Ok(())
 }
@@ -86,8 +88,11 @@ pub(crate) fn read_frame(reader: &mut impl Read) -> Result<Option<Vec<u8>>, Prot
     if len > MAX_FRAME_BYTES {
         return Err(ProtocolError::TooLarge(len));
     }
-    let mut payload = vec![0u8; len as usize];
-    reader.read_exact(&mut payload)?;
+    let mut payload = Vec::with_capacity(len as usize);
+    reader.take(u64::from(len)).read_to_end(&mut payload)?;
+    if payload.len() < len as usize {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(Some(payload))
 }
 

@@ -35,6 +35,9 @@ pub struct RenderConfig {
     pub max_pages: u32,
     /// Largest embedded image kept at native resolution, in pixels; bigger ones are downscaled.
     pub max_image_pixels: u64,
+    /// Pixels of embedded images decoded per page, in content order; images past it keep their
+    /// box and their figure is cropped from the page render (pages of hundreds of tiles).
+    pub max_page_image_pixels: u64,
     /// Embedded images smaller than this on the page (either side, in points) keep their box but
     /// not their pixels: icons, bullets and glyphs are not figures.
     pub min_image_side_pt: f32,
@@ -57,6 +60,7 @@ impl Default for RenderConfig {
             max_page_pixels: 40_000_000,
             max_pages: 2_000,
             max_image_pixels: 4_000_000,
+            max_page_image_pixels: 12_000_000,
             min_image_side_pt: 24.0,
             page_timeout: Duration::from_secs(60),
             document_timeout: Duration::from_secs(600),

@@ -151,7 +151,9 @@ impl Pdf {
         let height_px = ((space.height * dpi / 72.0).round() as i32).max(1);
         let render_config = PdfRenderConfig::new()
             .set_target_size(width_px, height_px)
-            .set_format(PdfBitmapFormat::BGRA)
+            // 24-bit with red and blue swapped: pdfium writes RGB rows we can take as they are.
+            .set_format(PdfBitmapFormat::BGR)
+            .set_reverse_byte_order(true)
             .clear_before_rendering(true)
             .set_clear_color(PdfColor::WHITE)
             .render_annotations(true)
@@ -160,14 +162,16 @@ impl Pdf {
         let bitmap = page
             .render_with_config(&render_config)
             .map_err(pdfium_error)?;
-        let image = bgra_to_rgb(&bitmap);
+        let image = rgb_rows(&bitmap);
 
         let mut embedded = Vec::new();
+        let mut budget = config.max_page_image_pixels;
         collect_images(
             page.objects().iter(),
             &Matrix::IDENTITY,
             &space,
             config,
+            &mut budget,
             &mut embedded,
         );
 
@@ -198,33 +202,105 @@ impl Pdf {
     }
 }
 
-fn bgra_to_rgb(bitmap: &PdfBitmap) -> Raster {
+/// The rows of a 24-bit bitmap rendered with reversed byte order (so RGB), without row padding.
+fn rgb_rows(bitmap: &PdfBitmap) -> Raster {
     let width = bitmap.width().max(0) as usize;
     let height = bitmap.height().max(0) as usize;
-    let bytes = bitmap.as_raw_bytes();
+    let mut bytes = bitmap.as_raw_bytes();
     let stride = bytes.len().checked_div(height).unwrap_or(0);
-    let mut data = vec![0u8; width * height * 3];
-    if stride >= width * 4 {
-        for (row, out) in bytes
-            .chunks_exact(stride)
-            .zip(data.chunks_exact_mut(width * 3))
-        {
-            for (pixel, rgb) in row[..width * 4]
-                .chunks_exact(4)
-                .zip(out.chunks_exact_mut(3))
-            {
-                rgb[0] = pixel[2];
-                rgb[1] = pixel[1];
-                rgb[2] = pixel[0];
-            }
+    let row = width * 3;
+    if stride < row {
+        // Never seen from pdfium; a blank page beats a raster whose size lies about its data.
+        return Raster { width: width as u32, height: height as u32, channels: 3, data: vec![255; row * height] };
+    }
+    if stride > row {
+        for y in 1..height {
+            bytes.copy_within(y * stride..y * stride + row, y * row);
         }
     }
+    bytes.truncate(row * height);
     Raster {
         width: width as u32,
         height: height as u32,
         channels: 3,
-        data,
+        data: bytes,
     }
+}
+
+/// A decoded image bitmap as RGB, shrunk by the smallest whole factor that brings it under
+/// `max_pixels` (each output pixel averages its `factor × factor` block). One pass over the
+/// source; `None` for an empty or unknown bitmap.
+fn bitmap_to_rgb(bitmap: &PdfBitmap, max_pixels: u64) -> Option<RgbImage> {
+    let (width, height) = (
+        bitmap.width().max(0) as usize,
+        bitmap.height().max(0) as usize,
+    );
+    let channels = match bitmap.format().ok()? {
+        PdfBitmapFormat::Gray => 1,
+        PdfBitmapFormat::BGR => 3,
+        PdfBitmapFormat::BGRx | PdfBitmapFormat::BGRA => 4,
+    };
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let bytes = bitmap.as_raw_bytes();
+    let stride = bytes.len() / height;
+    if stride < width * channels {
+        return None;
+    }
+    let pixels = (width * height) as u64;
+    let factor = if pixels > max_pixels {
+        (pixels as f64 / max_pixels as f64).sqrt().ceil() as usize
+    } else {
+        1
+    };
+    let (out_w, out_h) = (width / factor, height / factor);
+    if out_w == 0 || out_h == 0 {
+        return None;
+    }
+    let rgb_of = |row: &[u8], x: usize| -> [u32; 3] {
+        let p = &row[x * channels..];
+        match channels {
+            1 => [u32::from(p[0]); 3],
+            _ => [u32::from(p[2]), u32::from(p[1]), u32::from(p[0])],
+        }
+    };
+    let mut data = vec![0u8; out_w * out_h * 3];
+    if factor == 1 {
+        for (y, out) in data.chunks_exact_mut(width * 3).enumerate() {
+            let row = &bytes[y * stride..];
+            for (x, pixel) in out.chunks_exact_mut(3).enumerate() {
+                let [r, g, b] = rgb_of(row, x);
+                pixel.copy_from_slice(&[r as u8, g as u8, b as u8]);
+            }
+        }
+    } else {
+        let area = (factor * factor) as u32;
+        let mut sums = vec![[0u32; 3]; out_w];
+        for (oy, out) in data.chunks_exact_mut(out_w * 3).enumerate() {
+            sums.iter_mut().for_each(|s| *s = [0; 3]);
+            for y in oy * factor..(oy + 1) * factor {
+                let row = &bytes[y * stride..];
+                for (x, sum) in
+                    (0..out_w * factor).zip((0..out_w).flat_map(|o| std::iter::repeat_n(o, factor)))
+                {
+                    let [r, g, b] = rgb_of(row, x);
+                    let s = &mut sums[sum];
+                    s[0] += r;
+                    s[1] += g;
+                    s[2] += b;
+                }
+            }
+            for (pixel, sum) in out.chunks_exact_mut(3).zip(&sums) {
+                pixel.copy_from_slice(&[
+                    (sum[0] / area) as u8,
+                    (sum[1] / area) as u8,
+                    (sum[2] / area) as u8,
+                ]);
+            }
+        }
+    }
+    RgbImage::from_raw(out_w as u32, out_h as u32, data)
 }
 
 /// Maps PDF user space (bottom-left origin, page rotation not applied) to page space as rendered
@@ -345,6 +421,7 @@ fn collect_images<'a>(
     outer: &Matrix,
     space: &PageSpace,
     config: &RenderConfig,
+    budget: &mut u64,
     out: &mut Vec<EmbeddedImage>,
 ) {
     for object in objects {
@@ -366,7 +443,11 @@ fn collect_images<'a>(
                 let pixel_height = image.height().unwrap_or(0).max(0) as u32;
                 let large = bbox.width() >= config.min_image_side_pt
                     && bbox.height() >= config.min_image_side_pt;
-                let raster = if large {
+                let cost =
+                    (u64::from(pixel_width) * u64::from(pixel_height)).min(config.max_image_pixels);
+                // Past the page's budget, images keep their box and figures fall back to the render.
+                let raster = if large && cost <= *budget {
+                    *budget -= cost;
                     image_pixels(image, &full, space, config)
                 } else {
                     None
@@ -381,7 +462,7 @@ fn collect_images<'a>(
             PdfPageObject::XObjectForm(form) => {
                 let Ok(matrix) = form.matrix() else { continue };
                 let inner = outer.then(&Matrix::of(&matrix));
-                collect_images(form.iter(), &inner, space, config, out);
+                collect_images(form.iter(), &inner, space, config, budget, out);
             }
             _ => {}
         }
@@ -396,11 +477,8 @@ fn image_pixels(
     space: &PageSpace,
     config: &RenderConfig,
 ) -> Option<Raster> {
-    let decoded = image.get_raw_image().ok()?;
-    let mut rgb: RgbImage = decoded.to_rgb8();
-    if rgb.width() == 0 || rgb.height() == 0 {
-        return None;
-    }
+    let bitmap = image.get_raw_bitmap().ok()?;
+    let mut rgb = bitmap_to_rgb(&bitmap, config.max_image_pixels)?;
     // Where the image's own axes point on the page: image x runs along the matrix's first
     // column, image rows (top to bottom) run against the second.
     let origin = space.point(full.apply((0.0, 1.0)).0, full.apply((0.0, 1.0)).1);
@@ -427,14 +505,6 @@ fn image_pixels(
         if row_axis.1 < 0.0 {
             rgb = image::imageops::flip_vertical(&rgb);
         }
-    }
-    let pixels = u64::from(rgb.width()) * u64::from(rgb.height());
-    if pixels > config.max_image_pixels {
-        let scale = (config.max_image_pixels as f64 / pixels as f64).sqrt();
-        let width = ((f64::from(rgb.width()) * scale) as u32).max(1);
-        let height = ((f64::from(rgb.height()) * scale) as u32).max(1);
-        // Box averaging: fast, and good enough for a figure that is still over the cap's size.
-        rgb = image::imageops::thumbnail(&rgb, width, height);
     }
     Some(Raster::from_rgb(rgb))
 }
