@@ -5,4 +5,6 @@ pub mod demo;
 pub mod ingest;
 pub mod inspect;
 pub mod pdfgen;
+pub mod synth;
+pub mod truth;
 pub mod telemetry;

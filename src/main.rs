@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use panelscope::config::Settings;
-use panelscope::{demo, ingest, inspect, telemetry};
+use panelscope::{demo, ingest, inspect, synth, telemetry};
 
 /// Screens catalogs of scientific PDFs for duplicated and reused image panels.
 #[derive(Debug, Parser)]
@@ -61,6 +61,23 @@ enum Command {
         /// Where to write.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Writes a synthetic catalog: paper-like PDFs with planted duplicate panels (exact copies and
+    /// edited ones, within and across documents) and the truth.json that lists them.
+    Synth {
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Documents to write.
+        #[arg(long, default_value_t = 200)]
+        docs: u32,
+        /// Seed (the same seed writes byte-identical files).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Real figure and blot images to draw panels from (the layout of ../shared/data); by
+        /// default ../shared/data when it exists. Pass an empty string for procedural panels only.
+        #[arg(long, value_name = "DIR")]
+        real_images: Option<PathBuf>,
     },
     /// Serves one stage over stdin/stdout for a process pool (started by panelscope itself).
     #[command(hide = true)]
@@ -140,6 +157,25 @@ fn main() -> Result<()> {
     telemetry::init_logging();
     match &cli.command {
         Command::Worker { kind } => serve_worker(*kind)?,
+        Command::Synth { out, docs, seed, real_images } => {
+            let real_images = match real_images {
+                Some(dir) if dir.as_os_str().is_empty() => None,
+                Some(dir) => Some(dir.clone()),
+                None => Some(PathBuf::from("../shared/data")).filter(|dir| dir.is_dir()),
+            };
+            let options = synth::SynthOptions { out: out.clone(), docs: *docs, seed: *seed, real_images };
+            let started = std::time::Instant::now();
+            let summary = synth::run(&options)?;
+            println!(
+                "wrote {} documents with {} planted pairs and {} hard negatives to {} in {:.1}s (truth: {})",
+                summary.documents,
+                summary.pairs,
+                summary.hard_negatives,
+                out.display(),
+                started.elapsed().as_secs_f64(),
+                out.join("truth.json").display()
+            );
+        }
         Command::Inspect { pdf, out } => {
             let settings = settings(&cli)?;
             let program =
