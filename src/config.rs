@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use panelscope_engine::NodeConfig;
+use panelscope_stages::embed::EmbedConfig;
 use panelscope_stages::figures::FiguresConfig;
+use panelscope_stages::index::IndexConfig;
+use panelscope_stages::verify::VerifyConfig;
 use panelscope_stages::panels::PanelsConfig;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::ScanConfig;
@@ -42,6 +45,15 @@ pub struct Settings {
     /// Splitting figures into panels.
     #[serde(default)]
     pub panels: PanelsConfig,
+    /// The embedder.
+    #[serde(default)]
+    pub embed: EmbedConfig,
+    /// The vector index and its search.
+    #[serde(default)]
+    pub index: IndexConfig,
+    /// Geometric verification.
+    #[serde(default)]
+    pub verify: VerifyConfig,
 }
 
 /// Where `/metrics` is served.

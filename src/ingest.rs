@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use panelscope_engine::{GraphBuilder, RunSummary, Stream, from_fn};
 use panelscope_stages::paginate::Paginate;
+use panelscope_models::Embedder;
+use panelscope_stages::assemble::AssembleConfig;
+use panelscope_stages::embed::EmbedStageConfig;
+use panelscope_stages::index::{IndexStageConfig, PanelCache, ShardedIndex};
 use panelscope_stages::record::{IngestProgress, RecordConfig};
+use panelscope_stages::units::{DocumentMatched, MatchRecord};
+use panelscope_stages::verify::VerifyStageConfig;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::{ScanStageConfig, catalog};
 use panelscope_stages::store::{Store, StoreCounts};
@@ -81,6 +87,99 @@ pub fn screen_documents(
     )
 }
 
+/// The back half of the pipeline, shared by `ingest` and `check`: assemble → embed → index →
+/// verify → record.
+pub struct Back {
+    store: Arc<Store>,
+    embedder: Arc<dyn Embedder>,
+    index: ShardedIndex,
+    cache: Arc<PanelCache>,
+}
+
+impl Back {
+    /// Opens the index for the configured embedder and reconciles it with the store.
+    pub fn open(settings: &Settings, store: Arc<Store>) -> Result<Self> {
+        let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
+        let model = embedder.fingerprint().to_string();
+        let dir = settings.data_dir.join("index");
+        let mut index = ShardedIndex::open(&dir, &model, embedder.dimension(), &settings.index)?;
+        let (added, removed) = index.reconcile(&store).map_err(anyhow::Error::msg)?;
+        if added + removed > 0 {
+            tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");
+        }
+        Ok(Self { store, embedder, index, cache: Arc::new(PanelCache::new(4096)) })
+    }
+
+    /// The panel cache the stages share (thumbnails of panels not yet recorded).
+    pub fn cache(&self) -> Arc<PanelCache> {
+        Arc::clone(&self.cache)
+    }
+
+    /// Adds the stages after `pages`; returns the verified matches. With `persist`, documents and
+    /// their vectors are recorded; without, they are only compared with what is recorded and the
+    /// returned stream carries every verified match (`check`).
+    pub fn attach(
+        self,
+        graph: &mut GraphBuilder,
+        pages: Stream<PagePanels>,
+        settings: &Settings,
+        persist: bool,
+        progress: Option<Arc<IngestProgress>>,
+    ) -> Stream<MatchRecord> {
+        let model = self.embedder.fingerprint().to_string();
+        let assemble = AssembleConfig::new(Arc::clone(&self.store)).expect("the store answered a moment ago");
+        let documents = graph.stage("assemble", pages, assemble, settings.node("assemble"));
+        let embedded = graph.stage("embed", documents, EmbedStageConfig::new(Arc::clone(&self.embedder)), settings.node("embed"));
+        let index = IndexStageConfig::new(settings.index.clone(), self.index, Arc::clone(&self.cache), Arc::clone(&self.store), persist);
+        let candidates = graph.stage("index", embedded, index, settings.node("index"));
+        let verify = VerifyStageConfig::new(settings.verify.clone(), Arc::clone(&self.cache), Arc::clone(&self.store));
+        let matched = graph.stage("verify", candidates, verify, settings.node("verify"));
+        if persist {
+            let progress = progress.unwrap_or_default();
+            graph.stage("record", matched, RecordConfig::new(Arc::clone(&self.store), progress, &model), settings.node("record"))
+        } else {
+            graph.stage("collect", matched, from_fn(|_| Ok(Unrecorded)), settings.node("record"))
+        }
+    }
+}
+
+/// Passes on every verified, unsuppressed match of documents that are not recorded.
+struct Unrecorded;
+
+impl panelscope_engine::Stage for Unrecorded {
+    type In = DocumentMatched;
+    type Out = MatchRecord;
+
+    fn process(&mut self, batch: &[DocumentMatched]) -> Vec<panelscope_engine::ItemResult<MatchRecord>> {
+        batch
+            .iter()
+            .map(|document| {
+                let stream: Vec<MatchRecord> =
+                    document.matches.iter().filter(|m| m.verified && m.suppressed.is_none()).cloned().collect();
+                Ok(panelscope_engine::Outputs::Many(stream))
+            })
+            .collect()
+    }
+}
+
+/// The end of the match stream in an ingest: each verified match is logged (the store has it).
+struct MatchLog;
+
+impl panelscope_engine::Stage for MatchLog {
+    type In = MatchRecord;
+    type Out = ();
+
+    fn process(&mut self, batch: &[MatchRecord]) -> Vec<panelscope_engine::ItemResult<()>> {
+        batch
+            .iter()
+            .map(|m| {
+                tracing::info!(a = %format!("{} p{}", m.a.path, m.a.page), b = %format!("{} p{}", m.b.path, m.b.page), similarity = m.similarity, kind = %m.kind, "Match.");
+                Ok(panelscope_engine::Outputs::None)
+            })
+            .collect()
+    }
+}
+
 /// Runs an ingest to the end (or to a drain on SIGINT/SIGTERM).
 pub async fn run(
     settings: &Settings,
@@ -123,16 +222,13 @@ pub async fn run(
         &program,
         request.workers,
     );
-    graph.sink(
-        "record",
-        pages,
-        RecordConfig::new(Arc::clone(&store), Arc::clone(&progress)),
-        settings.node("record"),
-    );
+    let back = Back::open(settings, Arc::clone(&store))?;
+    let matches = back.attach(&mut graph, pages, settings, true, Some(Arc::clone(&progress)));
+    graph.sink("stream", matches, from_fn(|_| Ok(MatchLog)), settings.node("stream"));
 
     let started_at = now_unix_ms();
     tracing::info!(inputs = request.inputs.len(), store = %store.path().display(), "Ingest started.");
-    let reporter = Reporter::start(Arc::clone(&progress), discovered);
+    let reporter = Reporter::start(Arc::clone(&progress), Arc::clone(&store), discovered);
     let result = graph.build()?.run().await;
     reporter.finish();
     let summary = result?;
@@ -165,7 +261,7 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn start(progress: Arc<IngestProgress>, discovered: Arc<AtomicU64>) -> Self {
+    fn start(progress: Arc<IngestProgress>, store: Arc<Store>, discovered: Arc<AtomicU64>) -> Self {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -188,7 +284,7 @@ impl Reporter {
                 while !stopped.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(200));
                     let done = progress.documents.load(Ordering::Relaxed)
-                        + progress.failed.load(Ordering::Relaxed);
+                        + store.failures_this_run();
                     let pages = progress.pages.load(Ordering::Relaxed);
                     let rate = pages as f64 / started.elapsed().as_secs_f64().max(1e-3);
                     let seen = discovered.load(Ordering::Relaxed);
@@ -221,4 +317,44 @@ impl Reporter {
             let _ = thread.join();
         }
     }
+}
+
+/// What `check` found for one PDF.
+pub struct CheckOutcome {
+    /// Verified matches of its panels.
+    pub matches: Vec<MatchRecord>,
+    /// Thumbnails of its panels (it is not in the store unless added).
+    pub cache: Arc<PanelCache>,
+    /// The store.
+    pub store: Arc<Store>,
+    /// Whether it was already in the store (its recorded matches are returned).
+    pub already_recorded: bool,
+}
+
+/// Screens one PDF against the index; with `add` it is recorded like an ingested document.
+pub async fn check(settings: &Settings, pdf: &std::path::Path, add: bool, program: PathBuf) -> Result<CheckOutcome> {
+    let bytes = std::fs::read(pdf).with_context(|| format!("cannot read {}", pdf.display()))?;
+    let id = panelscope_stages::units::DocumentId::of_bytes(&bytes);
+    let store = Arc::new(Store::open(&settings.data_dir)?);
+    if store.status(&id)? == Some(panelscope_stages::store::DocumentStatus::Complete) {
+        let matches = store.matches(true, false)?.into_iter().filter(|m| m.a.doc == id || m.b.doc == id).collect();
+        return Ok(CheckOutcome { matches, cache: Arc::new(PanelCache::new(16)), store, already_recorded: true });
+    }
+    let render = settings.render.resolved().map_err(anyhow::Error::msg)?;
+    let job = DocumentJob { id, path: pdf.to_path_buf(), size: bytes.len() as u64 };
+    let mut graph = GraphBuilder::new("check");
+    graph.dead_letters(store.clone());
+    let jobs = graph.source("document", [job]);
+    let pages = screen_documents(&mut graph, jobs, settings, &render, &program, None);
+    let back = Back::open(settings, Arc::clone(&store))?;
+    let cache = back.cache();
+    let matches = back.attach(&mut graph, pages, settings, add, None);
+    let (sink, collected) = panelscope_engine::testing::collect();
+    graph.sink("matches", matches, sink, settings.node("stream"));
+    graph.build()?.run().await?;
+    if let Some(panelscope_stages::store::DocumentStatus::Failed(reason)) = store.status(&id)? {
+        bail!("{}: {reason}", pdf.display());
+    }
+    let matches = collected.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(CheckOutcome { matches, cache, store, already_recorded: false })
 }

@@ -2,9 +2,12 @@
 
 pub mod config;
 pub mod demo;
+pub mod eval;
 pub mod ingest;
 pub mod inspect;
+pub mod matches;
 pub mod pdfgen;
+pub mod report;
 pub mod synth;
 pub mod truth;
 pub mod telemetry;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use panelscope::config::Settings;
-use panelscope::{demo, ingest, inspect, synth, telemetry};
+use panelscope::{demo, eval, ingest, inspect, matches, report, synth, telemetry};
 
 /// Screens catalogs of scientific PDFs for duplicated and reused image panels.
 #[derive(Debug, Parser)]
@@ -79,12 +79,70 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         real_images: Option<PathBuf>,
     },
+    /// Scores the matches of the store (and the pHash baseline) against a synthetic catalog's
+    /// truth.json: precision, recall and F1 overall, per edit and per intra/cross-document, and the
+    /// precision-recall curve. Ingest the catalog into the same --data-dir first.
+    Eval {
+        /// The catalog's truth.json.
+        #[arg(long, value_name = "FILE")]
+        truth: PathBuf,
+        /// Where to write the JSON report (default: DATA_DIR/eval.json).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also write the table as Markdown here (e.g. benches/accuracy.md).
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// The pHash baseline reports pairs whose hashes differ in at most this many of 64 bits.
+        #[arg(long, default_value_t = 10)]
+        phash_bits: u32,
+    },
+    /// Prints the matches in the store: JSON lines (one object per match) or a table.
+    Matches {
+        /// Only matches that geometric verification confirmed.
+        #[arg(long)]
+        verified: bool,
+        /// Also matches kept out of the stream (boilerplate: logos, journal banners).
+        #[arg(long)]
+        include_suppressed: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = MatchFormat::Jsonl)]
+        format: MatchFormat,
+    },
+    /// Screens one PDF against the index and prints its matches as JSON lines, with an evidence
+    /// bundle; the PDF is not added to the store unless --add.
+    Check {
+        /// The PDF.
+        pdf: PathBuf,
+        /// Also record it (as an ingest would).
+        #[arg(long)]
+        add: bool,
+        /// Where to write the evidence bundle (default: DATA_DIR/check/<document id>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Writes the evidence report: a bundle per verified match and an index.html.
+    Report {
+        /// Where to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Include matches that verification refused.
+        #[arg(long)]
+        all: bool,
+    },
     /// Serves one stage over stdin/stdout for a process pool (started by panelscope itself).
     #[command(hide = true)]
     Worker {
         /// Which stage to serve.
         kind: WorkerKind,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MatchFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// An aligned table.
+    Table,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -157,6 +215,68 @@ fn main() -> Result<()> {
     telemetry::init_logging();
     match &cli.command {
         Command::Worker { kind } => serve_worker(*kind)?,
+        Command::Check { pdf, add, out } => {
+            let settings = settings(&cli)?;
+            let program = std::env::current_exe().context("cannot locate the panelscope executable")?;
+            let runtime = runtime()?;
+            let outcome = runtime.block_on(ingest::check(&settings, pdf, *add, program.clone()))?;
+            for m in &outcome.matches {
+                println!("{}", matches::to_json(m));
+            }
+            let id = panelscope_stages::units::DocumentId::of_bytes(&std::fs::read(pdf)?);
+            let out = out.clone().unwrap_or_else(|| settings.data_dir.join("check").join(id.short()));
+            let index = runtime.block_on(report::write(&settings, &outcome.store, &outcome.cache, &outcome.matches, &out, &program))?;
+            eprintln!(
+                "{}: {} verified match(es){}; evidence: {}",
+                pdf.display(),
+                outcome.matches.len(),
+                if outcome.already_recorded { " (already in the store)" } else if *add { " (added to the store)" } else { "" },
+                index.display()
+            );
+        }
+        Command::Report { out, all } => {
+            let settings = settings(&cli)?;
+            let program = std::env::current_exe().context("cannot locate the panelscope executable")?;
+            let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
+            let found = store.matches(!*all, false)?;
+            let cache = panelscope_stages::index::PanelCache::new(16);
+            let index = runtime()?.block_on(report::write(&settings, &store, &cache, &found, out, &program))?;
+            println!("{} match(es); report: {}", found.len(), index.display());
+        }
+        Command::Matches { verified, include_suppressed, format } => {
+            let settings = settings(&cli)?;
+            let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
+            let found = store.matches(*verified, *include_suppressed)?;
+            match format {
+                MatchFormat::Jsonl => {
+                    for m in &found {
+                        println!("{}", matches::to_json(m));
+                    }
+                }
+                MatchFormat::Table => print!("{}", matches::table(&found)),
+            }
+        }
+        Command::Eval { truth, out, markdown, phash_bits } => {
+            let settings = settings(&cli)?;
+            let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
+            let report = eval::evaluate(truth, &store, *phash_bits)?;
+            if !report.missing_documents.is_empty() {
+                eprintln!(
+                    "warning: {} of the catalog's documents are not complete in {} (ingest the catalog first): {}",
+                    report.missing_documents.len(),
+                    store.path().display(),
+                    report.missing_documents.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            print!("{}", eval::table(&report.scores));
+            let out = out.clone().unwrap_or_else(|| settings.data_dir.join("eval.json"));
+            std::fs::write(&out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("report: {}", out.display());
+            if let Some(path) = markdown {
+                std::fs::write(path, eval::markdown(&report.scores)).with_context(|| format!("cannot write {}", path.display()))?;
+                println!("table: {}", path.display());
+            }
+        }
         Command::Synth { out, docs, seed, real_images } => {
             let real_images = match real_images {
                 Some(dir) if dir.as_os_str().is_empty() => None,

@@ -3,12 +3,18 @@
 //! | module | owns |
 //! |---|---|
 //! | [`device`] | choosing CPU or CUDA, with errors that say how to get a GPU build |
+//! | [`embedder`] | the `Embedder` contract, model fingerprints, the dihedral transforms |
+//! | [`classical`] | the default embedder: a rank-normalised layout and gradient descriptor |
 
 #![deny(missing_docs)]
 
+pub mod classical;
 pub mod device;
+pub mod embedder;
 
+pub use classical::ClassicalEmbedder;
 pub use device::{DevicePreference, select_device};
+pub use embedder::{Dihedral, Embedder, ModelFingerprint};
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]

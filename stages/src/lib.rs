@@ -8,17 +8,27 @@
 //! | [`render`] | opening documents and rendering pages with pdfium, in worker processes |
 //! | [`figures`] | finding figures on a page: embedded images, drawn regions, captions |
 //! | [`panels`] | splitting compound figures into panels |
+//! | [`phash`] | perceptual hashes of panels, the baseline matcher's signal |
+//! | [`assemble`] | a document's pages gathered, its panels numbered for the store |
+//! | [`embed`] | panels → vectors (the panel and its eight dihedral views) |
+//! | [`index`] | the sharded FAISS index and the search for candidate pairs |
 //! | [`record`] | the sink writing each complete document to the store in one transaction |
 //! | [`store`] | the SQLite provenance store: documents, pages, figures, panels, dead letters |
+//! | [`verify`] | geometric verification of a candidate pair: transform, regions, correlation |
 //! | [`units`] | what flows between stages: documents, pages, figures, panels, boxes in page space |
 
 #![deny(missing_docs)]
 
+pub mod assemble;
+pub mod embed;
 pub mod figures;
+pub mod index;
 pub mod paginate;
 pub mod panels;
+pub mod phash;
 pub mod record;
 pub mod render;
 pub mod scan;
 pub mod store;
 pub mod units;
+pub mod verify;

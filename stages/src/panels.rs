@@ -99,6 +99,9 @@ pub struct PanelsConfig {
     pub max_hairline_px: u32,
     /// Smallest panel side, in pixels; smaller pieces are letters, labels or text lines.
     pub min_panel_side_px: u32,
+    /// Smallest panel side on the page, in points: smaller pieces (a letter of a drawn logo, an
+    /// icon) carry too little to screen, whatever their pixel count.
+    pub min_panel_side_pt: f32,
     /// Smallest panel side as a share of the figure's shorter side (0–1); the larger of this and
     /// `min_panel_side_px` applies.
     pub min_panel_side_share: f32,
@@ -124,6 +127,7 @@ impl Default for PanelsConfig {
             gutter_flat_tolerance: 4,
             max_hairline_px: 2,
             min_panel_side_px: 32,
+            min_panel_side_pt: 16.0,
             min_panel_side_share: 0.08,
             min_panel_fill: 0.5,
             max_sparse_aspect: 5.0,
@@ -243,16 +247,20 @@ impl Panels {
         // The raster's pixel grid maps linearly onto the figure's box.
         let ppx = raster.width as f32 / figure.bbox.width();
         let ppy = raster.height as f32 / figure.bbox.height();
+        let mut dropped = layout.fragments_dropped;
         let panels = layout
             .boxes
             .iter()
-            .map(|&pixel_box| Panel {
-                bbox: pixel_box.to_page(origin, ppx, ppy),
-                pixel_box,
-                raster: raster.crop(pixel_box),
+            .filter_map(|&pixel_box| {
+                let bbox = pixel_box.to_page(origin, ppx, ppy);
+                if bbox.width().min(bbox.height()) < self.config.min_panel_side_pt {
+                    dropped += 1;
+                    return None;
+                }
+                Some(Panel { bbox, pixel_box, raster: raster.crop(pixel_box) })
             })
             .collect();
-        (panels, layout.fragments_dropped)
+        (panels, dropped)
     }
 }
 

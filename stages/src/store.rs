@@ -10,13 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use panelscope_engine::{DeadLetter, DeadLetterSink};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::units::{DocumentId, DocumentInfo, PagePanels};
+use crate::units::{BBox, DocumentId, DocumentMatched, MatchRecord, PanelPlace, Raster};
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "panelscope.sqlite";
 
 /// The schema version this build writes; older stores are migrated on open.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -68,10 +68,40 @@ CREATE TABLE IF NOT EXISTS panels (
     x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,  -- PDF points, top-left origin
     width_px  INTEGER NOT NULL,
     height_px INTEGER NOT NULL,
-    pixels    TEXT NOT NULL                   -- blake3 of the panel's pixels, hex
+    pixels    TEXT NOT NULL,                  -- blake3 of the panel's pixels, hex
+    phash     TEXT,                           -- 64-bit perceptual hash, hex
+    boilerplate INTEGER NOT NULL DEFAULT 0,   -- recurs across documents (logo, badge): never matched
+    uniform     INTEGER NOT NULL DEFAULT 0    -- nearly blank: never matched
 );
 CREATE INDEX IF NOT EXISTS panels_by_figure ON panels (figure);
 CREATE INDEX IF NOT EXISTS panels_by_page ON panels (doc, page);
+CREATE TABLE IF NOT EXISTS panel_pixels (
+    panel   INTEGER PRIMARY KEY REFERENCES panels(id),
+    width   INTEGER NOT NULL,
+    height  INTEGER NOT NULL,
+    jpeg    BLOB NOT NULL                     -- at most 384 px on the longest side
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    panel   INTEGER NOT NULL REFERENCES panels(id),
+    model   TEXT NOT NULL,                    -- model fingerprint
+    vector  BLOB NOT NULL,                    -- little-endian f32, L2-normalised
+    PRIMARY KEY (panel, model)
+);
+CREATE TABLE IF NOT EXISTS matches (
+    id          INTEGER PRIMARY KEY,
+    panel_a     INTEGER NOT NULL REFERENCES panels(id),   -- indexed first
+    panel_b     INTEGER NOT NULL REFERENCES panels(id),
+    similarity  REAL NOT NULL,
+    verified    INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('intra_document', 'cross_document')),
+    correlation REAL NOT NULL,
+    transform   TEXT NOT NULL,                            -- JSON
+    suppressed  TEXT,                                     -- why it is kept out of the match stream
+    model       TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (panel_a, panel_b)
+);
+CREATE INDEX IF NOT EXISTS matches_by_b ON matches (panel_b);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id        INTEGER PRIMARY KEY,
     stage     TEXT NOT NULL,
@@ -142,16 +172,38 @@ pub struct StoreCounts {
     pub dead_letters: u64,
 }
 
-/// The panel's pixel hash, hex: the record stage replaces a panel's pixels by their 32-byte blake3
-/// before pages wait for the rest of their document; full pixels are hashed here.
-fn pixels_hash(raster: &crate::units::Raster) -> String {
-    let expected = raster.width as usize * raster.height as usize * usize::from(raster.channels);
-    let hash = if raster.data.len() == 32 && expected != 32 {
-        blake3::Hash::from_bytes(raster.data[..].try_into().expect("32 bytes"))
-    } else {
-        blake3::hash(&raster.data)
-    };
-    hash.to_hex().to_string()
+/// A panel's place from the columns `doc, path, page, x0, y0, x1, y1` starting at `first`.
+fn place_of(id: i64, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<PanelPlace> {
+    let doc: String = row.get(first)?;
+    Ok(PanelPlace {
+        id,
+        doc: doc.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(first, rusqlite::types::Type::Text, e.into())
+        })?,
+        path: row.get(first + 1)?,
+        page: row.get(first + 2)?,
+        bbox: BBox::new(row.get(first + 3)?, row.get(first + 4)?, row.get(first + 5)?, row.get(first + 6)?),
+    })
+}
+
+/// A thumbnail as stored: JPEG at quality 90.
+fn encode_jpeg(raster: &Raster) -> Vec<u8> {
+    let mut out = Vec::new();
+    let rgb = raster.to_rgb();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+    // An encoding failure leaves an empty blob; evidence then shows the page region instead.
+    let _ = rgb.write_with_encoder(encoder);
+    out
+}
+
+/// Little-endian f32 bytes.
+pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The inverse of [`vector_bytes`].
+pub fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 fn now_ms() -> i64 {
@@ -166,6 +218,13 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// Documents marked failed during this run, so late pages of theirs are not recorded.
     failed: Mutex<HashSet<DocumentId>>,
+}
+
+impl Store {
+    /// Documents marked failed during this run.
+    pub fn failures_this_run(&self) -> u64 {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).len() as u64
+    }
 }
 
 impl Store {
@@ -193,6 +252,16 @@ impl Store {
                 path,
                 found: version,
             });
+        }
+        if version == 1 {
+            conn.execute_batch("ALTER TABLE panels ADD COLUMN phash TEXT;").map_err(sqlite)?;
+        }
+        if (1..=2).contains(&version) {
+            conn.execute_batch(
+                "ALTER TABLE panels ADD COLUMN boilerplate INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE panels ADD COLUMN uniform INTEGER NOT NULL DEFAULT 0;",
+            )
+            .map_err(sqlite)?;
         }
         conn.execute_batch(SCHEMA).map_err(sqlite)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
@@ -256,16 +325,18 @@ impl Store {
             .contains(id)
     }
 
-    /// Records a document and all its pages, figures and panels in one transaction.
-    pub fn record_document(
-        &self,
-        info: &DocumentInfo,
-        pages: &[PagePanels],
-    ) -> Result<(), StoreError> {
+    /// Records a document with its pages, figures, panels, thumbnails, vectors and matches, in one
+    /// transaction. `model` is the fingerprint of the vectors' model.
+    pub fn record_document(&self, document: &DocumentMatched, model: &str) -> Result<(), StoreError> {
+        let info = &document.embedded.document.info;
+        let pages = &document.embedded.document.pages;
+        let items = &document.embedded.document.panels;
+        let thumbnails: Vec<Vec<u8>> = items.iter().map(|item| encode_jpeg(&item.thumb)).collect();
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
         let doc = info.job.id.to_hex();
-        let write = || -> rusqlite::Result<()> {
+        let mut next = 0usize;
+        let mut write = || -> rusqlite::Result<()> {
             tx.execute(
                 "INSERT OR REPLACE INTO documents (id, path, size, pages, pages_screened, title, status, error, recorded_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'complete', NULL, ?7)",
@@ -283,8 +354,8 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             let mut panel_insert = tx.prepare_cached(
-                "INSERT INTO panels (figure, doc, page, ordinal, x0, y0, x1, y1, width_px, height_px, pixels)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO panels (id, figure, doc, page, ordinal, x0, y0, x1, y1, width_px, height_px, pixels, phash, boilerplate, uniform)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             for page in pages {
                 let m = &page.meta;
@@ -299,8 +370,7 @@ impl Store {
                     m.height_px,
                     m.text_chars
                 ])?;
-                for (f, entry) in page.figures.iter().enumerate() {
-                    let figure = &entry.figure;
+                for (f, figure) in page.figures.iter().enumerate() {
                     let (b, p) = (figure.bbox, figure.pixel_box);
                     figure_insert.execute(params![
                         doc,
@@ -315,15 +385,18 @@ impl Store {
                         p.y0,
                         p.x1,
                         p.y1,
-                        figure.raster.width,
-                        figure.raster.height,
+                        figure.raster_width,
+                        figure.raster_height,
                         figure.caption
                     ])?;
                     let figure_id = tx.last_insert_rowid();
-                    for (k, panel) in entry.panels.iter().enumerate() {
+                    for (k, panel) in figure.panels.iter().enumerate() {
                         let b = panel.bbox;
-                        let pixels = pixels_hash(&panel.raster);
+                        let item = &items[next];
+                        let boilerplate = document.boilerplate.get(next).copied().unwrap_or(false);
+                        next += 1;
                         panel_insert.execute(params![
+                            item.id,
                             figure_id,
                             doc,
                             number,
@@ -332,11 +405,40 @@ impl Store {
                             b.y0,
                             b.x1,
                             b.y1,
-                            panel.raster.width,
-                            panel.raster.height,
-                            pixels
+                            panel.width_px,
+                            panel.height_px,
+                            panel.pixels,
+                            panel.phash.to_hex(),
+                            boilerplate,
+                            item.uniform
                         ])?;
                     }
+                }
+            }
+            let mut pixels_insert = tx.prepare_cached("INSERT INTO panel_pixels (panel, width, height, jpeg) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut vector_insert = tx.prepare_cached("INSERT OR REPLACE INTO embeddings (panel, model, vector) VALUES (?1, ?2, ?3)")?;
+            for ((item, jpeg), vectors) in items.iter().zip(&thumbnails).zip(&document.embedded.vectors) {
+                pixels_insert.execute(params![item.id, item.thumb.width, item.thumb.height, jpeg])?;
+                if let Some(vectors) = vectors {
+                    vector_insert.execute(params![item.id, model, vector_bytes(&vectors.identity)])?;
+                }
+            }
+            let mut match_insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO matches (panel_a, panel_b, similarity, verified, kind, correlation, transform, suppressed, model, recorded_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM panels WHERE id = ?1)",
+            )?;
+            for m in &document.matches {
+                let transform = serde_json::to_string(&m.transform).expect("a relation serialises");
+                match_insert.execute(params![
+                    m.a.id, m.b.id, m.similarity, m.verified, m.kind, m.transform.correlation, transform, m.suppressed, model, now_ms()
+                ])?;
+                // A verified copy of boilerplate is boilerplate too: its earlier matches leave the stream.
+                if m.verified && m.suppressed.as_deref() == Some("boilerplate") {
+                    tx.execute("UPDATE panels SET boilerplate = 1 WHERE id = ?1", [m.a.id])?;
+                    tx.execute(
+                        "UPDATE matches SET suppressed = 'boilerplate' WHERE (panel_a = ?1 OR panel_b = ?1) AND suppressed IS NULL",
+                        [m.a.id],
+                    )?;
                 }
             }
             Ok(())
@@ -366,6 +468,99 @@ impl Store {
         )
         .map(|_| ())
         .map_err(|e| self.sqlite(e))
+    }
+
+    /// The largest panel id recorded (0 when there is none).
+    pub fn max_panel_id(&self) -> Result<i64, StoreError> {
+        self.read(|conn| conn.query_row("SELECT COALESCE(MAX(id), 0) FROM panels", [], |row| row.get(0)))
+    }
+
+    /// Where a recorded panel is.
+    pub fn panel_place(&self, id: i64) -> Result<Option<PanelPlace>, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT p.doc, d.path, p.page, p.x0, p.y0, p.x1, p.y1 FROM panels p JOIN documents d ON d.id = p.doc WHERE p.id = ?1",
+                [id],
+                |row| place_of(id, row, 0),
+            )
+            .optional()
+        })
+    }
+
+    /// The caption of a recorded panel's figure.
+    pub fn panel_caption(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT f.caption FROM panels p JOIN figures f ON f.id = p.figure WHERE p.id = ?1", [id], |row| row.get(0))
+                .optional()
+                .map(Option::flatten)
+        })
+    }
+
+    /// A recorded document's size and page count, for rendering its pages again.
+    pub fn document_facts(&self, doc: &DocumentId) -> Result<Option<(String, u64, u32)>, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT path, size, COALESCE(pages, 0) FROM documents WHERE id = ?1", [doc.to_hex()], |row| {
+                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64, row.get(2)?))
+            })
+            .optional()
+        })
+    }
+
+    /// A recorded panel's thumbnail.
+    pub fn panel_thumb(&self, id: i64) -> Result<Option<Raster>, StoreError> {
+        let jpeg: Option<Vec<u8>> =
+            self.read(|conn| conn.query_row("SELECT jpeg FROM panel_pixels WHERE panel = ?1", [id], |row| row.get(0)).optional())?;
+        Ok(jpeg.and_then(|bytes| image::load_from_memory(&bytes).ok()).map(|image| Raster::from_rgb(image.to_rgb8())))
+    }
+
+    /// Every recorded vector of `model`: (panel id, vector), in id order.
+    pub fn embeddings(&self, model: &str) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare("SELECT panel, vector FROM embeddings WHERE model = ?1 ORDER BY panel")?;
+            let rows = statement.query_map([model], |row| Ok((row.get::<_, i64>(0)?, vector_from_bytes(&row.get::<_, Vec<u8>>(1)?))))?;
+            rows.collect()
+        })
+    }
+
+    /// Models other than `model` that have vectors in the store.
+    pub fn other_models(&self, model: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare("SELECT DISTINCT model FROM embeddings WHERE model <> ?1")?;
+            let rows = statement.query_map([model], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Recorded matches, verified first then by similarity; `verified_only` drops the refused ones,
+    /// and suppressed ones (boilerplate) are left out unless `include_suppressed`.
+    pub fn matches(&self, verified_only: bool, include_suppressed: bool) -> Result<Vec<MatchRecord>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT m.panel_a, a.doc, da.path, a.page, a.x0, a.y0, a.x1, a.y1,
+                        m.panel_b, b.doc, db.path, b.page, b.x0, b.y0, b.x1, b.y1,
+                        m.similarity, m.verified, m.kind, m.transform, m.suppressed
+                 FROM matches m
+                 JOIN panels a ON a.id = m.panel_a JOIN documents da ON da.id = a.doc
+                 JOIN panels b ON b.id = m.panel_b JOIN documents db ON db.id = b.doc
+                 WHERE (?1 = 0 OR m.verified = 1) AND (?2 = 1 OR m.suppressed IS NULL)
+                 ORDER BY m.verified DESC, m.similarity DESC, m.id",
+            )?;
+            let rows = statement.query_map(params![verified_only, include_suppressed], |row| {
+                let transform: String = row.get(19)?;
+                Ok(MatchRecord {
+                    a: place_of(row.get(0)?, row, 1)?,
+                    b: place_of(row.get(8)?, row, 9)?,
+                    similarity: row.get(16)?,
+                    verified: row.get(17)?,
+                    kind: row.get(18)?,
+                    transform: serde_json::from_str(&transform).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(19, rusqlite::types::Type::Text, Box::new(e))
+                    })?,
+                    suppressed: row.get(20)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// Totals over the whole store.

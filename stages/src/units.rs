@@ -506,6 +506,206 @@ pub struct PagePanels {
     pub figures: Vec<FigurePanels>,
 }
 
+/// A page as the store keeps it: boxes, captions, sizes and hashes, no pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRecord {
+    /// Page facts.
+    pub meta: PageMeta,
+    /// Its figures, in reading order.
+    pub figures: Vec<FigureRecord>,
+}
+
+/// A figure as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FigureRecord {
+    /// How it was found.
+    pub source: FigureSource,
+    /// Page space.
+    pub bbox: BBox,
+    /// Page-render pixels.
+    pub pixel_box: PixelBox,
+    /// Size of its own pixels.
+    pub raster_width: u32,
+    /// Size of its own pixels.
+    pub raster_height: u32,
+    /// Its caption.
+    pub caption: Option<String>,
+    /// Its panels, in reading order.
+    pub panels: Vec<PanelRecord>,
+}
+
+/// A panel as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelRecord {
+    /// Page space.
+    pub bbox: BBox,
+    /// Pixel size.
+    pub width_px: u32,
+    /// Pixel size.
+    pub height_px: u32,
+    /// blake3 of its pixels, hex.
+    pub pixels: String,
+    /// Its perceptual hash.
+    pub phash: crate::phash::PHash,
+}
+
+impl PageRecord {
+    /// The record of a page, hashing each panel's pixels.
+    pub fn of(page: &PagePanels, hasher: &crate::phash::PHasher) -> PageRecord {
+        PageRecord {
+            meta: page.meta.clone(),
+            figures: page
+                .figures
+                .iter()
+                .map(|entry| FigureRecord {
+                    source: entry.figure.source,
+                    bbox: entry.figure.bbox,
+                    pixel_box: entry.figure.pixel_box,
+                    raster_width: entry.figure.raster.width,
+                    raster_height: entry.figure.raster.height,
+                    caption: entry.figure.caption.clone(),
+                    panels: entry
+                        .panels
+                        .iter()
+                        .map(|panel| PanelRecord {
+                            bbox: panel.bbox,
+                            width_px: panel.raster.width,
+                            height_px: panel.raster.height,
+                            pixels: blake3::hash(&panel.raster.data).to_hex().to_string(),
+                            phash: hasher.hash(&panel.raster),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A panel on its way to the index: its identity, where it is, and its pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelItem {
+    /// The panel's id in the store (assigned when its document is assembled).
+    pub id: i64,
+    /// 0-based page index.
+    pub page: u32,
+    /// 1-based ordinal of its figure on the page.
+    pub figure: u32,
+    /// 1-based ordinal within the figure.
+    pub ordinal: u32,
+    /// Page space.
+    pub bbox: BBox,
+    /// Its full pixels (dropped after embedding).
+    pub raster: Option<Raster>,
+    /// A copy at most `THUMB_SIDE` pixels on its longest side, kept for verification and evidence.
+    pub thumb: Raster,
+    /// Nearly uniform (blank, a flat colour): never matched.
+    pub uniform: bool,
+}
+
+/// Longest side of the panel thumbnails the store keeps.
+pub const THUMB_SIDE: u32 = 384;
+
+/// A document whose pages have all arrived, ready to embed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentPanels {
+    /// The document.
+    pub info: Arc<DocumentInfo>,
+    /// Its pages, in order, as the store records them.
+    pub pages: Vec<PageRecord>,
+    /// Its panels, in page and reading order; `pages[..].figures[..].panels` line up with them.
+    pub panels: Vec<PanelItem>,
+}
+
+/// The vectors of one panel under the current model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelVectors {
+    /// The panel as it is (what the index stores).
+    pub identity: Vec<f32>,
+    /// The eight dihedral views, in `Dihedral::ALL` order (what queries use).
+    pub views: Vec<Vec<f32>>,
+}
+
+/// A document with its panels embedded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentEmbedded {
+    /// The document and its panels.
+    pub document: DocumentPanels,
+    /// One entry per panel, `None` for uniform panels (not indexed).
+    pub vectors: Vec<Option<PanelVectors>>,
+}
+
+/// Where a panel is, for matches and evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelPlace {
+    /// Panel id.
+    pub id: i64,
+    /// Document.
+    pub doc: DocumentId,
+    /// The document's path.
+    pub path: String,
+    /// 1-based page.
+    pub page: u32,
+    /// Page space.
+    pub bbox: BBox,
+}
+
+/// A pair the index found similar enough to verify: `older` was indexed before `newer` (or both
+/// are of the same document, `older` first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The panel indexed first.
+    pub older: PanelPlace,
+    /// The panel of the document being ingested.
+    pub newer: i64,
+    /// Cosine similarity of their vectors (best dihedral view).
+    pub similarity: f32,
+    /// The view of `newer` that matched: the transform that aligns `newer` with `older`.
+    pub view: panelscope_models::Dihedral,
+    /// Set when `older` recurs across so many documents that it is boilerplate.
+    pub boilerplate: bool,
+}
+
+/// A document with the candidate pairs its panels take part in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentCandidates {
+    /// The document, its panels and vectors.
+    pub embedded: DocumentEmbedded,
+    /// Pairs to verify.
+    pub candidates: Vec<Candidate>,
+    /// Panels of this document recognised as boilerplate (same order as its panels).
+    pub boilerplate: Vec<bool>,
+}
+
+/// A verified (or refused) pair, as the store and the match stream carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchRecord {
+    /// The panel indexed first.
+    pub a: PanelPlace,
+    /// The other.
+    pub b: PanelPlace,
+    /// Vector similarity.
+    pub similarity: f32,
+    /// Whether geometric verification confirmed it.
+    pub verified: bool,
+    /// `intra_document` or `cross_document`.
+    pub kind: String,
+    /// How `b` relates to `a`.
+    pub transform: crate::verify::Relation,
+    /// Why it is kept out of the match stream, when it is (e.g. `boilerplate`).
+    pub suppressed: Option<String>,
+}
+
+/// A document ready to record: everything in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentMatched {
+    /// The document, its panels and vectors.
+    pub embedded: DocumentEmbedded,
+    /// Panels recognised as boilerplate.
+    pub boilerplate: Vec<bool>,
+    /// Its matches.
+    pub matches: Vec<MatchRecord>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

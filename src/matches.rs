@@ -1,0 +1,73 @@
+//! `panelscope matches`: the matches in the store, as JSON lines (the contract of DESIGN.md §7)
+//! or as a table for a person.
+
+use serde_json::{Value, json};
+
+use panelscope_stages::units::{MatchRecord, PanelPlace};
+
+fn side(place: &PanelPlace) -> Value {
+    json!({
+        "doc": place.doc.to_hex(),
+        "path": place.path,
+        "page": place.page,
+        "bbox": place.bbox.to_array(),
+        "panel": place.id,
+    })
+}
+
+/// A match as one JSON object: `a`, `b` (`doc`, `path`, `page` 1-based, `bbox` `[x0, y0, x1, y1]`
+/// in PDF points from the top-left corner, `panel` id), `similarity`, `verified`, `kind` and
+/// `transform`.
+pub fn to_json(m: &MatchRecord) -> Value {
+    let t = &m.transform;
+    json!({
+        "a": side(&m.a),
+        "b": side(&m.b),
+        "similarity": m.similarity,
+        "verified": m.verified,
+        "kind": m.kind,
+        "transform": {
+            "dihedral": t.dihedral,
+            "rotation_deg": t.rotation_deg,
+            "scale": t.scale,
+            "region_a": t.region_a,
+            "region_b": t.region_b,
+            "correlation": t.correlation,
+            "detail_correlation": t.detail_correlation,
+        },
+        "suppressed": m.suppressed,
+    })
+}
+
+fn short(path: &str) -> String {
+    let name = std::path::Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().to_string());
+    if name.chars().count() > 40 { format!("…{}", name.chars().skip(name.chars().count() - 39).collect::<String>()) } else { name }
+}
+
+/// The matches as an aligned table.
+pub fn table(matches: &[MatchRecord]) -> String {
+    let mut out = format!(
+        "{:<8} {:>6} {:<15} {:<44} {:<44} {}\n",
+        "verified", "sim", "kind", "a (file, page, bbox pt)", "b (file, page, bbox pt)", "transform"
+    );
+    let place = |p: &PanelPlace| {
+        let b = p.bbox;
+        format!("{} p{} [{:.0},{:.0},{:.0},{:.0}]", short(&p.path), p.page, b.x0, b.y0, b.x1, b.y1)
+    };
+    for m in matches {
+        let t = &m.transform;
+        out.push_str(&format!(
+            "{:<8} {:>6.3} {:<15} {:<44} {:<44} {} scale {:.2} rot {:+.0}° corr {:.2}\n",
+            if m.verified { "yes" } else { "no" },
+            m.similarity,
+            m.kind,
+            place(&m.a),
+            place(&m.b),
+            t.dihedral,
+            t.scale,
+            t.rotation_deg,
+            t.correlation
+        ));
+    }
+    out
+}

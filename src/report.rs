@@ -1,0 +1,216 @@
+//! Evidence bundles: for every match, the two panels side by side with the matched regions drawn,
+//! each page with its panel marked, the captions, the similarity and the transform, as files and
+//! a static `index.html` that opens from disk in any browser.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use image::{Rgb, RgbImage};
+use panelscope_engine::{GraphBuilder, NodeConfig, testing};
+use panelscope_stages::index::PanelCache;
+use panelscope_stages::render::RenderConfig;
+use panelscope_stages::store::Store;
+use panelscope_stages::units::{BBox, DocumentId, DocumentInfo, DocumentJob, MatchRecord, PageJob, PanelPlace, Raster};
+
+use crate::config::Settings;
+
+const PANEL_COLOUR: Rgb<u8> = Rgb([220, 30, 30]);
+const REGION_COLOUR: Rgb<u8> = Rgb([20, 90, 230]);
+/// Resolution of the page thumbnails in the bundles.
+const PAGE_DPI: f32 = 60.0;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn draw_rect(image: &mut RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, colour: Rgb<u8>, thickness: u32) {
+    let (w, h) = image.dimensions();
+    if w == 0 || h == 0 {
+        return;
+    }
+    let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max - 1);
+    let (x0, y0, x1, y1) = (clamp(x0, w), clamp(y0, h), clamp(x1, w), clamp(y1, h));
+    for t in 0..thickness {
+        let (ax, ay, bx, by) = (x0 + t, y0 + t, x1.saturating_sub(t), y1.saturating_sub(t));
+        if ax > bx || ay > by {
+            break;
+        }
+        for x in ax..=bx {
+            image.put_pixel(x, ay, colour);
+            image.put_pixel(x, by, colour);
+        }
+        for y in ay..=by {
+            image.put_pixel(ax, y, colour);
+            image.put_pixel(bx, y, colour);
+        }
+    }
+}
+
+/// The two panels side by side, same height, the matched region outlined on each.
+fn side_by_side(a: &Raster, b: &Raster, m: &MatchRecord) -> RgbImage {
+    let height = 240u32;
+    let scaled = |r: &Raster| {
+        let image = r.to_rgb();
+        let width = ((image.width() as f32 * height as f32 / image.height().max(1) as f32).round() as u32).max(1);
+        image::imageops::resize(&image, width, height, image::imageops::FilterType::Triangle)
+    };
+    let (mut left, mut right) = (scaled(a), scaled(b));
+    for (image, region) in [(&mut left, m.transform.region_a), (&mut right, m.transform.region_b)] {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        draw_rect(image, region[0] * w, region[1] * h, region[2] * w - 1.0, region[3] * h - 1.0, REGION_COLOUR, 3);
+    }
+    let gap = 16;
+    let mut canvas = RgbImage::from_pixel(left.width() + gap + right.width(), height, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut canvas, &left, 0, 0);
+    image::imageops::replace(&mut canvas, &right, i64::from(left.width() + gap), 0);
+    canvas
+}
+
+/// A page thumbnail with the panel (red) and its matched region (blue) drawn.
+fn marked_page(page: &RgbImage, place: &PanelPlace, region: [f32; 4], dpi: f32) -> RgbImage {
+    let mut image = page.clone();
+    let s = dpi / 72.0;
+    let b = place.bbox;
+    draw_rect(&mut image, b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s, PANEL_COLOUR, 3);
+    let (w, h) = (b.width(), b.height());
+    let r = BBox::new(b.x0 + region[0] * w, b.y0 + region[1] * h, b.x0 + region[2] * w, b.y0 + region[3] * h);
+    if region != [0.0, 0.0, 1.0, 1.0] {
+        draw_rect(&mut image, r.x0 * s, r.y0 * s, r.x1 * s, r.y1 * s, REGION_COLOUR, 2);
+    }
+    image
+}
+
+/// Renders the listed pages at [`PAGE_DPI`] in worker processes.
+async fn render_pages(
+    settings: &Settings,
+    store: &Store,
+    pages: &BTreeSet<(DocumentId, String, u32)>,
+    program: &Path,
+) -> Result<HashMap<(DocumentId, u32), RgbImage>> {
+    let render = RenderConfig { dpi: PAGE_DPI, ..settings.render.clone() }.resolved().map_err(anyhow::Error::msg)?;
+    let mut jobs = Vec::new();
+    for (doc, path, page) in pages {
+        let (size, count) = match store.document_facts(doc)? {
+            Some((_, size, count)) => (size, count),
+            None => (std::fs::metadata(path).map(|m| m.len()).unwrap_or(0), *page),
+        };
+        let job = DocumentJob { id: *doc, path: PathBuf::from(path), size };
+        let info = DocumentInfo { job, pages: count.max(*page), title: None, pages_screened: count.max(*page), deadline_unix_ms: u64::MAX };
+        jobs.push(PageJob { document: Arc::new(info), index: page - 1 });
+    }
+    let dead = Arc::new(panelscope_engine::CollectedDeadLetters::default());
+    let mut graph = GraphBuilder::new("evidence-pages");
+    graph.dead_letters(dead.clone());
+    let source = graph.source("pages", jobs);
+    let rendered = graph.stage("render", source, render.render_pool(program), NodeConfig::default().with_capacity(4));
+    let (sink, collected) = testing::collect();
+    graph.sink("collect", rendered, sink, NodeConfig::workers(1));
+    graph.build()?.run().await?;
+    for letter in dead.letters() {
+        tracing::warn!(item = %letter.item, error = %letter.error, "A page of the evidence could not be rendered.");
+    }
+    let pages = collected.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|p| ((p.meta.doc, p.meta.index + 1), p.image.to_rgb())).collect();
+    Ok(pages)
+}
+
+/// Writes one bundle per match and `index.html` into `out`; returns the index's path.
+pub async fn write(
+    settings: &Settings,
+    store: &Store,
+    cache: &PanelCache,
+    matches: &[MatchRecord],
+    out: &Path,
+    program: &Path,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let needed: BTreeSet<(DocumentId, String, u32)> =
+        matches.iter().flat_map(|m| [&m.a, &m.b]).map(|p| (p.doc, p.path.clone(), p.page)).collect();
+    let pages = render_pages(settings, store, &needed, program).await?;
+
+    let mut html = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>panelscope evidence</title>\n<style>\
+         body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}\
+         .match{border:1px solid #ccc;border-radius:6px;padding:1rem;margin:1.5rem 0}\
+         .pages{display:flex;gap:1rem;flex-wrap:wrap}.pages figure{margin:0}\
+         .pages img{max-height:360px;border:1px solid #ddd}.pair{max-width:100%}\
+         table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}\
+         .caption{color:#444;font-size:.9rem;max-width:560px}</style></head><body>\n",
+    );
+    let _ = writeln!(
+        html,
+        "<h1>panelscope evidence</h1><p>{} match(es). Red: the panel; blue: the matched region. \
+         A match is evidence for a person to weigh, not a finding.</p>",
+        matches.len()
+    );
+    for (n, m) in matches.iter().enumerate() {
+        let name = format!("match-{:04}", n + 1);
+        let dir = out.join(&name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let thumb = |place: &PanelPlace| cache.get(place.id, store).map(|(_, t)| (*t).clone());
+        let (Some(a), Some(b)) = (thumb(&m.a), thumb(&m.b)) else {
+            tracing::warn!(a = m.a.id, b = m.b.id, "Panel pixels missing; the bundle has no crops.");
+            continue;
+        };
+        let save = |image: &RgbImage, file: &str| -> Result<()> {
+            let path = dir.join(file);
+            image.save(&path).with_context(|| format!("cannot write {}", path.display()))
+        };
+        save(&a.to_rgb(), "a.png")?;
+        save(&b.to_rgb(), "b.png")?;
+        save(&side_by_side(&a, &b, m), "pair.png")?;
+        for (place, region, file) in [(&m.a, m.transform.region_a, "page-a.png"), (&m.b, m.transform.region_b, "page-b.png")] {
+            if let Some(page) = pages.get(&(place.doc, place.page)) {
+                save(&marked_page(page, place, region, PAGE_DPI), file)?;
+            }
+        }
+        let caption_a = store.panel_caption(m.a.id)?;
+        let caption_b = store.panel_caption(m.b.id)?;
+        let mut record = crate::matches::to_json(m);
+        record["a"]["caption"] = caption_a.clone().into();
+        record["b"]["caption"] = caption_b.clone().into();
+        std::fs::write(dir.join("match.json"), serde_json::to_vec_pretty(&record)?)?;
+
+        let t = &m.transform;
+        let side = |label: &str, place: &PanelPlace, caption: &Option<String>| {
+            let b = place.bbox;
+            format!(
+                "<tr><th>{label}</th><td>{} — page {}, [{:.0}, {:.0}, {:.0}, {:.0}] pt<div class=\"caption\">{}</div></td></tr>",
+                escape(&place.path),
+                place.page,
+                b.x0,
+                b.y0,
+                b.x1,
+                b.y1,
+                escape(caption.as_deref().unwrap_or("(no caption found)"))
+            )
+        };
+        let _ = writeln!(
+            html,
+            "<section class=\"match\" id=\"{name}\" data-match=\"{}\"><h2>Match {}: {} · similarity {:.3} · {}</h2>\
+             <img class=\"pair\" src=\"{name}/pair.png\" alt=\"the two panels side by side\">\
+             <table>{}{}<tr><th>relation</th><td>{}, rotated {:+.1}°, scale {:.2}, correlation {:.3} (detail {:.3})</td></tr></table>\
+             <div class=\"pages\"><figure><img src=\"{name}/page-a.png\" alt=\"page of the first panel\"><figcaption>first panel on its page</figcaption></figure>\
+             <figure><img src=\"{name}/page-b.png\" alt=\"page of the second panel\"><figcaption>second panel on its page</figcaption></figure></div>\
+             <p><a href=\"{name}/match.json\">match.json</a></p></section>",
+            n + 1,
+            n + 1,
+            escape(&m.kind.replace('_', " ")),
+            m.similarity,
+            if m.verified { "verified" } else { "not verified" },
+            side("first", &m.a, &caption_a),
+            side("second", &m.b, &caption_b),
+            escape(&t.dihedral.replace('_', " ")),
+            t.rotation_deg,
+            t.scale,
+            t.correlation,
+            t.detail_correlation
+        );
+    }
+    html.push_str("</body></html>\n");
+    let index = out.join("index.html");
+    std::fs::write(&index, html).with_context(|| format!("cannot write {}", index.display()))?;
+    Ok(index)
+}

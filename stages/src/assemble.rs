@@ -1,0 +1,170 @@
+//! assemble: gathers the pages of each document as they arrive from the page stages and, once all
+//! are there, emits the document with its panels numbered for the store; documents that lost a
+//! page to the dead letters are recorded as failed instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use image::DynamicImage;
+use panelscope_engine::{BuildContext, ItemResult, Stage, StageConfig, StageError};
+
+use crate::phash::PHasher;
+use crate::store::Store;
+use crate::units::{DocumentId, DocumentInfo, DocumentPanels, PagePanels, PageRecord, PanelItem, Raster, THUMB_SIDE};
+
+/// Builds the [`Assemble`] stage (one worker: it holds the pages of unfinished documents).
+pub struct AssembleConfig {
+    store: Arc<Store>,
+    next_panel_id: Arc<AtomicI64>,
+}
+
+impl AssembleConfig {
+    /// An assembler numbering panels after the store's last one.
+    pub fn new(store: Arc<Store>) -> Result<Self, crate::store::StoreError> {
+        let next = store.max_panel_id()? + 1;
+        Ok(Self { store, next_panel_id: Arc::new(AtomicI64::new(next)) })
+    }
+}
+
+impl StageConfig for AssembleConfig {
+    type Stage = Assemble;
+
+    fn build(&self, cx: &BuildContext) -> Result<Assemble, StageError> {
+        if cx.workers != 1 {
+            return Err(StageError::input(format!("stage `{}` must run with exactly one worker (it has {})", cx.stage, cx.workers)));
+        }
+        Ok(Assemble {
+            store: Arc::clone(&self.store),
+            next_panel_id: Arc::clone(&self.next_panel_id),
+            pending: HashMap::new(),
+            hasher: PHasher::default(),
+        })
+    }
+}
+
+/// The pages of a document seen so far.
+struct Pending {
+    info: Arc<DocumentInfo>,
+    pages: BTreeMap<u32, (PageRecord, Vec<PanelItem>)>,
+}
+
+/// The assemble stage.
+pub struct Assemble {
+    store: Arc<Store>,
+    next_panel_id: Arc<AtomicI64>,
+    pending: HashMap<DocumentId, Pending>,
+    hasher: PHasher,
+}
+
+/// A copy no larger than [`THUMB_SIDE`] on its longest side.
+pub fn thumbnail(raster: &Raster) -> Raster {
+    let longest = raster.width.max(raster.height);
+    if longest <= THUMB_SIDE {
+        return raster.clone();
+    }
+    let scale = THUMB_SIDE as f32 / longest as f32;
+    let (w, h) = (((raster.width as f32 * scale) as u32).max(1), ((raster.height as f32 * scale) as u32).max(1));
+    Raster::from_rgb(image::imageops::thumbnail(&raster.to_rgb(), w, h))
+}
+
+/// Whether a panel is too featureless to carry evidence: a blank or single-colour area, or a smooth
+/// ramp (a colour-scale legend), which copies of each other would match without meaning anything.
+pub fn is_uniform(raster: &Raster) -> bool {
+    let gray = raster.to_gray();
+    let small = DynamicImage::ImageLuma8(gray).thumbnail(64, 64).to_luma8();
+    let (w, h) = small.dimensions();
+    let n = (w * h).max(1) as f32;
+    let mean = small.pixels().map(|p| p.0[0] as f32).sum::<f32>() / n;
+    let variance = small.pixels().map(|p| (p.0[0] as f32 - mean).powi(2)).sum::<f32>() / n;
+    if variance.sqrt() < 4.0 {
+        return true;
+    }
+    // Mean absolute Laplacian: how much local structure there is.
+    let at = |x: u32, y: u32| small.get_pixel(x, y).0[0] as f32;
+    let mut structure = 0.0;
+    let mut count = 0.0;
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            structure += (4.0 * at(x, y) - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1)).abs();
+            count += 1.0;
+        }
+    }
+    count > 0.0 && structure / count < 0.5
+}
+
+impl Assemble {
+    fn take(&mut self, page: &PagePanels) -> Option<DocumentPanels> {
+        let doc = page.meta.doc;
+        if self.store.failed_this_run(&doc) {
+            self.pending.remove(&doc);
+            return None;
+        }
+        let items: Vec<PanelItem> = page
+            .figures
+            .iter()
+            .enumerate()
+            .flat_map(|(f, entry)| entry.panels.iter().enumerate().map(move |(k, panel)| (f, k, panel)))
+            .map(|(f, k, panel)| PanelItem {
+                id: 0,
+                page: page.meta.index,
+                figure: f as u32 + 1,
+                ordinal: k as u32 + 1,
+                bbox: panel.bbox,
+                thumb: thumbnail(&panel.raster),
+                uniform: is_uniform(&panel.raster),
+                raster: Some(panel.raster.clone()),
+            })
+            .collect();
+        let pending = self.pending.entry(doc).or_insert_with(|| Pending { info: Arc::clone(&page.meta.document), pages: BTreeMap::new() });
+        pending.pages.insert(page.meta.index, (PageRecord::of(page, &self.hasher), items));
+        if (pending.pages.len() as u32) < pending.info.pages_screened {
+            return None;
+        }
+        let pending = self.pending.remove(&doc).expect("just seen");
+        let mut pages = Vec::with_capacity(pending.pages.len());
+        let mut panels = Vec::new();
+        for (_, (record, items)) in pending.pages {
+            pages.push(record);
+            panels.extend(items);
+        }
+        // Ids are taken when the document is complete, so they follow document order.
+        let first = self.next_panel_id.fetch_add(panels.len() as i64, Ordering::Relaxed);
+        for (k, panel) in panels.iter_mut().enumerate() {
+            panel.id = first + k as i64;
+        }
+        Some(DocumentPanels { info: pending.info, pages, panels })
+    }
+}
+
+impl Stage for Assemble {
+    type In = PagePanels;
+    type Out = DocumentPanels;
+
+    fn process(&mut self, batch: &[PagePanels]) -> Vec<ItemResult<DocumentPanels>> {
+        batch.iter().map(|page| Ok(self.take(page).into())).collect()
+    }
+
+    fn on_close(&mut self) -> Result<Vec<DocumentPanels>, StageError> {
+        // Whatever is still pending lost pages to the dead letters.
+        for (doc, pending) in self.pending.drain() {
+            let reason = format!(
+                "only {} of {} pages were screened; the others are in dead_letters",
+                pending.pages.len(),
+                pending.info.pages_screened
+            );
+            self.store
+                .record_failure(&doc, &pending.info.job.path, pending.info.job.size, &reason)
+                .map_err(|e| StageError::external(e.to_string()))?;
+        }
+        Ok(Vec::new())
+    }
+
+    fn describe(&self, page: &PagePanels) -> String {
+        format!("{} page {}", page.meta.path.display(), page.meta.index + 1)
+    }
+
+    fn key(&self, page: &PagePanels) -> Option<String> {
+        Some(page.meta.doc.to_hex())
+    }
+}

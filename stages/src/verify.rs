@@ -1,0 +1,484 @@
+//! verify: geometric verification of a candidate pair of panels. It finds how the second panel
+//! relates to the first — a flip or quarter turn, a small rotation, a rescale, or a crop (one panel
+//! inside the other) — by dense correlation on rank-normalised gray images, and reports the
+//! transform, the matching regions and the correlation. Only verified pairs reach a reviewer.
+
+use image::{GrayImage, Luma};
+use panelscope_models::Dihedral;
+use serde::{Deserialize, Serialize};
+
+/// Settings of verification, read from `[verify]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Longest side of the images compared for whole-panel alignment, in pixels.
+    pub work_side: u32,
+    /// Longest side of the images searched for one panel inside the other, in pixels.
+    pub search_side: u32,
+    /// Smallest share of a panel's width another panel may be cropped to (0–1).
+    pub min_crop_share: f32,
+    /// Small rotations tried, in degrees either way.
+    pub rotations_deg: Vec<f32>,
+    /// Correlation from which a pair is verified (−1–1).
+    pub min_correlation: f32,
+    /// Correlation of the fine detail (band-pass) from which a pair is verified: look-alike blots
+    /// share layout, copies share detail.
+    pub min_detail_correlation: f32,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            work_side: 96,
+            search_side: 64,
+            min_crop_share: 0.45,
+            rotations_deg: vec![-4.0, -2.0, 2.0, 4.0],
+            min_correlation: 0.8,
+            min_detail_correlation: 0.5,
+        }
+    }
+}
+
+/// How the second panel relates to the first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relation {
+    /// The flip or quarter turn applied to the second panel to align it with the first.
+    pub dihedral: String,
+    /// Extra rotation (degrees, counter-clockwise) after the dihedral transform.
+    pub rotation_deg: f32,
+    /// Size of the matching content in the second panel relative to the first (second / first).
+    pub scale: f32,
+    /// The matching region of the first panel, as fractions of its width and height
+    /// `[x0, y0, x1, y1]`.
+    pub region_a: [f32; 4],
+    /// The matching region of the second panel, in fractions of the second panel as drawn.
+    pub region_b: [f32; 4],
+    /// Correlation of the aligned regions (rank-normalised intensities).
+    pub correlation: f32,
+    /// Correlation of their fine detail.
+    pub detail_correlation: f32,
+    /// Whether both correlations clear the thresholds.
+    pub verified: bool,
+}
+
+/// Resizes so the longest side is `side` (never upscaling by more than 4×).
+fn fit(image: &GrayImage, side: u32) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let longest = w.max(h).max(1) as f32;
+    let scale = side as f32 / longest;
+    let (nw, nh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    if scale < 1.0 {
+        image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle)
+    } else {
+        image::imageops::resize(image, nw, nh, image::imageops::FilterType::CatmullRom)
+    }
+}
+
+/// Pixel values replaced by their ranks in [0, 1]: invariant to monotonic intensity changes.
+fn ranks(image: &GrayImage) -> Vec<f32> {
+    let mut histogram = [0u32; 256];
+    image.pixels().for_each(|p| histogram[p.0[0] as usize] += 1);
+    let total = (image.width() * image.height()).max(2) as f32;
+    let mut below = 0u32;
+    let mut rank = [0f32; 256];
+    for (value, count) in histogram.iter().enumerate() {
+        rank[value] = (below as f32 + (*count as f32 - 1.0) / 2.0) / (total - 1.0);
+        below += count;
+    }
+    image.pixels().map(|p| rank[p.0[0] as usize]).collect()
+}
+
+fn pearson(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len()) as f32;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    if saa <= 1e-9 || sbb <= 1e-9 { 0.0 } else { sab / (saa * sbb).sqrt() }
+}
+
+/// Band-pass detail: the image minus its 7×7 box blur (in rank space).
+fn detail(values: &[f32], width: usize, height: usize) -> Vec<f32> {
+    let r = 3isize;
+    let mut out = vec![0f32; values.len()];
+    for y in 0..height as isize {
+        for x in 0..width as isize {
+            let (mut sum, mut count) = (0.0, 0.0);
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    let (sx, sy) = (x + dx, y + dy);
+                    if sx >= 0 && sy >= 0 && (sx as usize) < width && (sy as usize) < height {
+                        sum += values[sy as usize * width + sx as usize];
+                        count += 1.0;
+                    }
+                }
+            }
+            let i = y as usize * width + x as usize;
+            out[i] = values[i] - sum / count;
+        }
+    }
+    out
+}
+
+/// `image` turned by `degrees` about its centre (bilinear), corners filled with its median.
+fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let mut values: Vec<u8> = image.pixels().map(|p| p.0[0]).collect();
+    values.sort_unstable();
+    let fill = values[values.len() / 2];
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    GrayImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+        let sx = cos * dx + sin * dy + cx - 0.5;
+        let sy = -sin * dx + cos * dy + cy - 0.5;
+        if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
+            return Luma([fill]);
+        }
+        let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+        let p = |x, y| image.get_pixel(x, y).0[0] as f32;
+        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy) + p(x1, y0) * fx * (1.0 - fy) + p(x0, y1) * (1.0 - fx) * fy + p(x1, y1) * fx * fy;
+        Luma([v.round() as u8])
+    })
+}
+
+/// Correlations of two images of equal size: ranks, then detail.
+fn correlate(a: &GrayImage, b: &GrayImage) -> (f32, f32) {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    (pearson(&ra, &rb), pearson(&detail(&ra, w, h), &detail(&rb, w, h)))
+}
+
+/// The best placement of `small` inside `large` (both gray, plain NCC via sums): returns the
+/// correlation and the top-left corner.
+fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
+    let (lw, lh) = (large.width() as usize, large.height() as usize);
+    let (sw, sh) = (small.width() as usize, small.height() as usize);
+    if sw > lw || sh > lh || sw < 4 || sh < 4 {
+        return (-1.0, 0, 0);
+    }
+    let l: Vec<f32> = large.pixels().map(|p| p.0[0] as f32).collect();
+    let s: Vec<f32> = small.pixels().map(|p| p.0[0] as f32).collect();
+    let n = (sw * sh) as f32;
+    let s_mean = s.iter().sum::<f32>() / n;
+    let s_centered: Vec<f32> = s.iter().map(|v| v - s_mean).collect();
+    let s_norm = s_centered.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if s_norm < 1e-6 {
+        return (-1.0, 0, 0);
+    }
+    // Integral images of the large image and its square, for each window's mean and energy.
+    let mut sum = vec![0f64; (lw + 1) * (lh + 1)];
+    let mut sq = vec![0f64; (lw + 1) * (lh + 1)];
+    for y in 0..lh {
+        for x in 0..lw {
+            let v = l[y * lw + x] as f64;
+            let i = (y + 1) * (lw + 1) + x + 1;
+            sum[i] = v + sum[i - 1] + sum[i - lw - 1] - sum[i - lw - 2];
+            sq[i] = v * v + sq[i - 1] + sq[i - lw - 1] - sq[i - lw - 2];
+        }
+    }
+    let window = |table: &[f64], x: usize, y: usize| {
+        let (x1, y1) = (x + sw, y + sh);
+        table[y1 * (lw + 1) + x1] - table[y * (lw + 1) + x1] - table[y1 * (lw + 1) + x] + table[y * (lw + 1) + x]
+    };
+    let mut best = (-1.0f32, 0u32, 0u32);
+    for y in 0..=lh - sh {
+        for x in 0..=lw - sw {
+            let (ws, wq) = (window(&sum, x, y), window(&sq, x, y));
+            let variance = wq - ws * ws / n as f64;
+            if variance <= 1e-6 {
+                continue;
+            }
+            let mut dot = 0f32;
+            for row in 0..sh {
+                let lrow = &l[(y + row) * lw + x..(y + row) * lw + x + sw];
+                let srow = &s_centered[row * sw..(row + 1) * sw];
+                dot += lrow.iter().zip(srow).map(|(a, b)| a * b).sum::<f32>();
+            }
+            let ncc = dot / (s_norm * variance.sqrt() as f32);
+            if ncc > best.0 {
+                best = (ncc, x as u32, y as u32);
+            }
+        }
+    }
+    best
+}
+
+/// How much larger the shared content is in the second panel than in the first, in the units of
+/// the sizes given (pixels here, points when the stage calls it with page boxes): the ratio of the
+/// matched regions' diagonals, so quarter turns do not matter.
+pub fn content_scale(relation: &Relation, a: (u32, u32), b: (u32, u32)) -> f32 {
+    let diagonal = |region: &[f32; 4], (w, h): (u32, u32)| {
+        let (rw, rh) = ((region[2] - region[0]) * w as f32, (region[3] - region[1]) * h as f32);
+        (rw * rw + rh * rh).sqrt()
+    };
+    let da = diagonal(&relation.region_a, a);
+    if da <= 0.0 { 1.0 } else { diagonal(&relation.region_b, b) / da }
+}
+
+/// Verifies a candidate pair. `hint` is the dihedral transform the embedding search matched with;
+/// the identity is tried too.
+pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) -> Relation {
+    let mut best: Option<Relation> = None;
+    let mut consider = |relation: Relation| {
+        let better = best.as_ref().is_none_or(|current| relation.correlation > current.correlation);
+        if better {
+            best = Some(relation);
+        }
+    };
+    let mut dihedrals = vec![hint];
+    if hint != Dihedral::Identity {
+        dihedrals.push(Dihedral::Identity);
+    }
+    let a_work = fit(a, cfg.work_side);
+    for d in dihedrals {
+        let b_turned = d.apply(b);
+        // Whole panels, possibly rescaled and slightly turned.
+        let b_work = image::imageops::resize(&b_turned, a_work.width(), a_work.height(), image::imageops::FilterType::Triangle);
+        for angle in std::iter::once(0.0).chain(cfg.rotations_deg.iter().copied()) {
+            let candidate = if angle == 0.0 { b_work.clone() } else { rotate(&b_work, angle) };
+            // Corners of a turned image are fill: compare the central part.
+            let (w, h) = a_work.dimensions();
+            let inset = if angle == 0.0 { 0 } else { (w.min(h) as f32 * 0.12) as u32 };
+            let crop = |image: &GrayImage| image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset).to_image();
+            let (correlation, detail_correlation) = correlate(&crop(&a_work), &crop(&candidate));
+            consider(Relation {
+                dihedral: d.name().to_string(),
+                rotation_deg: angle,
+                scale: 1.0,
+                region_a: [0.0, 0.0, 1.0, 1.0],
+                region_b: [0.0, 0.0, 1.0, 1.0],
+                correlation,
+                detail_correlation,
+                verified: false,
+            });
+        }
+        // One panel is a crop of the other.
+        for (large_is_a, large, small) in [(true, a, &b_turned), (false, &b_turned, a)] {
+            let large_search = fit(large, cfg.search_side);
+            let mut share = 0.95f32;
+            let mut best_crop: Option<(f32, u32, u32, GrayImage)> = None;
+            while share >= cfg.min_crop_share {
+                let width = (large_search.width() as f32 * share).round() as u32;
+                let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32).round() as u32;
+                if width >= 8 && height >= 8 && height <= large_search.height() {
+                    let template = image::imageops::resize(small, width, height, image::imageops::FilterType::Triangle);
+                    let (score, x, y) = best_placement(&large_search, &template);
+                    if best_crop.as_ref().is_none_or(|b| score > b.0) {
+                        best_crop = Some((score, x, y, template));
+                    }
+                }
+                share -= 0.05;
+            }
+            let Some((_, x, y, template)) = best_crop else { continue };
+            // Refine at the work resolution around the coarse placement: scale and position.
+            let large_work = fit(large, cfg.work_side);
+            let up = large_work.width() as f32 / large_search.width() as f32;
+            let coarse_width = template.width() as f32 * up;
+            let (mut fine_score, mut fx, mut fy, mut fw, mut fh) = (-1.0f32, 0u32, 0u32, 0u32, 0u32);
+            for step in -4i32..=4 {
+                let width = (coarse_width * (1.0 + step as f32 * 0.015)).round() as u32;
+                let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32).round() as u32;
+                if width < 8 || height < 8 || width > large_work.width() || height > large_work.height() {
+                    continue;
+                }
+                let margin = (2.0 * up).ceil() as u32 + 2;
+                let cx = ((x as f32 * up) as u32).saturating_sub(margin);
+                let cy = ((y as f32 * up) as u32).saturating_sub(margin);
+                let cw = (width + 2 * margin).min(large_work.width() - cx);
+                let ch = (height + 2 * margin).min(large_work.height() - cy);
+                if cw < width || ch < height {
+                    continue;
+                }
+                let area = image::imageops::crop_imm(&large_work, cx, cy, cw, ch).to_image();
+                let fine_template = image::imageops::resize(small, width, height, image::imageops::FilterType::Triangle);
+                let (score, px, py) = best_placement(&area, &fine_template);
+                if score > fine_score {
+                    (fine_score, fx, fy, fw, fh) = (score, cx + px, cy + py, width, height);
+                }
+            }
+            if fine_score < 0.0 {
+                continue;
+            }
+            let factor = large_work.width() as f32 / large.width().max(1) as f32;
+            let (x0, y0) = (fx as f32 / factor, fy as f32 / factor);
+            let (x1, y1) = ((fx + fw) as f32 / factor, (fy + fh) as f32 / factor);
+            let window = image::imageops::crop_imm(&large_work, fx, fy, fw, fh).to_image();
+            let small_work = image::imageops::resize(small, window.width(), window.height(), image::imageops::FilterType::Triangle);
+            let (correlation, detail_correlation) = correlate(&window, &small_work);
+            let region = [x0 / large.width() as f32, y0 / large.height() as f32, x1 / large.width() as f32, y1 / large.height() as f32];
+            let (region_a, region_b) = if large_is_a { (region, [0.0, 0.0, 1.0, 1.0]) } else { ([0.0, 0.0, 1.0, 1.0], region) };
+            consider(Relation {
+                dihedral: d.name().to_string(),
+                rotation_deg: 0.0,
+                scale: 1.0,
+                region_a,
+                region_b,
+                correlation,
+                detail_correlation,
+                verified: false,
+            });
+        }
+    }
+    let mut relation = best.expect("at least one alignment was tried");
+    relation.scale = content_scale(&relation, (a.width(), a.height()), (b.width(), b.height()));
+    relation.verified = relation.correlation >= cfg.min_correlation && relation.detail_correlation >= cfg.min_detail_correlation;
+    relation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blot-like image with noise, from a seed.
+    fn blot(seed: u32, width: u32, height: u32) -> GrayImage {
+        GrayImage::from_fn(width, height, |x, y| {
+            let lane = x * 6 / width;
+            let centre = height / 4 + (lane * 37 + seed * 11) % (height / 2);
+            let dy = (y as i32 - centre as i32).unsigned_abs();
+            let band = if dy < height / 10 && (x * 6) % width > width / 8 { 90 + (lane * 13 + seed * 7) % 80 } else { 0 };
+            let noise = (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663) ^ seed.wrapping_mul(83_492_791)) % 23;
+            Luma([(225 - y * 25 / height - band + noise).clamp(0, 255) as u8])
+        })
+    }
+
+    #[test]
+    fn a_rescaled_copy_verifies_with_its_scale() {
+        let a = blot(1, 240, 120);
+        let b = image::imageops::resize(&a, 180, 90, image::imageops::FilterType::Triangle);
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        assert_eq!(r.region_a, [0.0, 0.0, 1.0, 1.0]);
+        assert!((r.scale - 0.75).abs() < 0.05, "{r:?}");
+    }
+
+    #[test]
+    fn a_flipped_copy_verifies_under_its_hint() {
+        let a = blot(2, 200, 120);
+        let b = Dihedral::FlipHorizontal.apply(&a);
+        let r = verify(&a, &b, Dihedral::FlipHorizontal, &VerifyConfig::default());
+        assert!(r.verified && r.dihedral == "flip_horizontal", "{r:?}");
+    }
+
+    #[test]
+    fn a_crop_verifies_and_locates_its_region() {
+        let a = blot(3, 240, 160);
+        let b = image::imageops::crop_imm(&a, 60, 30, 160, 110).to_image();
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        let expected = [60.0 / 240.0, 30.0 / 160.0, 220.0 / 240.0, 140.0 / 160.0];
+        for (found, want) in r.region_a.iter().zip(expected) {
+            assert!((found - want).abs() < 0.06, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_slightly_rotated_copy_verifies() {
+        let a = blot(4, 200, 200);
+        let b = rotate(&a, 3.0);
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+    }
+
+    #[test]
+    fn a_different_blot_of_the_same_layout_does_not_verify() {
+        let a = blot(5, 240, 120);
+        let b = blot(6, 240, 120);
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(!r.verified, "{r:?}");
+    }
+}
+
+/// Builds [`Verify`] stages.
+pub struct VerifyStageConfig {
+    config: VerifyConfig,
+    cache: std::sync::Arc<crate::index::PanelCache>,
+    store: std::sync::Arc<crate::store::Store>,
+}
+
+impl VerifyStageConfig {
+    /// Stages verifying with `config`, reading other panels from `cache` or `store`.
+    pub fn new(config: VerifyConfig, cache: std::sync::Arc<crate::index::PanelCache>, store: std::sync::Arc<crate::store::Store>) -> Self {
+        Self { config, cache, store }
+    }
+}
+
+impl panelscope_engine::StageConfig for VerifyStageConfig {
+    type Stage = Verify;
+
+    fn build(&self, _cx: &panelscope_engine::BuildContext) -> Result<Verify, panelscope_engine::StageError> {
+        Ok(Verify { config: self.config.clone(), cache: std::sync::Arc::clone(&self.cache), store: std::sync::Arc::clone(&self.store) })
+    }
+}
+
+/// The verify stage: checks every candidate pair of a document geometrically.
+pub struct Verify {
+    config: VerifyConfig,
+    cache: std::sync::Arc<crate::index::PanelCache>,
+    store: std::sync::Arc<crate::store::Store>,
+}
+
+impl Verify {
+    fn verify_document(&self, document: &crate::units::DocumentCandidates) -> crate::units::DocumentMatched {
+        use crate::units::{MatchRecord, PanelPlace};
+        let panels = &document.embedded.document.panels;
+        let info = &document.embedded.document.info;
+        let mut matches = Vec::with_capacity(document.candidates.len());
+        let mut verified = 0u64;
+        for candidate in &document.candidates {
+            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else { continue };
+            let Some((_, older_thumb)) = self.cache.get(candidate.older.id, &self.store) else { continue };
+            let mut relation = verify(&older_thumb.to_gray(), &newer.thumb.to_gray(), candidate.view, &self.config);
+            // The scale a reviewer sees: on the page, in points.
+            let points = |b: &crate::units::BBox| (b.width().round().max(1.0) as u32, b.height().round().max(1.0) as u32);
+            relation.scale = content_scale(&relation, points(&candidate.older.bbox), points(&newer.bbox));
+            verified += u64::from(relation.verified);
+            let b = PanelPlace {
+                id: newer.id,
+                doc: info.job.id,
+                path: info.job.path.display().to_string(),
+                page: newer.page + 1,
+                bbox: newer.bbox,
+            };
+            let kind = if candidate.older.doc == info.job.id { "intra_document" } else { "cross_document" };
+            matches.push(MatchRecord {
+                a: candidate.older.clone(),
+                b,
+                similarity: candidate.similarity,
+                verified: relation.verified,
+                kind: kind.to_string(),
+                transform: relation,
+                suppressed: candidate.boilerplate.then(|| "boilerplate".to_string()),
+            });
+        }
+        metrics::counter!("panelscope_verify_verified_total").increment(verified);
+        metrics::counter!("panelscope_verify_refused_total").increment(matches.len() as u64 - verified);
+        crate::units::DocumentMatched { embedded: document.embedded.clone(), boilerplate: document.boilerplate.clone(), matches }
+    }
+}
+
+impl panelscope_engine::Stage for Verify {
+    type In = crate::units::DocumentCandidates;
+    type Out = crate::units::DocumentMatched;
+
+    fn process(&mut self, batch: &[Self::In]) -> Vec<panelscope_engine::ItemResult<Self::Out>> {
+        batch.iter().map(|document| Ok(panelscope_engine::Outputs::One(self.verify_document(document)))).collect()
+    }
+
+    fn describe(&self, document: &Self::In) -> String {
+        document.embedded.document.info.job.path.display().to_string()
+    }
+
+    fn key(&self, document: &Self::In) -> Option<String> {
+        Some(document.embedded.document.info.job.id.to_hex())
+    }
+}
