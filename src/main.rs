@@ -77,7 +77,7 @@ enum Command {
         /// Real figure and blot images to draw panels from (the layout of ../shared/data); by
         /// default ../shared/data when it exists. Pass an empty string for procedural panels only.
         #[arg(long, value_name = "DIR")]
-        real_images: Option<PathBuf>,
+        real_images: Option<String>,
     },
     /// Scores the matches of the store (and the pHash baseline) against a synthetic catalog's
     /// truth.json: precision, recall and F1 overall, per edit and per intra/cross-document, and the
@@ -279,8 +279,8 @@ fn main() -> Result<()> {
         }
         Command::Synth { out, docs, seed, real_images } => {
             let real_images = match real_images {
-                Some(dir) if dir.as_os_str().is_empty() => None,
-                Some(dir) => Some(dir.clone()),
+                Some(dir) if dir.is_empty() => None,
+                Some(dir) => Some(PathBuf::from(dir)),
                 None => Some(PathBuf::from("../shared/data")).filter(|dir| dir.is_dir()),
             };
             let options = synth::SynthOptions { out: out.clone(), docs: *docs, seed: *seed, real_images };

@@ -365,6 +365,17 @@ fn layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
         evaluated: 0,
     };
     let outcome = splitter.segment(trimmed);
+    // Gutters thinner than the minimum (stacked blot strips, grids of photographs a few pixels
+    // apart) leave solid pieces inside a region: take those pieces as the panels.
+    let mut panels: Vec<Rect> = Vec::new();
+    let regions = if outcome.panels.is_empty() { vec![trimmed] } else { outcome.panels.clone() };
+    for region in &regions {
+        match solid_parts(raster, &background, *region, config.ink_tolerance, min_side as u32) {
+            Some(parts) => panels.extend(parts),
+            None => panels.push(*region),
+        }
+    }
+    let outcome = if panels.len() > outcome.panels.len() { Outcome { panels, ..outcome } } else { outcome };
     if outcome.panels.len() >= 2 {
         let boxes = reading_order(outcome.panels)
             .into_iter()
@@ -555,6 +566,76 @@ fn border_pixels(raster: &Raster) -> Vec<&[u8]> {
         pixels.extend((1..h.saturating_sub(1)).rev().map(|y| at(0, y)));
     }
     pixels
+}
+
+/// The solid pieces of `region` (connected areas of ink filling at least 85 % of their bounding
+/// box: blot strips, photographs, gels), when there are two or more and they hold most of the
+/// region's ink; `None` when the region is better left as one panel (a plot, a drawing).
+fn solid_parts(raster: &Raster, background: &[u8], region: Rect, tolerance: u8, min_side: u32) -> Option<Vec<Rect>> {
+    // Only pieces on paper: on a dark or coloured background (a fluorescence image, a gel) the
+    // "solid pieces" would be its bands.
+    if background.iter().any(|&v| v < 200) {
+        return None;
+    }
+    let channels = usize::from(raster.channels.max(1));
+    // Cells of `f × f` pixels keep the flood fill cheap on large figures.
+    let f = (region.width().max(region.height()) / 400 + 1).max(1);
+    let (cw, ch) = (region.width().div_ceil(f) as usize, region.height().div_ceil(f) as usize);
+    let mut ink = vec![false; cw * ch];
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let (mut inked, mut total) = (0u32, 0u32);
+            for y in region.y0 + cy as u32 * f..(region.y0 + (cy as u32 + 1) * f).min(region.y1) {
+                for x in region.x0 + cx as u32 * f..(region.x0 + (cx as u32 + 1) * f).min(region.x1) {
+                    let at = (y as usize * raster.width as usize + x as usize) * channels;
+                    total += 1;
+                    inked += u32::from(deviation(&raster.data[at..at + channels], background) > tolerance);
+                }
+            }
+            ink[cy * cw + cx] = inked * 2 > total;
+        }
+    }
+    let total_ink = ink.iter().filter(|&&i| i).count();
+    if total_ink == 0 {
+        return None;
+    }
+    let mut seen = vec![false; ink.len()];
+    let mut solids = Vec::new();
+    let mut solid_ink = 0usize;
+    let mut stack = Vec::new();
+    for start in 0..ink.len() {
+        if !ink[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut x0, mut y0, mut x1, mut y1, mut count) = (usize::MAX, usize::MAX, 0, 0, 0usize);
+        while let Some(cell) = stack.pop() {
+            let (x, y) = (cell % cw, cell / cw);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+            count += 1;
+            let neighbours = [(x > 0).then(|| cell - 1), (x + 1 < cw).then(|| cell + 1), (y > 0).then(|| cell - cw), (y + 1 < ch).then(|| cell + cw)];
+            for next in neighbours.into_iter().flatten() {
+                if ink[next] && !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        let box_cells = (x1 - x0) * (y1 - y0);
+        let rect = Rect {
+            x0: region.x0 + x0 as u32 * f,
+            y0: region.y0 + y0 as u32 * f,
+            x1: (region.x0 + x1 as u32 * f).min(region.x1),
+            y1: (region.y0 + y1 as u32 * f).min(region.y1),
+        };
+        let big = rect.width().min(rect.height()) >= min_side.min(32).max(8) && rect.area() * 100 >= region.area();
+        if big && count as f32 >= 0.85 * box_cells as f32 {
+            solid_ink += count;
+            solids.push(rect);
+        }
+    }
+    (solids.len() >= 2 && solid_ink * 2 >= total_ink).then_some(solids)
 }
 
 /// The largest difference between a pixel and a colour over their channels.

@@ -32,9 +32,9 @@ impl Default for VerifyConfig {
             work_side: 96,
             search_side: 64,
             min_crop_share: 0.45,
-            rotations_deg: vec![-4.0, -2.0, 2.0, 4.0],
-            min_correlation: 0.8,
-            min_detail_correlation: 0.5,
+            rotations_deg: vec![-5.0, -4.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+            min_correlation: 0.9,
+            min_detail_correlation: 0.8,
         }
     }
 }
@@ -230,7 +230,9 @@ pub fn content_scale(relation: &Relation, a: (u32, u32), b: (u32, u32)) -> f32 {
 pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) -> Relation {
     let mut best: Option<Relation> = None;
     let mut consider = |relation: Relation| {
-        let better = best.as_ref().is_none_or(|current| relation.correlation > current.correlation);
+        // Fine detail separates copies from look-alikes best; the layout correlation breaks ties.
+        let score = |r: &Relation| r.correlation + r.detail_correlation;
+        let better = best.as_ref().is_none_or(|current| score(&relation) > score(current));
         if better {
             best = Some(relation);
         }
@@ -265,7 +267,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
         // One panel is a crop of the other.
         for (large_is_a, large, small) in [(true, a, &b_turned), (false, &b_turned, a)] {
             let large_search = fit(large, cfg.search_side);
-            let mut share = 0.95f32;
+            let mut share = 1.0f32;
             let mut best_crop: Option<(f32, u32, u32, GrayImage)> = None;
             while share >= cfg.min_crop_share {
                 let width = (large_search.width() as f32 * share).round() as u32;
