@@ -16,8 +16,8 @@ sudo_if_needed() {
 }
 
 # 1. System packages: compilers, cmake + OpenBLAS (FAISS is built from source), Python (to fetch
-#    the pdfium wheel).
-APT_PACKAGES=(build-essential pkg-config cmake libopenblas-dev python3 python3-pip curl ca-certificates unzip)
+#    the pdfium wheel), Chromium (the HTML evidence report is checked in a real browser).
+APT_PACKAGES=(build-essential pkg-config cmake libopenblas-dev python3 python3-pip curl ca-certificates unzip chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -11,10 +11,10 @@ use panelscope_engine::NodeConfig;
 use panelscope_stages::embed::EmbedConfig;
 use panelscope_stages::figures::FiguresConfig;
 use panelscope_stages::index::IndexConfig;
-use panelscope_stages::verify::VerifyConfig;
 use panelscope_stages::panels::PanelsConfig;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::ScanConfig;
+use panelscope_stages::verify::VerifyConfig;
 use serde::Deserialize;
 
 /// The built-in defaults, with every key documented.

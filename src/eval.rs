@@ -42,7 +42,12 @@ fn area(b: &[f32; 4]) -> f32 {
 }
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let inter = [a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])];
+    let inter = [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].min(b[2]),
+        a[3].min(b[3]),
+    ];
     let i = area(&inter);
     let union = area(a) + area(b) - i;
     if union <= 0.0 { 0.0 } else { i / union }
@@ -69,7 +74,8 @@ fn overlaps(found: &FoundRegion, doc: &str, page: u32, bbox: &[f32; 4]) -> bool 
 
 fn matches_pair(found: &FoundMatch, pair: &TruthPair) -> bool {
     let on = |f: &FoundRegion, r: &crate::truth::Region| overlaps(f, &r.doc, r.page, &r.bbox);
-    (on(&found.a, &pair.a) && on(&found.b, &pair.b)) || (on(&found.a, &pair.b) && on(&found.b, &pair.a))
+    (on(&found.a, &pair.a) && on(&found.b, &pair.b))
+        || (on(&found.a, &pair.b) && on(&found.b, &pair.a))
 }
 
 fn touches_pair(found: &FoundMatch, pair: &TruthPair) -> bool {
@@ -98,8 +104,16 @@ pub struct Slice {
 
 impl Slice {
     fn finish(mut self) -> Slice {
-        self.precision = if self.matches == 0 { 1.0 } else { self.correct as f64 / self.matches as f64 };
-        self.recall = if self.pairs == 0 { 1.0 } else { self.pairs_found as f64 / self.pairs as f64 };
+        self.precision = if self.matches == 0 {
+            1.0
+        } else {
+            self.correct as f64 / self.matches as f64
+        };
+        self.recall = if self.pairs == 0 {
+            1.0
+        } else {
+            self.pairs_found as f64 / self.pairs as f64
+        };
         self.f1 = if self.precision + self.recall == 0.0 {
             0.0
         } else {
@@ -145,15 +159,26 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
     // For each found match: the truth pairs it matches and those it touches.
     let matched: Vec<Vec<usize>> = found
         .iter()
-        .map(|f| (0..truth.pairs.len()).filter(|&p| matches_pair(f, &truth.pairs[p])).collect())
+        .map(|f| {
+            (0..truth.pairs.len())
+                .filter(|&p| matches_pair(f, &truth.pairs[p]))
+                .collect()
+        })
         .collect();
     let touched: Vec<Vec<usize>> = found
         .iter()
-        .map(|f| (0..truth.pairs.len()).filter(|&p| touches_pair(f, &truth.pairs[p])).collect())
+        .map(|f| {
+            (0..truth.pairs.len())
+                .filter(|&p| touches_pair(f, &truth.pairs[p]))
+                .collect()
+        })
         .collect();
 
     let slice_at = |threshold: f32| -> Slice {
-        let mut slice = Slice { pairs: truth.pairs.len(), ..Slice::default() };
+        let mut slice = Slice {
+            pairs: truth.pairs.len(),
+            ..Slice::default()
+        };
         let mut found_pairs = vec![false; truth.pairs.len()];
         for (k, f) in found.iter().enumerate() {
             if f.similarity < threshold {
@@ -175,24 +200,34 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
     let mut found_pairs = vec![false; truth.pairs.len()];
     for (k, f) in found.iter().enumerate() {
         matched[k].iter().for_each(|&p| found_pairs[p] = true);
-        let kind = if f.a.doc == f.b.doc { PairKind::IntraDocument } else { PairKind::CrossDocument };
+        let kind = if f.a.doc == f.b.doc {
+            PairKind::IntraDocument
+        } else {
+            PairKind::CrossDocument
+        };
         let entry = by_kind.entry(kind.name().to_string()).or_default();
         entry.matches += 1;
         entry.correct += usize::from(!matched[k].is_empty());
-        let mut labels: Vec<&str> = touched[k].iter().map(|&p| truth.pairs[p].edit_label()).collect();
+        let mut labels: Vec<&str> = touched[k]
+            .iter()
+            .map(|&p| truth.pairs[p].edit_label())
+            .collect();
         labels.sort_unstable();
         labels.dedup();
         for label in labels {
             let entry = by_edit.entry(label.to_string()).or_default();
             entry.matches += 1;
-            entry.correct += usize::from(matched[k].iter().any(|&p| truth.pairs[p].edit_label() == label));
+            entry.correct += usize::from(
+                matched[k]
+                    .iter()
+                    .any(|&p| truth.pairs[p].edit_label() == label),
+            );
         }
     }
     for (p, pair) in truth.pairs.iter().enumerate() {
-        for entry in [by_kind.entry(pair.kind.name().to_string()).or_default()] {
-            entry.pairs += 1;
-            entry.pairs_found += usize::from(found_pairs[p]);
-        }
+        let entry = by_kind.entry(pair.kind.name().to_string()).or_default();
+        entry.pairs += 1;
+        entry.pairs_found += usize::from(found_pairs[p]);
         let entry = by_edit.entry(pair.edit_label().to_string()).or_default();
         entry.pairs += 1;
         entry.pairs_found += usize::from(found_pairs[p]);
@@ -204,7 +239,9 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
         .iter()
         .filter(|f| {
             truth.hard_negatives.iter().any(|n| {
-                let on = |x: &FoundRegion, r: &crate::truth::Region| overlaps(x, &r.doc, r.page, &r.bbox);
+                let on = |x: &FoundRegion, r: &crate::truth::Region| {
+                    overlaps(x, &r.doc, r.page, &r.bbox)
+                };
                 (on(&f.a, &n.a) && on(&f.b, &n.b)) || (on(&f.a, &n.b) && on(&f.b, &n.a))
             })
         })
@@ -220,16 +257,30 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
         .chain(thresholds.last())
         .map(|&threshold| {
             let s = slice_at(threshold);
-            CurvePoint { threshold, precision: s.precision, recall: s.recall }
+            CurvePoint {
+                threshold,
+                precision: s.precision,
+                recall: s.recall,
+            }
         })
         .collect();
 
-    Score { matcher: matcher.to_string(), overall, by_kind, by_edit, hard_negatives_matched, curve }
+    Score {
+        matcher: matcher.to_string(),
+        overall,
+        by_kind,
+        by_edit,
+        hard_negatives_matched,
+        curve,
+    }
 }
 
 /// Every edit row in report order: the truth's edits, then `combination`.
 fn rows(scores: &[Score]) -> Vec<String> {
-    let mut rows: Vec<String> = scores.iter().flat_map(|s| s.by_edit.keys().cloned()).collect();
+    let mut rows: Vec<String> = scores
+        .iter()
+        .flat_map(|s| s.by_edit.keys().cloned())
+        .collect();
     rows.sort();
     rows.dedup();
     if let Some(i) = rows.iter().position(|r| r == "combination") {
@@ -244,11 +295,18 @@ pub fn table(scores: &[Score]) -> String {
     let mut out = String::new();
     let _ = write!(out, "{:<18} {:>6}", "slice", "pairs");
     for score in scores {
-        let _ = write!(out, " | {:>12} {:>9} {:>9}", score.matcher, "recall", "precision");
+        let _ = write!(
+            out,
+            " | {:>12} {:>9} {:>9}",
+            score.matcher, "recall", "precision"
+        );
     }
     out.push('\n');
     let mut line = |name: &str, pick: &dyn Fn(&Score) -> Option<Slice>| {
-        let pairs = scores.iter().find_map(|s| pick(s).map(|s| s.pairs)).unwrap_or(0);
+        let pairs = scores
+            .iter()
+            .find_map(|s| pick(s).map(|s| s.pairs))
+            .unwrap_or(0);
         let _ = write!(out, "{name:<18} {pairs:>6}");
         for score in scores {
             match pick(score) {
@@ -284,7 +342,10 @@ pub fn markdown(scores: &[Score]) -> String {
     }
     out.push('\n');
     let mut line = |name: &str, pick: &dyn Fn(&Score) -> Option<Slice>| {
-        let pairs = scores.iter().find_map(|s| pick(s).map(|s| s.pairs)).unwrap_or(0);
+        let pairs = scores
+            .iter()
+            .find_map(|s| pick(s).map(|s| s.pairs))
+            .unwrap_or(0);
         let _ = write!(out, "| {name} | {pairs} |");
         for score in scores {
             match pick(score) {
@@ -325,7 +386,11 @@ pub fn phash_matches(panels: &[HashedPanel], max_bits: u32) -> Vec<FoundMatch> {
         for b in &panels[i + 1..] {
             let bits = (a.phash ^ b.phash).count_ones();
             if bits <= max_bits {
-                found.push(FoundMatch { a: a.region.clone(), b: b.region.clone(), similarity: 1.0 - bits as f32 / 64.0 });
+                found.push(FoundMatch {
+                    a: a.region.clone(),
+                    b: b.region.clone(),
+                    similarity: 1.0 - bits as f32 / 64.0,
+                });
             }
         }
     }
@@ -339,7 +404,12 @@ pub fn missing_documents(truth: &Truth, store: &Store) -> Result<Vec<String>> {
         let rows = statement.query_map([], |row| row.get(0))?;
         rows.collect()
     })?;
-    Ok(truth.documents.iter().filter(|d| !complete.contains(&d.doc)).map(|d| d.file.clone()).collect())
+    Ok(truth
+        .documents
+        .iter()
+        .filter(|d| !complete.contains(&d.doc))
+        .map(|d| d.file.clone())
+        .collect())
 }
 
 /// Every panel of the store with its pHash.
@@ -369,7 +439,11 @@ pub fn pipeline_matches(store: &Store) -> Result<Vec<FoundMatch>> {
     Ok(store
         .matches(true, false)?
         .iter()
-        .map(|m| FoundMatch { a: region(&m.a), b: region(&m.b), similarity: m.similarity })
+        .map(|m| FoundMatch {
+            a: region(&m.a),
+            b: region(&m.b),
+            similarity: m.similarity,
+        })
         .collect())
 }
 
@@ -392,42 +466,96 @@ pub fn evaluate(truth_path: &Path, store: &Store, phash_max_bits: u32) -> Result
     let missing = missing_documents(&truth, store)?;
     let panels = hashed_panels(store)?;
     let baseline = phash_matches(&panels, phash_max_bits);
-    let mut scores = vec![score(&format!("phash<={phash_max_bits}"), &truth, &baseline)];
+    let mut scores = vec![score(
+        &format!("phash<={phash_max_bits}"),
+        &truth,
+        &baseline,
+    )];
     let pipeline = pipeline_matches(store)?;
     if !pipeline.is_empty() {
         scores.push(score("panelscope", &truth, &pipeline));
     }
-    Ok(Report { truth: truth_path.display().to_string(), pairs: truth.pairs.len(), missing_documents: missing, scores })
+    Ok(Report {
+        truth: truth_path.display().to_string(),
+        pairs: truth.pairs.len(),
+        missing_documents: missing,
+        scores,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::truth::{Edit, Region, TruthDocument, TRUTH_VERSION};
+    use crate::truth::{Edit, Region, TRUTH_VERSION, TruthDocument};
 
     fn region(doc: &str, page: u32, bbox: [f32; 4]) -> Region {
-        Region { file: format!("{doc}.pdf"), doc: doc.to_string(), page, bbox }
+        Region {
+            file: format!("{doc}.pdf"),
+            doc: doc.to_string(),
+            page,
+            bbox,
+        }
     }
 
     fn found(a: (&str, u32, [f32; 4]), b: (&str, u32, [f32; 4]), similarity: f32) -> FoundMatch {
         FoundMatch {
-            a: FoundRegion { doc: a.0.into(), page: a.1, bbox: a.2 },
-            b: FoundRegion { doc: b.0.into(), page: b.1, bbox: b.2 },
+            a: FoundRegion {
+                doc: a.0.into(),
+                page: a.1,
+                bbox: a.2,
+            },
+            b: FoundRegion {
+                doc: b.0.into(),
+                page: b.1,
+                bbox: b.2,
+            },
             similarity,
         }
     }
 
     /// Three planted pairs: an exact copy within d1, a flip across d1/d2, a crop across d2/d3.
     fn truth() -> Truth {
-        let pair = |id, kind, edit, a, b| TruthPair { id, kind, edits: vec![edit], params: serde_json::Value::Null, a, b };
+        let pair = |id, kind, edit, a, b| TruthPair {
+            id,
+            kind,
+            edits: vec![edit],
+            params: serde_json::Value::Null,
+            a,
+            b,
+        };
         Truth {
             version: TRUTH_VERSION,
             seed: 0,
-            documents: ["d1", "d2", "d3"].iter().map(|d| TruthDocument { file: format!("{d}.pdf"), doc: d.to_string(), pages: 3 }).collect(),
+            documents: ["d1", "d2", "d3"]
+                .iter()
+                .map(|d| TruthDocument {
+                    file: format!("{d}.pdf"),
+                    doc: d.to_string(),
+                    pages: 3,
+                })
+                .collect(),
             pairs: vec![
-                pair(0, PairKind::IntraDocument, Edit::Exact, region("d1", 1, [0.0, 0.0, 100.0, 100.0]), region("d1", 2, [50.0, 50.0, 150.0, 150.0])),
-                pair(1, PairKind::CrossDocument, Edit::FlipHorizontal, region("d1", 3, [0.0, 0.0, 80.0, 60.0]), region("d2", 1, [10.0, 10.0, 90.0, 70.0])),
-                pair(2, PairKind::CrossDocument, Edit::Crop, region("d2", 2, [0.0, 0.0, 200.0, 200.0]), region("d3", 1, [0.0, 0.0, 150.0, 150.0])),
+                pair(
+                    0,
+                    PairKind::IntraDocument,
+                    Edit::Exact,
+                    region("d1", 1, [0.0, 0.0, 100.0, 100.0]),
+                    region("d1", 2, [50.0, 50.0, 150.0, 150.0]),
+                ),
+                pair(
+                    1,
+                    PairKind::CrossDocument,
+                    Edit::FlipHorizontal,
+                    region("d1", 3, [0.0, 0.0, 80.0, 60.0]),
+                    region("d2", 1, [10.0, 10.0, 90.0, 70.0]),
+                ),
+                pair(
+                    2,
+                    PairKind::CrossDocument,
+                    Edit::Crop,
+                    region("d2", 2, [0.0, 0.0, 200.0, 200.0]),
+                    region("d3", 1, [0.0, 0.0, 150.0, 150.0]),
+                ),
             ],
             hard_negatives: vec![],
         }
@@ -437,15 +565,36 @@ mod tests {
         truth()
             .pairs
             .iter()
-            .map(|p| found((&p.a.doc, p.a.page, p.a.bbox), (&p.b.doc, p.b.page, p.b.bbox), 0.9))
+            .map(|p| {
+                found(
+                    (&p.a.doc, p.a.page, p.a.bbox),
+                    (&p.b.doc, p.b.page, p.b.bbox),
+                    0.9,
+                )
+            })
             .collect()
     }
 
     #[test]
     fn perfect_matches_score_one() {
         let score = score("m", &truth(), &perfect());
-        assert_eq!((score.overall.pairs, score.overall.pairs_found, score.overall.matches, score.overall.correct), (3, 3, 3, 3));
-        assert_eq!((score.overall.precision, score.overall.recall, score.overall.f1), (1.0, 1.0, 1.0));
+        assert_eq!(
+            (
+                score.overall.pairs,
+                score.overall.pairs_found,
+                score.overall.matches,
+                score.overall.correct
+            ),
+            (3, 3, 3, 3)
+        );
+        assert_eq!(
+            (
+                score.overall.precision,
+                score.overall.recall,
+                score.overall.f1
+            ),
+            (1.0, 1.0, 1.0)
+        );
         assert_eq!(score.by_edit["crop"].recall, 1.0);
         assert_eq!(score.by_kind["cross_document"].pairs, 2);
         assert_eq!(score.by_kind["intra_document"].matches, 1);
@@ -454,14 +603,28 @@ mod tests {
     #[test]
     fn no_matches_score_zero_recall_and_vacuous_precision() {
         let score = score("m", &truth(), &[]);
-        assert_eq!((score.overall.precision, score.overall.recall, score.overall.f1), (1.0, 0.0, 0.0));
+        assert_eq!(
+            (
+                score.overall.precision,
+                score.overall.recall,
+                score.overall.f1
+            ),
+            (1.0, 0.0, 0.0)
+        );
         assert_eq!(score.by_edit["exact"].pairs, 1);
         assert!(score.curve.is_empty());
     }
 
     #[test]
     fn swapped_sides_still_count() {
-        let swapped: Vec<FoundMatch> = perfect().into_iter().map(|f| FoundMatch { a: f.b, b: f.a, similarity: f.similarity }).collect();
+        let swapped: Vec<FoundMatch> = perfect()
+            .into_iter()
+            .map(|f| FoundMatch {
+                a: f.b,
+                b: f.a,
+                similarity: f.similarity,
+            })
+            .collect();
         let score = score("m", &truth(), &swapped);
         assert_eq!((score.overall.correct, score.overall.pairs_found), (3, 3));
     }
@@ -476,11 +639,21 @@ mod tests {
         // Shifted so that IoU is 0.37, but each box holds the other's centre at equal area: counts.
         matches[2].b.bbox = [40.0, 40.0, 190.0, 190.0];
         let score = score("m", &truth(), &matches);
-        assert_eq!((score.overall.matches, score.overall.correct, score.overall.pairs_found), (3, 2, 2));
+        assert_eq!(
+            (
+                score.overall.matches,
+                score.overall.correct,
+                score.overall.pairs_found
+            ),
+            (3, 2, 2)
+        );
         assert!((score.overall.precision - 2.0 / 3.0).abs() < 1e-12);
         assert!((score.overall.recall - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(score.by_edit["flip_horizontal"].recall, 0.0);
-        assert_eq!(score.by_edit["flip_horizontal"].matches, 1, "the wrong match still touches the flip pair");
+        assert_eq!(
+            score.by_edit["flip_horizontal"].matches, 1,
+            "the wrong match still touches the flip pair"
+        );
         assert_eq!(score.by_edit["flip_horizontal"].precision, 0.0);
     }
 
@@ -488,9 +661,20 @@ mod tests {
     fn false_positives_and_duplicates_lower_precision_only() {
         let mut matches = perfect();
         matches.push(matches[0].clone());
-        matches.push(found(("d3", 2, [0.0, 0.0, 10.0, 10.0]), ("d1", 1, [300.0, 300.0, 400.0, 400.0]), 0.5));
+        matches.push(found(
+            ("d3", 2, [0.0, 0.0, 10.0, 10.0]),
+            ("d1", 1, [300.0, 300.0, 400.0, 400.0]),
+            0.5,
+        ));
         let score = score("m", &truth(), &matches);
-        assert_eq!((score.overall.matches, score.overall.correct, score.overall.pairs_found), (5, 4, 3));
+        assert_eq!(
+            (
+                score.overall.matches,
+                score.overall.correct,
+                score.overall.pairs_found
+            ),
+            (5, 4, 3)
+        );
         assert!((score.overall.precision - 0.8).abs() < 1e-12);
         assert_eq!(score.overall.recall, 1.0);
         // The curve: at 0.9 only the four correct matches remain.
@@ -503,7 +687,11 @@ mod tests {
     #[test]
     fn phash_baseline_pairs_within_the_bit_budget() {
         let panel = |doc: &str, phash: u64| HashedPanel {
-            region: FoundRegion { doc: doc.into(), page: 1, bbox: [0.0, 0.0, 10.0, 10.0] },
+            region: FoundRegion {
+                doc: doc.into(),
+                page: 1,
+                bbox: [0.0, 0.0, 10.0, 10.0],
+            },
             figure: 1,
             phash,
         };

@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use panelscope_engine::{GraphBuilder, RunSummary, Stream, from_fn};
-use panelscope_stages::paginate::Paginate;
 use panelscope_models::Embedder;
 use panelscope_stages::assemble::AssembleConfig;
 use panelscope_stages::embed::EmbedStageConfig;
 use panelscope_stages::index::{IndexStageConfig, PanelCache, ShardedIndex};
+use panelscope_stages::paginate::Paginate;
 use panelscope_stages::record::{IngestProgress, RecordConfig};
-use panelscope_stages::units::{DocumentMatched, MatchRecord};
-use panelscope_stages::verify::VerifyStageConfig;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::{ScanStageConfig, catalog};
 use panelscope_stages::store::{Store, StoreCounts};
 use panelscope_stages::units::{DocumentJob, PagePanels};
+use panelscope_stages::units::{DocumentMatched, MatchRecord};
+use panelscope_stages::verify::VerifyStageConfig;
 
 use crate::config::Settings;
 
@@ -31,6 +31,8 @@ pub struct IngestRequest {
     pub inputs: Vec<PathBuf>,
     /// Render worker processes (default: one per core).
     pub workers: Option<usize>,
+    /// Embed, index and match the panels (false: record figures and panels only).
+    pub screen: bool,
 }
 
 /// What an ingest did.
@@ -107,7 +109,12 @@ impl Back {
         if added + removed > 0 {
             tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");
         }
-        Ok(Self { store, embedder, index, cache: Arc::new(PanelCache::new(4096)) })
+        Ok(Self {
+            store,
+            embedder,
+            index,
+            cache: Arc::new(PanelCache::new(4096)),
+        })
     }
 
     /// The panel cache the stages share (thumbnails of panels not yet recorded).
@@ -126,19 +133,85 @@ impl Back {
         persist: bool,
         progress: Option<Arc<IngestProgress>>,
     ) -> Stream<MatchRecord> {
+        self.attach_with(graph, pages, settings, persist, true, progress)
+    }
+
+    /// [`Back::attach`]; without `screen`, documents are recorded without vectors or matches
+    /// (the baseline the ingest bench compares screening against).
+    pub fn attach_with(
+        self,
+        graph: &mut GraphBuilder,
+        pages: Stream<PagePanels>,
+        settings: &Settings,
+        persist: bool,
+        screen: bool,
+        progress: Option<Arc<IngestProgress>>,
+    ) -> Stream<MatchRecord> {
         let model = self.embedder.fingerprint().to_string();
-        let assemble = AssembleConfig::new(Arc::clone(&self.store)).expect("the store answered a moment ago");
+        let assemble =
+            AssembleConfig::new(Arc::clone(&self.store)).expect("the store answered a moment ago");
         let documents = graph.stage("assemble", pages, assemble, settings.node("assemble"));
-        let embedded = graph.stage("embed", documents, EmbedStageConfig::new(Arc::clone(&self.embedder)), settings.node("embed"));
-        let index = IndexStageConfig::new(settings.index.clone(), self.index, Arc::clone(&self.cache), Arc::clone(&self.store), persist);
+        if !screen {
+            let unscreened = graph.stage(
+                "unscreened",
+                documents,
+                panelscope_engine::map(|document: &panelscope_stages::units::DocumentPanels| {
+                    let mut document = document.clone();
+                    document.panels.iter_mut().for_each(|p| p.raster = None);
+                    let vectors = vec![None; document.panels.len()];
+                    let boilerplate = vec![false; document.panels.len()];
+                    let embedded = panelscope_stages::units::DocumentEmbedded { document, vectors };
+                    Ok::<_, panelscope_engine::StageError>(DocumentMatched {
+                        embedded,
+                        boilerplate,
+                        matches: Vec::new(),
+                    })
+                }),
+                settings.node("verify"),
+            );
+            let progress = progress.unwrap_or_default();
+            return graph.stage(
+                "record",
+                unscreened,
+                RecordConfig::new(Arc::clone(&self.store), progress, &model),
+                settings.node("record"),
+            );
+        }
+        let embedded = graph.stage(
+            "embed",
+            documents,
+            EmbedStageConfig::new(Arc::clone(&self.embedder)),
+            settings.node("embed"),
+        );
+        let index = IndexStageConfig::new(
+            settings.index.clone(),
+            self.index,
+            Arc::clone(&self.cache),
+            Arc::clone(&self.store),
+            persist,
+        );
         let candidates = graph.stage("index", embedded, index, settings.node("index"));
-        let verify = VerifyStageConfig::new(settings.verify.clone(), Arc::clone(&self.cache), Arc::clone(&self.store));
+        let verify = VerifyStageConfig::new(
+            settings.verify.clone(),
+            Arc::clone(&self.cache),
+            Arc::clone(&self.store),
+        );
         let matched = graph.stage("verify", candidates, verify, settings.node("verify"));
         if persist {
             let progress = progress.unwrap_or_default();
-            graph.stage("record", matched, RecordConfig::new(Arc::clone(&self.store), progress, &model), settings.node("record"))
+            graph.stage(
+                "record",
+                matched,
+                RecordConfig::new(Arc::clone(&self.store), progress, &model),
+                settings.node("record"),
+            )
         } else {
-            graph.stage("collect", matched, from_fn(|_| Ok(Unrecorded)), settings.node("record"))
+            graph.stage(
+                "collect",
+                matched,
+                from_fn(|_| Ok(Unrecorded)),
+                settings.node("record"),
+            )
         }
     }
 }
@@ -150,13 +223,16 @@ impl panelscope_engine::Stage for Unrecorded {
     type In = DocumentMatched;
     type Out = MatchRecord;
 
-    fn process(&mut self, batch: &[DocumentMatched]) -> Vec<panelscope_engine::ItemResult<MatchRecord>> {
+    fn process(
+        &mut self,
+        batch: &[DocumentMatched],
+    ) -> Vec<panelscope_engine::ItemResult<MatchRecord>> {
         batch
             .iter()
             .map(|document| {
-                let stream: Vec<MatchRecord> =
-                    document.matches.iter().filter(|m| m.verified && m.suppressed.is_none()).cloned().collect();
-                Ok(panelscope_engine::Outputs::Many(stream))
+                Ok(panelscope_engine::Outputs::Many(
+                    document.streamed_matches(),
+                ))
             })
             .collect()
     }
@@ -223,8 +299,20 @@ pub async fn run(
         request.workers,
     );
     let back = Back::open(settings, Arc::clone(&store))?;
-    let matches = back.attach(&mut graph, pages, settings, true, Some(Arc::clone(&progress)));
-    graph.sink("stream", matches, from_fn(|_| Ok(MatchLog)), settings.node("stream"));
+    let matches = back.attach_with(
+        &mut graph,
+        pages,
+        settings,
+        true,
+        request.screen,
+        Some(Arc::clone(&progress)),
+    );
+    graph.sink(
+        "stream",
+        matches,
+        from_fn(|_| Ok(MatchLog)),
+        settings.node("stream"),
+    );
 
     let started_at = now_unix_ms();
     tracing::info!(inputs = request.inputs.len(), store = %store.path().display(), "Ingest started.");
@@ -283,8 +371,8 @@ impl Reporter {
                 let mut last_log = Instant::now();
                 while !stopped.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(200));
-                    let done = progress.documents.load(Ordering::Relaxed)
-                        + store.failures_this_run();
+                    let done =
+                        progress.documents.load(Ordering::Relaxed) + store.failures_this_run();
                     let pages = progress.pages.load(Ordering::Relaxed);
                     let rate = pages as f64 / started.elapsed().as_secs_f64().max(1e-3);
                     let seen = discovered.load(Ordering::Relaxed);
@@ -332,16 +420,34 @@ pub struct CheckOutcome {
 }
 
 /// Screens one PDF against the index; with `add` it is recorded like an ingested document.
-pub async fn check(settings: &Settings, pdf: &std::path::Path, add: bool, program: PathBuf) -> Result<CheckOutcome> {
+pub async fn check(
+    settings: &Settings,
+    pdf: &std::path::Path,
+    add: bool,
+    program: PathBuf,
+) -> Result<CheckOutcome> {
     let bytes = std::fs::read(pdf).with_context(|| format!("cannot read {}", pdf.display()))?;
     let id = panelscope_stages::units::DocumentId::of_bytes(&bytes);
     let store = Arc::new(Store::open(&settings.data_dir)?);
     if store.status(&id)? == Some(panelscope_stages::store::DocumentStatus::Complete) {
-        let matches = store.matches(true, false)?.into_iter().filter(|m| m.a.doc == id || m.b.doc == id).collect();
-        return Ok(CheckOutcome { matches, cache: Arc::new(PanelCache::new(16)), store, already_recorded: true });
+        let matches = store
+            .matches(true, false)?
+            .into_iter()
+            .filter(|m| m.a.doc == id || m.b.doc == id)
+            .collect();
+        return Ok(CheckOutcome {
+            matches,
+            cache: Arc::new(PanelCache::new(16)),
+            store,
+            already_recorded: true,
+        });
     }
     let render = settings.render.resolved().map_err(anyhow::Error::msg)?;
-    let job = DocumentJob { id, path: pdf.to_path_buf(), size: bytes.len() as u64 };
+    let job = DocumentJob {
+        id,
+        path: pdf.to_path_buf(),
+        size: bytes.len() as u64,
+    };
     let mut graph = GraphBuilder::new("check");
     graph.dead_letters(store.clone());
     let jobs = graph.source("document", [job]);
@@ -356,5 +462,10 @@ pub async fn check(settings: &Settings, pdf: &std::path::Path, add: bool, progra
         bail!("{}: {reason}", pdf.display());
     }
     let matches = collected.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(CheckOutcome { matches, cache, store, already_recorded: false })
+    Ok(CheckOutcome {
+        matches,
+        cache,
+        store,
+        already_recorded: false,
+    })
 }

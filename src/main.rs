@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use panelscope::config::Settings;
-use panelscope::{demo, eval, ingest, inspect, matches, report, synth, telemetry};
+use panelscope::{demo, eval, ingest, inspect, matches, reindex, report, synth, telemetry};
 
 /// Screens catalogs of scientific PDFs for duplicated and reused image panels.
 #[derive(Debug, Parser)]
@@ -43,6 +43,9 @@ enum Command {
         /// Screen again documents that failed in an earlier run.
         #[arg(long)]
         retry_failed: bool,
+        /// Record figures and panels without embedding, indexing or matching them (benchmarks).
+        #[arg(long, hide = true)]
+        no_match: bool,
     },
     /// Runs the engine on synthetic items: a process pool, a CPU stage, a batched stage, a sink.
     Demo {
@@ -120,6 +123,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Re-embeds the stored panels with the configured embedder and rebuilds the index from the
+    /// store (after changing `[embed] model`, or to repair an index). Recorded matches are kept.
+    Reindex,
     /// Writes the evidence report: a bundle per verified match and an index.html.
     Report {
         /// Where to write.
@@ -215,35 +221,74 @@ fn main() -> Result<()> {
     telemetry::init_logging();
     match &cli.command {
         Command::Worker { kind } => serve_worker(*kind)?,
+        Command::Reindex => {
+            let settings = settings(&cli)?;
+            let outcome = reindex::run(&settings)?;
+            println!(
+                "{}: {} panels embedded with {}{}, {} vectors indexed",
+                outcome.index.display(),
+                outcome.embedded,
+                outcome.model,
+                if outcome.unreadable > 0 {
+                    format!(" ({} with unreadable pixels skipped)", outcome.unreadable)
+                } else {
+                    String::new()
+                },
+                outcome.indexed
+            );
+        }
         Command::Check { pdf, add, out } => {
             let settings = settings(&cli)?;
-            let program = std::env::current_exe().context("cannot locate the panelscope executable")?;
+            let program =
+                std::env::current_exe().context("cannot locate the panelscope executable")?;
             let runtime = runtime()?;
             let outcome = runtime.block_on(ingest::check(&settings, pdf, *add, program.clone()))?;
             for m in &outcome.matches {
                 println!("{}", matches::to_json(m));
             }
             let id = panelscope_stages::units::DocumentId::of_bytes(&std::fs::read(pdf)?);
-            let out = out.clone().unwrap_or_else(|| settings.data_dir.join("check").join(id.short()));
-            let index = runtime.block_on(report::write(&settings, &outcome.store, &outcome.cache, &outcome.matches, &out, &program))?;
+            let out = out
+                .clone()
+                .unwrap_or_else(|| settings.data_dir.join("check").join(id.short()));
+            let index = runtime.block_on(report::write(
+                &settings,
+                &outcome.store,
+                &outcome.cache,
+                &outcome.matches,
+                &out,
+                &program,
+            ))?;
             eprintln!(
                 "{}: {} verified match(es){}; evidence: {}",
                 pdf.display(),
                 outcome.matches.len(),
-                if outcome.already_recorded { " (already in the store)" } else if *add { " (added to the store)" } else { "" },
+                if outcome.already_recorded {
+                    " (already in the store)"
+                } else if *add {
+                    " (added to the store)"
+                } else {
+                    ""
+                },
                 index.display()
             );
         }
         Command::Report { out, all } => {
             let settings = settings(&cli)?;
-            let program = std::env::current_exe().context("cannot locate the panelscope executable")?;
+            let program =
+                std::env::current_exe().context("cannot locate the panelscope executable")?;
             let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
             let found = store.matches(!*all, false)?;
             let cache = panelscope_stages::index::PanelCache::new(16);
-            let index = runtime()?.block_on(report::write(&settings, &store, &cache, &found, out, &program))?;
+            let index = runtime()?.block_on(report::write(
+                &settings, &store, &cache, &found, out, &program,
+            ))?;
             println!("{} match(es); report: {}", found.len(), index.display());
         }
-        Command::Matches { verified, include_suppressed, format } => {
+        Command::Matches {
+            verified,
+            include_suppressed,
+            format,
+        } => {
             let settings = settings(&cli)?;
             let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
             let found = store.matches(*verified, *include_suppressed)?;
@@ -256,7 +301,12 @@ fn main() -> Result<()> {
                 MatchFormat::Table => print!("{}", matches::table(&found)),
             }
         }
-        Command::Eval { truth, out, markdown, phash_bits } => {
+        Command::Eval {
+            truth,
+            out,
+            markdown,
+            phash_bits,
+        } => {
             let settings = settings(&cli)?;
             let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
             let report = eval::evaluate(truth, &store, *phash_bits)?;
@@ -265,25 +315,45 @@ fn main() -> Result<()> {
                     "warning: {} of the catalog's documents are not complete in {} (ingest the catalog first): {}",
                     report.missing_documents.len(),
                     store.path().display(),
-                    report.missing_documents.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                    report
+                        .missing_documents
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             print!("{}", eval::table(&report.scores));
-            let out = out.clone().unwrap_or_else(|| settings.data_dir.join("eval.json"));
-            std::fs::write(&out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", out.display()))?;
+            let out = out
+                .clone()
+                .unwrap_or_else(|| settings.data_dir.join("eval.json"));
+            std::fs::write(&out, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("cannot write {}", out.display()))?;
             println!("report: {}", out.display());
             if let Some(path) = markdown {
-                std::fs::write(path, eval::markdown(&report.scores)).with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(path, eval::markdown(&report.scores))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("table: {}", path.display());
             }
         }
-        Command::Synth { out, docs, seed, real_images } => {
+        Command::Synth {
+            out,
+            docs,
+            seed,
+            real_images,
+        } => {
             let real_images = match real_images {
                 Some(dir) if dir.is_empty() => None,
                 Some(dir) => Some(PathBuf::from(dir)),
                 None => Some(PathBuf::from("../shared/data")).filter(|dir| dir.is_dir()),
             };
-            let options = synth::SynthOptions { out: out.clone(), docs: *docs, seed: *seed, real_images };
+            let options = synth::SynthOptions {
+                out: out.clone(),
+                docs: *docs,
+                seed: *seed,
+                real_images,
+            };
             let started = std::time::Instant::now();
             let summary = synth::run(&options)?;
             println!(
@@ -316,6 +386,7 @@ fn main() -> Result<()> {
             paths,
             workers,
             retry_failed,
+            no_match,
         } => {
             let mut settings = settings(&cli)?;
             settings.scan.retry_failed |= *retry_failed;
@@ -324,6 +395,7 @@ fn main() -> Result<()> {
             let request = ingest::IngestRequest {
                 inputs: paths.clone(),
                 workers: *workers,
+                screen: !*no_match,
             };
             let outcome = runtime()?.block_on(async {
                 if let Some(addr) = settings.metrics.socket_addr()? {

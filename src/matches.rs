@@ -40,19 +40,43 @@ pub fn to_json(m: &MatchRecord) -> Value {
 }
 
 fn short(path: &str) -> String {
-    let name = std::path::Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().to_string());
-    if name.chars().count() > 40 { format!("…{}", name.chars().skip(name.chars().count() - 39).collect::<String>()) } else { name }
+    let name = std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().to_string());
+    if name.chars().count() > 40 {
+        format!(
+            "…{}",
+            name.chars()
+                .skip(name.chars().count() - 39)
+                .collect::<String>()
+        )
+    } else {
+        name
+    }
 }
 
 /// The matches as an aligned table.
 pub fn table(matches: &[MatchRecord]) -> String {
     let mut out = format!(
         "{:<8} {:>6} {:<15} {:<44} {:<44} {}\n",
-        "verified", "sim", "kind", "a (file, page, bbox pt)", "b (file, page, bbox pt)", "transform"
+        "verified",
+        "sim",
+        "kind",
+        "a (file, page, bbox pt)",
+        "b (file, page, bbox pt)",
+        "transform"
     );
     let place = |p: &PanelPlace| {
         let b = p.bbox;
-        format!("{} p{} [{:.0},{:.0},{:.0},{:.0}]", short(&p.path), p.page, b.x0, b.y0, b.x1, b.y1)
+        format!(
+            "{} p{} [{:.0},{:.0},{:.0},{:.0}]",
+            short(&p.path),
+            p.page,
+            b.x0,
+            b.y0,
+            b.x1,
+            b.y1
+        )
     };
     for m in matches {
         let t = &m.transform;

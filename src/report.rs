@@ -13,7 +13,9 @@ use panelscope_engine::{GraphBuilder, NodeConfig, testing};
 use panelscope_stages::index::PanelCache;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::store::Store;
-use panelscope_stages::units::{BBox, DocumentId, DocumentInfo, DocumentJob, MatchRecord, PageJob, PanelPlace, Raster};
+use panelscope_stages::units::{
+    BBox, DocumentId, DocumentInfo, DocumentJob, MatchRecord, PageJob, PanelPlace, Raster,
+};
 
 use crate::config::Settings;
 
@@ -23,10 +25,21 @@ const REGION_COLOUR: Rgb<u8> = Rgb([20, 90, 230]);
 const PAGE_DPI: f32 = 60.0;
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
-fn draw_rect(image: &mut RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, colour: Rgb<u8>, thickness: u32) {
+fn draw_rect(
+    image: &mut RgbImage,
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+    colour: Rgb<u8>,
+    thickness: u32,
+) {
     let (w, h) = image.dimensions();
     if w == 0 || h == 0 {
         return;
@@ -54,16 +67,33 @@ fn side_by_side(a: &Raster, b: &Raster, m: &MatchRecord) -> RgbImage {
     let height = 240u32;
     let scaled = |r: &Raster| {
         let image = r.to_rgb();
-        let width = ((image.width() as f32 * height as f32 / image.height().max(1) as f32).round() as u32).max(1);
+        let width = ((image.width() as f32 * height as f32 / image.height().max(1) as f32).round()
+            as u32)
+            .max(1);
         image::imageops::resize(&image, width, height, image::imageops::FilterType::Triangle)
     };
     let (mut left, mut right) = (scaled(a), scaled(b));
-    for (image, region) in [(&mut left, m.transform.region_a), (&mut right, m.transform.region_b)] {
+    for (image, region) in [
+        (&mut left, m.transform.region_a),
+        (&mut right, m.transform.region_b),
+    ] {
         let (w, h) = (image.width() as f32, image.height() as f32);
-        draw_rect(image, region[0] * w, region[1] * h, region[2] * w - 1.0, region[3] * h - 1.0, REGION_COLOUR, 3);
+        draw_rect(
+            image,
+            region[0] * w,
+            region[1] * h,
+            region[2] * w - 1.0,
+            region[3] * h - 1.0,
+            REGION_COLOUR,
+            3,
+        );
     }
     let gap = 16;
-    let mut canvas = RgbImage::from_pixel(left.width() + gap + right.width(), height, Rgb([255, 255, 255]));
+    let mut canvas = RgbImage::from_pixel(
+        left.width() + gap + right.width(),
+        height,
+        Rgb([255, 255, 255]),
+    );
     image::imageops::replace(&mut canvas, &left, 0, 0);
     image::imageops::replace(&mut canvas, &right, i64::from(left.width() + gap), 0);
     canvas
@@ -74,11 +104,32 @@ fn marked_page(page: &RgbImage, place: &PanelPlace, region: [f32; 4], dpi: f32) 
     let mut image = page.clone();
     let s = dpi / 72.0;
     let b = place.bbox;
-    draw_rect(&mut image, b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s, PANEL_COLOUR, 3);
+    draw_rect(
+        &mut image,
+        b.x0 * s,
+        b.y0 * s,
+        b.x1 * s,
+        b.y1 * s,
+        PANEL_COLOUR,
+        3,
+    );
     let (w, h) = (b.width(), b.height());
-    let r = BBox::new(b.x0 + region[0] * w, b.y0 + region[1] * h, b.x0 + region[2] * w, b.y0 + region[3] * h);
+    let r = BBox::new(
+        b.x0 + region[0] * w,
+        b.y0 + region[1] * h,
+        b.x0 + region[2] * w,
+        b.y0 + region[3] * h,
+    );
     if region != [0.0, 0.0, 1.0, 1.0] {
-        draw_rect(&mut image, r.x0 * s, r.y0 * s, r.x1 * s, r.y1 * s, REGION_COLOUR, 2);
+        draw_rect(
+            &mut image,
+            r.x0 * s,
+            r.y0 * s,
+            r.x1 * s,
+            r.y1 * s,
+            REGION_COLOUR,
+            2,
+        );
     }
     image
 }
@@ -90,29 +141,57 @@ async fn render_pages(
     pages: &BTreeSet<(DocumentId, String, u32)>,
     program: &Path,
 ) -> Result<HashMap<(DocumentId, u32), RgbImage>> {
-    let render = RenderConfig { dpi: PAGE_DPI, ..settings.render.clone() }.resolved().map_err(anyhow::Error::msg)?;
+    let render = RenderConfig {
+        dpi: PAGE_DPI,
+        ..settings.render.clone()
+    }
+    .resolved()
+    .map_err(anyhow::Error::msg)?;
     let mut jobs = Vec::new();
     for (doc, path, page) in pages {
         let (size, count) = match store.document_facts(doc)? {
             Some((_, size, count)) => (size, count),
             None => (std::fs::metadata(path).map(|m| m.len()).unwrap_or(0), *page),
         };
-        let job = DocumentJob { id: *doc, path: PathBuf::from(path), size };
-        let info = DocumentInfo { job, pages: count.max(*page), title: None, pages_screened: count.max(*page), deadline_unix_ms: u64::MAX };
-        jobs.push(PageJob { document: Arc::new(info), index: page - 1 });
+        let job = DocumentJob {
+            id: *doc,
+            path: PathBuf::from(path),
+            size,
+        };
+        let info = DocumentInfo {
+            job,
+            pages: count.max(*page),
+            title: None,
+            pages_screened: count.max(*page),
+            deadline_unix_ms: u64::MAX,
+        };
+        jobs.push(PageJob {
+            document: Arc::new(info),
+            index: page - 1,
+        });
     }
     let dead = Arc::new(panelscope_engine::CollectedDeadLetters::default());
     let mut graph = GraphBuilder::new("evidence-pages");
     graph.dead_letters(dead.clone());
     let source = graph.source("pages", jobs);
-    let rendered = graph.stage("render", source, render.render_pool(program), NodeConfig::default().with_capacity(4));
+    let rendered = graph.stage(
+        "render",
+        source,
+        render.render_pool(program),
+        NodeConfig::default().with_capacity(4),
+    );
     let (sink, collected) = testing::collect();
     graph.sink("collect", rendered, sink, NodeConfig::workers(1));
     graph.build()?.run().await?;
     for letter in dead.letters() {
         tracing::warn!(item = %letter.item, error = %letter.error, "A page of the evidence could not be rendered.");
     }
-    let pages = collected.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|p| ((p.meta.doc, p.meta.index + 1), p.image.to_rgb())).collect();
+    let pages = collected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .map(|p| ((p.meta.doc, p.meta.index + 1), p.image.to_rgb()))
+        .collect();
     Ok(pages)
 }
 
@@ -126,8 +205,11 @@ pub async fn write(
     program: &Path,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let needed: BTreeSet<(DocumentId, String, u32)> =
-        matches.iter().flat_map(|m| [&m.a, &m.b]).map(|p| (p.doc, p.path.clone(), p.page)).collect();
+    let needed: BTreeSet<(DocumentId, String, u32)> = matches
+        .iter()
+        .flat_map(|m| [&m.a, &m.b])
+        .map(|p| (p.doc, p.path.clone(), p.page))
+        .collect();
     let pages = render_pages(settings, store, &needed, program).await?;
 
     let mut html = String::from(
@@ -148,20 +230,30 @@ pub async fn write(
     for (n, m) in matches.iter().enumerate() {
         let name = format!("match-{:04}", n + 1);
         let dir = out.join(&name);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let thumb = |place: &PanelPlace| cache.get(place.id, store).map(|(_, t)| (*t).clone());
         let (Some(a), Some(b)) = (thumb(&m.a), thumb(&m.b)) else {
-            tracing::warn!(a = m.a.id, b = m.b.id, "Panel pixels missing; the bundle has no crops.");
+            tracing::warn!(
+                a = m.a.id,
+                b = m.b.id,
+                "Panel pixels missing; the bundle has no crops."
+            );
             continue;
         };
         let save = |image: &RgbImage, file: &str| -> Result<()> {
             let path = dir.join(file);
-            image.save(&path).with_context(|| format!("cannot write {}", path.display()))
+            image
+                .save(&path)
+                .with_context(|| format!("cannot write {}", path.display()))
         };
         save(&a.to_rgb(), "a.png")?;
         save(&b.to_rgb(), "b.png")?;
         save(&side_by_side(&a, &b, m), "pair.png")?;
-        for (place, region, file) in [(&m.a, m.transform.region_a, "page-a.png"), (&m.b, m.transform.region_b, "page-b.png")] {
+        for (place, region, file) in [
+            (&m.a, m.transform.region_a, "page-a.png"),
+            (&m.b, m.transform.region_b, "page-b.png"),
+        ] {
             if let Some(page) = pages.get(&(place.doc, place.page)) {
                 save(&marked_page(page, place, region, PAGE_DPI), file)?;
             }
@@ -199,7 +291,11 @@ pub async fn write(
             n + 1,
             escape(&m.kind.replace('_', " ")),
             m.similarity,
-            if m.verified { "verified" } else { "not verified" },
+            if m.verified {
+                "verified"
+            } else {
+                "not verified"
+            },
             side("first", &m.a, &caption_a),
             side("second", &m.b, &caption_b),
             escape(&t.dihedral.replace('_', " ")),

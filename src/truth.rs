@@ -174,8 +174,10 @@ pub struct Truth {
 impl Truth {
     /// Reads and checks a `truth.json`.
     pub fn read(path: &Path) -> Result<Truth> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let truth: Truth = serde_json::from_str(&text).with_context(|| format!("{} is not a valid truth file", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let truth: Truth = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid truth file", path.display()))?;
         anyhow::ensure!(
             truth.version == TRUTH_VERSION,
             "{}: truth format v{} is not supported (this panelscope reads v{TRUTH_VERSION})",

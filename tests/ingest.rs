@@ -432,17 +432,7 @@ fn sigkill_mid_ingest_then_rerun_records_every_document_exactly_once() {
         .unwrap();
     let store_file = data.join("panelscope.sqlite");
     let deadline = Instant::now() + Duration::from_secs(300);
-    let complete = || -> i64 {
-        rusqlite::Connection::open(&store_file)
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT COUNT(*) FROM documents WHERE status = 'complete'",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .unwrap_or(0)
-    };
+    let complete = || support::complete_documents(&store_file);
     while complete() < 3 {
         assert!(Instant::now() < deadline, "the first run recorded nothing");
         assert!(

@@ -27,9 +27,13 @@ pub struct ClassicalEmbedder {
 
 impl Default for ClassicalEmbedder {
     fn default() -> Self {
-        let spec = format!("classical-v1 side={SIDE} layout={LAYOUT} cells={CELLS} bins={BINS} w={STRUCTURE_WEIGHT}");
+        let spec = format!(
+            "classical-v1 side={SIDE} layout={LAYOUT} cells={CELLS} bins={BINS} w={STRUCTURE_WEIGHT}"
+        );
         let hash = blake3::hash(spec.as_bytes()).to_hex();
-        Self { fingerprint: ModelFingerprint(format!("classical-v1-{}", &hash[..12])) }
+        Self {
+            fingerprint: ModelFingerprint(format!("classical-v1-{}", &hash[..12])),
+        }
     }
 }
 
@@ -114,7 +118,8 @@ fn describe(values: &[f32]) -> Vec<f32> {
             // Unsigned orientation in [0, π).
             let angle = gy.atan2(gx).rem_euclid(std::f32::consts::PI);
             let bin = ((angle / std::f32::consts::PI * BINS as f32) as usize).min(BINS - 1);
-            let c = (y / cell).min(CELLS as usize - 1) * CELLS as usize + (x / cell).min(CELLS as usize - 1);
+            let c = (y / cell).min(CELLS as usize - 1) * CELLS as usize
+                + (x / cell).min(CELLS as usize - 1);
             histograms[c * BINS + bin] += magnitude;
         }
     }
@@ -134,12 +139,18 @@ impl Embedder for ClassicalEmbedder {
     }
 
     fn embed(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError> {
-        Ok(images.iter().map(|image| describe(&thumbnail(image))).collect())
+        Ok(images
+            .iter()
+            .map(|image| describe(&thumbnail(image)))
+            .collect())
     }
 
     fn embed_dihedral(&self, image: &GrayImage) -> Result<Vec<Vec<f32>>, ModelError> {
         let values = thumbnail(image);
-        Ok(Dihedral::ALL.iter().map(|d| describe(&transform(&values, *d))).collect())
+        Ok(Dihedral::ALL
+            .iter()
+            .map(|d| describe(&transform(&values, *d)))
+            .collect())
     }
 }
 
@@ -158,7 +169,11 @@ mod tests {
             let lane = x * 6 / width;
             let centre = (height / 4) + ((lane * 37 + seed * 11) % (height / 2));
             let dy = (y as i32 - centre as i32).unsigned_abs();
-            let band = if dy < height / 12 && (x * 6) % width > width / 10 { 120 - (lane * seed % 60) } else { 0 };
+            let band = if dy < height / 12 && (x * 6) % width > width / 10 {
+                120 - (lane * seed % 60)
+            } else {
+                0
+            };
             Luma([(210 - y * 20 / height - band).clamp(0, 255) as u8])
         })
     }
@@ -175,7 +190,8 @@ mod tests {
     fn rescaled_and_gamma_changed_copies_stay_close_other_blots_do_not() {
         let embedder = ClassicalEmbedder::default();
         let original = blot(3, 240, 120);
-        let rescaled = image::imageops::resize(&original, 150, 75, image::imageops::FilterType::Triangle);
+        let rescaled =
+            image::imageops::resize(&original, 150, 75, image::imageops::FilterType::Triangle);
         let gamma = GrayImage::from_fn(240, 120, |x, y| {
             let v = original.get_pixel(x, y).0[0] as f32 / 255.0;
             Luma([(v.powf(0.6) * 255.0) as u8])
@@ -184,8 +200,17 @@ mod tests {
         let v = embedder.embed(&[original, rescaled, gamma, other]).unwrap();
         assert!(dot(&v[0], &v[1]) > 0.95, "rescale: {}", dot(&v[0], &v[1]));
         assert!(dot(&v[0], &v[2]) > 0.98, "gamma: {}", dot(&v[0], &v[2]));
-        println!("rescale {} gamma {} other {}", dot(&v[0], &v[1]), dot(&v[0], &v[2]), dot(&v[0], &v[3]));
-        assert!(dot(&v[0], &v[3]) < dot(&v[0], &v[1]) - 0.05, "other: {}", dot(&v[0], &v[3]));
+        println!(
+            "rescale {} gamma {} other {}",
+            dot(&v[0], &v[1]),
+            dot(&v[0], &v[2]),
+            dot(&v[0], &v[3])
+        );
+        assert!(
+            dot(&v[0], &v[3]) < dot(&v[0], &v[1]) - 0.05,
+            "other: {}",
+            dot(&v[0], &v[3])
+        );
     }
 
     #[test]
@@ -197,7 +222,11 @@ mod tests {
             let query = embedder.embed(&[copy]).unwrap().remove(0);
             let views = embedder.embed_dihedral(&original).unwrap();
             let k = Dihedral::ALL.iter().position(|x| *x == d).unwrap();
-            assert!(dot(&views[k], &query) > 0.97, "{d:?}: {}", dot(&views[k], &query));
+            assert!(
+                dot(&views[k], &query) > 0.97,
+                "{d:?}: {}",
+                dot(&views[k], &query)
+            );
         }
     }
 }

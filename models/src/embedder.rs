@@ -75,7 +75,13 @@ impl Dihedral {
 
     /// Whether it swaps width and height.
     pub fn swaps_axes(self) -> bool {
-        matches!(self, Dihedral::Rotate90 | Dihedral::Rotate270 | Dihedral::Transpose | Dihedral::AntiTranspose)
+        matches!(
+            self,
+            Dihedral::Rotate90
+                | Dihedral::Rotate270
+                | Dihedral::Transpose
+                | Dihedral::AntiTranspose
+        )
     }
 
     /// Applies it to an image.

@@ -5,16 +5,25 @@
 //! | [`device`] | choosing CPU or CUDA, with errors that say how to get a GPU build |
 //! | [`embedder`] | the `Embedder` contract, model fingerprints, the dihedral transforms |
 //! | [`classical`] | the default embedder: a rank-normalised layout and gradient descriptor |
+//! | [`backbone`] | what an image backbone returns: pooled features and optional logits |
+//! | [`resnetv2`] | ResNetV2 as BiT uses it (`resnetv2_50x1_bit`), timm tensor names |
+//! | [`convnext`] | ConvNeXt (`convnext_tiny`, `convnext_atto`, ...), timm tensor names |
 
 #![deny(missing_docs)]
 
+pub mod backbone;
 pub mod classical;
+pub mod convnext;
 pub mod device;
 pub mod embedder;
+pub mod resnetv2;
 
+pub use backbone::BackboneOutput;
 pub use classical::ClassicalEmbedder;
+pub use convnext::ConvNeXt;
 pub use device::{DevicePreference, select_device};
 pub use embedder::{Dihedral, Embedder, ModelFingerprint};
+pub use resnetv2::ResNetV2;
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +33,14 @@ pub enum ModelError {
         "a CUDA device was requested, but this panelscope was built without GPU support; rebuild with `cargo build --release --features cuda`"
     )]
     CudaNotCompiled,
+    /// A model configuration that cannot be built, found before any weight is read.
+    #[error("invalid {model} config: {reason}")]
+    InvalidConfig {
+        /// The architecture, e.g. `resnetv2`.
+        model: &'static str,
+        /// What is wrong, naming the offending field.
+        reason: String,
+    },
     /// candle failed (device initialisation, a kernel, a shape mismatch).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -11,7 +11,9 @@ use panelscope_engine::{BuildContext, ItemResult, Stage, StageConfig, StageError
 
 use crate::phash::PHasher;
 use crate::store::Store;
-use crate::units::{DocumentId, DocumentInfo, DocumentPanels, PagePanels, PageRecord, PanelItem, Raster, THUMB_SIDE};
+use crate::units::{
+    DocumentId, DocumentInfo, DocumentPanels, PagePanels, PageRecord, PanelItem, Raster, THUMB_SIDE,
+};
 
 /// Builds the [`Assemble`] stage (one worker: it holds the pages of unfinished documents).
 pub struct AssembleConfig {
@@ -23,7 +25,10 @@ impl AssembleConfig {
     /// An assembler numbering panels after the store's last one.
     pub fn new(store: Arc<Store>) -> Result<Self, crate::store::StoreError> {
         let next = store.max_panel_id()? + 1;
-        Ok(Self { store, next_panel_id: Arc::new(AtomicI64::new(next)) })
+        Ok(Self {
+            store,
+            next_panel_id: Arc::new(AtomicI64::new(next)),
+        })
     }
 }
 
@@ -32,7 +37,10 @@ impl StageConfig for AssembleConfig {
 
     fn build(&self, cx: &BuildContext) -> Result<Assemble, StageError> {
         if cx.workers != 1 {
-            return Err(StageError::input(format!("stage `{}` must run with exactly one worker (it has {})", cx.stage, cx.workers)));
+            return Err(StageError::input(format!(
+                "stage `{}` must run with exactly one worker (it has {})",
+                cx.stage, cx.workers
+            )));
         }
         Ok(Assemble {
             store: Arc::clone(&self.store),
@@ -64,7 +72,10 @@ pub fn thumbnail(raster: &Raster) -> Raster {
         return raster.clone();
     }
     let scale = THUMB_SIDE as f32 / longest as f32;
-    let (w, h) = (((raster.width as f32 * scale) as u32).max(1), ((raster.height as f32 * scale) as u32).max(1));
+    let (w, h) = (
+        ((raster.width as f32 * scale) as u32).max(1),
+        ((raster.height as f32 * scale) as u32).max(1),
+    );
     Raster::from_rgb(image::imageops::thumbnail(&raster.to_rgb(), w, h))
 }
 
@@ -76,7 +87,11 @@ pub fn is_uniform(raster: &Raster) -> bool {
     let (w, h) = small.dimensions();
     let n = (w * h).max(1) as f32;
     let mean = small.pixels().map(|p| p.0[0] as f32).sum::<f32>() / n;
-    let variance = small.pixels().map(|p| (p.0[0] as f32 - mean).powi(2)).sum::<f32>() / n;
+    let variance = small
+        .pixels()
+        .map(|p| (p.0[0] as f32 - mean).powi(2))
+        .sum::<f32>()
+        / n;
     if variance.sqrt() < 4.0 {
         return true;
     }
@@ -86,7 +101,8 @@ pub fn is_uniform(raster: &Raster) -> bool {
     let mut count = 0.0;
     for y in 1..h.saturating_sub(1) {
         for x in 1..w.saturating_sub(1) {
-            structure += (4.0 * at(x, y) - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1)).abs();
+            structure +=
+                (4.0 * at(x, y) - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1)).abs();
             count += 1.0;
         }
     }
@@ -104,7 +120,13 @@ impl Assemble {
             .figures
             .iter()
             .enumerate()
-            .flat_map(|(f, entry)| entry.panels.iter().enumerate().map(move |(k, panel)| (f, k, panel)))
+            .flat_map(|(f, entry)| {
+                entry
+                    .panels
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, panel)| (f, k, panel))
+            })
             .map(|(f, k, panel)| PanelItem {
                 id: 0,
                 page: page.meta.index,
@@ -116,8 +138,13 @@ impl Assemble {
                 raster: Some(panel.raster.clone()),
             })
             .collect();
-        let pending = self.pending.entry(doc).or_insert_with(|| Pending { info: Arc::clone(&page.meta.document), pages: BTreeMap::new() });
-        pending.pages.insert(page.meta.index, (PageRecord::of(page, &self.hasher), items));
+        let pending = self.pending.entry(doc).or_insert_with(|| Pending {
+            info: Arc::clone(&page.meta.document),
+            pages: BTreeMap::new(),
+        });
+        pending
+            .pages
+            .insert(page.meta.index, (PageRecord::of(page, &self.hasher), items));
         if (pending.pages.len() as u32) < pending.info.pages_screened {
             return None;
         }
@@ -129,11 +156,17 @@ impl Assemble {
             panels.extend(items);
         }
         // Ids are taken when the document is complete, so they follow document order.
-        let first = self.next_panel_id.fetch_add(panels.len() as i64, Ordering::Relaxed);
+        let first = self
+            .next_panel_id
+            .fetch_add(panels.len() as i64, Ordering::Relaxed);
         for (k, panel) in panels.iter_mut().enumerate() {
             panel.id = first + k as i64;
         }
-        Some(DocumentPanels { info: pending.info, pages, panels })
+        Some(DocumentPanels {
+            info: pending.info,
+            pages,
+            panels,
+        })
     }
 }
 
@@ -142,7 +175,10 @@ impl Stage for Assemble {
     type Out = DocumentPanels;
 
     fn process(&mut self, batch: &[PagePanels]) -> Vec<ItemResult<DocumentPanels>> {
-        batch.iter().map(|page| Ok(self.take(page).into())).collect()
+        batch
+            .iter()
+            .map(|page| Ok(self.take(page).into()))
+            .collect()
     }
 
     fn on_close(&mut self) -> Result<Vec<DocumentPanels>, StageError> {

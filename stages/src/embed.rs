@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError, StageKind};
+use panelscope_engine::{
+    BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError, StageKind,
+};
 use panelscope_models::{ClassicalEmbedder, Embedder};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +22,9 @@ pub struct EmbedConfig {
 
 impl Default for EmbedConfig {
     fn default() -> Self {
-        Self { model: "classical".to_string() }
+        Self {
+            model: "classical".to_string(),
+        }
     }
 }
 
@@ -29,7 +33,9 @@ impl EmbedConfig {
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>, String> {
         match self.model.as_str() {
             "classical" => Ok(Arc::new(ClassicalEmbedder::default())),
-            other => Err(format!("embed.model = `{other}` is not a known embedder (known: classical)")),
+            other => Err(format!(
+                "embed.model = `{other}` is not a known embedder (known: classical)"
+            )),
         }
     }
 }
@@ -50,12 +56,18 @@ impl StageConfig for EmbedStageConfig {
     type Stage = Embed;
 
     fn build(&self, _cx: &BuildContext) -> Result<Embed, StageError> {
-        Ok(Embed { embedder: Arc::clone(&self.embedder) })
+        Ok(Embed {
+            embedder: Arc::clone(&self.embedder),
+        })
     }
 
     fn kind(&self) -> StageKind {
         // Accelerator models gather batches on few workers; CPU descriptors spread over the cores.
-        if self.embedder.prefers_batches() { StageKind::Batched } else { StageKind::Cpu }
+        if self.embedder.prefers_batches() {
+            StageKind::Batched
+        } else {
+            StageKind::Cpu
+        }
     }
 }
 
@@ -75,10 +87,22 @@ impl Embed {
                 continue;
             }
             let gray = raster.as_ref().unwrap_or(&panel.thumb).to_gray();
-            let views = self.embedder.embed_dihedral(&gray).map_err(|e| StageError::internal(format!("embedding failed: {e}")))?;
-            vectors.push(Some(PanelVectors { identity: views[0].clone(), views }));
+            let views = self
+                .embedder
+                .embed_dihedral(&gray)
+                .map_err(|e| StageError::internal(format!("embedding failed: {e}")))?;
+            vectors.push(Some(PanelVectors {
+                identity: views[0].clone(),
+                views,
+            }));
         }
-        Ok(DocumentEmbedded { document: DocumentPanels { panels, ..document.clone() }, vectors })
+        Ok(DocumentEmbedded {
+            document: DocumentPanels {
+                panels,
+                ..document.clone()
+            },
+            vectors,
+        })
     }
 }
 
@@ -87,7 +111,10 @@ impl Stage for Embed {
     type Out = DocumentEmbedded;
 
     fn process(&mut self, batch: &[DocumentPanels]) -> Vec<ItemResult<DocumentEmbedded>> {
-        batch.iter().map(|document| self.embed(document).map(Outputs::One)).collect()
+        batch
+            .iter()
+            .map(|document| self.embed(document).map(Outputs::One))
+            .collect()
     }
 
     fn describe(&self, document: &DocumentPanels) -> String {

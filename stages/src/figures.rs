@@ -5,7 +5,9 @@
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 use serde::{Deserialize, Serialize};
 
-use crate::units::{BBox, Figure, FigureSource, PageFigures, Raster, RenderedPage, TextSpan};
+use crate::units::{
+    BBox, Figure, FigurePart, FigureSource, PageFigures, Raster, RenderedPage, TextSpan,
+};
 
 /// Settings of the figures stage, read from `[figures]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +130,20 @@ impl Figures {
                 [only] if tiles[*only].len() == 1 => page.embedded[tiles[*only][0]].raster.clone(),
                 _ => None,
             };
-            figures.push(self.figure(page, FigureSource::Embedded, bbox, native, scale));
+            let mut figure = self.figure(page, FigureSource::Embedded, bbox, native, scale);
+            if members.len() >= 2 {
+                figure.parts = members
+                    .iter()
+                    .map(|&g| FigurePart {
+                        bbox: groups[g],
+                        raster: match tiles[g].as_slice() {
+                            [image] => page.embedded[*image].raster.clone(),
+                            _ => None,
+                        },
+                    })
+                    .collect();
+            }
+            figures.push(figure);
         }
 
         // 2. Drawn figures: ink on the render that is neither text nor an embedded figure.
@@ -178,6 +193,7 @@ impl Figures {
             pixel_box,
             caption: None,
             raster,
+            parts: Vec::new(),
         }
     }
 

@@ -109,6 +109,9 @@ struct Shard {
     pending_training: Vec<(i64, Vec<f32>)>,
 }
 
+/// The neighbours of each query: `(id, inner product)`, best first.
+pub type Neighbours = Vec<Vec<(i64, f32)>>;
+
 /// A sharded FAISS index of unit vectors, searched by inner product.
 pub struct ShardedIndex {
     dir: PathBuf,
@@ -131,7 +134,10 @@ fn one_openmp_thread() {
 }
 
 fn faiss_error(path: &Path, error: impl std::fmt::Display) -> IndexError {
-    IndexError::Faiss { path: path.to_path_buf(), reason: error.to_string() }
+    IndexError::Faiss {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    }
 }
 
 /// The shard of a panel: a multiplicative hash, so consecutive ids spread evenly.
@@ -141,15 +147,23 @@ pub fn shard_of(id: i64, shards: usize) -> usize {
 
 impl ShardedIndex {
     /// Opens the index in `dir`, or creates an empty one for `model` vectors of `dimension`.
-    pub fn open(dir: &Path, model: &str, dimension: usize, config: &IndexConfig) -> Result<Self, IndexError> {
+    pub fn open(
+        dir: &Path,
+        model: &str,
+        dimension: usize,
+        config: &IndexConfig,
+    ) -> Result<Self, IndexError> {
         let meta_path = dir.join("meta.json");
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| IndexError::Io { path, source }
         };
         if meta_path.exists() {
-            let meta: Meta = serde_json::from_slice(&std::fs::read(&meta_path).map_err(io(&meta_path))?)
-                .map_err(|e| faiss_error(&meta_path, format!("unreadable index metadata: {e}")))?;
+            let meta: Meta =
+                serde_json::from_slice(&std::fs::read(&meta_path).map_err(io(&meta_path))?)
+                    .map_err(|e| {
+                        faiss_error(&meta_path, format!("unreadable index metadata: {e}"))
+                    })?;
             if meta.model != model || meta.dimension != dimension {
                 return Err(IndexError::OtherModel {
                     path: dir.to_path_buf(),
@@ -162,22 +176,39 @@ impl ShardedIndex {
             for s in 0..meta.shards {
                 let index_path = dir.join(format!("shard-{s}.faiss"));
                 let ids_path = dir.join(format!("shard-{s}.ids"));
-                let index = read_index(index_path.to_string_lossy()).map_err(|e| faiss_error(&index_path, e))?;
+                let index = read_index(index_path.to_string_lossy())
+                    .map_err(|e| faiss_error(&index_path, e))?;
                 let ids = std::fs::read(&ids_path)
                     .map_err(io(&ids_path))?
                     .chunks_exact(8)
                     .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect();
-                shards.push(Shard { index, ids, pending_training: Vec::new() });
+                shards.push(Shard {
+                    index,
+                    ids,
+                    pending_training: Vec::new(),
+                });
             }
-            return Ok(Self { dir: dir.to_path_buf(), meta, shards, train_size: config.train_size, dirty: false });
+            return Ok(Self {
+                dir: dir.to_path_buf(),
+                meta,
+                shards,
+                train_size: config.train_size,
+                dirty: false,
+            });
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut shards = Vec::with_capacity(config.shards.max(1));
         for _ in 0..config.shards.max(1) {
             let index = index_factory(dimension as u32, &config.factory, MetricType::InnerProduct)
-                .map_err(|e| faiss_error(dir, format!("index.factory `{}`: {e}", config.factory)))?;
-            shards.push(Shard { index, ids: Vec::new(), pending_training: Vec::new() });
+                .map_err(|e| {
+                    faiss_error(dir, format!("index.factory `{}`: {e}", config.factory))
+                })?;
+            shards.push(Shard {
+                index,
+                ids: Vec::new(),
+                pending_training: Vec::new(),
+            });
         }
         let meta = Meta {
             model: model.to_string(),
@@ -186,12 +217,21 @@ impl ShardedIndex {
             factory: config.factory.clone(),
             vectors: 0,
         };
-        Ok(Self { dir: dir.to_path_buf(), meta, shards, train_size: config.train_size, dirty: true })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            meta,
+            shards,
+            train_size: config.train_size,
+            dirty: true,
+        })
     }
 
     /// Vectors held (including those waiting for training).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.ids.len() + s.pending_training.len()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.ids.len() + s.pending_training.len())
+            .sum()
     }
 
     /// Whether it holds nothing.
@@ -206,17 +246,28 @@ impl ShardedIndex {
 
     /// Every id held.
     pub fn ids(&self) -> HashSet<i64> {
-        self.shards.iter().flat_map(|s| s.ids.iter().copied().chain(s.pending_training.iter().map(|(id, _)| *id))).collect()
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                s.ids
+                    .iter()
+                    .copied()
+                    .chain(s.pending_training.iter().map(|(id, _)| *id))
+            })
+            .collect()
     }
 
     /// Adds vectors (`ids.len() × dimension` values).
     pub fn add(&mut self, ids: &[i64], vectors: &[f32]) -> Result<(), IndexError> {
         let d = self.meta.dimension;
-        let mut per_shard: Vec<(Vec<i64>, Vec<f32>)> = vec![(Vec::new(), Vec::new()); self.shards.len()];
+        let mut per_shard: Vec<(Vec<i64>, Vec<f32>)> =
+            vec![(Vec::new(), Vec::new()); self.shards.len()];
         for (k, &id) in ids.iter().enumerate() {
             let s = shard_of(id, self.shards.len());
             per_shard[s].0.push(id);
-            per_shard[s].1.extend_from_slice(&vectors[k * d..(k + 1) * d]);
+            per_shard[s]
+                .1
+                .extend_from_slice(&vectors[k * d..(k + 1) * d]);
         }
         for (s, (ids, vectors)) in per_shard.into_iter().enumerate() {
             if ids.is_empty() {
@@ -224,20 +275,37 @@ impl ShardedIndex {
             }
             let shard = &mut self.shards[s];
             if !shard.index.is_trained() {
-                shard.pending_training.extend(ids.iter().copied().zip(vectors.chunks_exact(d).map(<[f32]>::to_vec)));
+                shard.pending_training.extend(
+                    ids.iter()
+                        .copied()
+                        .zip(vectors.chunks_exact(d).map(<[f32]>::to_vec)),
+                );
                 if shard.pending_training.len() >= self.train_size {
-                    let all: Vec<f32> = shard.pending_training.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-                    shard.index.train(&all).map_err(|e| faiss_error(&self.dir, e))?;
+                    let all: Vec<f32> = shard
+                        .pending_training
+                        .iter()
+                        .flat_map(|(_, v)| v.iter().copied())
+                        .collect();
+                    shard
+                        .index
+                        .train(&all)
+                        .map_err(|e| faiss_error(&self.dir, e))?;
                     let ids: Vec<i64> = shard.pending_training.iter().map(|(id, _)| *id).collect();
                     let labels: Vec<Idx> = ids.iter().map(|&id| Idx::new(id as u64)).collect();
-                    shard.index.add_with_ids(&all, &labels).map_err(|e| faiss_error(&self.dir, e))?;
+                    shard
+                        .index
+                        .add_with_ids(&all, &labels)
+                        .map_err(|e| faiss_error(&self.dir, e))?;
                     shard.ids.extend(ids);
                     shard.pending_training.clear();
                 }
                 continue;
             }
             let labels: Vec<Idx> = ids.iter().map(|&id| Idx::new(id as u64)).collect();
-            shard.index.add_with_ids(&vectors, &labels).map_err(|e| faiss_error(&self.dir, e))?;
+            shard
+                .index
+                .add_with_ids(&vectors, &labels)
+                .map_err(|e| faiss_error(&self.dir, e))?;
             shard.ids.extend(ids);
         }
         self.dirty = true;
@@ -247,10 +315,19 @@ impl ShardedIndex {
     /// Removes vectors by id.
     pub fn remove(&mut self, ids: &HashSet<i64>) -> Result<(), IndexError> {
         for shard in &mut self.shards {
-            let gone: Vec<Idx> = shard.ids.iter().filter(|id| ids.contains(id)).map(|&id| Idx::new(id as u64)).collect();
+            let gone: Vec<Idx> = shard
+                .ids
+                .iter()
+                .filter(|id| ids.contains(id))
+                .map(|&id| Idx::new(id as u64))
+                .collect();
             if !gone.is_empty() {
-                let selector = faiss::selector::IdSelector::batch(&gone).map_err(|e| faiss_error(&self.dir, e))?;
-                shard.index.remove_ids(&selector).map_err(|e| faiss_error(&self.dir, e))?;
+                let selector = faiss::selector::IdSelector::batch(&gone)
+                    .map_err(|e| faiss_error(&self.dir, e))?;
+                shard
+                    .index
+                    .remove_ids(&selector)
+                    .map_err(|e| faiss_error(&self.dir, e))?;
                 shard.ids.retain(|id| !ids.contains(id));
             }
             shard.pending_training.retain(|(id, _)| !ids.contains(id));
@@ -261,26 +338,29 @@ impl ShardedIndex {
 
     /// The `k` nearest vectors of each query (`n × dimension` values), best first, merged across
     /// shards searched in parallel.
-    pub fn search(&mut self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>, IndexError> {
+    pub fn search(&mut self, queries: &[f32], k: usize) -> Result<Neighbours, IndexError> {
         let d = self.meta.dimension;
         let n = queries.len() / d;
         let dir = self.dir.clone();
-        let per_shard: Vec<Result<Vec<Vec<(i64, f32)>>, IndexError>> = std::thread::scope(|scope| {
+        let per_shard: Vec<Result<Neighbours, IndexError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .shards
                 .iter_mut()
                 .map(|shard| {
                     let dir = &dir;
-                    scope.spawn(move || -> Result<Vec<Vec<(i64, f32)>>, IndexError> {
+                    scope.spawn(move || -> Result<Neighbours, IndexError> {
                         one_openmp_thread();
                         let mut results = vec![Vec::new(); n];
                         if shard.index.ntotal() > 0 {
-                            let found = shard.index.search(queries, k).map_err(|e| faiss_error(dir, e))?;
-                            for q in 0..n {
+                            let found = shard
+                                .index
+                                .search(queries, k)
+                                .map_err(|e| faiss_error(dir, e))?;
+                            for (q, row) in results.iter_mut().enumerate() {
                                 for j in 0..k {
                                     let label = found.labels[q * k + j];
                                     if let Some(id) = label.get() {
-                                        results[q].push((id as i64, found.distances[q * k + j]));
+                                        row.push((id as i64, found.distances[q * k + j]));
                                     }
                                 }
                             }
@@ -289,14 +369,20 @@ impl ShardedIndex {
                         for (id, vector) in &shard.pending_training {
                             for q in 0..n {
                                 let query = &queries[q * d..(q + 1) * d];
-                                results[q].push((*id, query.iter().zip(vector).map(|(a, b)| a * b).sum()));
+                                results[q].push((
+                                    *id,
+                                    query.iter().zip(vector).map(|(a, b)| a * b).sum(),
+                                ));
                             }
                         }
                         Ok(results)
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("a shard search panicked")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a shard search panicked"))
+                .collect()
         });
         let mut merged = vec![Vec::new(); n];
         for shard in per_shard {
@@ -305,7 +391,11 @@ impl ShardedIndex {
             }
         }
         for hits in &mut merged {
-            hits.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then(a.0.cmp(&b.0)));
+            hits.sort_by(|a, b| {
+                b.1.partial_cmp(&a.1)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.0.cmp(&b.0))
+            });
             hits.truncate(k);
         }
         Ok(merged)
@@ -323,7 +413,8 @@ impl ShardedIndex {
         for (s, shard) in self.shards.iter().enumerate() {
             let path = self.dir.join(format!("shard-{s}.faiss"));
             let temporary = self.dir.join(format!("shard-{s}.faiss.tmp"));
-            write_index(&shard.index, temporary.to_string_lossy()).map_err(|e| faiss_error(&temporary, e))?;
+            write_index(&shard.index, temporary.to_string_lossy())
+                .map_err(|e| faiss_error(&temporary, e))?;
             std::fs::rename(&temporary, &path).map_err(io(&path))?;
             let ids_path = self.dir.join(format!("shard-{s}.ids"));
             let ids_temporary = self.dir.join(format!("shard-{s}.ids.tmp"));
@@ -334,7 +425,11 @@ impl ShardedIndex {
         self.meta.vectors = self.shards.iter().map(|s| s.ids.len()).sum();
         let meta_path = self.dir.join("meta.json");
         let temporary = self.dir.join("meta.json.tmp");
-        std::fs::write(&temporary, serde_json::to_vec_pretty(&self.meta).expect("metadata serialises")).map_err(io(&temporary))?;
+        std::fs::write(
+            &temporary,
+            serde_json::to_vec_pretty(&self.meta).expect("metadata serialises"),
+        )
+        .map_err(io(&temporary))?;
         std::fs::rename(&temporary, &meta_path).map_err(io(&meta_path))?;
         self.dirty = false;
         Ok(())
@@ -343,17 +438,23 @@ impl ShardedIndex {
     /// Makes the index hold exactly the store's vectors of its model: adds what a crash left out,
     /// removes what belongs to documents the store never recorded. Returns (added, removed).
     pub fn reconcile(&mut self, store: &Store) -> Result<(usize, usize), String> {
-        let stored = store.embeddings(&self.meta.model).map_err(|e| e.to_string())?;
+        let stored = store
+            .embeddings(&self.meta.model)
+            .map_err(|e| e.to_string())?;
         let held = self.ids();
         let stored_ids: HashSet<i64> = stored.iter().map(|(id, _)| *id).collect();
         let extra: HashSet<i64> = held.difference(&stored_ids).copied().collect();
-        let missing: Vec<&(i64, Vec<f32>)> = stored.iter().filter(|(id, _)| !held.contains(id)).collect();
+        let missing: Vec<&(i64, Vec<f32>)> =
+            stored.iter().filter(|(id, _)| !held.contains(id)).collect();
         if !extra.is_empty() {
             self.remove(&extra).map_err(|e| e.to_string())?;
         }
         if !missing.is_empty() {
             let ids: Vec<i64> = missing.iter().map(|(id, _)| *id).collect();
-            let vectors: Vec<f32> = missing.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+            let vectors: Vec<f32> = missing
+                .iter()
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
             self.add(&ids, &vectors).map_err(|e| e.to_string())?;
         }
         if !extra.is_empty() || !missing.is_empty() {
@@ -363,17 +464,23 @@ impl ShardedIndex {
     }
 }
 
+/// A panel's place and thumbnail, as the cache holds them.
+type CachedPanel = (PanelPlace, Arc<Raster>);
+
 /// Recently indexed panels, so verification finds the pixels of panels whose documents are not
 /// recorded yet; bounded, oldest out first. Everything older is read from the store.
 pub struct PanelCache {
     capacity: usize,
-    entries: Mutex<(HashMap<i64, (PanelPlace, Arc<Raster>)>, VecDeque<i64>)>,
+    entries: Mutex<(HashMap<i64, CachedPanel>, VecDeque<i64>)>,
 }
 
 impl PanelCache {
     /// A cache of at most `capacity` panels.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, entries: Mutex::new((HashMap::new(), VecDeque::new())) }
+        Self {
+            capacity,
+            entries: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
     }
 
     /// Remembers a panel.
@@ -392,7 +499,13 @@ impl PanelCache {
 
     /// A panel's place and thumbnail, from the cache or the store.
     pub fn get(&self, id: i64, store: &Store) -> Option<(PanelPlace, Arc<Raster>)> {
-        if let Some(hit) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).0.get(&id) {
+        if let Some(hit) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .get(&id)
+        {
             return Some(hit.clone());
         }
         let place = store.panel_place(id).ok()??;
@@ -412,8 +525,20 @@ pub struct IndexStageConfig {
 
 impl IndexStageConfig {
     /// A stage searching (and, when `add`, growing) `index`.
-    pub fn new(config: IndexConfig, index: ShardedIndex, cache: Arc<PanelCache>, store: Arc<Store>, add: bool) -> Self {
-        Self { config, index: Arc::new(Mutex::new(Some(index))), cache, store, add }
+    pub fn new(
+        config: IndexConfig,
+        index: ShardedIndex,
+        cache: Arc<PanelCache>,
+        store: Arc<Store>,
+        add: bool,
+    ) -> Self {
+        Self {
+            config,
+            index: Arc::new(Mutex::new(Some(index))),
+            cache,
+            store,
+            add,
+        }
     }
 }
 
@@ -422,10 +547,15 @@ impl StageConfig for IndexStageConfig {
 
     fn build(&self, cx: &BuildContext) -> Result<IndexStage, StageError> {
         if cx.workers != 1 {
-            return Err(StageError::input(format!("stage `{}` must run with exactly one worker (it has {})", cx.stage, cx.workers)));
+            return Err(StageError::input(format!(
+                "stage `{}` must run with exactly one worker (it has {})",
+                cx.stage, cx.workers
+            )));
         }
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let index = index.ok_or_else(|| StageError::internal("the index stage was built twice (it cannot be restarted)"))?;
+        let index = index.ok_or_else(|| {
+            StageError::internal("the index stage was built twice (it cannot be restarted)")
+        })?;
         Ok(IndexStage {
             config: self.config.clone(),
             index,
@@ -450,27 +580,59 @@ pub struct IndexStage {
 /// Whether a panel looks like the kind of image that recurs as boilerplate: small, a banner, or in
 /// the page's top or bottom margin.
 fn boilerplate_shaped(bbox: &BBox, page_height: f32) -> bool {
-    let (short, long) = (bbox.width().min(bbox.height()), bbox.width().max(bbox.height()));
-    bbox.area() <= 15_000.0 || long >= 6.0 * short || bbox.y1 <= 80.0 || bbox.y0 >= page_height - 80.0
+    let (short, long) = (
+        bbox.width().min(bbox.height()),
+        bbox.width().max(bbox.height()),
+    );
+    bbox.area() <= 15_000.0
+        || long >= 6.0 * short
+        || bbox.y1 <= 80.0
+        || bbox.y0 >= page_height - 80.0
 }
 
 impl IndexStage {
-    fn index_document(&mut self, embedded: &DocumentEmbedded) -> Result<DocumentCandidates, StageError> {
+    fn index_document(
+        &mut self,
+        embedded: &DocumentEmbedded,
+    ) -> Result<DocumentCandidates, StageError> {
         let document = &embedded.document;
         let doc = document.info.job.id;
         let path = document.info.job.path.display().to_string();
         let place = |k: usize| {
             let panel = &document.panels[k];
-            PanelPlace { id: panel.id, doc, path: path.clone(), page: panel.page + 1, bbox: panel.bbox }
+            PanelPlace {
+                id: panel.id,
+                doc,
+                path: path.clone(),
+                page: panel.page + 1,
+                bbox: panel.bbox,
+            }
         };
-        let indexed: Vec<usize> = (0..document.panels.len()).filter(|&k| embedded.vectors[k].is_some()).collect();
+        let indexed: Vec<usize> = (0..document.panels.len())
+            .filter(|&k| embedded.vectors[k].is_some())
+            .collect();
         for &k in &indexed {
-            self.cache.insert(place(k), Arc::new(document.panels[k].thumb.clone()));
+            self.cache
+                .insert(place(k), Arc::new(document.panels[k].thumb.clone()));
         }
-        if self.add && !indexed.is_empty() {
+        // A document only checked against the index is added for the search (so its own panels
+        // match each other) and removed again afterwards.
+        if !indexed.is_empty() {
             let ids: Vec<i64> = indexed.iter().map(|&k| document.panels[k].id).collect();
-            let vectors: Vec<f32> = indexed.iter().flat_map(|&k| embedded.vectors[k].as_ref().expect("indexed").identity.iter().copied()).collect();
-            self.index.add(&ids, &vectors).map_err(|e| StageError::transient(e.to_string()))?;
+            let vectors: Vec<f32> = indexed
+                .iter()
+                .flat_map(|&k| {
+                    embedded.vectors[k]
+                        .as_ref()
+                        .expect("indexed")
+                        .identity
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            self.index
+                .add(&ids, &vectors)
+                .map_err(|e| StageError::transient(e.to_string()))?;
         }
         let mut candidates = Vec::new();
         let mut boilerplate = vec![false; document.panels.len()];
@@ -478,8 +640,15 @@ impl IndexStage {
         for &k in &indexed {
             let panel = &document.panels[k];
             let vectors = embedded.vectors[k].as_ref().expect("indexed");
-            let queries: Vec<f32> = vectors.views.iter().flat_map(|v| v.iter().copied()).collect();
-            let hits = self.index.search(&queries, self.config.top_k).map_err(|e| StageError::transient(e.to_string()))?;
+            let queries: Vec<f32> = vectors
+                .views
+                .iter()
+                .flat_map(|v| v.iter().copied())
+                .collect();
+            let hits = self
+                .index
+                .search(&queries, self.config.top_k)
+                .map_err(|e| StageError::transient(e.to_string()))?;
             // Best similarity per neighbour over the eight views.
             let mut best: HashMap<i64, (f32, Dihedral)> = HashMap::new();
             for (view, view_hits) in hits.iter().enumerate().take(views) {
@@ -493,11 +662,19 @@ impl IndexStage {
                     }
                 }
             }
-            let mut neighbours: Vec<(i64, f32, Dihedral)> = best.into_iter().map(|(id, (s, d))| (id, s, d)).collect();
-            neighbours.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then(a.0.cmp(&b.0)));
+            let mut neighbours: Vec<(i64, f32, Dihedral)> =
+                best.into_iter().map(|(id, (s, d))| (id, s, d)).collect();
+            neighbours.sort_by(|a, b| {
+                b.1.partial_cmp(&a.1)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.0.cmp(&b.0))
+            });
             // Places (document, page) where the same image recurs.
             let mut recurrences = HashSet::new();
-            let page_height = document.pages.get(panel.page as usize).map_or(792.0, |p| p.meta.height_pt);
+            let page_height = document
+                .pages
+                .get(panel.page as usize)
+                .map_or(792.0, |p| p.meta.height_pt);
             for (id, similarity, view) in neighbours {
                 if similarity < self.config.min_similarity {
                     break;
@@ -507,34 +684,66 @@ impl IndexStage {
                 if same_document && id > panel.id {
                     continue;
                 }
-                let Some((older, _)) = self.cache.get(id, &self.store) else { continue };
-                if similarity >= self.config.boilerplate_similarity && (older.doc, older.page) != (doc, panel.page + 1) {
+                let Some((older, _)) = self.cache.get(id, &self.store) else {
+                    continue;
+                };
+                if similarity >= self.config.boilerplate_similarity
+                    && (older.doc, older.page) != (doc, panel.page + 1)
+                {
                     recurrences.insert((older.doc, older.page));
                 }
                 // Two images drawn over each other (an image and its overlay) are not reuse.
-                if older.doc == doc && older.page == panel.page + 1 && older.bbox.iou(&panel.bbox) > 0.3 {
+                if older.doc == doc
+                    && older.page == panel.page + 1
+                    && older.bbox.iou(&panel.bbox) > 0.3
+                {
                     continue;
                 }
                 // A template element: the same boilerplate-shaped image at the same place on
                 // another page (a journal's logo or banner), whatever its frequency.
-                let template = older.bbox.iou(&panel.bbox) >= 0.9 && boilerplate_shaped(&panel.bbox, page_height);
-                candidates.push(Candidate { older, newer: panel.id, similarity, view, boilerplate: template });
+                let template = older.bbox.iou(&panel.bbox) >= 0.9
+                    && boilerplate_shaped(&panel.bbox, page_height);
+                candidates.push(Candidate {
+                    older,
+                    newer: panel.id,
+                    similarity,
+                    view,
+                    boilerplate: template,
+                });
             }
-            if recurrences.len() >= self.config.boilerplate_documents && boilerplate_shaped(&panel.bbox, page_height) {
+            if recurrences.len() >= self.config.boilerplate_documents
+                && boilerplate_shaped(&panel.bbox, page_height)
+            {
                 boilerplate[k] = true;
             }
         }
         // A pair touching boilerplate is boilerplate.
         for candidate in &mut candidates {
-            let newer = document.panels.iter().position(|p| p.id == candidate.newer).expect("a panel of this document");
+            let newer = document
+                .panels
+                .iter()
+                .position(|p| p.id == candidate.newer)
+                .expect("a panel of this document");
             candidate.boilerplate |= boilerplate[newer];
+        }
+        if !self.add {
+            let ids: HashSet<i64> = indexed.iter().map(|&k| document.panels[k].id).collect();
+            self.index
+                .remove(&ids)
+                .map_err(|e| StageError::transient(e.to_string()))?;
         }
         metrics::counter!("panelscope_index_candidates_total").increment(candidates.len() as u64);
         if self.add && self.last_save.elapsed() >= self.config.save_every {
-            self.index.save().map_err(|e| StageError::transient(e.to_string()))?;
+            self.index
+                .save()
+                .map_err(|e| StageError::transient(e.to_string()))?;
             self.last_save = Instant::now();
         }
-        Ok(DocumentCandidates { embedded: embedded.clone(), candidates, boilerplate })
+        Ok(DocumentCandidates {
+            embedded: embedded.clone(),
+            candidates,
+            boilerplate,
+        })
     }
 }
 
@@ -543,12 +752,17 @@ impl Stage for IndexStage {
     type Out = DocumentCandidates;
 
     fn process(&mut self, batch: &[DocumentEmbedded]) -> Vec<ItemResult<DocumentCandidates>> {
-        batch.iter().map(|document| self.index_document(document).map(Outputs::One)).collect()
+        batch
+            .iter()
+            .map(|document| self.index_document(document).map(Outputs::One))
+            .collect()
     }
 
     fn on_close(&mut self) -> Result<Vec<DocumentCandidates>, StageError> {
         if self.add {
-            self.index.save().map_err(|e| StageError::external(e.to_string()))?;
+            self.index
+                .save()
+                .map_err(|e| StageError::external(e.to_string()))?;
         }
         Ok(Vec::new())
     }
@@ -567,7 +781,9 @@ mod tests {
     use super::*;
 
     fn unit(seed: u64, d: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..d).map(|i| (((seed * 31 + i as u64) * 2_654_435_761) % 1000) as f32 - 500.0).collect();
+        let mut v: Vec<f32> = (0..d)
+            .map(|i| (((seed * 31 + i as u64) * 2_654_435_761) % 1000) as f32 - 500.0)
+            .collect();
         panelscope_models::embedder::l2_normalize(&mut v);
         v
     }
@@ -577,9 +793,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("panelscope-index-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let d = 16;
-        let config = IndexConfig { shards: 3, ..IndexConfig::default() };
+        let config = IndexConfig {
+            shards: 3,
+            ..IndexConfig::default()
+        };
         let mut sharded = ShardedIndex::open(&dir, "m1", d, &config).unwrap();
-        let mut flat = ShardedIndex::open(&dir.join("flat"), "m1", d, &IndexConfig { shards: 1, ..IndexConfig::default() }).unwrap();
+        let mut flat = ShardedIndex::open(
+            &dir.join("flat"),
+            "m1",
+            d,
+            &IndexConfig {
+                shards: 1,
+                ..IndexConfig::default()
+            },
+        )
+        .unwrap();
         let ids: Vec<i64> = (1..=200).collect();
         let vectors: Vec<f32> = ids.iter().flat_map(|&id| unit(id as u64, d)).collect();
         sharded.add(&ids, &vectors).unwrap();
@@ -600,12 +828,19 @@ mod tests {
 
     #[test]
     fn another_model_is_refused_with_the_way_out() {
-        let dir = std::env::temp_dir().join(format!("panelscope-index-model-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("panelscope-index-model-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut index = ShardedIndex::open(&dir, "m1", 8, &IndexConfig::default()).unwrap();
         index.save().unwrap();
-        let error = ShardedIndex::open(&dir, "m2", 8, &IndexConfig::default()).err().unwrap().to_string();
-        assert!(error.contains("m1") && error.contains("m2") && error.contains("panelscope reindex"), "{error}");
+        let error = ShardedIndex::open(&dir, "m2", 8, &IndexConfig::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("m1") && error.contains("m2") && error.contains("panelscope reindex"),
+            "{error}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -39,7 +39,13 @@ pub struct PHasher {
 
 impl Default for PHasher {
     fn default() -> Self {
-        Self { hasher: HasherConfig::new().hash_size(8, 8).preproc_dct().hash_alg(HashAlg::Median).to_hasher() }
+        Self {
+            hasher: HasherConfig::new()
+                .hash_size(8, 8)
+                .preproc_dct()
+                .hash_alg(HashAlg::Median)
+                .to_hasher(),
+        }
     }
 }
 
@@ -72,11 +78,23 @@ mod tests {
         let hasher = PHasher::default();
         let original = pattern(1, 200, 120);
         let image = DynamicImage::ImageLuma8(original.to_gray());
-        let half = Raster::from_gray(image.resize_exact(100, 60, image::imageops::FilterType::Triangle).to_luma8());
+        let half = Raster::from_gray(
+            image
+                .resize_exact(100, 60, image::imageops::FilterType::Triangle)
+                .to_luma8(),
+        );
         let other = pattern(9, 200, 120);
-        let (a, b, c) = (hasher.hash(&original), hasher.hash(&half), hasher.hash(&other));
+        let (a, b, c) = (
+            hasher.hash(&original),
+            hasher.hash(&half),
+            hasher.hash(&other),
+        );
         assert!(a.distance(b) <= 6, "rescale moved {} bits", a.distance(b));
-        assert!(a.distance(c) >= 16, "different patterns only {} bits apart", a.distance(c));
+        assert!(
+            a.distance(c) >= 16,
+            "different patterns only {} bits apart",
+            a.distance(c)
+        );
         assert_eq!(PHash::from_hex(&a.to_hex()), Some(a));
     }
 }

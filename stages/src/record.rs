@@ -33,7 +33,11 @@ pub struct RecordConfig {
 impl RecordConfig {
     /// A sink writing to `store` vectors of `model`, counting into `progress`.
     pub fn new(store: Arc<Store>, progress: Arc<IngestProgress>, model: &str) -> Self {
-        Self { store, progress, model: model.to_string() }
+        Self {
+            store,
+            progress,
+            model: model.to_string(),
+        }
     }
 }
 
@@ -41,7 +45,11 @@ impl StageConfig for RecordConfig {
     type Stage = Record;
 
     fn build(&self, _cx: &BuildContext) -> Result<Record, StageError> {
-        Ok(Record { store: Arc::clone(&self.store), progress: Arc::clone(&self.progress), model: self.model.clone() })
+        Ok(Record {
+            store: Arc::clone(&self.store),
+            progress: Arc::clone(&self.progress),
+            model: self.model.clone(),
+        })
     }
 }
 
@@ -58,11 +66,19 @@ impl Record {
         self.store
             .record_document(document, &self.model)
             .map_err(|e| StageError::transient(format!("{}: {e}", info.job.path.display())))?;
-        let stream: Vec<MatchRecord> = document.matches.iter().filter(|m| m.verified && m.suppressed.is_none()).cloned().collect();
+        let stream = document.streamed_matches();
         self.progress.documents.fetch_add(1, Ordering::Relaxed);
-        self.progress.pages.fetch_add(document.embedded.document.pages.len() as u64, Ordering::Relaxed);
-        self.progress.panels.fetch_add(document.embedded.document.panels.len() as u64, Ordering::Relaxed);
-        self.progress.matches.fetch_add(stream.len() as u64, Ordering::Relaxed);
+        self.progress.pages.fetch_add(
+            document.embedded.document.pages.len() as u64,
+            Ordering::Relaxed,
+        );
+        self.progress.panels.fetch_add(
+            document.embedded.document.panels.len() as u64,
+            Ordering::Relaxed,
+        );
+        self.progress
+            .matches
+            .fetch_add(stream.len() as u64, Ordering::Relaxed);
         Ok(Outputs::Many(stream))
     }
 }
@@ -76,7 +92,7 @@ impl Stage for Record {
     }
 
     fn describe(&self, document: &DocumentMatched) -> String {
-        document.embedded.document.info.job.path.display().to_string()
+        document.path().display().to_string()
     }
 
     fn key(&self, document: &DocumentMatched) -> Option<String> {

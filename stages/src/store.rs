@@ -182,7 +182,12 @@ fn place_of(id: i64, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<
         })?,
         path: row.get(first + 1)?,
         page: row.get(first + 2)?,
-        bbox: BBox::new(row.get(first + 3)?, row.get(first + 4)?, row.get(first + 5)?, row.get(first + 6)?),
+        bbox: BBox::new(
+            row.get(first + 3)?,
+            row.get(first + 4)?,
+            row.get(first + 5)?,
+            row.get(first + 6)?,
+        ),
     })
 }
 
@@ -203,7 +208,10 @@ pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
 
 /// The inverse of [`vector_bytes`].
 pub fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn now_ms() -> i64 {
@@ -254,7 +262,8 @@ impl Store {
             });
         }
         if version == 1 {
-            conn.execute_batch("ALTER TABLE panels ADD COLUMN phash TEXT;").map_err(sqlite)?;
+            conn.execute_batch("ALTER TABLE panels ADD COLUMN phash TEXT;")
+                .map_err(sqlite)?;
         }
         if (1..=2).contains(&version) {
             conn.execute_batch(
@@ -327,7 +336,11 @@ impl Store {
 
     /// Records a document with its pages, figures, panels, thumbnails, vectors and matches, in one
     /// transaction. `model` is the fingerprint of the vectors' model.
-    pub fn record_document(&self, document: &DocumentMatched, model: &str) -> Result<(), StoreError> {
+    pub fn record_document(
+        &self,
+        document: &DocumentMatched,
+        model: &str,
+    ) -> Result<(), StoreError> {
         let info = &document.embedded.document.info;
         let pages = &document.embedded.document.pages;
         let items = &document.embedded.document.panels;
@@ -415,12 +428,29 @@ impl Store {
                     }
                 }
             }
-            let mut pixels_insert = tx.prepare_cached("INSERT INTO panel_pixels (panel, width, height, jpeg) VALUES (?1, ?2, ?3, ?4)")?;
-            let mut vector_insert = tx.prepare_cached("INSERT OR REPLACE INTO embeddings (panel, model, vector) VALUES (?1, ?2, ?3)")?;
-            for ((item, jpeg), vectors) in items.iter().zip(&thumbnails).zip(&document.embedded.vectors) {
-                pixels_insert.execute(params![item.id, item.thumb.width, item.thumb.height, jpeg])?;
+            let mut pixels_insert = tx.prepare_cached(
+                "INSERT INTO panel_pixels (panel, width, height, jpeg) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut vector_insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO embeddings (panel, model, vector) VALUES (?1, ?2, ?3)",
+            )?;
+            for ((item, jpeg), vectors) in items
+                .iter()
+                .zip(&thumbnails)
+                .zip(&document.embedded.vectors)
+            {
+                pixels_insert.execute(params![
+                    item.id,
+                    item.thumb.width,
+                    item.thumb.height,
+                    jpeg
+                ])?;
                 if let Some(vectors) = vectors {
-                    vector_insert.execute(params![item.id, model, vector_bytes(&vectors.identity)])?;
+                    vector_insert.execute(params![
+                        item.id,
+                        model,
+                        vector_bytes(&vectors.identity)
+                    ])?;
                 }
             }
             let mut match_insert = tx.prepare_cached(
@@ -430,7 +460,16 @@ impl Store {
             for m in &document.matches {
                 let transform = serde_json::to_string(&m.transform).expect("a relation serialises");
                 match_insert.execute(params![
-                    m.a.id, m.b.id, m.similarity, m.verified, m.kind, m.transform.correlation, transform, m.suppressed, model, now_ms()
+                    m.a.id,
+                    m.b.id,
+                    m.similarity,
+                    m.verified,
+                    m.kind,
+                    m.transform.correlation,
+                    transform,
+                    m.suppressed,
+                    model,
+                    now_ms()
                 ])?;
                 // A verified copy of boilerplate is boilerplate too: its earlier matches leave the stream.
                 if m.verified && m.suppressed.as_deref() == Some("boilerplate") {
@@ -472,7 +511,48 @@ impl Store {
 
     /// The largest panel id recorded (0 when there is none).
     pub fn max_panel_id(&self) -> Result<i64, StoreError> {
-        self.read(|conn| conn.query_row("SELECT COALESCE(MAX(id), 0) FROM panels", [], |row| row.get(0)))
+        self.read(|conn| {
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM panels", [], |row| {
+                row.get(0)
+            })
+        })
+    }
+
+    /// Panels with stored pixels and no vector of `model` (nearly blank ones have none by
+    /// design), in id order.
+    pub fn panels_without_vectors(&self, model: &str) -> Result<Vec<i64>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT p.id FROM panels p JOIN panel_pixels x ON x.panel = p.id
+                 WHERE p.uniform = 0
+                   AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.panel = p.id AND e.model = ?1)
+                 ORDER BY p.id",
+            )?;
+            let rows = statement.query_map([model], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Records vectors of `model`, all or none.
+    pub fn record_vectors(
+        &self,
+        model: &str,
+        vectors: &[(i64, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let mut write = || -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO embeddings (panel, model, vector) VALUES (?1, ?2, ?3)",
+                )?;
+                for (panel, vector) in vectors {
+                    insert.execute(params![panel, model, vector_bytes(vector)])?;
+                }
+            }
+            tx.commit()
+        };
+        write().map_err(|e| self.sqlite(e))
     }
 
     /// Where a recorded panel is.
@@ -490,34 +570,57 @@ impl Store {
     /// The caption of a recorded panel's figure.
     pub fn panel_caption(&self, id: i64) -> Result<Option<String>, StoreError> {
         self.read(|conn| {
-            conn.query_row("SELECT f.caption FROM panels p JOIN figures f ON f.id = p.figure WHERE p.id = ?1", [id], |row| row.get(0))
-                .optional()
-                .map(Option::flatten)
+            conn.query_row(
+                "SELECT f.caption FROM panels p JOIN figures f ON f.id = p.figure WHERE p.id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
         })
     }
 
     /// A recorded document's size and page count, for rendering its pages again.
-    pub fn document_facts(&self, doc: &DocumentId) -> Result<Option<(String, u64, u32)>, StoreError> {
+    pub fn document_facts(
+        &self,
+        doc: &DocumentId,
+    ) -> Result<Option<(String, u64, u32)>, StoreError> {
         self.read(|conn| {
-            conn.query_row("SELECT path, size, COALESCE(pages, 0) FROM documents WHERE id = ?1", [doc.to_hex()], |row| {
-                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64, row.get(2)?))
-            })
+            conn.query_row(
+                "SELECT path, size, COALESCE(pages, 0) FROM documents WHERE id = ?1",
+                [doc.to_hex()],
+                |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64, row.get(2)?)),
+            )
             .optional()
         })
     }
 
     /// A recorded panel's thumbnail.
     pub fn panel_thumb(&self, id: i64) -> Result<Option<Raster>, StoreError> {
-        let jpeg: Option<Vec<u8>> =
-            self.read(|conn| conn.query_row("SELECT jpeg FROM panel_pixels WHERE panel = ?1", [id], |row| row.get(0)).optional())?;
-        Ok(jpeg.and_then(|bytes| image::load_from_memory(&bytes).ok()).map(|image| Raster::from_rgb(image.to_rgb8())))
+        let jpeg: Option<Vec<u8>> = self.read(|conn| {
+            conn.query_row(
+                "SELECT jpeg FROM panel_pixels WHERE panel = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+        })?;
+        Ok(jpeg
+            .and_then(|bytes| image::load_from_memory(&bytes).ok())
+            .map(|image| Raster::from_rgb(image.to_rgb8())))
     }
 
     /// Every recorded vector of `model`: (panel id, vector), in id order.
     pub fn embeddings(&self, model: &str) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
         self.read(|conn| {
-            let mut statement = conn.prepare("SELECT panel, vector FROM embeddings WHERE model = ?1 ORDER BY panel")?;
-            let rows = statement.query_map([model], |row| Ok((row.get::<_, i64>(0)?, vector_from_bytes(&row.get::<_, Vec<u8>>(1)?))))?;
+            let mut statement = conn
+                .prepare("SELECT panel, vector FROM embeddings WHERE model = ?1 ORDER BY panel")?;
+            let rows = statement.query_map([model], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    vector_from_bytes(&row.get::<_, Vec<u8>>(1)?),
+                ))
+            })?;
             rows.collect()
         })
     }
@@ -525,7 +628,8 @@ impl Store {
     /// Models other than `model` that have vectors in the store.
     pub fn other_models(&self, model: &str) -> Result<Vec<String>, StoreError> {
         self.read(|conn| {
-            let mut statement = conn.prepare("SELECT DISTINCT model FROM embeddings WHERE model <> ?1")?;
+            let mut statement =
+                conn.prepare("SELECT DISTINCT model FROM embeddings WHERE model <> ?1")?;
             let rows = statement.query_map([model], |row| row.get(0))?;
             rows.collect()
         })
@@ -533,7 +637,11 @@ impl Store {
 
     /// Recorded matches, verified first then by similarity; `verified_only` drops the refused ones,
     /// and suppressed ones (boilerplate) are left out unless `include_suppressed`.
-    pub fn matches(&self, verified_only: bool, include_suppressed: bool) -> Result<Vec<MatchRecord>, StoreError> {
+    pub fn matches(
+        &self,
+        verified_only: bool,
+        include_suppressed: bool,
+    ) -> Result<Vec<MatchRecord>, StoreError> {
         self.read(|conn| {
             let mut statement = conn.prepare(
                 "SELECT m.panel_a, a.doc, da.path, a.page, a.x0, a.y0, a.x1, a.y1,
@@ -554,7 +662,11 @@ impl Store {
                     verified: row.get(17)?,
                     kind: row.get(18)?,
                     transform: serde_json::from_str(&transform).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(19, rusqlite::types::Type::Text, Box::new(e))
+                        rusqlite::Error::FromSqlConversionFailure(
+                            19,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
                     })?,
                     suppressed: row.get(20)?,
                 })

@@ -466,6 +466,20 @@ pub struct Figure {
     pub caption: Option<String>,
     /// The figure's pixels: the embedded image at its native resolution, or the page render's crop.
     pub raster: Raster,
+    /// The separate pictures a compound figure is drawn from (one embedded image, or one group of
+    /// tiles, each), when there are at least two: journals that place one image per panel tell
+    /// the panels' edges exactly, gutters or not.
+    #[serde(default)]
+    pub parts: Vec<FigurePart>,
+}
+
+/// One picture of a compound figure drawn from several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigurePart {
+    /// Where, in page space.
+    pub bbox: BBox,
+    /// Its native pixels, when it is a single decoded image; otherwise the figure's are cropped.
+    pub raster: Option<Raster>,
 }
 
 /// A panel of a figure (the whole figure when it is not compound).
@@ -676,6 +690,13 @@ pub struct DocumentCandidates {
     pub boilerplate: Vec<bool>,
 }
 
+impl DocumentCandidates {
+    /// Where the document was read from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.embedded.document.info.job.path
+    }
+}
+
 /// A verified (or refused) pair, as the store and the match stream carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchRecord {
@@ -704,6 +725,22 @@ pub struct DocumentMatched {
     pub boilerplate: Vec<bool>,
     /// Its matches.
     pub matches: Vec<MatchRecord>,
+}
+
+impl DocumentMatched {
+    /// Where the document was read from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.embedded.document.info.job.path
+    }
+
+    /// The matches a reviewer sees: verified, and not boilerplate.
+    pub fn streamed_matches(&self) -> Vec<MatchRecord> {
+        self.matches
+            .iter()
+            .filter(|m| m.verified && m.suppressed.is_none())
+            .cloned()
+            .collect()
+    }
 }
 
 #[cfg(test)]

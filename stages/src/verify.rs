@@ -24,6 +24,13 @@ pub struct VerifyConfig {
     /// Correlation of the fine detail (band-pass) from which a pair is verified: look-alike blots
     /// share layout, copies share detail.
     pub min_detail_correlation: f32,
+    /// Below this detail correlation, a pair must also share pixel-scale texture
+    /// (`min_fine_correlation`): look-alikes drawn alike reach high detail correlations too, but
+    /// their grain is their own.
+    pub detail_needs_texture_below: f32,
+    /// Correlation of the finest detail (grain, noise, compression artefacts) that shows two
+    /// regions come from the same pixels; independent grain correlates near 0.
+    pub min_fine_correlation: f32,
 }
 
 impl Default for VerifyConfig {
@@ -35,6 +42,8 @@ impl Default for VerifyConfig {
             rotations_deg: vec![-5.0, -4.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0, 5.0],
             min_correlation: 0.9,
             min_detail_correlation: 0.8,
+            detail_needs_texture_below: 0.9,
+            min_fine_correlation: 0.15,
         }
     }
 }
@@ -57,6 +66,10 @@ pub struct Relation {
     pub correlation: f32,
     /// Correlation of their fine detail.
     pub detail_correlation: f32,
+    /// Correlation of their finest detail (pixel-scale texture: grain, noise, compression), at
+    /// the resolution of the smaller of the two regions.
+    #[serde(default)]
+    pub fine_correlation: f32,
     /// Whether both correlations clear the thresholds.
     pub verified: bool,
 }
@@ -66,7 +79,10 @@ fn fit(image: &GrayImage, side: u32) -> GrayImage {
     let (w, h) = image.dimensions();
     let longest = w.max(h).max(1) as f32;
     let scale = side as f32 / longest;
-    let (nw, nh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    let (nw, nh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
     if scale < 1.0 {
         image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle)
     } else {
@@ -101,12 +117,20 @@ fn pearson(a: &[f32], b: &[f32]) -> f32 {
         saa += dx * dx;
         sbb += dy * dy;
     }
-    if saa <= 1e-9 || sbb <= 1e-9 { 0.0 } else { sab / (saa * sbb).sqrt() }
+    if saa <= 1e-9 || sbb <= 1e-9 {
+        0.0
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
 }
 
 /// Band-pass detail: the image minus its 7×7 box blur (in rank space).
 fn detail(values: &[f32], width: usize, height: usize) -> Vec<f32> {
-    let r = 3isize;
+    high_pass(values, width, height, 3)
+}
+
+/// The image minus its box blur of radius `r`.
+fn high_pass(values: &[f32], width: usize, height: usize, r: isize) -> Vec<f32> {
     let mut out = vec![0f32; values.len()];
     for y in 0..height as isize {
         for x in 0..width as isize {
@@ -146,7 +170,10 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
         let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
         let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
         let p = |x, y| image.get_pixel(x, y).0[0] as f32;
-        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy) + p(x1, y0) * fx * (1.0 - fy) + p(x0, y1) * (1.0 - fx) * fy + p(x1, y1) * fx * fy;
+        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
+            + p(x1, y0) * fx * (1.0 - fy)
+            + p(x0, y1) * (1.0 - fx) * fy
+            + p(x1, y1) * fx * fy;
         Luma([v.round() as u8])
     })
 }
@@ -155,7 +182,10 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 fn correlate(a: &GrayImage, b: &GrayImage) -> (f32, f32) {
     let (ra, rb) = (ranks(a), ranks(b));
     let (w, h) = (a.width() as usize, a.height() as usize);
-    (pearson(&ra, &rb), pearson(&detail(&ra, w, h), &detail(&rb, w, h)))
+    (
+        pearson(&ra, &rb),
+        pearson(&detail(&ra, w, h), &detail(&rb, w, h)),
+    )
 }
 
 /// The best placement of `small` inside `large` (both gray, plain NCC via sums): returns the
@@ -188,7 +218,8 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
     }
     let window = |table: &[f64], x: usize, y: usize| {
         let (x1, y1) = (x + sw, y + sh);
-        table[y1 * (lw + 1) + x1] - table[y * (lw + 1) + x1] - table[y1 * (lw + 1) + x] + table[y * (lw + 1) + x]
+        table[y1 * (lw + 1) + x1] - table[y * (lw + 1) + x1] - table[y1 * (lw + 1) + x]
+            + table[y * (lw + 1) + x]
     };
     let mut best = (-1.0f32, 0u32, 0u32);
     for y in 0..=lh - sh {
@@ -213,28 +244,107 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
     best
 }
 
+/// Longest side (pixels) at which the finest detail is compared.
+const FINE_SIDE: u32 = 256;
+/// Shifts (pixels, either way) tried when comparing the finest detail.
+const FINE_SHIFT_PX: usize = 2;
+
+/// Correlation of the pixel-scale texture of the matched regions: `a`'s region against
+/// `b_turned`'s (the second panel after the relation's flip or quarter turn), at the resolution of
+/// the smaller region, after the relation's small rotation.
+fn fine_correlation(a: &GrayImage, b_turned: &GrayImage, relation: &Relation) -> f32 {
+    let region = |image: &GrayImage, r: &[f32; 4]| {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let x0 = (r[0] * w).floor().clamp(0.0, w - 1.0) as u32;
+        let y0 = (r[1] * h).floor().clamp(0.0, h - 1.0) as u32;
+        let x1 = ((r[2] * w).ceil() as u32).clamp(x0 + 1, image.width());
+        let y1 = ((r[3] * h).ceil() as u32).clamp(y0 + 1, image.height());
+        image::imageops::crop_imm(image, x0, y0, x1 - x0, y1 - y0).to_image()
+    };
+    let (ra, rb) = (
+        region(a, &relation.region_a),
+        region(b_turned, &relation.region_b),
+    );
+    let (mut w, mut h) = (ra.width().min(rb.width()), ra.height().min(rb.height()));
+    let longest = w.max(h);
+    if longest > FINE_SIDE {
+        w = (w * FINE_SIDE / longest).max(1);
+        h = (h * FINE_SIDE / longest).max(1);
+    }
+    if w < 8 || h < 8 {
+        return relation.detail_correlation;
+    }
+    let resize = |image: &GrayImage| {
+        image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle)
+    };
+    let (mut fa, mut fb) = (resize(&ra), resize(&rb));
+    if relation.rotation_deg != 0.0 {
+        fb = rotate(&fb, relation.rotation_deg);
+        let inset = (w.min(h) as f32 * 0.12) as u32;
+        let crop = |image: &GrayImage| {
+            image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset).to_image()
+        };
+        (fa, fb) = (crop(&fa), crop(&fb));
+    }
+    let (w, h) = (fa.width() as usize, fa.height() as usize);
+    let (ha, hb) = (
+        high_pass(&ranks(&fa), w, h, 1),
+        high_pass(&ranks(&fb), w, h, 1),
+    );
+    // Texture only correlates in register: alignment found at the work resolution can be a
+    // pixel or two off here, so the best of small shifts counts.
+    let m = FINE_SHIFT_PX;
+    if w <= 4 * m || h <= 4 * m {
+        return pearson(&ha, &hb);
+    }
+    let (iw, ih) = (w - 2 * m, h - 2 * m);
+    let window = |values: &[f32], x0: usize, y0: usize| -> Vec<f32> {
+        (0..ih)
+            .flat_map(|y| {
+                values[(y0 + y) * w + x0..(y0 + y) * w + x0 + iw]
+                    .iter()
+                    .copied()
+            })
+            .collect()
+    };
+    let centre = window(&ha, m, m);
+    (0..=2 * m)
+        .flat_map(|dy| (0..=2 * m).map(move |dx| (dx, dy)))
+        .map(|(dx, dy)| pearson(&centre, &window(&hb, dx, dy)))
+        .fold(f32::MIN, f32::max)
+}
+
 /// How much larger the shared content is in the second panel than in the first, in the units of
 /// the sizes given (pixels here, points when the stage calls it with page boxes): the ratio of the
 /// matched regions' diagonals, so quarter turns do not matter.
 pub fn content_scale(relation: &Relation, a: (u32, u32), b: (u32, u32)) -> f32 {
     let diagonal = |region: &[f32; 4], (w, h): (u32, u32)| {
-        let (rw, rh) = ((region[2] - region[0]) * w as f32, (region[3] - region[1]) * h as f32);
+        let (rw, rh) = (
+            (region[2] - region[0]) * w as f32,
+            (region[3] - region[1]) * h as f32,
+        );
         (rw * rw + rh * rh).sqrt()
     };
     let da = diagonal(&relation.region_a, a);
-    if da <= 0.0 { 1.0 } else { diagonal(&relation.region_b, b) / da }
+    if da <= 0.0 {
+        1.0
+    } else {
+        diagonal(&relation.region_b, b) / da
+    }
 }
 
 /// Verifies a candidate pair. `hint` is the dihedral transform the embedding search matched with;
 /// the identity is tried too.
 pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) -> Relation {
-    let mut best: Option<Relation> = None;
-    let mut consider = |relation: Relation| {
+    let mut best: Option<(Relation, Dihedral)> = None;
+    let mut consider = |relation: Relation, d: Dihedral| {
         // Fine detail separates copies from look-alikes best; the layout correlation breaks ties.
         let score = |r: &Relation| r.correlation + r.detail_correlation;
-        let better = best.as_ref().is_none_or(|current| score(&relation) > score(current));
+        let better = best
+            .as_ref()
+            .is_none_or(|(current, _)| score(&relation) > score(current));
         if better {
-            best = Some(relation);
+            best = Some((relation, d));
         }
     };
     let mut dihedrals = vec![hint];
@@ -245,24 +355,44 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
     for d in dihedrals {
         let b_turned = d.apply(b);
         // Whole panels, possibly rescaled and slightly turned.
-        let b_work = image::imageops::resize(&b_turned, a_work.width(), a_work.height(), image::imageops::FilterType::Triangle);
+        let b_work = image::imageops::resize(
+            &b_turned,
+            a_work.width(),
+            a_work.height(),
+            image::imageops::FilterType::Triangle,
+        );
         for angle in std::iter::once(0.0).chain(cfg.rotations_deg.iter().copied()) {
-            let candidate = if angle == 0.0 { b_work.clone() } else { rotate(&b_work, angle) };
+            let candidate = if angle == 0.0 {
+                b_work.clone()
+            } else {
+                rotate(&b_work, angle)
+            };
             // Corners of a turned image are fill: compare the central part.
             let (w, h) = a_work.dimensions();
-            let inset = if angle == 0.0 { 0 } else { (w.min(h) as f32 * 0.12) as u32 };
-            let crop = |image: &GrayImage| image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset).to_image();
+            let inset = if angle == 0.0 {
+                0
+            } else {
+                (w.min(h) as f32 * 0.12) as u32
+            };
+            let crop = |image: &GrayImage| {
+                image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset)
+                    .to_image()
+            };
             let (correlation, detail_correlation) = correlate(&crop(&a_work), &crop(&candidate));
-            consider(Relation {
-                dihedral: d.name().to_string(),
-                rotation_deg: angle,
-                scale: 1.0,
-                region_a: [0.0, 0.0, 1.0, 1.0],
-                region_b: [0.0, 0.0, 1.0, 1.0],
-                correlation,
-                detail_correlation,
-                verified: false,
-            });
+            consider(
+                Relation {
+                    dihedral: d.name().to_string(),
+                    rotation_deg: angle,
+                    scale: 1.0,
+                    region_a: [0.0, 0.0, 1.0, 1.0],
+                    region_b: [0.0, 0.0, 1.0, 1.0],
+                    correlation,
+                    detail_correlation,
+                    fine_correlation: 0.0,
+                    verified: false,
+                },
+                d,
+            );
         }
         // One panel is a crop of the other.
         for (large_is_a, large, small) in [(true, a, &b_turned), (false, &b_turned, a)] {
@@ -271,9 +401,15 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
             let mut best_crop: Option<(f32, u32, u32, GrayImage)> = None;
             while share >= cfg.min_crop_share {
                 let width = (large_search.width() as f32 * share).round() as u32;
-                let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32).round() as u32;
+                let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32)
+                    .round() as u32;
                 if width >= 8 && height >= 8 && height <= large_search.height() {
-                    let template = image::imageops::resize(small, width, height, image::imageops::FilterType::Triangle);
+                    let template = image::imageops::resize(
+                        small,
+                        width,
+                        height,
+                        image::imageops::FilterType::Triangle,
+                    );
                     let (score, x, y) = best_placement(&large_search, &template);
                     if best_crop.as_ref().is_none_or(|b| score > b.0) {
                         best_crop = Some((score, x, y, template));
@@ -281,16 +417,24 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                 }
                 share -= 0.05;
             }
-            let Some((_, x, y, template)) = best_crop else { continue };
+            let Some((_, x, y, template)) = best_crop else {
+                continue;
+            };
             // Refine at the work resolution around the coarse placement: scale and position.
             let large_work = fit(large, cfg.work_side);
             let up = large_work.width() as f32 / large_search.width() as f32;
             let coarse_width = template.width() as f32 * up;
-            let (mut fine_score, mut fx, mut fy, mut fw, mut fh) = (-1.0f32, 0u32, 0u32, 0u32, 0u32);
+            let (mut fine_score, mut fx, mut fy, mut fw, mut fh) =
+                (-1.0f32, 0u32, 0u32, 0u32, 0u32);
             for step in -4i32..=4 {
                 let width = (coarse_width * (1.0 + step as f32 * 0.015)).round() as u32;
-                let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32).round() as u32;
-                if width < 8 || height < 8 || width > large_work.width() || height > large_work.height() {
+                let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32)
+                    .round() as u32;
+                if width < 8
+                    || height < 8
+                    || width > large_work.width()
+                    || height > large_work.height()
+                {
                     continue;
                 }
                 let margin = (2.0 * up).ceil() as u32 + 2;
@@ -302,7 +446,12 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     continue;
                 }
                 let area = image::imageops::crop_imm(&large_work, cx, cy, cw, ch).to_image();
-                let fine_template = image::imageops::resize(small, width, height, image::imageops::FilterType::Triangle);
+                let fine_template = image::imageops::resize(
+                    small,
+                    width,
+                    height,
+                    image::imageops::FilterType::Triangle,
+                );
                 let (score, px, py) = best_placement(&area, &fine_template);
                 if score > fine_score {
                     (fine_score, fx, fy, fw, fh) = (score, cx + px, cy + py, width, height);
@@ -315,25 +464,47 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
             let (x0, y0) = (fx as f32 / factor, fy as f32 / factor);
             let (x1, y1) = ((fx + fw) as f32 / factor, (fy + fh) as f32 / factor);
             let window = image::imageops::crop_imm(&large_work, fx, fy, fw, fh).to_image();
-            let small_work = image::imageops::resize(small, window.width(), window.height(), image::imageops::FilterType::Triangle);
+            let small_work = image::imageops::resize(
+                small,
+                window.width(),
+                window.height(),
+                image::imageops::FilterType::Triangle,
+            );
             let (correlation, detail_correlation) = correlate(&window, &small_work);
-            let region = [x0 / large.width() as f32, y0 / large.height() as f32, x1 / large.width() as f32, y1 / large.height() as f32];
-            let (region_a, region_b) = if large_is_a { (region, [0.0, 0.0, 1.0, 1.0]) } else { ([0.0, 0.0, 1.0, 1.0], region) };
-            consider(Relation {
-                dihedral: d.name().to_string(),
-                rotation_deg: 0.0,
-                scale: 1.0,
-                region_a,
-                region_b,
-                correlation,
-                detail_correlation,
-                verified: false,
-            });
+            let region = [
+                x0 / large.width() as f32,
+                y0 / large.height() as f32,
+                x1 / large.width() as f32,
+                y1 / large.height() as f32,
+            ];
+            let (region_a, region_b) = if large_is_a {
+                (region, [0.0, 0.0, 1.0, 1.0])
+            } else {
+                ([0.0, 0.0, 1.0, 1.0], region)
+            };
+            consider(
+                Relation {
+                    dihedral: d.name().to_string(),
+                    rotation_deg: 0.0,
+                    scale: 1.0,
+                    region_a,
+                    region_b,
+                    correlation,
+                    detail_correlation,
+                    fine_correlation: 0.0,
+                    verified: false,
+                },
+                d,
+            );
         }
     }
-    let mut relation = best.expect("at least one alignment was tried");
+    let (mut relation, d) = best.expect("at least one alignment was tried");
+    relation.fine_correlation = fine_correlation(a, &d.apply(b), &relation);
     relation.scale = content_scale(&relation, (a.width(), a.height()), (b.width(), b.height()));
-    relation.verified = relation.correlation >= cfg.min_correlation && relation.detail_correlation >= cfg.min_detail_correlation;
+    relation.verified = relation.correlation >= cfg.min_correlation
+        && relation.detail_correlation >= cfg.min_detail_correlation
+        && (relation.detail_correlation >= cfg.detail_needs_texture_below
+            || relation.fine_correlation >= cfg.min_fine_correlation);
     relation
 }
 
@@ -347,8 +518,15 @@ mod tests {
             let lane = x * 6 / width;
             let centre = height / 4 + (lane * 37 + seed * 11) % (height / 2);
             let dy = (y as i32 - centre as i32).unsigned_abs();
-            let band = if dy < height / 10 && (x * 6) % width > width / 8 { 90 + (lane * 13 + seed * 7) % 80 } else { 0 };
-            let noise = (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663) ^ seed.wrapping_mul(83_492_791)) % 23;
+            let band = if dy < height / 10 && (x * 6) % width > width / 8 {
+                90 + (lane * 13 + seed * 7) % 80
+            } else {
+                0
+            };
+            let noise = (x.wrapping_mul(73_856_093)
+                ^ y.wrapping_mul(19_349_663)
+                ^ seed.wrapping_mul(83_492_791))
+                % 23;
             Luma([(225 - y * 25 / height - band + noise).clamp(0, 255) as u8])
         })
     }
@@ -409,16 +587,31 @@ pub struct VerifyStageConfig {
 
 impl VerifyStageConfig {
     /// Stages verifying with `config`, reading other panels from `cache` or `store`.
-    pub fn new(config: VerifyConfig, cache: std::sync::Arc<crate::index::PanelCache>, store: std::sync::Arc<crate::store::Store>) -> Self {
-        Self { config, cache, store }
+    pub fn new(
+        config: VerifyConfig,
+        cache: std::sync::Arc<crate::index::PanelCache>,
+        store: std::sync::Arc<crate::store::Store>,
+    ) -> Self {
+        Self {
+            config,
+            cache,
+            store,
+        }
     }
 }
 
 impl panelscope_engine::StageConfig for VerifyStageConfig {
     type Stage = Verify;
 
-    fn build(&self, _cx: &panelscope_engine::BuildContext) -> Result<Verify, panelscope_engine::StageError> {
-        Ok(Verify { config: self.config.clone(), cache: std::sync::Arc::clone(&self.cache), store: std::sync::Arc::clone(&self.store) })
+    fn build(
+        &self,
+        _cx: &panelscope_engine::BuildContext,
+    ) -> Result<Verify, panelscope_engine::StageError> {
+        Ok(Verify {
+            config: self.config.clone(),
+            cache: std::sync::Arc::clone(&self.cache),
+            store: std::sync::Arc::clone(&self.store),
+        })
     }
 }
 
@@ -430,19 +623,40 @@ pub struct Verify {
 }
 
 impl Verify {
-    fn verify_document(&self, document: &crate::units::DocumentCandidates) -> crate::units::DocumentMatched {
+    fn verify_document(
+        &self,
+        document: &crate::units::DocumentCandidates,
+    ) -> crate::units::DocumentMatched {
         use crate::units::{MatchRecord, PanelPlace};
         let panels = &document.embedded.document.panels;
         let info = &document.embedded.document.info;
         let mut matches = Vec::with_capacity(document.candidates.len());
         let mut verified = 0u64;
         for candidate in &document.candidates {
-            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else { continue };
-            let Some((_, older_thumb)) = self.cache.get(candidate.older.id, &self.store) else { continue };
-            let mut relation = verify(&older_thumb.to_gray(), &newer.thumb.to_gray(), candidate.view, &self.config);
+            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
+                continue;
+            };
+            let Some((_, older_thumb)) = self.cache.get(candidate.older.id, &self.store) else {
+                continue;
+            };
+            let mut relation = verify(
+                &older_thumb.to_gray(),
+                &newer.thumb.to_gray(),
+                candidate.view,
+                &self.config,
+            );
             // The scale a reviewer sees: on the page, in points.
-            let points = |b: &crate::units::BBox| (b.width().round().max(1.0) as u32, b.height().round().max(1.0) as u32);
-            relation.scale = content_scale(&relation, points(&candidate.older.bbox), points(&newer.bbox));
+            let points = |b: &crate::units::BBox| {
+                (
+                    b.width().round().max(1.0) as u32,
+                    b.height().round().max(1.0) as u32,
+                )
+            };
+            relation.scale = content_scale(
+                &relation,
+                points(&candidate.older.bbox),
+                points(&newer.bbox),
+            );
             verified += u64::from(relation.verified);
             let b = PanelPlace {
                 id: newer.id,
@@ -451,7 +665,11 @@ impl Verify {
                 page: newer.page + 1,
                 bbox: newer.bbox,
             };
-            let kind = if candidate.older.doc == info.job.id { "intra_document" } else { "cross_document" };
+            let kind = if candidate.older.doc == info.job.id {
+                "intra_document"
+            } else {
+                "cross_document"
+            };
             matches.push(MatchRecord {
                 a: candidate.older.clone(),
                 b,
@@ -463,8 +681,13 @@ impl Verify {
             });
         }
         metrics::counter!("panelscope_verify_verified_total").increment(verified);
-        metrics::counter!("panelscope_verify_refused_total").increment(matches.len() as u64 - verified);
-        crate::units::DocumentMatched { embedded: document.embedded.clone(), boilerplate: document.boilerplate.clone(), matches }
+        metrics::counter!("panelscope_verify_refused_total")
+            .increment(matches.len() as u64 - verified);
+        crate::units::DocumentMatched {
+            embedded: document.embedded.clone(),
+            boilerplate: document.boilerplate.clone(),
+            matches,
+        }
     }
 }
 
@@ -473,11 +696,18 @@ impl panelscope_engine::Stage for Verify {
     type Out = crate::units::DocumentMatched;
 
     fn process(&mut self, batch: &[Self::In]) -> Vec<panelscope_engine::ItemResult<Self::Out>> {
-        batch.iter().map(|document| Ok(panelscope_engine::Outputs::One(self.verify_document(document)))).collect()
+        batch
+            .iter()
+            .map(|document| {
+                Ok(panelscope_engine::Outputs::One(
+                    self.verify_document(document),
+                ))
+            })
+            .collect()
     }
 
     fn describe(&self, document: &Self::In) -> String {
-        document.embedded.document.info.job.path.display().to_string()
+        document.path().display().to_string()
     }
 
     fn key(&self, document: &Self::In) -> Option<String> {

@@ -112,3 +112,16 @@ pub fn quiet_injected_panics() {
         }));
     });
 }
+
+/// Documents recorded complete in the store file at `store` (0 while it does not exist yet).
+pub fn complete_documents(store: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(store)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM documents WHERE status = 'complete'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(0)
+}

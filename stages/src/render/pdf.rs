@@ -211,7 +211,12 @@ fn rgb_rows(bitmap: &PdfBitmap) -> Raster {
     let row = width * 3;
     if stride < row {
         // Never seen from pdfium; a blank page beats a raster whose size lies about its data.
-        return Raster { width: width as u32, height: height as u32, channels: 3, data: vec![255; row * height] };
+        return Raster {
+            width: width as u32,
+            height: height as u32,
+            channels: 3,
+            data: vec![255; row * height],
+        };
     }
     if stride > row {
         for y in 1..height {

@@ -1,0 +1,76 @@
+//! `panelscope reindex`: re-embeds the stored panels with the configured embedder and rebuilds
+//! the FAISS index from the store, after a model change or to repair an index.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use panelscope_stages::index::ShardedIndex;
+use panelscope_stages::store::Store;
+
+use crate::config::Settings;
+
+/// Panels embedded per store transaction.
+const CHUNK: usize = 256;
+
+/// What a reindex did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReindexOutcome {
+    /// The embedder's fingerprint.
+    pub model: String,
+    /// Panels that got a vector of the model in this run.
+    pub embedded: usize,
+    /// Panels whose stored pixels could not be read (left without a vector).
+    pub unreadable: usize,
+    /// Vectors in the rebuilt index.
+    pub indexed: usize,
+    /// The index folder.
+    pub index: PathBuf,
+}
+
+/// Embeds every stored panel that has no vector of the configured model (from its stored
+/// thumbnail), then replaces the index with one built from the store's vectors of that model.
+/// Matches already recorded stay as they are; documents ingested from now on are matched against
+/// every indexed panel.
+pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
+    let store = Arc::new(Store::open(&settings.data_dir)?);
+    let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
+    let model = embedder.fingerprint().to_string();
+    let missing = store.panels_without_vectors(&model)?;
+    let (mut embedded, mut unreadable) = (0, 0);
+    for chunk in missing.chunks(CHUNK) {
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut images = Vec::with_capacity(chunk.len());
+        for &id in chunk {
+            match store.panel_thumb(id)? {
+                Some(thumb) => {
+                    ids.push(id);
+                    images.push(thumb.to_gray());
+                }
+                None => unreadable += 1,
+            }
+        }
+        let vectors = embedder
+            .embed(&images)
+            .with_context(|| format!("embedding panels with {model}"))?;
+        let rows: Vec<(i64, Vec<f32>)> = ids.into_iter().zip(vectors).collect();
+        store.record_vectors(&model, &rows)?;
+        embedded += rows.len();
+        tracing::info!(embedded, of = missing.len(), "Re-embedding stored panels.");
+    }
+    let dir = settings.data_dir.join("index");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove the old index {}", dir.display()))?;
+    }
+    let mut index = ShardedIndex::open(&dir, &model, embedder.dimension(), &settings.index)?;
+    index.reconcile(&store).map_err(anyhow::Error::msg)?;
+    index.save()?;
+    Ok(ReindexOutcome {
+        model,
+        embedded,
+        unreadable,
+        indexed: index.len(),
+        index: dir,
+    })
+}

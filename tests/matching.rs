@@ -1,0 +1,325 @@
+//! The whole job on a synthetic catalog with real pdfium, FAISS and SQLite: ingest finds matches,
+//! `matches` prints them as JSON lines, `report` writes an HTML bundle that headless Chromium loads
+//! with every match; a grown catalog only embeds its new documents; and after SIGKILLs at varied
+//! moments the index and the store hold exactly the same vectors; `reindex` rebuilds a lost index.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+
+use panelscope_stages::index::{IndexConfig, ShardedIndex};
+use panelscope_stages::store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("panelscope-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str], data: &Path) -> String {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "panelscope {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A catalog with only procedural panels, so the test needs nothing outside the repository.
+fn synth(out: &Path, docs: u32, seed: u32) {
+    let out_s = out.to_str().unwrap();
+    let status = Command::new(BIN)
+        .args([
+            "synth",
+            "--out",
+            out_s,
+            "--docs",
+            &docs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--real-images",
+            "",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Every stage line of an ingest summary: name → (in, out).
+fn stage_counts(summary: &str, stage: &str) -> (u64, u64) {
+    let line = summary
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(stage))
+        .unwrap_or_else(|| panic!("no {stage} in\n{summary}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].parse().unwrap_or(0), fields[4].parse().unwrap())
+}
+
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("Chromium is not installed: run `bash scripts/setup.sh` (Debian package chromium)")
+}
+
+#[test]
+fn ingest_matches_and_an_html_report_a_browser_loads() {
+    let dir = temp_dir("e2e");
+    let catalog = dir.join("catalog");
+    synth(&catalog, 16, 3);
+    let data = dir.join("data");
+    let summary = run(&["ingest", catalog.to_str().unwrap()], &data);
+    assert_eq!(stage_counts(&summary, "record").0, 16, "{summary}");
+
+    let lines = run(&["matches", "--verified"], &data);
+    let matches: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !matches.is_empty(),
+        "a catalog with planted copies yields verified matches"
+    );
+    for m in &matches {
+        for side in ["a", "b"] {
+            let bbox = m[side]["bbox"].as_array().unwrap();
+            assert_eq!(bbox.len(), 4);
+            assert!(m[side]["page"].as_u64().unwrap() >= 1);
+            assert_eq!(m[side]["doc"].as_str().unwrap().len(), 64);
+            assert!(m[side]["path"].as_str().unwrap().ends_with(".pdf"));
+        }
+        assert_eq!(m["verified"], true);
+        assert!(["intra_document", "cross_document"].contains(&m["kind"].as_str().unwrap()));
+        assert!(m["transform"]["dihedral"].is_string());
+    }
+
+    let eval = run(
+        &[
+            "eval",
+            "--truth",
+            catalog.join("truth.json").to_str().unwrap(),
+        ],
+        &data,
+    );
+    assert!(
+        eval.contains("panelscope") && eval.contains("phash"),
+        "{eval}"
+    );
+
+    let report = dir.join("report");
+    run(&["report", "--out", report.to_str().unwrap()], &data);
+    let index = report.join("index.html");
+    for n in 1..=matches.len() {
+        let bundle = report.join(format!("match-{n:04}"));
+        for file in ["pair.png", "page-a.png", "page-b.png", "match.json"] {
+            assert!(
+                bundle.join(file).is_file(),
+                "{} is missing",
+                bundle.join(file).display()
+            );
+        }
+    }
+    let profile = dir.join("chromium-profile");
+    let dom = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", index.display()))
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("data-match=").count(),
+        matches.len(),
+        "the browser sees every match:\n{dom}"
+    );
+    assert!(dom.contains("panelscope evidence"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_grown_catalog_only_embeds_and_indexes_the_new_documents() {
+    let dir = temp_dir("grown");
+    let all = dir.join("all");
+    synth(&all, 12, 5);
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    files.sort();
+    for file in &files[..8] {
+        std::fs::copy(file, catalog.join(file.file_name().unwrap())).unwrap();
+    }
+    let data = dir.join("data");
+    let first = run(&["ingest", catalog.to_str().unwrap()], &data);
+    assert_eq!(stage_counts(&first, "embed").0, 8);
+    for file in &files[8..] {
+        std::fs::copy(file, catalog.join(file.file_name().unwrap())).unwrap();
+    }
+    let second = run(&["ingest", catalog.to_str().unwrap()], &data);
+    assert_eq!(
+        stage_counts(&second, "embed").0,
+        4,
+        "only the new documents are embedded:\n{second}"
+    );
+    assert_eq!(stage_counts(&second, "index").0, 4);
+    assert_consistent(&data);
+
+    // `reindex` rebuilds a lost index and re-embeds panels whose vectors are gone.
+    let store_file = data.join("panelscope.sqlite");
+    let (panels, dropped) = {
+        let conn = rusqlite::Connection::open(&store_file).unwrap();
+        let panels: i64 = conn
+            .query_row("SELECT COUNT(*) FROM panels WHERE uniform = 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let dropped = conn
+            .execute("DELETE FROM embeddings WHERE panel % 3 = 0", [])
+            .unwrap();
+        (panels, dropped)
+    };
+    assert!(dropped > 0);
+    std::fs::remove_dir_all(data.join("index")).unwrap();
+    let reindexed = run(&["reindex"], &data);
+    assert!(
+        reindexed.contains(&format!("{dropped} panels embedded"))
+            && reindexed.contains(&format!("{panels} vectors indexed")),
+        "{reindexed}"
+    );
+    assert_consistent(&data);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The index holds exactly the vectors the store holds, each once.
+fn assert_consistent(data: &Path) {
+    let store = Store::open(data).unwrap();
+    let model = store
+        .read(|c| {
+            c.query_row("SELECT model FROM embeddings LIMIT 1", [], |r| {
+                r.get::<_, String>(0)
+            })
+        })
+        .unwrap();
+    let stored: std::collections::HashSet<i64> = store
+        .embeddings(&model)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let dimension = store.embeddings(&model).unwrap()[0].1.len();
+    let index = ShardedIndex::open(
+        &data.join("index"),
+        &model,
+        dimension,
+        &IndexConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(index.ids(), stored, "index and store disagree");
+    assert_eq!(index.len(), stored.len(), "a vector is in the index twice");
+}
+
+#[test]
+fn after_sigkills_at_varied_moments_index_and_store_agree() {
+    let dir = temp_dir("kills");
+    let catalog = dir.join("catalog");
+    synth(&catalog, 30, 9);
+    let data = dir.join("data");
+    // Saving the index after every document makes a kill between the index write and the store
+    // commit likely: the index then holds vectors the store never recorded.
+    let config = dir.join("save-often.toml");
+    std::fs::write(&config, "[index]\nsave_every = \"0s\"\n").unwrap();
+    let store_file = data.join("panelscope.sqlite");
+    let complete = || support::complete_documents(&store_file);
+    // Kill after 2, 5 and 9 documents are recorded: mid-embedding, mid-index, mid-transaction,
+    // whatever each moment happens to be.
+    for target in [2, 5, 9] {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .args(["ingest", "--workers", "1"])
+            .arg(&catalog)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while complete() < target && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no progress");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    // What a killed run left behind is reconciled when the next run opens the index.
+    let model = Store::open(&data)
+        .unwrap()
+        .read(|c| {
+            c.query_row("SELECT model FROM embeddings LIMIT 1", [], |r| {
+                r.get::<_, String>(0)
+            })
+        })
+        .unwrap();
+    let store = Store::open(&data).unwrap();
+    let dimension = store.embeddings(&model).unwrap()[0].1.len();
+    let mut index = ShardedIndex::open(
+        &data.join("index"),
+        &model,
+        dimension,
+        &IndexConfig::default(),
+    )
+    .unwrap();
+    index.reconcile(&store).unwrap();
+    drop(index);
+    assert_consistent(&data);
+
+    run(&["ingest", catalog.to_str().unwrap()], &data);
+    assert_eq!(complete(), 30);
+    let (panels, distinct): (i64, i64) = store
+        .read(|c| {
+            Ok((
+                c.query_row("SELECT COUNT(*) FROM panels", [], |r| r.get(0))?,
+                c.query_row(
+                    "SELECT COUNT(DISTINCT doc || page || x0 || y0) FROM panels",
+                    [],
+                    |r| r.get(0),
+                )?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(panels, distinct, "a panel was recorded twice");
+    assert_consistent(&data);
+    std::fs::remove_dir_all(dir).unwrap();
+}
