@@ -19,7 +19,7 @@ real=()
 {
   echo "# Accuracy on a synthetic catalog"
   echo
-  echo "Produced by \`bash benches/accuracy.sh $seed $docs\` on $(date -u +%Y-%m-%d) ($(git rev-parse --short HEAD))."
+  echo "Produced by \`bash benches/accuracy.sh $seed $docs\` on $(date -u +%Y-%m-%d) ($(git describe --always --dirty))."
   echo "Catalog: \`panelscope synth --docs $docs --seed $seed\`$([ ${#real[@]} -eq 0 ] && echo ' with real blots and figures from ../shared/data' || echo ', procedural panels only')."
   echo "Rows: recall over the planted pairs of each edit; precision over the found matches that touch"
   echo "a region of such a pair (overall and per kind: over all found matches). \`phash<=10\`: panels whose"

@@ -37,7 +37,9 @@ use metrics::Counter;
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 use serde::{Deserialize, Serialize};
 
-use crate::units::{BBox, Figure, FigurePanels, PageFigures, PagePanels, Panel, PixelBox, Raster};
+use crate::units::{
+    BBox, Figure, FigurePanels, FigureSource, PageFigures, PagePanels, Panel, PixelBox, Raster,
+};
 
 /// Panels emitted, one increment per batch.
 pub const PANELS_EMITTED_TOTAL: &str = "panelscope_panels_emitted_total";
@@ -248,9 +250,9 @@ impl Panels {
         &self.config
     }
 
-    /// Where the panels of a figure raster are.
+    /// Where the panels of a figure raster (a picture: an embedded image) are.
     pub fn layout(&self, raster: &Raster) -> PanelLayout {
-        layout(raster, &self.config)
+        layout(raster, &self.config, true)
     }
 
     /// The panels of a figure, boxes in page space and pixels cut out, in reading order, with the
@@ -260,8 +262,10 @@ impl Panels {
         // The raster's pixel grid maps linearly onto the figure's box.
         let ppx = raster.width as f32 / figure.bbox.width();
         let ppy = raster.height as f32 / figure.bbox.height();
+        // Frame lines part framed pictures; in a drawing (a table, a chart) they are its rules.
+        let frames = figure.source == FigureSource::Embedded;
         if figure.parts.len() < 2 {
-            return self.split_picture(raster, figure.bbox, |pixel_box| pixel_box);
+            return self.split_picture(raster, figure.bbox, frames, |pixel_box| pixel_box);
         }
         // Each picture of a figure drawn from several is split on its own (a picture may itself
         // be a compound of panels), at its native resolution when it has one.
@@ -293,7 +297,7 @@ impl Panels {
             if pixels.width == 0 || pixels.height == 0 {
                 continue;
             }
-            let (in_part, fragments) = self.split_picture(pixels, part.bbox, |pixel_box| {
+            let (in_part, fragments) = self.split_picture(pixels, part.bbox, frames, |pixel_box| {
                 // Where the panel sits in the figure raster, for overlays.
                 to_figure_pixels(pixel_box.to_page(
                     (in_figure.x0, in_figure.y0),
@@ -307,15 +311,16 @@ impl Panels {
         (panels, dropped)
     }
 
-    /// The panels of one picture drawn over `bbox` on the page; `in_figure` maps a box in the
-    /// picture's pixels to the figure raster's.
+    /// The panels of one picture drawn over `bbox` on the page (parted at frame lines too when
+    /// `frames`); `in_figure` maps a box in the picture's pixels to the figure raster's.
     fn split_picture(
         &self,
         raster: &Raster,
         bbox: BBox,
+        frames: bool,
         in_figure: impl Fn(PixelBox) -> PixelBox,
     ) -> (Vec<Panel>, u32) {
-        let layout = self.layout(raster);
+        let layout = layout(raster, &self.config, frames);
         let origin = (bbox.x0, bbox.y0);
         let ppx = raster.width as f32 / bbox.width();
         let ppy = raster.height as f32 / bbox.height();
@@ -396,9 +401,10 @@ impl Stage for Panels {
     }
 }
 
-/// Where the panels of `raster` are, under `config` (assumed valid): panels framed by dark lines
-/// that touch each other are parted at the lines first, then each cell is split at its gutters.
-fn layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
+/// Where the panels of `raster` are, under `config` (assumed valid): with `frames`, panels framed
+/// by dark lines that touch each other are parted at the lines first; then each cell is split at
+/// its gutters.
+fn layout(raster: &Raster, config: &PanelsConfig, frames: bool) -> PanelLayout {
     if raster_problem(raster).is_some() {
         return PanelLayout::default();
     }
@@ -408,7 +414,11 @@ fn layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
         x1: raster.width,
         y1: raster.height,
     };
-    let cells = frame_cells(raster, whole);
+    let cells = if frames {
+        frame_cells(raster, whole)
+    } else {
+        vec![whole]
+    };
     if cells.len() < 2 {
         return gutter_layout(raster, config);
     }
@@ -2255,6 +2265,51 @@ mod tests {
         }
         let found = panels().layout(&Raster::from_rgb(image)).boxes;
         assert_found(&found, &expected, "framed panels without gutters");
+    }
+
+    #[test]
+    fn a_drawing_is_not_parted_at_its_rules() {
+        // A table drawn in vectors: grey header cells ruled in black. Its rules are its own, not
+        // the frames of separate pictures.
+        let mut image = RgbImage::from_pixel(420, 120, Rgb([255, 255, 255]));
+        let cells = [
+            PixelBox::new(0, 0, 140, 40),
+            PixelBox::new(140, 0, 280, 40),
+            PixelBox::new(280, 0, 420, 40),
+            PixelBox::new(0, 40, 140, 120),
+            PixelBox::new(140, 40, 280, 120),
+            PixelBox::new(280, 40, 420, 120),
+        ];
+        for (i, &b) in cells.iter().enumerate() {
+            fill(
+                &mut image,
+                b,
+                if i < 3 {
+                    [200, 200, 200]
+                } else {
+                    [255, 255, 255]
+                },
+            );
+            frame(&mut image, b, 1);
+        }
+        let raster = Raster::from_rgb(image);
+        let figure = |source| Figure {
+            source,
+            bbox: BBox::new(0.0, 0.0, 210.0, 60.0),
+            pixel_box: PixelBox::new(0, 0, 420, 120),
+            caption: None,
+            raster: raster.clone(),
+            parts: Vec::new(),
+        };
+        let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
+        let (as_drawing, _) = panels().split(&figure(FigureSource::Detected));
+        assert!(as_picture.len() > 1, "{as_picture:?}");
+        assert_eq!(
+            as_drawing.len(),
+            1,
+            "{:?}",
+            as_drawing.iter().map(|p| p.bbox).collect::<Vec<_>>()
+        );
     }
 
     #[test]
