@@ -24,6 +24,13 @@ use panelscope_stages::verify::VerifyStageConfig;
 
 use crate::config::Settings;
 
+/// Bound of the thumbnails held for panels between the index and the store (they are forgotten
+/// once recorded; this only caps what documents failing after indexing could leave behind).
+const PANEL_CACHE_BYTES: usize = 256 << 20;
+
+/// Cache for one-off reads (`check`, `report`): every panel is in the store already.
+pub const SMALL_PANEL_CACHE_BYTES: usize = 16 << 20;
+
 /// What to ingest.
 #[derive(Debug, Clone)]
 pub struct IngestRequest {
@@ -113,7 +120,7 @@ impl Back {
             store,
             embedder,
             index,
-            cache: Arc::new(PanelCache::new(4096)),
+            cache: Arc::new(PanelCache::new(PANEL_CACHE_BYTES)),
         })
     }
 
@@ -202,7 +209,8 @@ impl Back {
             graph.stage(
                 "record",
                 matched,
-                RecordConfig::new(Arc::clone(&self.store), progress, &model),
+                RecordConfig::new(Arc::clone(&self.store), progress, &model)
+                    .forgetting(Arc::clone(&self.cache)),
                 settings.node("record"),
             )
         } else {
@@ -437,7 +445,7 @@ pub async fn check(
             .collect();
         return Ok(CheckOutcome {
             matches,
-            cache: Arc::new(PanelCache::new(16)),
+            cache: Arc::new(PanelCache::new(SMALL_PANEL_CACHE_BYTES)),
             store,
             already_recorded: true,
         });

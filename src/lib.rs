@@ -11,4 +11,5 @@ pub mod reindex;
 pub mod report;
 pub mod synth;
 pub mod telemetry;
+pub mod train;
 pub mod truth;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use panelscope::config::Settings;
-use panelscope::{demo, eval, ingest, inspect, matches, reindex, report, synth, telemetry};
+use panelscope::{demo, eval, ingest, inspect, matches, reindex, report, synth, telemetry, train};
 
 /// Screens catalogs of scientific PDFs for duplicated and reused image panels.
 #[derive(Debug, Parser)]
@@ -135,6 +135,72 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Trains the learned copy-detection embedder (SSCD-style: two strongly edited views of each
+    /// panel are positives, the rest of the batch negatives, plus a KoLeo regulariser) on
+    /// procedural panels and the real images of --real-data, logging loss and held-out retrieval
+    /// against the classical descriptor; writes safetensors and a model card (.md) beside them.
+    Train {
+        /// The weights file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Optimiser steps.
+        #[arg(long, default_value_t = 1600)]
+        steps: usize,
+        /// Panels per batch (each gives two views).
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Model shape.
+        #[arg(long, value_enum, default_value_t = PresetArg::Small)]
+        preset: PresetArg,
+        /// Input side in pixels (default: the preset's).
+        #[arg(long)]
+        side: Option<usize>,
+        /// Seed of weights, panels, edits and the held-out split.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Real images to train on (the layout of ../shared/data); by default ../shared/data when
+        /// it exists. Pass an empty string for procedural panels only.
+        #[arg(long, value_name = "DIR")]
+        real_data: Option<String>,
+        /// Where to train: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Peak learning rate (AdamW).
+        #[arg(long, default_value_t = 3e-3)]
+        lr: f64,
+        /// AdamW weight decay.
+        #[arg(long, default_value_t = 1e-4)]
+        weight_decay: f64,
+        /// Linear warm-up steps before the cosine decay.
+        #[arg(long, default_value_t = 100)]
+        warmup: usize,
+        /// InfoNCE temperature (SSCD: 0.05; 0.1 learns faster from scratch at small batches).
+        #[arg(long, default_value_t = 0.1)]
+        temperature: f64,
+        /// KoLeo (entropy) regulariser weight (SSCD: 30, for batches of 4096; at 64 views it
+        /// outweighs InfoNCE and positives stop converging).
+        #[arg(long, default_value_t = 3.0)]
+        entropy_weight: f64,
+        /// Steps between loss lines.
+        #[arg(long, default_value_t = 50)]
+        log_every: usize,
+        /// Steps between held-out evaluations (0 = only at the end).
+        #[arg(long, default_value_t = 400)]
+        eval_every: usize,
+        /// Procedural held-out panels (and as many distractors); real queries are capped at it.
+        #[arg(long, default_value_t = 200)]
+        held_out: usize,
+        /// Share of real hosts held out besides the evaluation catalogs'.
+        #[arg(long, default_value_t = 0.2)]
+        held_out_share: f32,
+        /// Catalogs (SEED:DOCS of `panelscope synth`) whose real panels are never trained on;
+        /// repeatable. Default: the accuracy benchmark's (11:200) and the tuning catalog (7:200).
+        #[arg(long = "exclude-catalog", value_name = "SEED:DOCS", value_parser = train::parse_catalog, default_values = ["11:200", "7:200"])]
+        exclude_catalogs: Vec<(u64, u32)>,
+        /// Store f32 weights instead of f16.
+        #[arg(long)]
+        f32: bool,
+    },
     /// Serves one stage over stdin/stdout for a process pool (started by panelscope itself).
     #[command(hide = true)]
     Worker {
@@ -149,6 +215,14 @@ enum MatchFormat {
     Jsonl,
     /// An aligned table.
     Table,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PresetArg {
+    /// The shipped CPU embedder.
+    Small,
+    /// A tiny model for smoke tests.
+    Tiny,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -278,7 +352,7 @@ fn main() -> Result<()> {
                 std::env::current_exe().context("cannot locate the panelscope executable")?;
             let store = panelscope_stages::store::Store::open(&settings.data_dir)?;
             let found = store.matches(!*all, false)?;
-            let cache = panelscope_stages::index::PanelCache::new(16);
+            let cache = panelscope_stages::index::PanelCache::new(ingest::SMALL_PANEL_CACHE_BYTES);
             let index = runtime()?.block_on(report::write(
                 &settings, &store, &cache, &found, out, &program,
             ))?;
@@ -364,6 +438,71 @@ fn main() -> Result<()> {
                 out.display(),
                 started.elapsed().as_secs_f64(),
                 out.join("truth.json").display()
+            );
+        }
+        Command::Train {
+            out,
+            steps,
+            batch,
+            preset,
+            side,
+            seed,
+            real_data,
+            device,
+            lr,
+            weight_decay,
+            warmup,
+            temperature,
+            entropy_weight,
+            log_every,
+            eval_every,
+            held_out,
+            held_out_share,
+            exclude_catalogs,
+            f32,
+        } => {
+            let real_data = match real_data {
+                Some(dir) if dir.is_empty() => None,
+                Some(dir) => Some(PathBuf::from(dir)),
+                None => {
+                    Some(PathBuf::from("../shared/data")).filter(|dir| train::looks_like_data(dir))
+                }
+            };
+            let options = train::TrainOptions {
+                out: out.clone(),
+                steps: *steps,
+                batch: *batch,
+                preset: match preset {
+                    PresetArg::Small => train::Preset::Small,
+                    PresetArg::Tiny => train::Preset::Tiny,
+                },
+                input_side: *side,
+                seed: *seed,
+                real_data,
+                device: device.parse().map_err(anyhow::Error::msg)?,
+                learning_rate: *lr,
+                weight_decay: *weight_decay,
+                warmup_steps: *warmup,
+                temperature: *temperature,
+                entropy_weight: *entropy_weight,
+                log_every: (*log_every).max(1),
+                eval_every: *eval_every,
+                held_out: *held_out,
+                held_out_share: *held_out_share,
+                exclude_catalogs: exclude_catalogs.clone(),
+                half: !*f32,
+                command: std::iter::once("panelscope".to_string())
+                    .chain(std::env::args().skip(1))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            let summary = train::run(&options)?;
+            println!("{}", summary.comparison);
+            println!(
+                "wrote {} ({}) and its model card {}",
+                summary.weights.display(),
+                summary.fingerprint,
+                summary.card.display()
             );
         }
         Command::Inspect { pdf, out } => {

@@ -63,6 +63,26 @@ pub enum Edit {
 }
 
 impl Edit {
+    /// Every edit, in the order the evaluation lists them.
+    pub const ALL: [Edit; 16] = [
+        Edit::Exact,
+        Edit::Rescale,
+        Edit::Crop,
+        Edit::FlipHorizontal,
+        Edit::FlipVertical,
+        Edit::Rotate90,
+        Edit::Rotate180,
+        Edit::Rotate270,
+        Edit::SmallRotation,
+        Edit::Contrast,
+        Edit::Brightness,
+        Edit::Gamma,
+        Edit::Jpeg,
+        Edit::Noise,
+        Edit::Blur,
+        Edit::Splice,
+    ];
+
     /// The snake_case name used in JSON and reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -296,25 +296,7 @@ fn every_edit_is_planted_within_and_across_documents() {
         .filter(|p| p.edits.len() == 1)
         .map(|p| p.edits[0])
         .collect();
-    let every = [
-        Edit::Exact,
-        Edit::Rescale,
-        Edit::Crop,
-        Edit::FlipHorizontal,
-        Edit::FlipVertical,
-        Edit::Rotate90,
-        Edit::Rotate180,
-        Edit::Rotate270,
-        Edit::SmallRotation,
-        Edit::Contrast,
-        Edit::Brightness,
-        Edit::Gamma,
-        Edit::Jpeg,
-        Edit::Noise,
-        Edit::Blur,
-        Edit::Splice,
-    ];
-    for edit in every {
+    for edit in Edit::ALL {
         assert!(
             single.contains(&edit),
             "no pair plants {} on its own",

@@ -59,29 +59,6 @@ fn thumbnail(image: &GrayImage) -> Vec<f32> {
     small.pixels().map(|p| rank[p.0[0] as usize]).collect()
 }
 
-/// Applies a dihedral transform to a square `SIDE × SIDE` buffer.
-fn transform(values: &[f32], d: Dihedral) -> Vec<f32> {
-    let n = SIDE as usize;
-    let mut out = vec![0f32; n * n];
-    for y in 0..n {
-        for x in 0..n {
-            // Where the output pixel (x, y) comes from.
-            let (sx, sy) = match d {
-                Dihedral::Identity => (x, y),
-                Dihedral::Rotate90 => (y, n - 1 - x),
-                Dihedral::Rotate180 => (n - 1 - x, n - 1 - y),
-                Dihedral::Rotate270 => (n - 1 - y, x),
-                Dihedral::FlipHorizontal => (n - 1 - x, y),
-                Dihedral::FlipVertical => (x, n - 1 - y),
-                Dihedral::Transpose => (y, x),
-                Dihedral::AntiTranspose => (n - 1 - y, n - 1 - x),
-            };
-            out[y * n + x] = values[sy * n + sx];
-        }
-    }
-    out
-}
-
 /// The descriptor of a rank thumbnail.
 fn describe(values: &[f32]) -> Vec<f32> {
     let n = SIDE as usize;
@@ -149,7 +126,7 @@ impl Embedder for ClassicalEmbedder {
         let values = thumbnail(image);
         Ok(Dihedral::ALL
             .iter()
-            .map(|d| describe(&transform(&values, *d)))
+            .map(|d| describe(&d.apply_square(&values, SIDE as usize)))
             .collect())
     }
 }

@@ -47,6 +47,30 @@ pub enum Dihedral {
 }
 
 impl Dihedral {
+    /// A square `side × side` buffer of values transformed as [`Dihedral::apply`] transforms an
+    /// image.
+    pub fn apply_square(self, values: &[f32], side: usize) -> Vec<f32> {
+        let n = side;
+        let mut out = vec![0f32; n * n];
+        for y in 0..n {
+            for x in 0..n {
+                // Where the output pixel (x, y) comes from.
+                let (sx, sy) = match self {
+                    Dihedral::Identity => (x, y),
+                    Dihedral::Rotate90 => (y, n - 1 - x),
+                    Dihedral::Rotate180 => (n - 1 - x, n - 1 - y),
+                    Dihedral::Rotate270 => (n - 1 - y, x),
+                    Dihedral::FlipHorizontal => (n - 1 - x, y),
+                    Dihedral::FlipVertical => (x, n - 1 - y),
+                    Dihedral::Transpose => (y, x),
+                    Dihedral::AntiTranspose => (n - 1 - y, n - 1 - x),
+                };
+                out[y * n + x] = values[sy * n + sx];
+            }
+        }
+        out
+    }
+
     /// All eight, identity first.
     pub const ALL: [Dihedral; 8] = [
         Dihedral::Identity,

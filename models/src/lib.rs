@@ -8,6 +8,8 @@
 //! | [`backbone`] | what an image backbone returns: pooled features and optional logits |
 //! | [`resnetv2`] | ResNetV2 as BiT uses it (`resnetv2_50x1_bit`), timm tensor names |
 //! | [`convnext`] | ConvNeXt (`convnext_tiny`, `convnext_atto`, ...), timm tensor names |
+//! | [`learned`] | the learned copy-detection embedder (a narrow ResNetV2), trained by `panelscope train` |
+//! | [`resample`] | triangle-filter resizing with per-call taps, for the stages' many small resamples |
 
 #![deny(missing_docs)]
 
@@ -16,6 +18,8 @@ pub mod classical;
 pub mod convnext;
 pub mod device;
 pub mod embedder;
+pub mod learned;
+pub mod resample;
 pub mod resnetv2;
 
 pub use backbone::BackboneOutput;
@@ -23,6 +27,7 @@ pub use classical::ClassicalEmbedder;
 pub use convnext::ConvNeXt;
 pub use device::{DevicePreference, select_device};
 pub use embedder::{Dihedral, Embedder, ModelFingerprint};
+pub use learned::LearnedEmbedder;
 pub use resnetv2::ResNetV2;
 
 /// Why a model could not be loaded or run.
@@ -39,6 +44,14 @@ pub enum ModelError {
         /// The architecture, e.g. `resnetv2`.
         model: &'static str,
         /// What is wrong, naming the offending field.
+        reason: String,
+    },
+    /// A weights file that cannot be read or was not written for this model.
+    #[error("cannot use weights {path}: {reason}")]
+    Weights {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// candle failed (device initialisation, a kernel, a shape mismatch).

@@ -357,6 +357,13 @@ impl ResNetV2 {
 
     /// Pooled features `(batch, feature_dim)` only, skipping any head.
     pub fn features(&self, images: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(self.feature_map(images)?.mean((2, 3))?)
+    }
+
+    /// The final normalised and rectified feature map `(batch, feature_dim, height / 32,
+    /// width / 32)` before pooling (timm's `forward_features` then `norm`), for heads that pool
+    /// their own way.
+    pub fn feature_map(&self, images: &Tensor) -> Result<Tensor, ModelError> {
         let xs = self.stem.forward(images)?;
         // BiT's "fixed" stem: pad with zeros, then pool without padding. The stem output is not
         // yet normalised or rectified, so zero padding can win the max where -inf would not.
@@ -366,7 +373,7 @@ impl ResNetV2 {
             .blocks
             .iter()
             .try_fold(xs, |xs, block| block.forward(&xs))?;
-        Ok(self.norm.forward(&xs)?.mean((2, 3))?)
+        Ok(self.norm.forward(&xs)?)
     }
 
     /// Length of the pooled feature vector.

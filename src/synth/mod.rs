@@ -11,19 +11,20 @@
 //! panelscope synth --out /tmp/catalog --docs 200 --seed 1
 //! ```
 
-mod distractors;
+// The generators, edits and real-image readers are shared with `panelscope train` (src/train/).
+pub(crate) mod distractors;
 mod document;
 mod draw;
-mod edits;
+pub(crate) mod edits;
 mod figure;
-mod font;
+pub(crate) mod font;
 mod layout;
-mod panels;
-mod plan;
+pub(crate) mod panels;
+pub(crate) mod plan;
 mod prose;
-mod real;
+pub(crate) mod real;
 mod render;
-mod rng;
+pub(crate) mod rng;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

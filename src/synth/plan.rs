@@ -241,42 +241,12 @@ enum Category {
     Combination,
 }
 
-const SINGLE_EDITS: [Edit; 16] = [
-    Edit::Exact,
-    Edit::Rescale,
-    Edit::Crop,
-    Edit::FlipHorizontal,
-    Edit::FlipVertical,
-    Edit::Rotate90,
-    Edit::Rotate180,
-    Edit::Rotate270,
-    Edit::SmallRotation,
-    Edit::Contrast,
-    Edit::Brightness,
-    Edit::Gamma,
-    Edit::Jpeg,
-    Edit::Noise,
-    Edit::Blur,
-    Edit::Splice,
-];
-
-/// Edits a combination draws from.
-const COMBINABLE: [Edit; 14] = [
-    Edit::Rescale,
-    Edit::Crop,
-    Edit::FlipHorizontal,
-    Edit::FlipVertical,
-    Edit::Rotate90,
-    Edit::Rotate180,
-    Edit::Rotate270,
-    Edit::SmallRotation,
-    Edit::Contrast,
-    Edit::Brightness,
-    Edit::Gamma,
-    Edit::Jpeg,
-    Edit::Noise,
-    Edit::Blur,
-];
+/// Edits a combination draws from: all but the exact copy and the splice.
+fn combinable() -> impl Iterator<Item = Edit> {
+    Edit::ALL
+        .into_iter()
+        .filter(|e| !matches!(e, Edit::Exact | Edit::Splice))
+}
 
 /// Documents per planted pair: one pair per 1.75 documents on average.
 const DOCUMENTS_PER_PAIR: f32 = 1.75;
@@ -1002,8 +972,7 @@ impl Planner<'_> {
         let count = ((documents as f32 / DOCUMENTS_PER_PAIR).round() as usize).max(1);
         let mut categories = Vec::new();
         while categories.len() < count {
-            let mut round: Vec<Category> =
-                SINGLE_EDITS.iter().map(|&e| Category::Single(e)).collect();
+            let mut round: Vec<Category> = Edit::ALL.iter().map(|&e| Category::Single(e)).collect();
             round.push(Category::Combination);
             self.rng.shuffle(&mut round);
             categories.extend(round);
@@ -1052,7 +1021,7 @@ impl Planner<'_> {
                         )
                     };
                     while edits.len() < wanted {
-                        let edit = *self.rng.pick(&COMBINABLE);
+                        let edit = *self.rng.pick(&combinable().collect::<Vec<_>>());
                         // One orientation change at most: two (a flip and a turn) can cancel out.
                         let repeated = edits.contains(&edit);
                         let second_turn =

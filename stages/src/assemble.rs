@@ -76,7 +76,27 @@ pub fn thumbnail(raster: &Raster) -> Raster {
         ((raster.width as f32 * scale) as u32).max(1),
         ((raster.height as f32 * scale) as u32).max(1),
     );
-    Raster::from_rgb(image::imageops::thumbnail(&raster.to_rgb(), w, h))
+    // An exact integer block average takes big panels most of the way (a general resampler over
+    // megapixels cost more than the rest of assembling); the last step is a small resample.
+    let factor = longest / THUMB_SIDE;
+    let shrunk;
+    let raster = if factor >= 2 {
+        shrunk = raster.box_shrink(factor);
+        &shrunk
+    } else {
+        raster
+    };
+    Raster {
+        width: w,
+        height: h,
+        channels: raster.channels,
+        data: panelscope_models::resample::resample_raw(
+            &raster.data,
+            (raster.width, raster.height),
+            usize::from(raster.channels.max(1)),
+            (w, h),
+        ),
+    }
 }
 
 /// Whether a panel is too featureless to carry evidence: a blank or single-colour area, or a smooth
@@ -116,35 +136,36 @@ impl Assemble {
             self.pending.remove(&doc);
             return None;
         }
-        let items: Vec<PanelItem> = page
-            .figures
-            .iter()
-            .enumerate()
-            .flat_map(|(f, entry)| {
-                entry
-                    .panels
-                    .iter()
-                    .enumerate()
-                    .map(move |(k, panel)| (f, k, panel))
-            })
-            .map(|(f, k, panel)| PanelItem {
-                id: 0,
-                page: page.meta.index,
-                figure: f as u32 + 1,
-                ordinal: k as u32 + 1,
-                bbox: panel.bbox,
-                thumb: thumbnail(&panel.raster),
-                uniform: is_uniform(&panel.raster),
-                raster: Some(panel.raster.clone()),
+        let panels = page.figures.iter().enumerate().flat_map(|(f, entry)| {
+            entry
+                .panels
+                .iter()
+                .enumerate()
+                .map(move |(k, panel)| (f, k, panel))
+        });
+        // The thumbnail is taken once; the uniformity test and the perceptual hash read it.
+        let items: Vec<PanelItem> = panels
+            .map(|(f, k, panel)| {
+                let thumb = thumbnail(&panel.raster);
+                PanelItem {
+                    id: 0,
+                    page: page.meta.index,
+                    figure: f as u32 + 1,
+                    ordinal: k as u32 + 1,
+                    bbox: panel.bbox,
+                    uniform: is_uniform(&thumb),
+                    thumb,
+                    raster: Some(panel.raster.clone()),
+                }
             })
             .collect();
+        let thumbs: Vec<&Raster> = items.iter().map(|item| &item.thumb).collect();
+        let record = PageRecord::of(page, &thumbs, &self.hasher);
         let pending = self.pending.entry(doc).or_insert_with(|| Pending {
             info: Arc::clone(&page.meta.document),
             pages: BTreeMap::new(),
         });
-        pending
-            .pages
-            .insert(page.meta.index, (PageRecord::of(page, &self.hasher), items));
+        pending.pages.insert(page.meta.index, (record, items));
         if (pending.pages.len() as u32) < pending.info.pages_screened {
             return None;
         }

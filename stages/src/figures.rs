@@ -348,13 +348,20 @@ impl InkGrid {
         let channels = usize::from(image.channels);
         let floor = 255u8.saturating_sub(threshold);
         let row_bytes = width * channels;
-        for (y, row) in image.data.chunks_exact(row_bytes).take(height).enumerate() {
-            let cells_row = &mut cells[(y / cell) * columns..(y / cell + 1) * columns];
-            for (c, chunk) in row.chunks(cell * channels).enumerate() {
-                // A min-reduction vectorises; `any` would stop early but not vectorise.
-                if !cells_row[c] && chunk.iter().fold(u8::MAX, |m, &v| m.min(v)) < floor {
-                    cells_row[c] = true;
+        // The rows of one band of cells are min-reduced element-wise first (which vectorises),
+        // and the band's cells read once from that: a per-row, per-cell reduction over chunks of
+        // a few bytes cost as much as rendering the page.
+        let mut band_min = vec![u8::MAX; row_bytes];
+        for (band, rows_of_band) in image.data.chunks(row_bytes * cell).take(rows).enumerate() {
+            band_min.fill(u8::MAX);
+            for row in rows_of_band.chunks_exact(row_bytes) {
+                for (m, &v) in band_min.iter_mut().zip(row) {
+                    *m = (*m).min(v);
                 }
+            }
+            let cells_row = &mut cells[band * columns..(band + 1) * columns];
+            for (c, chunk) in band_min.chunks(cell * channels).enumerate() {
+                cells_row[c] = chunk.iter().fold(u8::MAX, |m, &v| m.min(v)) < floor;
             }
         }
         Self {

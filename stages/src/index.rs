@@ -467,45 +467,81 @@ impl ShardedIndex {
 /// A panel's place and thumbnail, as the cache holds them.
 type CachedPanel = (PanelPlace, Arc<Raster>);
 
-/// Recently indexed panels, so verification finds the pixels of panels whose documents are not
-/// recorded yet; bounded, oldest out first. Everything older is read from the store.
+/// Indexed panels whose documents are not recorded yet, so verification finds their pixels: the
+/// record stage forgets each document's panels once they are in the store, so the cache holds what
+/// is in flight between the index and the store, never the catalog. A byte budget bounds it
+/// anyway (oldest out first) should documents fail after indexing; everything else is read from
+/// the store.
 pub struct PanelCache {
-    capacity: usize,
-    entries: Mutex<(HashMap<i64, CachedPanel>, VecDeque<i64>)>,
+    max_bytes: usize,
+    entries: Mutex<CacheEntries>,
+}
+
+#[derive(Default)]
+struct CacheEntries {
+    panels: HashMap<i64, CachedPanel>,
+    order: VecDeque<i64>,
+    bytes: usize,
 }
 
 impl PanelCache {
-    /// A cache of at most `capacity` panels.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache of at most `max_bytes` of thumbnails.
+    pub fn new(max_bytes: usize) -> Self {
         Self {
-            capacity,
-            entries: Mutex::new((HashMap::new(), VecDeque::new())),
+            max_bytes,
+            entries: Mutex::new(CacheEntries::default()),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheEntries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Remembers a panel.
     pub fn insert(&self, place: PanelPlace, thumb: Arc<Raster>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *entries;
-        if map.insert(place.id, (place.clone(), thumb)).is_none() {
-            order.push_back(place.id);
+        let mut entries = self.lock();
+        let entries = &mut *entries;
+        entries.bytes += thumb.data.len();
+        let id = place.id;
+        match entries.panels.insert(id, (place, thumb)) {
+            Some((_, old)) => entries.bytes -= old.data.len(),
+            None => entries.order.push_back(id),
         }
-        while order.len() > self.capacity {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
+        while entries.bytes > self.max_bytes && entries.order.len() > 1 {
+            if let Some(oldest) = entries.order.pop_front()
+                && let Some((_, thumb)) = entries.panels.remove(&oldest)
+            {
+                entries.bytes -= thumb.data.len();
             }
         }
     }
 
+    /// Drops panels the store now holds.
+    pub fn forget(&self, ids: impl IntoIterator<Item = i64>) {
+        let mut entries = self.lock();
+        let entries = &mut *entries;
+        let mut forgotten = 0;
+        for id in ids {
+            if let Some((_, thumb)) = entries.panels.remove(&id) {
+                entries.bytes -= thumb.data.len();
+                forgotten += 1;
+            }
+        }
+        if forgotten > 0 {
+            let panels = &entries.panels;
+            entries.order.retain(|id| panels.contains_key(id));
+        }
+    }
+
+    /// Panels held, and their thumbnails' bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        let entries = self.lock();
+        (entries.panels.len(), entries.bytes)
+    }
+
     /// A panel's place and thumbnail, from the cache or the store.
     pub fn get(&self, id: i64, store: &Store) -> Option<(PanelPlace, Arc<Raster>)> {
-        if let Some(hit) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .get(&id)
-        {
+        if let Some(hit) = self.lock().panels.get(&id) {
             return Some(hit.clone());
         }
         let place = store.panel_place(id).ok()??;

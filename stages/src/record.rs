@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 
+use crate::index::PanelCache;
 use crate::store::Store;
 use crate::units::{DocumentMatched, MatchRecord};
 
@@ -28,6 +29,7 @@ pub struct RecordConfig {
     store: Arc<Store>,
     progress: Arc<IngestProgress>,
     model: String,
+    cache: Option<Arc<PanelCache>>,
 }
 
 impl RecordConfig {
@@ -37,7 +39,14 @@ impl RecordConfig {
             store,
             progress,
             model: model.to_string(),
+            cache: None,
         }
+    }
+
+    /// Forgets each recorded document's panels from `cache`: the store has them now.
+    pub fn forgetting(mut self, cache: Arc<PanelCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 }
 
@@ -49,6 +58,7 @@ impl StageConfig for RecordConfig {
             store: Arc::clone(&self.store),
             progress: Arc::clone(&self.progress),
             model: self.model.clone(),
+            cache: self.cache.clone(),
         })
     }
 }
@@ -58,6 +68,7 @@ pub struct Record {
     store: Arc<Store>,
     progress: Arc<IngestProgress>,
     model: String,
+    cache: Option<Arc<PanelCache>>,
 }
 
 impl Record {
@@ -66,6 +77,9 @@ impl Record {
         self.store
             .record_document(document, &self.model)
             .map_err(|e| StageError::transient(format!("{}: {e}", info.job.path.display())))?;
+        if let Some(cache) = &self.cache {
+            cache.forget(document.embedded.document.panels.iter().map(|p| p.id));
+        }
         let stream = document.streamed_matches();
         self.progress.documents.fetch_add(1, Ordering::Relaxed);
         self.progress.pages.fetch_add(

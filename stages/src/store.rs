@@ -191,13 +191,25 @@ fn place_of(id: i64, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<
     })
 }
 
-/// A thumbnail as stored: JPEG at quality 90.
+/// A thumbnail as stored: JPEG at quality 90 (`jpeg-encoder`'s SIMD path: a third of the time of
+/// `image`'s encoder, which made thumbnails a visible share of ingest).
 fn encode_jpeg(raster: &Raster) -> Vec<u8> {
     let mut out = Vec::new();
-    let rgb = raster.to_rgb();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+    let color = match raster.channels {
+        1 => jpeg_encoder::ColorType::Luma,
+        _ => jpeg_encoder::ColorType::Rgb,
+    };
+    let (Ok(width), Ok(height)) = (u16::try_from(raster.width), u16::try_from(raster.height))
+    else {
+        return out;
+    };
     // An encoding failure leaves an empty blob; evidence then shows the page region instead.
-    let _ = rgb.write_with_encoder(encoder);
+    if jpeg_encoder::Encoder::new(&mut out, 90)
+        .encode(&raster.data, width, height, color)
+        .is_err()
+    {
+        out.clear();
+    }
     out
 }
 

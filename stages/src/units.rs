@@ -306,6 +306,44 @@ impl Raster {
         }
     }
 
+    /// The mean of each `factor × factor` block (the last partial row and column of blocks are
+    /// dropped): an exact area average for integer factors, in integer arithmetic that
+    /// vectorises, where a general resampler spends floating point on every input pixel.
+    pub fn box_shrink(&self, factor: u32) -> Raster {
+        let factor = factor.max(1);
+        let (width, height) = (self.width / factor, self.height / factor);
+        if factor == 1 || width == 0 || height == 0 {
+            return self.clone();
+        }
+        let channels = usize::from(self.channels.max(1));
+        let (k, in_row) = (factor as usize, self.width as usize * channels);
+        let used = width as usize * k * channels;
+        let out_row = width as usize * channels;
+        let mut column_sums = vec![0u32; used];
+        let mut data = Vec::with_capacity(out_row * height as usize);
+        let (count, half) = (factor * factor, factor * factor / 2);
+        for band in self.data.chunks_exact(in_row * k).take(height as usize) {
+            column_sums.fill(0);
+            for row in band.chunks_exact(in_row) {
+                for (sum, &v) in column_sums.iter_mut().zip(&row[..used]) {
+                    *sum += u32::from(v);
+                }
+            }
+            for block in column_sums.chunks_exact(k * channels) {
+                for c in 0..channels {
+                    let total: u32 = block.iter().skip(c).step_by(channels).sum();
+                    data.push(((total + half) / count) as u8);
+                }
+            }
+        }
+        Raster {
+            width,
+            height,
+            channels: self.channels,
+            data,
+        }
+    }
+
     /// The region `area` (clipped to the raster) as a new raster.
     pub fn crop(&self, area: PixelBox) -> Raster {
         let x0 = area.x0.min(self.width);
@@ -564,8 +602,11 @@ pub struct PanelRecord {
 }
 
 impl PageRecord {
-    /// The record of a page, hashing each panel's pixels.
-    pub fn of(page: &PagePanels, hasher: &crate::phash::PHasher) -> PageRecord {
+    /// The record of a page: each panel's pixels hashed exactly, and perceptually through its
+    /// thumbnail (`thumbs`, in figure then panel order), which is as good for a 32-pixel hash and
+    /// far cheaper than the full raster.
+    pub fn of(page: &PagePanels, thumbs: &[&Raster], hasher: &crate::phash::PHasher) -> PageRecord {
+        let mut thumbs = thumbs.iter();
         PageRecord {
             meta: page.meta.clone(),
             figures: page
@@ -586,7 +627,7 @@ impl PageRecord {
                             width_px: panel.raster.width,
                             height_px: panel.raster.height,
                             pixels: blake3::hash(&panel.raster.data).to_hex().to_string(),
-                            phash: hasher.hash(&panel.raster),
+                            phash: hasher.hash(thumbs.next().copied().unwrap_or(&panel.raster)),
                         })
                         .collect(),
                 })
@@ -760,6 +801,25 @@ mod tests {
         assert_eq!(a.iou(&a), 1.0);
         assert_eq!(a.iou(&BBox::new(20.0, 20.0, 30.0, 30.0)), 0.0);
         assert!((a.iou(&BBox::new(5.0, 0.0, 15.0, 10.0)) - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn box_shrink_averages_blocks() {
+        let raster = Raster {
+            width: 5,
+            height: 4,
+            channels: 1,
+            data: (0..20).collect(),
+        };
+        let small = raster.box_shrink(2);
+        assert_eq!((small.width, small.height), (2, 2));
+        // Blocks {0,1,5,6}, {2,3,7,8}, {10,11,15,16}, {12,13,17,18}; the fifth column is dropped.
+        assert_eq!(small.data, vec![3, 5, 13, 15]);
+        let rgb = Raster::from_rgb(RgbImage::from_fn(4, 2, |x, _| {
+            image::Rgb([x as u8 * 10, 100, 200 - x as u8])
+        }));
+        let small = rgb.box_shrink(2);
+        assert_eq!(small.data, vec![5, 100, 200, 25, 100, 198]);
     }
 
     #[test]

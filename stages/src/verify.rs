@@ -3,8 +3,9 @@
 //! inside the other) — by dense correlation on rank-normalised gray images, and reports the
 //! transform, the matching regions and the correlation. Only verified pairs reach a reviewer.
 
-use image::{GrayImage, Luma};
+use image::GrayImage;
 use panelscope_models::Dihedral;
+use panelscope_models::resample::resample_gray;
 use serde::{Deserialize, Serialize};
 
 /// Settings of verification, read from `[verify]`.
@@ -74,6 +75,16 @@ pub struct Relation {
     pub verified: bool,
 }
 
+/// `image` downscaled to twice `side` on its longest side when it is larger than that: a source
+/// for resamples of at most `side` that costs a fraction of the original.
+fn shrunk_for(image: &GrayImage, side: u32) -> GrayImage {
+    if image.width().max(image.height()) > 2 * side {
+        fit(image, 2 * side)
+    } else {
+        image.clone()
+    }
+}
+
 /// Resizes so the longest side is `side` (never upscaling by more than 4×).
 fn fit(image: &GrayImage, side: u32) -> GrayImage {
     let (w, h) = image.dimensions();
@@ -84,7 +95,7 @@ fn fit(image: &GrayImage, side: u32) -> GrayImage {
         ((h as f32 * scale).round() as u32).max(1),
     );
     if scale < 1.0 {
-        image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle)
+        resample_gray(image, nw, nh)
     } else {
         image::imageops::resize(image, nw, nh, image::imageops::FilterType::CatmullRom)
     }
@@ -129,23 +140,31 @@ fn detail(values: &[f32], width: usize, height: usize) -> Vec<f32> {
     high_pass(values, width, height, 3)
 }
 
-/// The image minus its box blur of radius `r`.
+/// The image minus its box blur of radius `r` (the blur averages the window's pixels inside the
+/// image). Window sums come from an integral image: verification takes dozens of these per pair.
 fn high_pass(values: &[f32], width: usize, height: usize, r: isize) -> Vec<f32> {
+    let stride = width + 1;
+    let mut integral = vec![0f64; stride * (height + 1)];
+    for y in 0..height {
+        let mut row = 0f64;
+        for x in 0..width {
+            row += f64::from(values[y * width + x]);
+            integral[(y + 1) * stride + x + 1] = integral[y * stride + x + 1] + row;
+        }
+    }
+    let r = r.max(0) as usize;
     let mut out = vec![0f32; values.len()];
-    for y in 0..height as isize {
-        for x in 0..width as isize {
-            let (mut sum, mut count) = (0.0, 0.0);
-            for dy in -r..=r {
-                for dx in -r..=r {
-                    let (sx, sy) = (x + dx, y + dy);
-                    if sx >= 0 && sy >= 0 && (sx as usize) < width && (sy as usize) < height {
-                        sum += values[sy as usize * width + sx as usize];
-                        count += 1.0;
-                    }
-                }
-            }
-            let i = y as usize * width + x as usize;
-            out[i] = values[i] - sum / count;
+    for y in 0..height {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(height));
+        for x in 0..width {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(width));
+            let sum = integral[y1 * stride + x1]
+                - integral[y0 * stride + x1]
+                - integral[y1 * stride + x0]
+                + integral[y0 * stride + x0];
+            let count = ((y1 - y0) * (x1 - x0)) as f64;
+            let i = y * width + x;
+            out[i] = values[i] - (sum / count) as f32;
         }
     }
     out
@@ -154,28 +173,45 @@ fn high_pass(values: &[f32], width: usize, height: usize, r: isize) -> Vec<f32> 
 /// `image` turned by `degrees` about its centre (bilinear), corners filled with its median.
 fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
     let (w, h) = image.dimensions();
-    let mut values: Vec<u8> = image.pixels().map(|p| p.0[0]).collect();
-    values.sort_unstable();
-    let fill = values[values.len() / 2];
+    let mut histogram = [0usize; 256];
+    image
+        .pixels()
+        .for_each(|p| histogram[usize::from(p.0[0])] += 1);
+    let half = (w * h) as usize / 2;
+    let mut seen = 0;
+    let fill = (0..=255u8)
+        .find(|&v| {
+            seen += histogram[usize::from(v)];
+            seen > half
+        })
+        .unwrap_or(0);
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-    GrayImage::from_fn(w, h, |x, y| {
-        let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-        let sx = cos * dx + sin * dy + cx - 0.5;
-        let sy = -sin * dx + cos * dy + cy - 0.5;
-        if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
-            return Luma([fill]);
+    let source = image.as_raw();
+    let stride = w as usize;
+    let p = |x: u32, y: u32| f32::from(source[y as usize * stride + x as usize]);
+    let mut out = Vec::with_capacity(source.len());
+    for y in 0..h {
+        let dy = y as f32 + 0.5 - cy;
+        for x in 0..w {
+            let dx = x as f32 + 0.5 - cx;
+            let sx = cos * dx + sin * dy + cx - 0.5;
+            let sy = -sin * dx + cos * dy + cy - 0.5;
+            if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
+                out.push(fill);
+                continue;
+            }
+            let (x0, y0) = (sx as u32, sy as u32);
+            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                + p(x1, y0) * fx * (1.0 - fy)
+                + p(x0, y1) * (1.0 - fx) * fy
+                + p(x1, y1) * fx * fy;
+            out.push((v + 0.5) as u8);
         }
-        let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-        let p = |x, y| image.get_pixel(x, y).0[0] as f32;
-        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
-            + p(x1, y0) * fx * (1.0 - fy)
-            + p(x0, y1) * (1.0 - fx) * fy
-            + p(x1, y1) * fx * fy;
-        Luma([v.round() as u8])
-    })
+    }
+    GrayImage::from_raw(w, h, out).expect("size matches its data")
 }
 
 /// Correlations of two images of equal size: ranks, then detail.
@@ -186,6 +222,25 @@ fn correlate(a: &GrayImage, b: &GrayImage) -> (f32, f32) {
         pearson(&ra, &rb),
         pearson(&detail(&ra, w, h), &detail(&rb, w, h)),
     )
+}
+
+/// `a · b` over eight running sums, which the compiler turns into vector code (one sum would
+/// have to add in order).
+fn dot_product(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// The best placement of `small` inside `large` (both gray, plain NCC via sums): returns the
@@ -233,7 +288,7 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
             for row in 0..sh {
                 let lrow = &l[(y + row) * lw + x..(y + row) * lw + x + sw];
                 let srow = &s_centered[row * sw..(row + 1) * sw];
-                dot += lrow.iter().zip(srow).map(|(a, b)| a * b).sum::<f32>();
+                dot += dot_product(lrow, srow);
             }
             let ncc = dot / (s_norm * variance.sqrt() as f32);
             if ncc > best.0 {
@@ -243,6 +298,9 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
     }
     best
 }
+
+/// Plain correlation of the best coarse crop placement below which the crop is not refined.
+const MIN_COARSE_PLACEMENT: f32 = 0.5;
 
 /// Longest side (pixels) at which the finest detail is compared.
 const FINE_SIDE: u32 = 256;
@@ -351,16 +409,15 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
     if hint != Dihedral::Identity {
         dihedrals.push(Dihedral::Identity);
     }
+    // Images the alignments below compare, each made once. What is correlated at the end is
+    // always resampled from the full thumbnail: resampling twice softens the detail that tells
+    // copies from look-alikes.
     let a_work = fit(a, cfg.work_side);
+    let a_search = fit(a, cfg.search_side);
     for d in dihedrals {
         let b_turned = d.apply(b);
         // Whole panels, possibly rescaled and slightly turned.
-        let b_work = image::imageops::resize(
-            &b_turned,
-            a_work.width(),
-            a_work.height(),
-            image::imageops::FilterType::Triangle,
-        );
+        let b_work = resample_gray(&b_turned, a_work.width(), a_work.height());
         for angle in std::iter::once(0.0).chain(cfg.rotations_deg.iter().copied()) {
             let candidate = if angle == 0.0 {
                 b_work.clone()
@@ -395,8 +452,16 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
             );
         }
         // One panel is a crop of the other.
-        for (large_is_a, large, small) in [(true, a, &b_turned), (false, &b_turned, a)] {
-            let large_search = fit(large, cfg.search_side);
+        let b_search = fit(&b_turned, cfg.search_side);
+        let b_large_work = fit(&b_turned, cfg.work_side);
+        let directions = [
+            (true, a, &a_search, &a_work, &b_turned),
+            (false, &b_turned, &b_search, &b_large_work, a),
+        ];
+        for (large_is_a, large, large_search, large_work, small) in directions {
+            // Coarse templates (at most the search size) only place the crop: a smaller source
+            // serves them at a fraction of the cost.
+            let small_search = shrunk_for(small, cfg.search_side);
             let mut share = 1.0f32;
             let mut best_crop: Option<(f32, u32, u32, GrayImage)> = None;
             while share >= cfg.min_crop_share {
@@ -404,24 +469,21 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                 let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32)
                     .round() as u32;
                 if width >= 8 && height >= 8 && height <= large_search.height() {
-                    let template = image::imageops::resize(
-                        small,
-                        width,
-                        height,
-                        image::imageops::FilterType::Triangle,
-                    );
-                    let (score, x, y) = best_placement(&large_search, &template);
+                    let template = resample_gray(&small_search, width, height);
+                    let (score, x, y) = best_placement(large_search, &template);
                     if best_crop.as_ref().is_none_or(|b| score > b.0) {
                         best_crop = Some((score, x, y, template));
                     }
                 }
                 share -= 0.05;
             }
-            let Some((_, x, y, template)) = best_crop else {
+            // A placement this poor at the coarse scale never refines into a copy (its aligned
+            // correlation must reach `min_correlation`): the refinement is most of the cost.
+            let Some((_, x, y, template)) = best_crop.filter(|b| b.0 >= MIN_COARSE_PLACEMENT)
+            else {
                 continue;
             };
             // Refine at the work resolution around the coarse placement: scale and position.
-            let large_work = fit(large, cfg.work_side);
             let up = large_work.width() as f32 / large_search.width() as f32;
             let coarse_width = template.width() as f32 * up;
             let (mut fine_score, mut fx, mut fy, mut fw, mut fh) =
@@ -445,13 +507,8 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                 if cw < width || ch < height {
                     continue;
                 }
-                let area = image::imageops::crop_imm(&large_work, cx, cy, cw, ch).to_image();
-                let fine_template = image::imageops::resize(
-                    small,
-                    width,
-                    height,
-                    image::imageops::FilterType::Triangle,
-                );
+                let area = image::imageops::crop_imm(large_work, cx, cy, cw, ch).to_image();
+                let fine_template = resample_gray(small, width, height);
                 let (score, px, py) = best_placement(&area, &fine_template);
                 if score > fine_score {
                     (fine_score, fx, fy, fw, fh) = (score, cx + px, cy + py, width, height);
@@ -463,13 +520,8 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
             let factor = large_work.width() as f32 / large.width().max(1) as f32;
             let (x0, y0) = (fx as f32 / factor, fy as f32 / factor);
             let (x1, y1) = ((fx + fw) as f32 / factor, (fy + fh) as f32 / factor);
-            let window = image::imageops::crop_imm(&large_work, fx, fy, fw, fh).to_image();
-            let small_work = image::imageops::resize(
-                small,
-                window.width(),
-                window.height(),
-                image::imageops::FilterType::Triangle,
-            );
+            let window = image::imageops::crop_imm(large_work, fx, fy, fw, fh).to_image();
+            let small_work = resample_gray(small, window.width(), window.height());
             let (correlation, detail_correlation) = correlate(&window, &small_work);
             let region = [
                 x0 / large.width() as f32,
@@ -511,6 +563,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Luma;
 
     /// A blot-like image with noise, from a seed.
     fn blot(seed: u32, width: u32, height: u32) -> GrayImage {

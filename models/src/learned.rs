@@ -1,0 +1,572 @@
+//! The learned copy-detection embedder: a narrow ResNetV2 ([`crate::resnetv2`]) over a small
+//! gray thumbnail, a linear projection and L2 normalisation, trained self-supervised by
+//! `panelscope train` so that edited copies of a panel land next to it and other panels far away.
+//!
+//! - 📝 Pizzi et al., [A Self-Supervised Descriptor for Image Copy Detection
+//!   (SSCD)](https://arxiv.org/abs/2202.10261): InfoNCE over two edited views of every image plus
+//!   a KoLeo (differential entropy) regulariser; the training recipe lives in `src/train/`.
+//! - 💻 SSCD: [`sscd/train.py`](https://github.com/facebookresearch/sscd-copy-detection/blob/main/sscd/train.py).
+//! - ✅ `models/tests/learned.rs` loads the shipped weights and checks that an edited blot stays
+//!   nearer its source than another blot.
+//!
+//! Preprocessing (part of the model: the fingerprint covers it through the weights file's
+//! metadata): the panel is resized to `side × side` ignoring its aspect ratio (a plain resize, no
+//! letterbox, so every input pixel carries panel content; crops and rescales change the aspect
+//! anyway). Two planes are made from it: the levels standardised to zero mean and unit deviation
+//! (the deviation floored at [`MIN_DEVIATION`] levels so a near-flat panel's noise is not blown
+//! up), which removes brightness and linear contrast, and the levels' ranks, which no gamma or
+//! other monotonic level change alters (the classical descriptor's trick). The backbone, whose
+//! timm layout expects RGB, reads them as (levels, ranks, levels). Its final feature map is pooled
+//! twice, as a whole and over a 2×2 grid (mean pooling alone forgets the panel's layout), then
+//! standardised over the channels, projected and L2-normalised.
+//!
+//! Weights are safetensors (f32 or f16) whose metadata key [`METADATA_KEY`] holds the
+//! [`Config`], so a file is self-describing; the fingerprint is
+//! `learned-resnetv2-<first 12 hex of the file's blake3>`.
+//!
+//! ```text
+//! panelscope train --out models/weights/panelscope-embed-small.safetensors
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use image::GrayImage;
+use image::imageops::FilterType;
+
+use crate::ModelError;
+use crate::embedder::{Dihedral, Embedder, ModelFingerprint};
+use crate::resnetv2::{self, ResNetV2};
+
+/// The safetensors metadata key holding the [`Config`] (see [`Config::to_metadata`]).
+pub const METADATA_KEY: &str = "panelscope.learned";
+
+/// Version of the metadata format and of the preprocessing it implies.
+const FORMAT: &str = "learned-v3";
+
+/// Smallest level deviation (gray levels, 0–255) a panel is divided by: flat panels keep their
+/// faint noise faint.
+pub const MIN_DEVIATION: f32 = 8.0;
+
+/// Images per forward pass: bounds the activations' memory on any input count.
+const EMBED_BATCH: usize = 64;
+
+/// The name [`ModelError::InvalidConfig`] reports.
+const MODEL_NAME: &str = "learned";
+
+/// Pooled feature vectors the projection reads: the global mean and a 2×2 grid of means.
+const POOLED_PARTS: usize = 5;
+
+/// Shape of a learned embedder: backbone, input side and vector length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The backbone, headless ([`resnetv2::Config::num_classes`] is `None`).
+    pub backbone: resnetv2::Config,
+    /// Side (pixels) of the square gray input.
+    pub input_side: usize,
+    /// Length of the output vector.
+    pub dim: usize,
+}
+
+impl Config {
+    /// The shipped CPU embedder: a 5-block ResNetV2 of widths 32–256 (bottlenecks 8–64) over a
+    /// 64 px input, 256-d vectors; 0.47 M parameters (most in the projection).
+    pub fn small() -> Self {
+        Self {
+            backbone: resnetv2::Config {
+                layers: [1, 1, 2, 1],
+                channels: [32, 64, 128, 256],
+                stem_channels: 16,
+                width_factor: 1,
+                norm_groups: 8,
+                std_conv_eps: 1e-5,
+                num_classes: None,
+            },
+            input_side: 64,
+            dim: 256,
+        }
+    }
+
+    /// A tiny one for tests: two-pixel-wide stages, 32 px input, 16-d vectors.
+    pub fn tiny() -> Self {
+        Self {
+            backbone: resnetv2::Config {
+                layers: [1, 1, 1, 1],
+                channels: [32, 32, 32, 32],
+                stem_channels: 16,
+                width_factor: 1,
+                norm_groups: 8,
+                std_conv_eps: 1e-5,
+                num_classes: None,
+            },
+            input_side: 32,
+            dim: 16,
+        }
+    }
+
+    /// The one-line description stored in the weights file's metadata, e.g. `format=learned-v3
+    /// arch=resnetv2 side=64 dim=256 stem=16 channels=32,64,128,256 layers=1,1,2,1 width=1
+    /// groups=8 eps=0.00001 norm=meanstd8+rank pool=mean+grid2 resize=stretch-triangle`.
+    pub fn to_metadata(&self) -> String {
+        let b = &self.backbone;
+        let list = |values: &[usize]| {
+            values
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "format={FORMAT} arch=resnetv2 side={} dim={} stem={} channels={} layers={} width={} groups={} eps={} norm=meanstd{}+rank pool=mean+grid2 resize=stretch-triangle",
+            self.input_side,
+            self.dim,
+            b.stem_channels,
+            list(&b.channels),
+            list(&b.layers),
+            b.width_factor,
+            b.norm_groups,
+            b.std_conv_eps,
+            MIN_DEVIATION
+        )
+    }
+
+    /// Parses [`Config::to_metadata`]'s output; any other format or preprocessing is an error,
+    /// so weights are never run with preprocessing they were not trained with.
+    pub fn from_metadata(text: &str) -> Result<Self, ModelError> {
+        let invalid = |reason: String| ModelError::InvalidConfig {
+            model: MODEL_NAME,
+            reason,
+        };
+        let fields: HashMap<&str, &str> = text
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .collect();
+        let field = |key: &str| {
+            fields
+                .get(key)
+                .copied()
+                .ok_or_else(|| invalid(format!("metadata lacks `{key}`: {text}")))
+        };
+        let expect = |key: &str, wanted: &str| -> Result<(), ModelError> {
+            let found = field(key)?;
+            if found == wanted {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "`{key}` is `{found}`, this build understands `{wanted}`"
+                )))
+            }
+        };
+        expect("format", FORMAT)?;
+        expect("arch", "resnetv2")?;
+        expect("norm", &format!("meanstd{MIN_DEVIATION}+rank"))?;
+        expect("pool", "mean+grid2")?;
+        expect("resize", "stretch-triangle")?;
+        let number = |key: &str| -> Result<usize, ModelError> {
+            field(key)?
+                .parse()
+                .map_err(|_| invalid(format!("`{key}` is not a whole number")))
+        };
+        let four = |key: &str| -> Result<[usize; 4], ModelError> {
+            let values = field(key)?
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<Vec<usize>, _>>()
+                .map_err(|_| invalid(format!("`{key}` is not a list of whole numbers")))?;
+            values
+                .try_into()
+                .map_err(|_| invalid(format!("`{key}` needs four values")))
+        };
+        let eps = field("eps")?
+            .parse()
+            .map_err(|_| invalid("`eps` is not a number".into()))?;
+        let config = Self {
+            backbone: resnetv2::Config {
+                layers: four("layers")?,
+                channels: four("channels")?,
+                stem_channels: number("stem")?,
+                width_factor: number("width")?,
+                norm_groups: number("groups")?,
+                std_conv_eps: eps,
+                num_classes: None,
+            },
+            input_side: number("side")?,
+            dim: number("dim")?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        let invalid = |reason: String| ModelError::InvalidConfig {
+            model: MODEL_NAME,
+            reason,
+        };
+        // The stem and three strided stages shrink the input 32-fold.
+        if self.input_side < 32 {
+            return Err(invalid(format!(
+                "input side {} is below 32",
+                self.input_side
+            )));
+        }
+        if self.dim == 0 {
+            return Err(invalid("dim must be at least 1".into()));
+        }
+        if self.backbone.num_classes.is_some() {
+            return Err(invalid("the backbone must be headless".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The network: backbone (`backbone.*`, timm ResNetV2 names), pooled features, projection
+/// (`projection.weight`, `projection.bias`), L2 normalisation.
+#[derive(Debug, Clone)]
+pub struct LearnedNet {
+    backbone: ResNetV2,
+    projection: Linear,
+}
+
+impl LearnedNet {
+    /// Builds the network from `vb`. ResNetV2 standardises its convolution weights here, so a
+    /// network being trained must be loaded again after every optimiser step.
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self, ModelError> {
+        cfg.validate()?;
+        let backbone = ResNetV2::load(vb.pp("backbone"), &cfg.backbone)?;
+        // The mean and the four grid cells' means.
+        let projection = candle_nn::linear(
+            POOLED_PARTS * backbone.feature_dim(),
+            cfg.dim,
+            vb.pp("projection"),
+        )?;
+        Ok(Self {
+            backbone,
+            projection,
+        })
+    }
+
+    /// Unit vectors `(batch, dim)` of preprocessed images `(batch, PLANES, side, side)` (see
+    /// [`batch_tensor`]).
+    pub fn forward(&self, pixels: &Tensor) -> Result<Tensor, ModelError> {
+        // The backbone's three input channels: levels, ranks, levels.
+        let levels = pixels.narrow(1, 0, 1)?;
+        let rgb = Tensor::cat(&[&levels, &pixels.narrow(1, 1, 1)?, &levels], 1)?;
+        let map = self.backbone.feature_map(&rgb)?;
+        // Mean pooling forgets where things are; the classical descriptor's strength is its
+        // layout grid. Keep both: the mean and a 2×2 grid of means.
+        let (_, _, height, width) = map.dims4()?;
+        let mut parts = vec![map.mean((2, 3))?];
+        for (y0, y1) in halves(height) {
+            for (x0, x1) in halves(width) {
+                parts.push(
+                    map.narrow(2, y0, y1 - y0)?
+                        .narrow(3, x0, x1 - x0)?
+                        .mean((2, 3))?,
+                );
+            }
+        }
+        let features = Tensor::cat(&parts, 1)?;
+        // Pooled ReLU features share a large positive mean; standardising them over the channels
+        // (a LayerNorm without affine) takes that common direction out, else every panel starts
+        // with nearly the same vector and contrastive training collapses.
+        let centred = features.broadcast_sub(&features.mean_keepdim(1)?)?;
+        let deviation = (centred.sqr()?.mean_keepdim(1)? + 1e-4)?.sqrt()?;
+        let projected = self
+            .projection
+            .forward(&centred.broadcast_div(&deviation)?)?;
+        let norm = (projected.sqr()?.sum_keepdim(1)? + 1e-8)?.sqrt()?;
+        Ok(projected.broadcast_div(&norm)?)
+    }
+}
+
+/// The two halves `[0, n/2)` and `[n/2, n)` of an extent, or the whole twice when it is 1.
+fn halves(extent: usize) -> [(usize, usize); 2] {
+    if extent < 2 {
+        [(0, extent), (0, extent)]
+    } else {
+        [(0, extent / 2), (extent / 2, extent)]
+    }
+}
+
+/// Planes of the model input: standardised levels, then level ranks.
+pub const PLANES: usize = 2;
+
+/// The model input of one panel: two `side × side` planes, row-major, one after the other (see
+/// the module documentation): standardised levels, and the levels' ranks scaled to zero mean and
+/// unit deviation (ties share their mean rank), which no monotonic change of the levels (gamma,
+/// contrast, brightness) alters.
+pub fn preprocess(image: &GrayImage, side: usize) -> Vec<f32> {
+    let side32 = side as u32;
+    let small = if image.width() == 0 || image.height() == 0 {
+        GrayImage::new(side32, side32)
+    } else if image.width() >= side32 && image.height() >= side32 {
+        // Box-averaging downscale: much faster than a filtered resize on page-sized panels.
+        image::imageops::thumbnail(image, side32, side32)
+    } else {
+        image::imageops::resize(image, side32, side32, FilterType::Triangle)
+    };
+    let count = (side * side) as f32;
+    let mean = small.pixels().map(|p| f32::from(p.0[0])).sum::<f32>() / count;
+    let variance = small
+        .pixels()
+        .map(|p| (f32::from(p.0[0]) - mean).powi(2))
+        .sum::<f32>()
+        / count;
+    let deviation = variance.sqrt().max(MIN_DEVIATION);
+    let mut histogram = [0u32; 256];
+    small
+        .pixels()
+        .for_each(|p| histogram[usize::from(p.0[0])] += 1);
+    // A uniform rank in [0, 1] has deviation 1/sqrt(12).
+    let mut rank = [0f32; 256];
+    let mut below = 0u32;
+    for (level, &n) in histogram.iter().enumerate() {
+        let mid = (below as f32 + (n as f32 - 1.0) / 2.0) / (count - 1.0).max(1.0);
+        rank[level] = (mid - 0.5) * 12f32.sqrt();
+        below += n;
+    }
+    let mut planes = Vec::with_capacity(PLANES * side * side);
+    planes.extend(
+        small
+            .pixels()
+            .map(|p| (f32::from(p.0[0]) - mean) / deviation),
+    );
+    planes.extend(small.pixels().map(|p| rank[usize::from(p.0[0])]));
+    planes
+}
+
+/// The batch tensor `(images, PLANES, side, side)` of [`preprocess`]ed images on `device`.
+pub fn batch_tensor(
+    images: &[GrayImage],
+    side: usize,
+    device: &Device,
+) -> Result<Tensor, ModelError> {
+    let mut data = Vec::with_capacity(images.len() * PLANES * side * side);
+    for image in images {
+        data.extend(preprocess(image, side));
+    }
+    Ok(Tensor::from_vec(
+        data,
+        (images.len(), PLANES, side, side),
+        device,
+    )?)
+}
+
+/// Applies `d` to a square `side × side` row-major buffer: the preprocessed panel's dihedral
+/// view, the same as preprocessing the transformed panel (the resize ignores the aspect ratio, and
+/// the level statistics do not depend on pixel order).
+fn transform(values: &[f32], side: usize, d: Dihedral) -> Vec<f32> {
+    values
+        .chunks(side * side)
+        .flat_map(|plane| d.apply_square(plane, side))
+        .collect()
+}
+
+/// The safetensors bytes of `tensors` (named as [`LearnedNet::load`] reads them) stored as
+/// `dtype`, with `config` in the metadata: what [`save`] writes and
+/// [`LearnedEmbedder::from_bytes`] reads.
+pub fn to_bytes(
+    tensors: &HashMap<String, Tensor>,
+    config: &Config,
+    dtype: DType,
+) -> Result<Vec<u8>, ModelError> {
+    let converted = tensors
+        .iter()
+        .map(|(name, tensor)| {
+            Ok((
+                name.clone(),
+                tensor.to_dtype(dtype)?.to_device(&Device::Cpu)?,
+            ))
+        })
+        .collect::<Result<Vec<(String, Tensor)>, ModelError>>()?;
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), config.to_metadata())]);
+    safetensors::serialize(converted, Some(metadata)).map_err(|error| ModelError::Weights {
+        path: "<bytes>".to_string(),
+        reason: error.to_string(),
+    })
+}
+
+/// Writes [`to_bytes`] to `path`.
+pub fn save(
+    tensors: &HashMap<String, Tensor>,
+    config: &Config,
+    dtype: DType,
+    path: &Path,
+) -> Result<(), ModelError> {
+    let bytes = to_bytes(tensors, config, dtype)?;
+    std::fs::write(path, bytes).map_err(|error| ModelError::Weights {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    })
+}
+
+/// The learned embedder, ready to embed.
+pub struct LearnedEmbedder {
+    net: LearnedNet,
+    config: Config,
+    device: Device,
+    fingerprint: ModelFingerprint,
+}
+
+impl LearnedEmbedder {
+    /// Loads a weights file written by `panelscope train` onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, ModelError> {
+        let bytes = std::fs::read(path).map_err(|error| ModelError::Weights {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        Self::from_bytes(bytes, device).map_err(|error| match error {
+            ModelError::Weights { reason, .. } => ModelError::Weights {
+                path: path.display().to_string(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Loads weights from the bytes of a safetensors file.
+    pub fn from_bytes(bytes: Vec<u8>, device: &Device) -> Result<Self, ModelError> {
+        let not_weights = |reason: String| ModelError::Weights {
+            path: "<bytes>".to_string(),
+            reason,
+        };
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|error| not_weights(format!("not a safetensors file: {error}")))?;
+        let description = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .ok_or_else(|| {
+                not_weights(format!(
+                    "no `{METADATA_KEY}` metadata: not written by `panelscope train`"
+                ))
+            })?
+            .clone();
+        let config = Config::from_metadata(&description)?;
+        let hash = blake3::hash(&bytes).to_hex();
+        let fingerprint = ModelFingerprint(format!("learned-resnetv2-{}", &hash[..12]));
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)?;
+        let net = LearnedNet::load(vb, &config)?;
+        Ok(Self {
+            net,
+            config,
+            device: device.clone(),
+            fingerprint,
+        })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Embedder for LearnedEmbedder {
+    fn fingerprint(&self) -> &ModelFingerprint {
+        &self.fingerprint
+    }
+
+    fn dimension(&self) -> usize {
+        self.config.dim
+    }
+
+    fn prefers_batches(&self) -> bool {
+        !self.device.is_cpu()
+    }
+
+    fn embed(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut vectors = Vec::with_capacity(images.len());
+        for chunk in images.chunks(EMBED_BATCH) {
+            let pixels = batch_tensor(chunk, self.config.input_side, &self.device)?;
+            vectors.extend(self.net.forward(&pixels)?.to_vec2::<f32>()?);
+        }
+        Ok(vectors)
+    }
+
+    /// Resizes the panel once and turns the small input eight ways, one forward pass for all.
+    fn embed_dihedral(&self, image: &GrayImage) -> Result<Vec<Vec<f32>>, ModelError> {
+        let side = self.config.input_side;
+        let values = preprocess(image, side);
+        let mut data = Vec::with_capacity(Dihedral::ALL.len() * values.len());
+        for d in Dihedral::ALL {
+            data.extend(transform(&values, side, d));
+        }
+        let pixels = Tensor::from_vec(
+            data,
+            (Dihedral::ALL.len(), PLANES, side, side),
+            &self.device,
+        )?;
+        Ok(self.net.forward(&pixels)?.to_vec2::<f32>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_and_foreign_preprocessing_is_refused() {
+        for config in [Config::small(), Config::tiny()] {
+            assert_eq!(
+                Config::from_metadata(&config.to_metadata()).unwrap(),
+                config
+            );
+        }
+        let other = Config::small()
+            .to_metadata()
+            .replace("resize=stretch-triangle", "resize=letterbox");
+        let error = Config::from_metadata(&other).unwrap_err().to_string();
+        assert!(error.contains("`resize` is `letterbox`"), "{error}");
+    }
+
+    #[test]
+    fn dihedral_views_of_the_input_match_preprocessed_transformed_panels() {
+        // Non-square and larger than the input, so the resize is exercised too.
+        let image = GrayImage::from_fn(90, 70, |x, y| image::Luma([(x + (y * y) / 40) as u8]));
+        let values = preprocess(&image, 32);
+        for d in Dihedral::ALL {
+            let expected = preprocess(&d.apply(&image), 32);
+            let found = transform(&values, 32, d);
+            let worst = found
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            // The box filter rounds rows and columns in its own order: a level at most.
+            assert!(worst < 0.15, "{d:?}: {worst}");
+        }
+    }
+
+    #[test]
+    fn preprocessing_removes_brightness_and_contrast() {
+        let image = GrayImage::from_fn(90, 50, |x, y| image::Luma([(x + y) as u8]));
+        let brighter =
+            GrayImage::from_fn(90, 50, |x, y| image::Luma([(20 + (x + y) * 3 / 2) as u8]));
+        let a = preprocess(&image, 32);
+        let b = preprocess(&brighter, 32);
+        assert_eq!(a.len(), PLANES * 32 * 32);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 0.05, "{worst}");
+        let flat = preprocess(&GrayImage::from_pixel(10, 10, image::Luma([7])), 32);
+        assert!(flat.iter().all(|v| *v == 0.0));
+        // Ranks ignore a gamma change that standardisation alone would not.
+        let gamma = GrayImage::from_fn(90, 50, |x, y| {
+            let v = (x + y) as f32 / 255.0;
+            image::Luma([(v.powf(0.5) * 255.0) as u8])
+        });
+        let c = preprocess(&gamma, 32);
+        let plane = 32 * 32;
+        let rank_gap = a[plane..]
+            .iter()
+            .zip(&c[plane..])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(rank_gap < 0.1, "{rank_gap}");
+    }
+}
