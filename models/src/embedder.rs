@@ -156,6 +156,15 @@ pub trait Embedder: Send + Sync {
         let views: Vec<GrayImage> = Dihedral::ALL.iter().map(|d| d.apply(image)).collect();
         self.embed(&views)
     }
+
+    /// [`Embedder::embed_dihedral`] of each image, in order. The default embeds them one by one;
+    /// network embedders run many images' views through one forward pass.
+    fn embed_dihedral_many(&self, images: &[GrayImage]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        images
+            .iter()
+            .map(|image| self.embed_dihedral(image))
+            .collect()
+    }
 }
 
 /// Scales `vector` to unit length (a zero vector stays zero).

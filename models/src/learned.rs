@@ -487,18 +487,38 @@ impl Embedder for LearnedEmbedder {
 
     /// Resizes the panel once and turns the small input eight ways, one forward pass for all.
     fn embed_dihedral(&self, image: &GrayImage) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self
+            .embed_dihedral_many(std::slice::from_ref(image))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The eight views of several panels per forward pass (`EMBED_BATCH` views at a time): a
+    /// batch of eight left the convolutions' matrix products too small to be efficient.
+    fn embed_dihedral_many(&self, images: &[GrayImage]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         let side = self.config.input_side;
-        let values = preprocess(image, side);
-        let mut data = Vec::with_capacity(Dihedral::ALL.len() * values.len());
-        for d in Dihedral::ALL {
-            data.extend(transform(&values, side, d));
+        let views = Dihedral::ALL.len();
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks((EMBED_BATCH / views).max(1)) {
+            let mut data = Vec::with_capacity(chunk.len() * views * PLANES * side * side);
+            for image in chunk {
+                let values = preprocess(image, side);
+                for d in Dihedral::ALL {
+                    data.extend(transform(&values, side, d));
+                }
+            }
+            let pixels = Tensor::from_vec(
+                data,
+                (chunk.len() * views, PLANES, side, side),
+                &self.device,
+            )?;
+            let vectors = self.net.forward(&pixels)?.to_vec2::<f32>()?;
+            let mut vectors = vectors.into_iter();
+            for _ in chunk {
+                out.push(vectors.by_ref().take(views).collect());
+            }
         }
-        let pixels = Tensor::from_vec(
-            data,
-            (Dihedral::ALL.len(), PLANES, side, side),
-            &self.device,
-        )?;
-        Ok(self.net.forward(&pixels)?.to_vec2::<f32>()?)
+        Ok(out)
     }
 }
 

@@ -136,24 +136,32 @@ pub struct Embed {
 
 impl Embed {
     fn embed(&self, document: &DocumentPanels) -> Result<DocumentEmbedded, StageError> {
-        let mut vectors = Vec::with_capacity(document.panels.len());
         let mut panels = document.panels.clone();
+        // The document's panels go to the embedder together, so a network batches them.
+        let mut grays = Vec::with_capacity(panels.len());
         for panel in &mut panels {
             let raster = panel.raster.take();
-            if panel.uniform {
-                vectors.push(None);
-                continue;
+            if !panel.uniform {
+                grays.push(raster.as_ref().unwrap_or(&panel.thumb).to_gray());
             }
-            let gray = raster.as_ref().unwrap_or(&panel.thumb).to_gray();
-            let views = self
-                .embedder
-                .embed_dihedral(&gray)
-                .map_err(|e| StageError::internal(format!("embedding failed: {e}")))?;
-            vectors.push(Some(PanelVectors {
-                identity: views[0].clone(),
-                views,
-            }));
         }
+        let mut views = self
+            .embedder
+            .embed_dihedral_many(&grays)
+            .map_err(|e| StageError::internal(format!("embedding failed: {e}")))?
+            .into_iter();
+        let vectors = panels
+            .iter()
+            .map(|panel| {
+                if panel.uniform {
+                    return None;
+                }
+                views.next().map(|views| PanelVectors {
+                    identity: views[0].clone(),
+                    views,
+                })
+            })
+            .collect();
         Ok(DocumentEmbedded {
             document: DocumentPanels {
                 panels,

@@ -154,15 +154,12 @@ impl Pdf {
             // 24-bit with red and blue swapped: pdfium writes RGB rows we can take as they are.
             .set_format(PdfBitmapFormat::BGR)
             .set_reverse_byte_order(true)
-            .clear_before_rendering(true)
-            .set_clear_color(PdfColor::WHITE)
+            // The buffer starts white (see `render_rgb`): pdfium's own clear would paint it again.
+            .clear_before_rendering(false)
             .render_annotations(true)
             .render_form_data(true)
             .use_lcd_text_rendering(false);
-        let bitmap = page
-            .render_with_config(&render_config)
-            .map_err(pdfium_error)?;
-        let image = rgb_rows(&bitmap);
+        let image = render_rgb(&page, &render_config, width_px, height_px)?;
 
         let mut embedded = Vec::new();
         let mut budget = config.max_page_image_pixels;
@@ -202,34 +199,38 @@ impl Pdf {
     }
 }
 
-/// The rows of a 24-bit bitmap rendered with reversed byte order (so RGB), without row padding.
-fn rgb_rows(bitmap: &PdfBitmap) -> Raster {
-    let width = bitmap.width().max(0) as usize;
-    let height = bitmap.height().max(0) as usize;
-    let mut bytes = bitmap.as_raw_bytes();
-    let stride = bytes.len().checked_div(height).unwrap_or(0);
-    let row = width * 3;
-    if stride < row {
-        // Never seen from pdfium; a blank page beats a raster whose size lies about its data.
-        return Raster {
-            width: width as u32,
-            height: height as u32,
-            channels: 3,
-            data: vec![255; row * height],
-        };
+/// The page rendered as RGB rows without padding, into a buffer of our own: pdfium draws straight
+/// into the raster that goes to the pipeline, where its own bitmap had to be copied out (and
+/// cleared before that) for every page.
+fn render_rgb(
+    page: &PdfPage,
+    config: &PdfRenderConfig,
+    width: i32,
+    height: i32,
+) -> Result<Raster, PdfError> {
+    let (columns, rows) = (width.max(0) as usize, height.max(0) as usize);
+    let row = columns * 3;
+    // pdfium's rows start on 4-byte boundaries.
+    let stride = row.div_ceil(4) * 4;
+    let mut data = vec![255u8; stride * rows];
+    {
+        let mut bitmap = PdfBitmap::from_bytes(width, height, PdfBitmapFormat::BGR, &mut data)
+            .map_err(pdfium_error)?;
+        page.render_into_bitmap_with_config(&mut bitmap, config)
+            .map_err(pdfium_error)?;
     }
     if stride > row {
-        for y in 1..height {
-            bytes.copy_within(y * stride..y * stride + row, y * row);
+        for y in 1..rows {
+            data.copy_within(y * stride..y * stride + row, y * row);
         }
     }
-    bytes.truncate(row * height);
-    Raster {
-        width: width as u32,
-        height: height as u32,
+    data.truncate(row * rows);
+    Ok(Raster {
+        width: columns as u32,
+        height: rows as u32,
         channels: 3,
-        data: bytes,
-    }
+        data,
+    })
 }
 
 /// A decoded image bitmap as RGB, shrunk by the smallest whole factor that brings it under
@@ -263,45 +264,51 @@ fn bitmap_to_rgb(bitmap: &PdfBitmap, max_pixels: u64) -> Option<RgbImage> {
     if out_w == 0 || out_h == 0 {
         return None;
     }
-    let rgb_of = |row: &[u8], x: usize| -> [u32; 3] {
-        let p = &row[x * channels..];
-        match channels {
-            1 => [u32::from(p[0]); 3],
-            _ => [u32::from(p[2]), u32::from(p[1]), u32::from(p[0])],
-        }
-    };
+    // Plain index loops per layout: an iterator chain per pixel cost a visible share of rendering
+    // on pages of large photographs.
     let mut data = vec![0u8; out_w * out_h * 3];
     if factor == 1 {
         for (y, out) in data.chunks_exact_mut(width * 3).enumerate() {
-            let row = &bytes[y * stride..];
-            for (x, pixel) in out.chunks_exact_mut(3).enumerate() {
-                let [r, g, b] = rgb_of(row, x);
-                pixel.copy_from_slice(&[r as u8, g as u8, b as u8]);
+            let row = &bytes[y * stride..y * stride + width * channels];
+            if channels == 1 {
+                for (pixel, &gray) in out.chunks_exact_mut(3).zip(row) {
+                    pixel.fill(gray);
+                }
+            } else {
+                for (pixel, source) in out.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
+                    pixel[0] = source[2];
+                    pixel[1] = source[1];
+                    pixel[2] = source[0];
+                }
             }
         }
     } else {
         let area = (factor * factor) as u32;
-        let mut sums = vec![[0u32; 3]; out_w];
+        let mut sums = vec![0u32; out_w * 3];
         for (oy, out) in data.chunks_exact_mut(out_w * 3).enumerate() {
-            sums.iter_mut().for_each(|s| *s = [0; 3]);
+            sums.fill(0);
             for y in oy * factor..(oy + 1) * factor {
-                let row = &bytes[y * stride..];
-                for (x, sum) in
-                    (0..out_w * factor).zip((0..out_w).flat_map(|o| std::iter::repeat_n(o, factor)))
+                let row = &bytes[y * stride..y * stride + out_w * factor * channels];
+                for (block, sum) in row
+                    .chunks_exact(factor * channels)
+                    .zip(sums.chunks_exact_mut(3))
                 {
-                    let [r, g, b] = rgb_of(row, x);
-                    let s = &mut sums[sum];
-                    s[0] += r;
-                    s[1] += g;
-                    s[2] += b;
+                    for source in block.chunks_exact(channels) {
+                        if channels == 1 {
+                            let gray = u32::from(source[0]);
+                            sum[0] += gray;
+                            sum[1] += gray;
+                            sum[2] += gray;
+                        } else {
+                            sum[0] += u32::from(source[2]);
+                            sum[1] += u32::from(source[1]);
+                            sum[2] += u32::from(source[0]);
+                        }
+                    }
                 }
             }
-            for (pixel, sum) in out.chunks_exact_mut(3).zip(&sums) {
-                pixel.copy_from_slice(&[
-                    (sum[0] / area) as u8,
-                    (sum[1] / area) as u8,
-                    (sum[2] / area) as u8,
-                ]);
+            for (pixel, sum) in out.iter_mut().zip(&sums) {
+                *pixel = (sum / area) as u8;
             }
         }
     }
