@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use image::GrayImage;
 use panelscope_engine::{
     BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError, StageKind,
 };
@@ -13,7 +14,7 @@ use panelscope_models::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::units::{DocumentEmbedded, DocumentPanels, PanelVectors};
+use crate::units::{DocumentEmbedded, DocumentPanels, PanelItem, PanelVectors};
 
 /// Which embedder, read from `[embed]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +130,9 @@ impl StageConfig for EmbedStageConfig {
     }
 }
 
+/// Panels handed to the embedder per call.
+const PANELS_PER_CALL: usize = 16;
+
 /// The embed stage.
 pub struct Embed {
     embedder: Arc<dyn Embedder>,
@@ -136,20 +140,41 @@ pub struct Embed {
 
 impl Embed {
     fn embed(&self, document: &DocumentPanels) -> Result<DocumentEmbedded, StageError> {
-        let mut panels = document.panels.clone();
-        // The document's panels go to the embedder together, so a network batches them.
-        let mut grays = Vec::with_capacity(panels.len());
-        for panel in &mut panels {
-            let raster = panel.raster.take();
-            if !panel.uniform {
-                grays.push(raster.as_ref().unwrap_or(&panel.thumb).to_gray());
-            }
+        // Full-resolution pixels stop here: the stages after this one read thumbnails. The copy
+        // going on is made without them rather than cloned and emptied.
+        let panels: Vec<PanelItem> = document
+            .panels
+            .iter()
+            .map(|p| PanelItem {
+                id: p.id,
+                page: p.page,
+                figure: p.figure,
+                ordinal: p.ordinal,
+                bbox: p.bbox,
+                thumb: p.thumb.clone(),
+                uniform: p.uniform,
+                raster: None,
+            })
+            .collect();
+        // Panels go to the embedder a few at a time, so a network batches them while only that
+        // many gray copies of full-resolution panels exist at once.
+        let screened: Vec<usize> = (0..panels.len()).filter(|&k| !panels[k].uniform).collect();
+        let mut all_views = Vec::with_capacity(screened.len());
+        for chunk in screened.chunks(PANELS_PER_CALL) {
+            let grays: Vec<GrayImage> = chunk
+                .iter()
+                .map(|&k| {
+                    let panel = &document.panels[k];
+                    panel.raster.as_ref().unwrap_or(&panel.thumb).to_gray()
+                })
+                .collect();
+            all_views.extend(
+                self.embedder
+                    .embed_dihedral_many(&grays)
+                    .map_err(|e| StageError::internal(format!("embedding failed: {e}")))?,
+            );
         }
-        let mut views = self
-            .embedder
-            .embed_dihedral_many(&grays)
-            .map_err(|e| StageError::internal(format!("embedding failed: {e}")))?
-            .into_iter();
+        let mut views = all_views.into_iter();
         let vectors = panels
             .iter()
             .map(|panel| {
