@@ -791,7 +791,7 @@ fn model_card(input: &CardInput) -> String {
     let _ = writeln!(card, "# Model card: `{name}`\n");
     let _ = writeln!(
         card,
-        "A copy-detection embedder for panelscope (`[embed] model = \"learned\"`), trained by `panelscope train` (src/train/). Not the default embedder: the classical descriptor stays the default until the learned one is evaluated in the pipeline.\n"
+        "A copy-detection embedder for panelscope (`[embed] model = \"learned\"`), trained by `panelscope train` (src/train/). Not the default embedder: `bash benches/accuracy.sh` scores it in the pipeline beside the classical descriptor (`benches/accuracy.md`), with `[index] min_similarity = 0.80`.\n"
     );
     let _ = writeln!(card, "- Fingerprint: `{}`", input.fingerprint);
     let _ = writeln!(
