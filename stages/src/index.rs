@@ -816,6 +816,46 @@ impl Stage for IndexStage {
 mod tests {
     use super::*;
 
+    fn cached(id: i64, side: u32) -> (PanelPlace, Arc<Raster>) {
+        let place = PanelPlace {
+            id,
+            doc: crate::units::DocumentId::of_bytes(b"cache test"),
+            path: "cache-test.pdf".to_string(),
+            page: 1,
+            bbox: crate::units::BBox::new(0.0, 0.0, 10.0, 10.0),
+        };
+        let thumb = Raster {
+            width: side,
+            height: side,
+            channels: 1,
+            data: vec![128; (side * side) as usize],
+        };
+        (place, Arc::new(thumb))
+    }
+
+    #[test]
+    fn the_panel_cache_forgets_recorded_panels_and_keeps_to_its_budget() {
+        let cache = PanelCache::new(3 * 100);
+        for id in 1..=3 {
+            let (place, thumb) = cached(id, 10);
+            cache.insert(place, thumb);
+        }
+        assert_eq!(cache.usage(), (3, 300));
+        // Over budget: the oldest goes.
+        let (place, thumb) = cached(4, 10);
+        cache.insert(place, thumb);
+        assert_eq!(cache.usage(), (3, 300));
+        assert!(cache.lock().panels.get(&1).is_none());
+        // Recorded panels are dropped, unknown ids ignored.
+        cache.forget([2, 3, 99]);
+        assert_eq!(cache.usage(), (1, 100));
+        assert_eq!(cache.lock().order, VecDeque::from([4]));
+        // Re-inserting a panel replaces it without counting it twice.
+        let (place, thumb) = cached(4, 5);
+        cache.insert(place, thumb);
+        assert_eq!(cache.usage(), (1, 25));
+    }
+
     fn unit(seed: u64, d: usize) -> Vec<f32> {
         let mut v: Vec<f32> = (0..d)
             .map(|i| (((seed * 31 + i as u64) * 2_654_435_761) % 1000) as f32 - 500.0)

@@ -565,6 +565,28 @@ mod tests {
     use super::*;
     use image::Luma;
 
+    #[test]
+    fn high_pass_subtracts_the_mean_of_the_window_inside_the_image() {
+        let (width, height) = (7usize, 5usize);
+        let values: Vec<f32> = (0..width * height)
+            .map(|i| ((i * 37 + 11) % 23) as f32 / 23.0)
+            .collect();
+        let fast = high_pass(&values, width, height, 2);
+        for y in 0..height {
+            for x in 0..width {
+                let (mut sum, mut count) = (0.0, 0.0);
+                for sy in y.saturating_sub(2)..(y + 3).min(height) {
+                    for sx in x.saturating_sub(2)..(x + 3).min(width) {
+                        sum += values[sy * width + sx];
+                        count += 1.0;
+                    }
+                }
+                let expected = values[y * width + x] - sum / count;
+                assert!((fast[y * width + x] - expected).abs() < 1e-5, "({x}, {y})");
+            }
+        }
+    }
+
     /// A blot-like image with noise, from a seed.
     fn blot(seed: u32, width: u32, height: u32) -> GrayImage {
         GrayImage::from_fn(width, height, |x, y| {
