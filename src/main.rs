@@ -292,13 +292,16 @@ fn tune_allocator() {
 /// candle sizes its CPU thread pool from `RAYON_NUM_THREADS` and, when that is unset, counts the
 /// physical cores by parsing /proc/cpuinfo on every operation, which cost an eighth of the learned
 /// embedder's time. The pipeline already runs one embed worker per core, so each forward pass
-/// gets one thread there; training is one loop and gets every core. An explicit setting wins.
+/// gets one thread there; training and re-embedding are one loop each and get every core. An
+/// explicit setting wins.
 fn size_model_threads(command: &Command) {
     if std::env::var_os("RAYON_NUM_THREADS").is_some() {
         return;
     }
     let threads = match command {
-        Command::Train { .. } => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Command::Train { .. } | Command::Reindex => {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
         _ => 1,
     };
     // SAFETY: called from `main` before any thread is started.
