@@ -1,22 +1,18 @@
 //! The binary end to end: `panelscope demo` serves /metrics while it runs, and SIGTERM drains the
 //! graph (every item already taken reaches the sink or the dead letters) and exits 0.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::temp_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("panelscope-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path)

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,16 +15,9 @@ use panelscope_engine::{CollectedDeadLetters, GraphBuilder, NodeConfig, from_fn,
 use panelscope_stages::paginate::Paginate;
 use panelscope_stages::store::Store;
 use panelscope_stages::units::{BBox, DocumentId, DocumentJob, PagePanels, RenderedPage};
-use support::pdfs;
+use support::{pdfs, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("panelscope-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn job(path: &Path) -> DocumentJob {
     let bytes = std::fs::read(path).unwrap();

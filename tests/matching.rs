@@ -11,15 +11,9 @@ mod support;
 
 use panelscope_stages::index::{IndexConfig, ShardedIndex};
 use panelscope_stages::store::Store;
+use support::temp_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("panelscope-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn run(args: &[&str], data: &Path) -> String {
     let out = Command::new(BIN)

@@ -4,7 +4,7 @@
 //! Verification resizes every candidate dozens of times, where `image`'s resize spent most of
 //! its time recomputing weights.
 
-use image::{GrayImage, ImageBuffer, Pixel};
+use image::{ImageBuffer, Pixel};
 
 /// The taps of one output coordinate: the first input index and the normalised weights.
 struct Taps {
@@ -161,16 +161,11 @@ pub fn resample<P: Pixel<Subpixel = u8>>(
     ImageBuffer::from_raw(width.max(1), height.max(1), data).expect("size matches its data")
 }
 
-/// A gray image resized to `width × height` with the triangle filter.
-pub fn resample_gray(image: &GrayImage, width: u32, height: u32) -> GrayImage {
-    resample(image, width, height)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use image::imageops::FilterType;
-    use image::{Luma, RgbImage};
+    use image::{GrayImage, Luma, RgbImage};
 
     fn texture(width: u32, height: u32) -> GrayImage {
         GrayImage::from_fn(width, height, |x, y| {
@@ -182,7 +177,7 @@ mod tests {
     fn agrees_with_image_triangle_within_a_level_or_two() {
         let source = texture(288, 188);
         for (w, h) in [(96, 63), (64, 42), (30, 20), (192, 125), (400, 260)] {
-            let ours = resample_gray(&source, w, h);
+            let ours = resample(&source, w, h);
             let theirs = image::imageops::resize(&source, w, h, FilterType::Triangle);
             let worst = ours
                 .pixels()

@@ -5,7 +5,7 @@
 
 use image::GrayImage;
 use panelscope_models::Dihedral;
-use panelscope_models::resample::resample_gray;
+use panelscope_models::resample::resample;
 use serde::{Deserialize, Serialize};
 
 /// Settings of verification, read from `[verify]`.
@@ -95,7 +95,7 @@ fn fit(image: &GrayImage, side: u32) -> GrayImage {
         ((h as f32 * scale).round() as u32).max(1),
     );
     if scale < 1.0 {
-        resample_gray(image, nw, nh)
+        resample(image, nw, nh)
     } else {
         image::imageops::resize(image, nw, nh, image::imageops::FilterType::CatmullRom)
     }
@@ -417,7 +417,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
     for d in dihedrals {
         let b_turned = d.apply(b);
         // Whole panels, possibly rescaled and slightly turned.
-        let b_work = resample_gray(&b_turned, a_work.width(), a_work.height());
+        let b_work = resample(&b_turned, a_work.width(), a_work.height());
         for angle in std::iter::once(0.0).chain(cfg.rotations_deg.iter().copied()) {
             let candidate = if angle == 0.0 {
                 b_work.clone()
@@ -469,7 +469,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                 let height = (width as f32 * small.height() as f32 / small.width().max(1) as f32)
                     .round() as u32;
                 if width >= 8 && height >= 8 && height <= large_search.height() {
-                    let template = resample_gray(&small_search, width, height);
+                    let template = resample(&small_search, width, height);
                     let (score, x, y) = best_placement(large_search, &template);
                     if best_crop.as_ref().is_none_or(|b| score > b.0) {
                         best_crop = Some((score, x, y, template));
@@ -508,7 +508,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     continue;
                 }
                 let area = image::imageops::crop_imm(large_work, cx, cy, cw, ch).to_image();
-                let fine_template = resample_gray(small, width, height);
+                let fine_template = resample(small, width, height);
                 let (score, px, py) = best_placement(&area, &fine_template);
                 if score > fine_score {
                     (fine_score, fx, fy, fw, fh) = (score, cx + px, cy + py, width, height);
@@ -521,7 +521,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
             let (x0, y0) = (fx as f32 / factor, fy as f32 / factor);
             let (x1, y1) = ((fx + fw) as f32 / factor, (fy + fh) as f32 / factor);
             let window = image::imageops::crop_imm(large_work, fx, fy, fw, fh).to_image();
-            let small_work = resample_gray(small, window.width(), window.height());
+            let small_work = resample(small, window.width(), window.height());
             let (correlation, detail_correlation) = correlate(&window, &small_work);
             let region = [
                 x0 / large.width() as f32,

@@ -1,9 +1,10 @@
-//! Stages and helpers shared by the engine's integration tests.
+//! Stages and helpers shared by the integration tests.
 #![allow(dead_code)]
 
 pub mod pdfs;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once};
 
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
@@ -124,4 +125,12 @@ pub fn complete_documents(store: &std::path::Path) -> i64 {
             )
         })
         .unwrap_or(0)
+}
+
+/// A fresh, empty directory for one test, named after it and this process.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("panelscope-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
