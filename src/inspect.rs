@@ -13,6 +13,7 @@ use panelscope_engine::{
 use panelscope_stages::figures::Figures;
 use panelscope_stages::paginate::Paginate;
 use panelscope_stages::panels::Panels;
+use panelscope_stages::render::RenderConfig;
 use panelscope_stages::units::{BBox, DocumentId, DocumentJob, RenderedPage};
 use serde::Serialize;
 
@@ -179,7 +180,13 @@ pub async fn run(
         path: pdf.to_path_buf(),
         size: bytes.len() as u64,
     };
-    let render = settings.render.resolved().map_err(anyhow::Error::msg)?;
+    // Every page gets its overlay, text-only ones too.
+    let render = RenderConfig {
+        skip_text_only_pages: false,
+        ..settings.render.clone()
+    }
+    .resolved()
+    .map_err(anyhow::Error::msg)?;
     let dead = Arc::new(panelscope_engine::CollectedDeadLetters::default());
     let reports = Arc::new(Mutex::new(Vec::new()));
 

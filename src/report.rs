@@ -143,6 +143,7 @@ async fn render_pages(
 ) -> Result<HashMap<(DocumentId, u32), RgbImage>> {
     let render = RenderConfig {
         dpi: PAGE_DPI,
+        skip_text_only_pages: false,
         ..settings.render.clone()
     }
     .resolved()

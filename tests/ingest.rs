@@ -13,6 +13,7 @@ use panelscope::config::Settings;
 use panelscope::ingest::screen_documents;
 use panelscope_engine::{CollectedDeadLetters, GraphBuilder, NodeConfig, from_fn, testing};
 use panelscope_stages::paginate::Paginate;
+use panelscope_stages::render::RenderConfig;
 use panelscope_stages::store::Store;
 use panelscope_stages::units::{BBox, DocumentId, DocumentJob, PagePanels, RenderedPage};
 use support::{pdfs, temp_dir};
@@ -34,9 +35,12 @@ fn settings() -> Settings {
 
 /// Renders every page of `path` in fresh worker processes.
 fn render_pages(path: &Path) -> Vec<RenderedPage> {
-    let settings = settings();
-    let render = settings
-        .render
+    render_pages_with(path, settings().render)
+}
+
+/// Renders every page of `path` in fresh worker processes, with `render` settings.
+fn render_pages_with(path: &Path, render: RenderConfig) -> Vec<RenderedPage> {
+    let render = render
         .resolved()
         .expect("pdfium is installed (run bash scripts/setup.sh)");
     let mut graph = GraphBuilder::new("render-test");
@@ -102,8 +106,13 @@ fn rendering_is_byte_identical_across_runs_and_processes() {
     let (bytes, _) = pdfs::paper(3, 2);
     let path = dir.join("paper.pdf");
     std::fs::write(&path, bytes).unwrap();
-    let first = render_pages(&path);
-    let second = render_pages(&path);
+    // Text-only pages too: every page is rasterised here.
+    let every_page = || RenderConfig {
+        skip_text_only_pages: false,
+        ..settings().render
+    };
+    let first = render_pages_with(&path, every_page());
+    let second = render_pages_with(&path, every_page());
     assert_eq!(first.len(), 2);
     for (a, b) in first.iter().zip(&second) {
         assert_eq!(
@@ -119,6 +128,56 @@ fn rendering_is_byte_identical_across_runs_and_processes() {
         assert_eq!(a.embedded, b.embedded);
         assert_eq!(a.text, b.text);
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn text_only_pages_keep_their_text_and_size_but_are_not_rasterised() {
+    use panelscope::pdfgen::{Font, PdfDoc};
+    let dir = temp_dir("text-only");
+    let mut doc = PdfDoc::new();
+    doc.add_page(612.0, 792.0).text(
+        72.0,
+        100.0,
+        12.0,
+        Font::Helvetica,
+        "Only words on this page.",
+    );
+    doc.add_page(612.0, 792.0)
+        .text(72.0, 100.0, 12.0, Font::Helvetica, "Words and a box.")
+        .rect(BBox::new(72.0, 200.0, 300.0, 400.0), Some([0, 0, 0]), None);
+    let path = dir.join("text-only.pdf");
+    doc.write_to(&path).unwrap();
+
+    let skipped = render_pages(&path);
+    assert!(
+        skipped[0].image.is_empty(),
+        "a text-only page is not rasterised"
+    );
+    assert_eq!(
+        (skipped[0].meta.width_px, skipped[0].meta.height_px),
+        (1275, 1650)
+    );
+    assert_eq!(skipped[0].meta.dpi, 150.0);
+    assert_eq!(skipped[0].text[0].text, "Only words on this page.");
+    assert_eq!(
+        (skipped[1].image.width, skipped[1].image.height),
+        (1275, 1650)
+    );
+
+    let every = render_pages_with(
+        &path,
+        RenderConfig {
+            skip_text_only_pages: false,
+            ..settings().render
+        },
+    );
+    assert_eq!((every[0].image.width, every[0].image.height), (1275, 1650));
+    assert!(
+        every[0].image.data.iter().any(|&v| v < 128),
+        "the text is drawn when every page is rasterised"
+    );
+    assert_eq!(every[1].image, skipped[1].image);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

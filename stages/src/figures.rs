@@ -147,7 +147,7 @@ impl Figures {
         }
 
         // 2. Drawn figures: ink on the render that is neither text nor an embedded figure.
-        if cfg.detect_drawn {
+        if cfg.detect_drawn && !page.image.is_empty() {
             // Embedded images too small to be figures (logos, icons) are not drawn figures either.
             let taken: Vec<BBox> = figures
                 .iter()

@@ -252,6 +252,21 @@ impl fmt::Debug for Raster {
 }
 
 impl Raster {
+    /// No pixels: the raster of a page that was not rasterised.
+    pub fn empty() -> Self {
+        Self {
+            width: 0,
+            height: 0,
+            channels: 3,
+            data: Vec::new(),
+        }
+    }
+
+    /// Whether it holds no pixel.
+    pub fn is_empty(&self) -> bool {
+        self.width == 0 || self.height == 0
+    }
+
     /// An RGB raster.
     pub fn from_rgb(image: RgbImage) -> Self {
         let (width, height) = image.dimensions();

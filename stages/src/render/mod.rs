@@ -41,6 +41,10 @@ pub struct RenderConfig {
     /// Embedded images smaller than this on the page (either side, in points) keep their box but
     /// not their pixels: icons, bullets and glyphs are not figures.
     pub min_image_side_pt: f32,
+    /// Pages that draw nothing but text (no image, path, shading or annotation) are not
+    /// rasterised: no figure can be found on them, and their text is still read. Their raster is
+    /// empty; the recorded size and DPI are those of the render they would have had.
+    pub skip_text_only_pages: bool,
     /// How long one page may take before its worker is killed and the page dead-lettered.
     #[serde(with = "humantime_serde")]
     pub page_timeout: Duration,
@@ -62,6 +66,7 @@ impl Default for RenderConfig {
             max_image_pixels: 4_000_000,
             max_page_image_pixels: 12_000_000,
             min_image_side_pt: 24.0,
+            skip_text_only_pages: true,
             page_timeout: Duration::from_secs(60),
             document_timeout: Duration::from_secs(600),
             pdfium_library: PathBuf::new(),

@@ -149,21 +149,10 @@ impl Pdf {
         }
         let width_px = ((space.width * dpi / 72.0).round() as i32).max(1);
         let height_px = ((space.height * dpi / 72.0).round() as i32).max(1);
-        let render_config = PdfRenderConfig::new()
-            .set_target_size(width_px, height_px)
-            // 24-bit with red and blue swapped: pdfium writes RGB rows we can take as they are.
-            .set_format(PdfBitmapFormat::BGR)
-            .set_reverse_byte_order(true)
-            // The buffer starts white (see `render_rgb`): pdfium's own clear would paint it again.
-            .clear_before_rendering(false)
-            .render_annotations(true)
-            .render_form_data(true)
-            .use_lcd_text_rendering(false);
-        let image = render_rgb(&page, &render_config, width_px, height_px)?;
 
         let mut embedded = Vec::new();
         let mut budget = config.max_page_image_pixels;
-        collect_images(
+        let draws = collect_images(
             page.objects().iter(),
             &Matrix::IDENTITY,
             &space,
@@ -171,6 +160,21 @@ impl Pdf {
             &mut budget,
             &mut embedded,
         );
+        let image = if config.skip_text_only_pages && !draws && page.annotations().is_empty() {
+            Raster::empty()
+        } else {
+            let render_config = PdfRenderConfig::new()
+                .set_target_size(width_px, height_px)
+                // 24-bit with red and blue swapped: pdfium writes RGB rows we can take as they are.
+                .set_format(PdfBitmapFormat::BGR)
+                .set_reverse_byte_order(true)
+                // The buffer starts white (see `render_rgb`): pdfium's own clear would paint it again.
+                .clear_before_rendering(false)
+                .render_annotations(true)
+                .render_form_data(true)
+                .use_lcd_text_rendering(false);
+            render_rgb(&page, &render_config, width_px, height_px)?
+        };
 
         let text = page_text(&page, &space);
         let text_chars = text
@@ -185,9 +189,9 @@ impl Pdf {
             pages_screened: info.pages_screened,
             width_pt: space.width,
             height_pt: space.height,
-            dpi: image.width as f32 / space.width * 72.0,
-            width_px: image.width,
-            height_px: image.height,
+            dpi: width_px as f32 / space.width * 72.0,
+            width_px: width_px as u32,
+            height_px: height_px as u32,
             text_chars,
         };
         Ok(RenderedPage {
@@ -427,7 +431,8 @@ impl Matrix {
     }
 }
 
-/// Walks page objects (into form XObjects) and records every image with its page-space box.
+/// Walks page objects (into form XObjects) and records every image with its page-space box;
+/// whether any object draws something other than text.
 fn collect_images<'a>(
     objects: impl Iterator<Item = PdfPageObject<'a>>,
     outer: &Matrix,
@@ -435,10 +440,13 @@ fn collect_images<'a>(
     config: &RenderConfig,
     budget: &mut u64,
     out: &mut Vec<EmbeddedImage>,
-) {
+) -> bool {
+    let mut draws = false;
     for object in objects {
         match &object {
+            PdfPageObject::Text(_) => {}
             PdfPageObject::Image(image) => {
+                draws = true;
                 let Ok(matrix) = image.matrix() else { continue };
                 // An image fills the unit square of its own matrix.
                 let full = outer.then(&Matrix::of(&matrix));
@@ -472,13 +480,17 @@ fn collect_images<'a>(
                 });
             }
             PdfPageObject::XObjectForm(form) => {
-                let Ok(matrix) = form.matrix() else { continue };
+                let Ok(matrix) = form.matrix() else {
+                    draws = true;
+                    continue;
+                };
                 let inner = outer.then(&Matrix::of(&matrix));
-                collect_images(form.iter(), &inner, space, config, budget, out);
+                draws |= collect_images(form.iter(), &inner, space, config, budget, out);
             }
-            _ => {}
+            _ => draws = true,
         }
     }
+    draws
 }
 
 /// An image object's pixels as they appear on the rendered page: decoded at native resolution,
