@@ -119,6 +119,10 @@ pub struct PanelsConfig {
     /// Smallest panel side on the page, in points: smaller pieces (a letter of a drawn logo, an
     /// icon) carry too little to screen, whatever their pixel count.
     pub min_panel_side_pt: f32,
+    /// A thinner piece is still a panel when its short side reaches this (points) and its area
+    /// that of a `min_panel_side_pt` square: a blot strip, one protein's row of bands, is often
+    /// 8–12 pt high.
+    pub min_strip_side_pt: f32,
     /// Smallest panel side as a share of the figure's shorter side (0–1); the larger of this and
     /// `min_panel_side_px` applies.
     pub min_panel_side_share: f32,
@@ -145,6 +149,7 @@ impl Default for PanelsConfig {
             max_hairline_px: 2,
             min_panel_side_px: 32,
             min_panel_side_pt: 16.0,
+            min_strip_side_pt: 8.0,
             min_panel_side_share: 0.08,
             min_panel_fill: 0.5,
             max_sparse_aspect: 5.0,
@@ -189,6 +194,13 @@ impl PanelsConfig {
             if !(0.0..=max).contains(&value) {
                 return bad(field, &format!("in [0, {max}]"), &value);
             }
+        }
+        if !(0.0..=self.min_panel_side_pt).contains(&self.min_strip_side_pt) {
+            return bad(
+                "min_strip_side_pt",
+                "in [0, panels.min_panel_side_pt]",
+                &self.min_strip_side_pt,
+            );
         }
         if self.max_sparse_aspect.is_nan() || self.max_sparse_aspect < 1.0 {
             return bad("max_sparse_aspect", "at least 1", &self.max_sparse_aspect);
@@ -330,7 +342,11 @@ impl Panels {
             .iter()
             .filter_map(|&pixel_box| {
                 let bbox = pixel_box.to_page(origin, ppx, ppy);
-                if bbox.width().min(bbox.height()) < self.config.min_panel_side_pt {
+                let (short, area) = (bbox.width().min(bbox.height()), bbox.area());
+                let cfg = &self.config;
+                let strip = short >= cfg.min_strip_side_pt
+                    && area >= cfg.min_panel_side_pt * cfg.min_panel_side_pt;
+                if short < cfg.min_panel_side_pt && !strip {
                     dropped += 1;
                     return None;
                 }
@@ -623,7 +639,13 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
         outcome.panels.clone()
     };
     for region in &regions {
-        match solid_parts(&ink, &background, *region, min_side as u32) {
+        match solid_parts(
+            &ink,
+            &background,
+            *region,
+            min_side as u32,
+            config.gutter_flat_tolerance,
+        ) {
             Some(parts) => panels.extend(parts),
             None => panels.push(*region),
         }
@@ -690,6 +712,10 @@ impl Rect {
 
     fn height(&self) -> u32 {
         self.y1 - self.y0
+    }
+
+    fn overlaps(&self, other: &Rect) -> bool {
+        self.x0 < other.x1 && other.x0 < self.x1 && self.y0 < other.y1 && other.y0 < self.y1
     }
 
     fn area(&self) -> u64 {
@@ -846,12 +872,15 @@ fn border_pixels(raster: &Raster) -> Vec<&[u8]> {
 
 /// The solid pieces of `region` (connected areas of ink filling at least 85 % of their bounding
 /// box: blot strips, photographs, gels), when there are two or more and they hold most of the
-/// region's ink; `None` when the region is better left as one panel (a plot, a drawing).
+/// region's ink; `None` when the region is better left as one panel (a plot, a drawing). Pieces
+/// that are solid only counting faint marks too (`faint`: a pale membrane whose bands are its only
+/// ink, stacked with darker strips) are pieces as well, where they touch no ink piece.
 fn solid_parts(
     ink_map: &InkMap,
     background: &[u8],
     region: Rect,
     min_side: u32,
+    faint: u8,
 ) -> Option<Vec<Rect>> {
     // Only pieces on paper: on a dark or coloured background (a fluorescence image, a gel) the
     // "solid pieces" would be its bands.
@@ -860,71 +889,126 @@ fn solid_parts(
     }
     // Cells of `f × f` pixels keep the flood fill cheap on large figures.
     let f = (region.width().max(region.height()) / 400 + 1).max(1);
-    let (cw, ch) = (
-        region.width().div_ceil(f) as usize,
-        region.height().div_ceil(f) as usize,
+    let grid = CellGrid {
+        region,
+        f,
+        columns: region.width().div_ceil(f) as usize,
+        rows: region.height().div_ceil(f) as usize,
+    };
+    let (mut inked, mut marked) = (
+        vec![0u32; grid.columns * grid.rows],
+        vec![0u32; grid.columns * grid.rows],
     );
-    let mut ink = vec![false; cw * ch];
-    for cy in 0..ch {
-        for cx in 0..cw {
-            let x0 = region.x0 + cx as u32 * f;
-            let y0 = region.y0 + cy as u32 * f;
-            let cell = Rect {
-                x0,
-                y0,
-                x1: (x0 + f).min(region.x1),
-                y1: (y0 + f).min(region.y1),
-            };
-            ink[cy * cw + cx] = ink_map.count(cell) * 2 > cell.width() * cell.height();
+    let w = ink_map.width as usize;
+    for y in region.y0..region.y1 {
+        let row = &ink_map.deviation[y as usize * w..][region.x0 as usize..region.x1 as usize];
+        let cells = ((y - region.y0) / f) as usize * grid.columns;
+        for (x, &deviation) in row.iter().enumerate() {
+            let cell = cells + x / f as usize;
+            inked[cell] += u32::from(deviation > ink_map.tolerance);
+            marked[cell] += u32::from(deviation > faint);
         }
     }
+    let ink = grid.majority(&inked);
     let total_ink = ink.iter().filter(|&&i| i).count();
     if total_ink == 0 {
         return None;
     }
-    let mut seen = vec![false; ink.len()];
-    let mut solids = Vec::new();
+    let big = |rect: Rect| {
+        rect.width().min(rect.height()) >= min_side.clamp(8, 32)
+            && rect.area() * 100 >= region.area()
+    };
     let mut solid_ink = 0usize;
-    let mut stack = Vec::new();
-    for start in 0..ink.len() {
-        if !ink[start] || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1, mut count) = (usize::MAX, usize::MAX, 0, 0, 0usize);
-        while let Some(cell) = stack.pop() {
-            let (x, y) = (cell % cw, cell / cw);
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
-            count += 1;
-            let neighbours = [
-                (x > 0).then(|| cell - 1),
-                (x + 1 < cw).then(|| cell + 1),
-                (y > 0).then(|| cell - cw),
-                (y + 1 < ch).then(|| cell + cw),
-            ];
-            for next in neighbours.into_iter().flatten() {
-                if ink[next] && !seen[next] {
-                    seen[next] = true;
-                    stack.push(next);
-                }
-            }
-        }
-        let box_cells = (x1 - x0) * (y1 - y0);
-        let rect = Rect {
-            x0: region.x0 + x0 as u32 * f,
-            y0: region.y0 + y0 as u32 * f,
-            x1: (region.x0 + x1 as u32 * f).min(region.x1),
-            y1: (region.y0 + y1 as u32 * f).min(region.y1),
-        };
-        let big = rect.width().min(rect.height()) >= min_side.clamp(8, 32)
-            && rect.area() * 100 >= region.area();
-        if big && count as f32 >= 0.85 * box_cells as f32 {
+    let mut solids = Vec::new();
+    for (rect, count, box_cells) in grid.components(&ink) {
+        if big(rect) && count as f32 >= 0.85 * box_cells as f32 {
             solid_ink += count;
             solids.push(rect);
         }
     }
-    (solids.len() >= 2 && solid_ink * 2 >= total_ink).then_some(solids)
+    if solids.len() < 2 || solid_ink * 2 < total_ink {
+        return None;
+    }
+    // A faint piece touching an ink piece would merge pieces apart (JPEG haze bridges a
+    // narrow gutter): only those standing apart are taken.
+    let faint_solids: Vec<Rect> = grid
+        .components(&grid.majority(&marked))
+        .into_iter()
+        .filter(|&(rect, count, box_cells)| {
+            big(rect)
+                && count as f32 >= 0.85 * box_cells as f32
+                && solids.iter().all(|s| !s.overlaps(&rect))
+        })
+        .map(|(rect, _, _)| rect)
+        .collect();
+    solids.extend(faint_solids);
+    Some(solids)
+}
+
+/// `region` in cells of `f × f` pixels, row-major.
+struct CellGrid {
+    region: Rect,
+    f: u32,
+    columns: usize,
+    rows: usize,
+}
+
+impl CellGrid {
+    /// Which cells have more than half their pixels counted in `counts`.
+    fn majority(&self, counts: &[u32]) -> Vec<bool> {
+        let r = self.region;
+        (0..self.columns * self.rows)
+            .map(|cell| {
+                let (cx, cy) = ((cell % self.columns) as u32, (cell / self.columns) as u32);
+                let cell_w = (r.x0 + (cx + 1) * self.f).min(r.x1) - (r.x0 + cx * self.f);
+                let cell_h = (r.y0 + (cy + 1) * self.f).min(r.y1) - (r.y0 + cy * self.f);
+                counts[cell] * 2 > cell_w * cell_h
+            })
+            .collect()
+    }
+
+    /// The 4-connected components of set cells: their box in pixels, their cell count and the
+    /// cell count of their box.
+    fn components(&self, set: &[bool]) -> Vec<(Rect, usize, usize)> {
+        let (cw, ch, f, region) = (self.columns, self.rows, self.f, self.region);
+        let mut seen = vec![false; set.len()];
+        let mut stack = Vec::new();
+        let mut found = Vec::new();
+        for start in 0..set.len() {
+            if !set[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let (mut x0, mut y0, mut x1, mut y1, mut count) =
+                (usize::MAX, usize::MAX, 0, 0, 0usize);
+            while let Some(cell) = stack.pop() {
+                let (x, y) = (cell % cw, cell / cw);
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+                count += 1;
+                let neighbours = [
+                    (x > 0).then(|| cell - 1),
+                    (x + 1 < cw).then(|| cell + 1),
+                    (y > 0).then(|| cell - cw),
+                    (y + 1 < ch).then(|| cell + cw),
+                ];
+                for next in neighbours.into_iter().flatten() {
+                    if set[next] && !seen[next] {
+                        seen[next] = true;
+                        stack.push(next);
+                    }
+                }
+            }
+            let rect = Rect {
+                x0: region.x0 + x0 as u32 * f,
+                y0: region.y0 + y0 as u32 * f,
+                x1: (region.x0 + x1 as u32 * f).min(region.x1),
+                y1: (region.y0 + y1 as u32 * f).min(region.y1),
+            };
+            found.push((rect, count, (x1 - x0) * (y1 - y0)));
+        }
+        found
+    }
 }
 
 /// The largest difference between a pixel and a colour over their channels.
@@ -2359,6 +2443,54 @@ mod tests {
         }
         let found = panels().layout(&Raster::from_rgb(image)).boxes;
         assert_found(&found, &expected, "noisy gutters, no margins");
+    }
+
+    #[test]
+    fn stacked_strips_are_panels_when_pale_or_thin() {
+        // Four outlined blot strips 4 px apart (narrower than a gutter) at 4 px per point: a
+        // pale membrane whose bands are its only ink, and a strip 10 pt high.
+        let mut image = RgbImage::from_pixel(1200, 880, Rgb([255, 255, 255]));
+        let strips = [
+            (80u32, 200u32, 150u8, 60u8),
+            (204, 244, 160, 70),
+            (248, 368, 243, 200),
+            (372, 492, 150, 60),
+        ];
+        for &(y0, y1, membrane, band) in &strips {
+            for y in y0..y1 {
+                for x in 120..1080u32 {
+                    let outline = x < 122 || x >= 1078 || y < y0 + 2 || y >= y1 - 2;
+                    // Bands as blots have them: soft ellipses, one per lane.
+                    let (dx, dy) = (
+                        (((x - 120) % 160) as f32 - 80.0) / 50.0,
+                        (y as f32 - (y0 + y1) as f32 / 2.0) / ((y1 - y0) as f32 / 4.0),
+                    );
+                    let weight = (1.0 - (dx * dx + dy * dy)).clamp(0.0, 1.0);
+                    let v = if outline {
+                        180
+                    } else {
+                        (f32::from(membrane) - weight * f32::from(membrane - band)) as u8
+                    };
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+        }
+        let raster = Raster::from_rgb(image);
+        let figure = Figure {
+            source: FigureSource::Embedded,
+            bbox: BBox::new(0.0, 0.0, 300.0, 220.0),
+            pixel_box: PixelBox::new(0, 0, raster.width, raster.height),
+            caption: None,
+            raster,
+            parts: Vec::new(),
+        };
+        let (found, _) = panels().split(&figure);
+        let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
+        let expected: Vec<PixelBox> = strips
+            .iter()
+            .map(|&(y0, y1, _, _)| PixelBox::new(120, y0, 1080, y1))
+            .collect();
+        assert_found(&boxes, &expected, "stacked strips");
     }
 
     #[test]

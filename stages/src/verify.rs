@@ -41,7 +41,7 @@ impl Default for VerifyConfig {
             search_side: 64,
             min_crop_share: 0.45,
             rotations_deg: vec![-5.0, -4.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0, 5.0],
-            min_correlation: 0.9,
+            min_correlation: 0.95,
             min_detail_correlation: 0.8,
             detail_needs_texture_below: 0.9,
             min_fine_correlation: 0.15,
