@@ -302,14 +302,7 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
                 &device,
             )?;
             let score = held_out.score(&current)?;
-            let line = format!(
-                "step {step:>5}  held-out R@1 learned {:.3} | classical {:.3}; single-edit R@1 learned {:.3} | classical {:.3}   ({})",
-                score.recall_at_1,
-                classical.recall_at_1,
-                score.single_edit_recall_at_1,
-                classical.single_edit_recall_at_1,
-                describe(&score)
-            );
+            let line = progress_line(step, &score, &classical, "");
             println!("{line}");
             log.push(line);
             scores.push((step, score));
@@ -331,15 +324,7 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
     learned::save(&tensors(&varmap), &config, dtype, &options.out)?;
     let shipped = LearnedEmbedder::load(&options.out, &Device::Cpu)?;
     let final_scores = held_out.score(&shipped)?;
-    let line = format!(
-        "step {:>5}  held-out R@1 learned {:.3} | classical {:.3}; single-edit R@1 learned {:.3} | classical {:.3}   ({}; stored file)",
-        options.steps,
-        final_scores.recall_at_1,
-        classical.recall_at_1,
-        final_scores.single_edit_recall_at_1,
-        classical.single_edit_recall_at_1,
-        describe(&final_scores)
-    );
+    let line = progress_line(options.steps, &final_scores, &classical, "; stored file");
     println!("{line}");
     log.push(line);
     scores.push((options.steps, final_scores.clone()));
@@ -743,6 +728,18 @@ fn data_table(train: &[RealPanel], held_out: &[RealPanel]) -> String {
         );
     }
     table
+}
+
+/// One line of the training log: the held-out scores at `step` beside the classical descriptor's.
+fn progress_line(step: usize, learned: &Scores, classical: &Scores, note: &str) -> String {
+    format!(
+        "step {step:>5}  held-out R@1 learned {:.3} | classical {:.3}; single-edit R@1 learned {:.3} | classical {:.3}   ({}{note})",
+        learned.recall_at_1,
+        classical.recall_at_1,
+        learned.single_edit_recall_at_1,
+        classical.single_edit_recall_at_1,
+        describe(learned)
+    )
 }
 
 fn describe(scores: &Scores) -> String {
