@@ -33,7 +33,9 @@ pub fn to_json(m: &MatchRecord) -> Value {
             "region_a": t.region_a,
             "region_b": t.region_b,
             "correlation": t.correlation,
+            "rank_correlation": t.rank_correlation,
             "detail_correlation": t.detail_correlation,
+            "fine_correlation": t.fine_correlation,
         },
         "suppressed": m.suppressed,
     })

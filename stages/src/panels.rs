@@ -874,7 +874,9 @@ fn border_pixels(raster: &Raster) -> Vec<&[u8]> {
 /// box: blot strips, photographs, gels), when there are two or more and they hold most of the
 /// region's ink; `None` when the region is better left as one panel (a plot, a drawing). Pieces
 /// that are solid only counting faint marks too (`faint`: a pale membrane whose bands are its only
-/// ink, stacked with darker strips) are pieces as well, where they touch no ink piece.
+/// ink, stacked with darker strips) are pieces as well, where they touch no ink piece; one that
+/// holds two or more ink pieces covering less than half of it is a membrane with its bands, and
+/// replaces them.
 fn solid_parts(
     ink_map: &InkMap,
     background: &[u8],
@@ -919,7 +921,7 @@ fn solid_parts(
             && rect.area() * 100 >= region.area()
     };
     let mut solid_ink = 0usize;
-    let mut solids = Vec::new();
+    let mut solids: Vec<Rect> = Vec::new();
     for (rect, count, box_cells) in grid.components(&ink) {
         if big(rect) && count as f32 >= 0.85 * box_cells as f32 {
             solid_ink += count;
@@ -929,20 +931,39 @@ fn solid_parts(
     if solids.len() < 2 || solid_ink * 2 < total_ink {
         return None;
     }
-    // A faint piece touching an ink piece would merge pieces apart (JPEG haze bridges a
-    // narrow gutter): only those standing apart are taken.
-    let faint_solids: Vec<Rect> = grid
+    let faint_pieces: Vec<Rect> = grid
         .components(&grid.majority(&marked))
         .into_iter()
-        .filter(|&(rect, count, box_cells)| {
-            big(rect)
-                && count as f32 >= 0.85 * box_cells as f32
-                && solids.iter().all(|s| !s.overlaps(&rect))
-        })
+        .filter(|&(rect, count, box_cells)| big(rect) && count as f32 >= 0.85 * box_cells as f32)
         .map(|(rect, _, _)| rect)
         .collect();
-    solids.extend(faint_solids);
-    Some(solids)
+    let mut parts = Vec::new();
+    let mut absorbed = vec![false; solids.len()];
+    for faint_piece in &faint_pieces {
+        let inside: Vec<usize> = (0..solids.len())
+            .filter(|&i| solids[i].overlaps(faint_piece))
+            .collect();
+        let covered: u64 = inside.iter().map(|&i| solids[i].area()).sum();
+        if inside.is_empty() {
+            // A pale strip stacked with darker ones.
+            parts.push(*faint_piece);
+        } else if inside.len() >= 2 && 2 * covered < faint_piece.area() {
+            // Ink pieces spread over a faint one are the bands of one pale membrane: the
+            // membrane is the panel. (Ink pieces covering most of a faint one are strips that
+            // JPEG haze bridges across a narrow gutter: they stay apart.)
+            parts.push(*faint_piece);
+            for i in inside {
+                absorbed[i] = true;
+            }
+        }
+    }
+    parts.extend(
+        solids
+            .into_iter()
+            .zip(absorbed)
+            .filter_map(|(solid, absorbed)| (!absorbed).then_some(solid)),
+    );
+    Some(parts)
 }
 
 /// `region` in cells of `f × f` pixels, row-major.
@@ -2443,6 +2464,34 @@ mod tests {
         }
         let found = panels().layout(&Raster::from_rgb(image)).boxes;
         assert_found(&found, &expected, "noisy gutters, no margins");
+    }
+
+    #[test]
+    fn a_pale_membrane_is_one_panel_with_its_bands() {
+        // A blot on a membrane a few levels off white (below the ink tolerance) above a
+        // photograph: its dark bands are solid pieces of ink, but the membrane is the panel.
+        let mut image = RgbImage::from_pixel(900, 520, Rgb([255, 255, 255]));
+        let membrane = PixelBox::new(20, 20, 860, 300);
+        for y in membrane.y0..membrane.y1 {
+            for x in membrane.x0..membrane.x1 {
+                // Two rows of flat-topped bands, four lanes.
+                let lane = ((x - membrane.x0) % 215) as f32 - 107.0;
+                let in_band = [60.0f32, 240.0]
+                    .iter()
+                    .any(|&c| lane.abs() < 80.0 && (y as f32 - c).abs() < 25.0);
+                let v = if in_band { 60 } else { 243 };
+                image.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        let photograph = PixelBox::new(20, 330, 400, 500);
+        for y in photograph.y0..photograph.y1 {
+            for x in photograph.x0..photograph.x1 {
+                let v = (40 + (x * 7 + y * 13) % 150) as u8;
+                image.put_pixel(x, y, Rgb([v, v / 2, v]));
+            }
+        }
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_found(&layout.boxes, &[membrane, photograph], "pale membrane");
     }
 
     #[test]

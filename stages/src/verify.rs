@@ -1,7 +1,8 @@
 //! verify: geometric verification of a candidate pair of panels. It finds how the second panel
 //! relates to the first — a flip or quarter turn, a small rotation, a rescale, or a crop (one panel
-//! inside the other) — by dense correlation on rank-normalised gray images, and reports the
-//! transform, the matching regions and the correlation. Only verified pairs reach a reviewer.
+//! inside the other) — by dense correlation of gray images whose intensities are matched to each
+//! other, and reports the transform, the matching regions and the correlations. Only verified
+//! pairs reach a reviewer.
 
 use image::GrayImage;
 use panelscope_models::Dihedral;
@@ -20,8 +21,14 @@ pub struct VerifyConfig {
     pub min_crop_share: f32,
     /// Small rotations tried, in degrees either way.
     pub rotations_deg: Vec<f32>,
-    /// Correlation from which a pair is verified (−1–1).
+    /// Correlation (intensities matched to each other's distribution) from which a pair is
+    /// verified (−1–1).
     pub min_correlation: f32,
+    /// Correlation of the rank images (intensities replaced by their ranks) a pair must also
+    /// reach. Ranks weigh every pixel alike, so a flat background's noise and a drawing's empty
+    /// fill count as much as the content: shapes alike on their own (the bars of a chart, a
+    /// look-alike's bands) do not reach it, copies whose background noise was re-encoded still do.
+    pub min_rank_correlation: f32,
     /// Correlation of the fine detail (band-pass) from which a pair is verified: look-alike blots
     /// share layout, copies share detail.
     pub min_detail_correlation: f32,
@@ -41,10 +48,11 @@ impl Default for VerifyConfig {
             search_side: 64,
             min_crop_share: 0.45,
             rotations_deg: vec![-5.0, -4.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0, 5.0],
-            min_correlation: 0.95,
-            min_detail_correlation: 0.8,
-            detail_needs_texture_below: 0.9,
-            min_fine_correlation: 0.15,
+            min_correlation: 0.97,
+            min_rank_correlation: 0.8,
+            min_detail_correlation: 0.85,
+            detail_needs_texture_below: 0.97,
+            min_fine_correlation: 0.1,
         }
     }
 }
@@ -63,8 +71,11 @@ pub struct Relation {
     pub region_a: [f32; 4],
     /// The matching region of the second panel, in fractions of the second panel as drawn.
     pub region_b: [f32; 4],
-    /// Correlation of the aligned regions (rank-normalised intensities).
+    /// Correlation of the aligned regions (each one's intensities matched to the other's).
     pub correlation: f32,
+    /// Correlation of the aligned regions' rank images.
+    #[serde(default)]
+    pub rank_correlation: f32,
     /// Correlation of their fine detail.
     pub detail_correlation: f32,
     /// Correlation of their finest detail (pixel-scale texture: grain, noise, compression), at
@@ -135,7 +146,7 @@ fn pearson(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-/// Band-pass detail: the image minus its 7×7 box blur (in rank space).
+/// Band-pass detail: the image minus its 7×7 box blur.
 fn detail(values: &[f32], width: usize, height: usize) -> Vec<f32> {
     high_pass(values, width, height, 3)
 }
@@ -214,13 +225,60 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
     GrayImage::from_raw(w, h, out).expect("size matches its data")
 }
 
-/// Correlations of two images of equal size: ranks, then detail.
+/// `b`'s intensities mapped onto `a`'s distribution (histogram specification): each value of `b`
+/// becomes the value of `a` at the same quantile. Any monotonic change of brightness, contrast or
+/// gamma between the two is undone, while a flat background keeps its small spread (ranks would
+/// stretch its noise over most of the range).
+fn specified(a: &GrayImage, b: &GrayImage) -> Vec<f32> {
+    let mut sorted_a = [0u32; 256];
+    a.pixels().for_each(|p| sorted_a[usize::from(p.0[0])] += 1);
+    let mut histogram_b = [0u32; 256];
+    b.pixels()
+        .for_each(|p| histogram_b[usize::from(p.0[0])] += 1);
+    let (total_a, total_b) = (a.pixels().len().max(1), b.pixels().len().max(1));
+    // Cumulative counts of `a`, to read the value at any quantile.
+    let mut cumulative_a = [0u32; 256];
+    let mut running = 0;
+    for (value, count) in sorted_a.iter().enumerate() {
+        running += count;
+        cumulative_a[value] = running;
+    }
+    let value_at = |quantile: f32| -> f32 {
+        let position = quantile * (total_a - 1) as f32;
+        let below = position.floor() as u32;
+        let value = |index: u32| cumulative_a.partition_point(|&c| c <= index) as f32;
+        let (low, high) = (value(below), value(below + 1));
+        low + (high - low) * (position - below as f32)
+    };
+    let mut mapping = [0f32; 256];
+    let mut below = 0u32;
+    for (value, count) in histogram_b.iter().enumerate() {
+        if *count > 0 {
+            let mid_rank =
+                (below as f32 + (*count as f32 - 1.0) / 2.0) / (total_b - 1).max(1) as f32;
+            mapping[value] = value_at(mid_rank.clamp(0.0, 1.0));
+        }
+        below += count;
+    }
+    b.pixels().map(|p| mapping[usize::from(p.0[0])]).collect()
+}
+
+/// Correlations of two images of equal size, each side's intensities mapped onto the other's
+/// distribution in turn: intensities, then detail.
 fn correlate(a: &GrayImage, b: &GrayImage) -> (f32, f32) {
-    let (ra, rb) = (ranks(a), ranks(b));
     let (w, h) = (a.width() as usize, a.height() as usize);
+    let one_way = |a: &GrayImage, b: &GrayImage| {
+        let values_a: Vec<f32> = a.pixels().map(|p| f32::from(p.0[0])).collect();
+        let values_b = specified(a, b);
+        (
+            pearson(&values_a, &values_b),
+            pearson(&detail(&values_a, w, h), &detail(&values_b, w, h)),
+        )
+    };
+    let (forward, backward) = (one_way(a, b), one_way(b, a));
     (
-        pearson(&ra, &rb),
-        pearson(&detail(&ra, w, h), &detail(&rb, w, h)),
+        (forward.0 + backward.0) / 2.0,
+        (forward.1 + backward.1) / 2.0,
     )
 }
 
@@ -394,15 +452,16 @@ pub fn content_scale(relation: &Relation, a: (u32, u32), b: (u32, u32)) -> f32 {
 /// Verifies a candidate pair. `hint` is the dihedral transform the embedding search matched with;
 /// the identity is tried too.
 pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) -> Relation {
-    let mut best: Option<(Relation, Dihedral)> = None;
-    let mut consider = |relation: Relation, d: Dihedral| {
+    // The best alignment so far, with the two aligned images it compared.
+    let mut best: Option<(Relation, Dihedral, GrayImage, GrayImage)> = None;
+    let mut consider = |relation: Relation, d: Dihedral, aligned: (&GrayImage, &GrayImage)| {
         // Fine detail separates copies from look-alikes best; the layout correlation breaks ties.
         let score = |r: &Relation| r.correlation + r.detail_correlation;
         let better = best
             .as_ref()
-            .is_none_or(|(current, _)| score(&relation) > score(current));
+            .is_none_or(|(current, ..)| score(&relation) > score(current));
         if better {
-            best = Some((relation, d));
+            best = Some((relation, d, aligned.0.clone(), aligned.1.clone()));
         }
     };
     let mut dihedrals = vec![hint];
@@ -435,7 +494,8 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                 image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset)
                     .to_image()
             };
-            let (correlation, detail_correlation) = correlate(&crop(&a_work), &crop(&candidate));
+            let (aligned_a, aligned_b) = (crop(&a_work), crop(&candidate));
+            let (correlation, detail_correlation) = correlate(&aligned_a, &aligned_b);
             consider(
                 Relation {
                     dihedral: d.name().to_string(),
@@ -444,11 +504,13 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     region_a: [0.0, 0.0, 1.0, 1.0],
                     region_b: [0.0, 0.0, 1.0, 1.0],
                     correlation,
+                    rank_correlation: 0.0,
                     detail_correlation,
                     fine_correlation: 0.0,
                     verified: false,
                 },
                 d,
+                (&aligned_a, &aligned_b),
             );
         }
         // One panel is a crop of the other.
@@ -542,18 +604,22 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     region_a,
                     region_b,
                     correlation,
+                    rank_correlation: 0.0,
                     detail_correlation,
                     fine_correlation: 0.0,
                     verified: false,
                 },
                 d,
+                (&window, &small_work),
             );
         }
     }
-    let (mut relation, d) = best.expect("at least one alignment was tried");
+    let (mut relation, d, aligned_a, aligned_b) = best.expect("at least one alignment was tried");
+    relation.rank_correlation = pearson(&ranks(&aligned_a), &ranks(&aligned_b));
     relation.fine_correlation = fine_correlation(a, &d.apply(b), &relation);
     relation.scale = content_scale(&relation, (a.width(), a.height()), (b.width(), b.height()));
     relation.verified = relation.correlation >= cfg.min_correlation
+        && relation.rank_correlation >= cfg.min_rank_correlation
         && relation.detail_correlation >= cfg.min_detail_correlation
         && (relation.detail_correlation >= cfg.detail_needs_texture_below
             || relation.fine_correlation >= cfg.min_fine_correlation);
@@ -642,6 +708,49 @@ mod tests {
         let b = rotate(&a, 3.0);
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(r.verified, "{r:?}");
+    }
+
+    /// Dark cells on a flat light background whose faint noise comes from `noise_seed`.
+    fn cells(noise_seed: u32, width: u32, height: u32) -> GrayImage {
+        let centres = [
+            (0.25f32, 0.3f32, 0.2f32),
+            (0.72, 0.3, 0.17),
+            (0.5, 0.75, 0.2),
+        ];
+        GrayImage::from_fn(width, height, |x, y| {
+            let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+            let inside = centres.iter().any(|&(cx, cy, r)| {
+                let (dx, dy) = (fx - cx, (fy - cy) * 0.8);
+                dx * dx + dy * dy < r * r
+            });
+            let shade = if inside {
+                70 + (x * 7 + y * 3) % 40
+            } else {
+                205
+            };
+            let noise = (x.wrapping_mul(73_856_093)
+                ^ y.wrapping_mul(19_349_663)
+                ^ noise_seed.wrapping_mul(83_492_791))
+                % 5;
+            Luma([(shade + noise) as u8])
+        })
+    }
+
+    #[test]
+    fn a_copy_whose_background_noise_was_renewed_verifies() {
+        // Re-encoding replaces a flat background's noise: ranks spread that noise over most of
+        // their range, matched intensities keep it as faint as it is.
+        let a = cells(1, 160, 120);
+        let b = Dihedral::FlipVertical.apply(&image::imageops::resize(
+            &cells(2, 160, 120),
+            200,
+            150,
+            image::imageops::FilterType::Triangle,
+        ));
+        let r = verify(&a, &b, Dihedral::FlipVertical, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        // Ranks alone would have refused it.
+        assert!(r.rank_correlation < 0.95, "{r:?}");
     }
 
     #[test]
