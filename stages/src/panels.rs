@@ -18,7 +18,9 @@
 //! Both sides are split the same way. A cut is kept when its sides yield a panel and what they
 //! drop (panel letters, labels, stray text lines) is a small share of the region's ink; otherwise
 //! the next-widest gutter is tried, and the region stays whole when none is kept. A leaf is a
-//! panel when it is big enough to screen and filled: most of its rows and columns hold ink.
+//! panel when it is big enough to screen and filled: most of its rows and columns hold ink. A
+//! panel that is a solid picture sheds the labels beside it that no gutter parted from it (a
+//! letter set close, JPEG ringing bridging the gap): they are not part of the image screened.
 //!
 //! **Blots.** These rules are what keep a Western blot whole: the light columns between its
 //! lanes and the light rows between its bands look like gutters, but a cut there leaves lanes or
@@ -63,6 +65,14 @@ const RAMP_PX: u32 = 6;
 /// strokes, well below it) and at least half the area of the smallest panel vetoes the cut that
 /// drops it.
 const SOLID_SHARE: f32 = 0.85;
+/// A row (or column) of a panel's solid picture has at least this share of ink.
+const BODY_INK: f32 = 0.9;
+/// A row (or column) of a label beside a picture has less than this share of ink.
+const LABEL_INK: f32 = 0.25;
+/// Lines next to a picture's edge that may hold anything (JPEG ringing, an antialiased border).
+const RINGING_PX: usize = 3;
+/// Most of a panel's height (or width) that labels beside its picture may take.
+const MAX_LABEL_SHARE: f32 = 0.2;
 /// Lines of a gutter tried, from its middle outwards, when looking for one that is clean background.
 const MAX_CLEAN_LINES_TRIED: usize = 16;
 /// Every channel of a page-white gutter between panels cropped tight is at least this light.
@@ -650,11 +660,14 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
             None => panels.push(*region),
         }
     }
-    let outcome = if panels.len() > outcome.panels.len() {
+    let mut outcome = if panels.len() > outcome.panels.len() {
         Outcome { panels, ..outcome }
     } else {
         outcome
     };
+    for panel in &mut outcome.panels {
+        *panel = ink.without_labels(*panel);
+    }
     if outcome.panels.len() >= 2 {
         let boxes = reading_order(outcome.panels)
             .into_iter()
@@ -668,7 +681,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
     } else if big_enough(trimmed) {
         // One panel (or none found but enough ink to be one): the whole figure, trimmed.
         PanelLayout {
-            boxes: vec![trimmed.into()],
+            boxes: vec![ink.without_labels(trimmed).into()],
             fragments_dropped: 0,
             full_bleed: false,
         }
@@ -1125,6 +1138,41 @@ impl InkMap {
                 })
                 .collect(),
         }
+    }
+
+    /// `r` without a label sticking out of one of its sides (a panel letter, a lane label set
+    /// closer than a gutter, kept with the panel by JPEG ringing across the gap): when most of
+    /// `r` is a solid picture (rows and columns at least [`BODY_INK`] ink), lines outside that
+    /// body holding little ink ([`LABEL_INK`]) are dropped, as long as they are a small part
+    /// ([`MAX_LABEL_SHARE`]) of the panel.
+    fn without_labels(&self, r: Rect) -> Rect {
+        let body = |axis: Axis| -> Option<(u32, u32)> {
+            let (across, start) = match axis {
+                Axis::Rows => (r.width(), r.y0),
+                Axis::Cols => (r.height(), r.x0),
+            };
+            let profile = self.profile(r, axis);
+            let full = |&n: &u32| n as f32 >= BODY_INK * across as f32;
+            let first = profile.iter().position(full)?;
+            let last = profile.iter().rposition(full)?;
+            let solid = profile[first..=last].iter().filter(|n| full(n)).count();
+            // Outside the body: labels only, never another picture.
+            let sparse = |n: &u32| (*n as f32) < LABEL_INK * across as f32;
+            let outside_sparse = profile[..first].iter().rev().skip(RINGING_PX).all(sparse)
+                && profile[last + 1..].iter().skip(RINGING_PX).all(sparse);
+            let small = (profile.len() - (last + 1 - first)) as f32
+                <= MAX_LABEL_SHARE * profile.len() as f32;
+            (solid as f32 >= 0.9 * (last + 1 - first) as f32 && outside_sparse && small)
+                .then_some((start + first as u32, start + last as u32 + 1))
+        };
+        let mut trimmed = r;
+        if let Some((y0, y1)) = body(Axis::Rows) {
+            (trimmed.y0, trimmed.y1) = (y0, y1);
+        }
+        if let Some((x0, x1)) = body(Axis::Cols) {
+            (trimmed.x0, trimmed.x1) = (x0, x1);
+        }
+        trimmed
     }
 
     /// Whether the ink of `r` fades in at its `side` rather than starting there: the first ink
@@ -1852,7 +1900,8 @@ mod tests {
             let layout = panels().layout(&Raster::from_rgb(image));
             assert_found(&layout.boxes, &[b], &format!("one {content:?} panel"));
         }
-        // A panel with its letter: one panel covering the trimmed figure, letter included.
+        // A panel with its letter set closer than a gutter: one panel covering the picture, the
+        // letter left out.
         let mut image = RgbImage::from_pixel(400, 300, Rgb([255, 255, 255]));
         paint(
             &mut image,
@@ -1862,7 +1911,7 @@ mod tests {
         );
         letter(&mut image, 40, 25);
         let layout = panels().layout(&Raster::from_rgb(image));
-        assert_eq!(layout.boxes, vec![PixelBox::new(40, 25, 360, 270)]);
+        assert_eq!(layout.boxes, vec![PixelBox::new(40, 40, 360, 270)]);
     }
 
     #[test]
