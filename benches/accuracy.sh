@@ -3,7 +3,11 @@
 # panelscope (the default classical embedder, then the learned one), scored in the same run on a
 # fresh synthetic catalog.
 #   bash benches/accuracy.sh [SEED] [DOCS]
-# The default seed (11) was never used to choose a threshold: verification was tuned on seed 7.
+# Verification was tuned on seed 7. The default seed (11) stayed unseen until the verification
+# rule of 2026-11-23 (matched intensities with a rank-correlation floor), which was chosen on seed 7
+# with seed 11's numbers in view; seed 13 is the fresh check of that rule for the classical
+# embedder. (The learned embedder's training holds out the real images of seeds 7 and 11 only, so
+# its row is fair on those two seeds alone.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed="${1:-11}"
