@@ -1,6 +1,7 @@
 //! The PDF intake end to end, with real pdfium in real worker processes: deterministic rendering,
-//! exact embedded-image bounds, panel boxes of a known compound figure, a folder of good and
-//! damaged PDFs, and a run killed with SIGKILL then resumed.
+//! exact embedded-image bounds, panel boxes of a known compound figure and of butted pictures
+//! parted at their letters, a folder of good and damaged PDFs, and a run killed with SIGKILL then
+//! resumed.
 
 mod support;
 
@@ -314,6 +315,60 @@ fn compound_figure_panels_match_the_known_layout() {
         pages[0].figures.is_empty(),
         "a text-only page has no figure"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn butted_pictures_are_parted_at_the_panel_letters_set_above_them() {
+    use panelscope::pdfgen::{Font, ImageEncoding, PdfDoc};
+    // Three blots butted into one image, no gutter between them; each carries its letter, set as
+    // text above its top-left corner, as journals do.
+    let dir = temp_dir("letters");
+    let (cell_w, cell_h) = (240u32, 180u32);
+    let mut strip = image::RgbImage::new(3 * cell_w, cell_h);
+    for k in 0..3u32 {
+        image::imageops::replace(
+            &mut strip,
+            &pdfs::blot(40 + u64::from(k), cell_w, cell_h),
+            i64::from(k * cell_w),
+            0,
+        );
+    }
+    let mut doc = PdfDoc::new();
+    let id = doc
+        .add_image(
+            &image::DynamicImage::ImageRgb8(strip),
+            ImageEncoding::Jpeg { quality: 90 },
+        )
+        .unwrap();
+    let (x0, y0, cell_pt) = (90.0f32, 200.0f32, 120.0f32);
+    let page = doc.add_page(612.0, 792.0);
+    page.image(BBox::new(x0, y0, x0 + 3.0 * cell_pt, y0 + 90.0), id);
+    for (k, letter) in ["A", "B", "C"].iter().enumerate() {
+        page.text(
+            x0 + k as f32 * cell_pt,
+            y0 - 3.0,
+            11.0,
+            Font::HelveticaBold,
+            letter,
+        );
+    }
+    page.text(72.0, 320.0, 9.0, Font::TimesRoman, "Figure 1. Three blots.");
+    let path = dir.join("butted.pdf");
+    doc.write_to(&path).unwrap();
+    let pages = screen(&path);
+    let panels: Vec<BBox> = pages[0]
+        .figures
+        .iter()
+        .flat_map(|f| f.panels.iter().map(|p| p.bbox))
+        .collect();
+    assert_eq!(panels.len(), 3, "{panels:?}");
+    for k in 0..3 {
+        let left = x0 + k as f32 * cell_pt;
+        let want = BBox::new(left, y0, left + cell_pt, y0 + 90.0);
+        let best = panels.iter().map(|p| p.iou(&want)).fold(0.0, f32::max);
+        assert!(best >= 0.9, "panel {want:?}: best IoU {best} in {panels:?}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

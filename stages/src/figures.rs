@@ -1,6 +1,7 @@
 //! figures: finds the figures on a rendered page: embedded raster images (tiles merged, nearby
 //! images grouped into one compound figure) and regions of the rendered page that are drawn
-//! rather than embedded, each with the caption nearest to it.
+//! rather than embedded, each with the caption nearest to it and the panel letters ("A", "(b)")
+//! set as text at its top, which tell the panels stage where butted pictures begin.
 
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 use serde::{Deserialize, Serialize};
@@ -167,6 +168,7 @@ impl Figures {
         let captions = captions(&page.text, &figures, cfg);
         for (figure, caption) in figures.iter_mut().zip(captions) {
             figure.caption = caption;
+            figure.letters = panel_letters(&page.text, &figure.bbox);
         }
         figures
     }
@@ -194,6 +196,7 @@ impl Figures {
             caption: None,
             raster,
             parts: Vec::new(),
+            letters: Vec::new(),
         }
     }
 
@@ -412,6 +415,38 @@ fn components(
     boxes
 }
 
+/// Whether a text run is a panel letter: one letter, maybe in parentheses or followed by a
+/// period ("A", "b", "(c)", "D.").
+pub fn is_panel_letter(text: &str) -> bool {
+    let text = text.trim();
+    let text = text
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(text);
+    let text = text.strip_suffix('.').unwrap_or(text);
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.next().is_none()
+}
+
+/// The panel letters of a figure: letter runs inside its top part or just above it (within two
+/// letter heights), horizontally within it, left to right.
+fn panel_letters(text: &[TextSpan], figure: &BBox) -> Vec<BBox> {
+    let mut letters: Vec<BBox> = text
+        .iter()
+        .filter(|span| is_panel_letter(&span.text))
+        .map(|span| span.bbox)
+        .filter(|b| {
+            let height = b.height().max(1.0);
+            b.x0 >= figure.x0 - height
+                && b.x1 <= figure.x1 + height
+                && b.y1 >= figure.y0 - 2.0 * height
+                && b.y0 <= figure.y0 + figure.height() / 2.0
+        })
+        .collect();
+    letters.sort_by(|a, b| a.x0.partial_cmp(&b.x0).unwrap_or(std::cmp::Ordering::Equal));
+    letters
+}
+
 /// Whether a text run starts a figure caption ("Figure 3", "Fig. 3B", "FIGURE 3", "Fig 3").
 pub fn is_caption_start(text: &str) -> bool {
     let text = text.trim_start();
@@ -513,6 +548,16 @@ fn paragraph(text: &[TextSpan], start: usize, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panel_letters_are_single_letters_however_dressed() {
+        for text in ["A", "b", "(c)", "D.", " E "] {
+            assert!(is_panel_letter(text), "{text}");
+        }
+        for text in ["AB", "12", "(1)", "WT", "", "Fig."] {
+            assert!(!is_panel_letter(text), "{text}");
+        }
+    }
 
     #[test]
     fn caption_starts() {

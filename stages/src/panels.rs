@@ -28,6 +28,12 @@
 //! membrane strip that is solid ink (no cut may drop that), or edges that fade into the gutter
 //! instead of starting at it (lanes and bands do; panels do not).
 //!
+//! **Letters.** Pictures butted together without a gutter (a row of micrographs, blots side by
+//! side) are one region to the cuts. When a row of panel letters stands at its top — set as text
+//! (the figures stage finds them) or drawn just above it — two or more letters, the first at the
+//! region's left edge and each a panel's width apart, part it at the sharpest seam by each letter.
+//! Lane labels are words and numbers, or letters a lane apart: they part nothing.
+//!
 //! A figure that yields one panel is one panel covering the trimmed figure. Panels come in
 //! reading order: rows top to bottom, each row left to right.
 //!
@@ -65,6 +71,10 @@ const RAMP_PX: u32 = 6;
 /// strokes, well below it) and at least half the area of the smallest panel vetoes the cut that
 /// drops it.
 const SOLID_SHARE: f32 = 0.85;
+/// How far above a panel (as a share of its height) its letters are looked for.
+const LETTER_ROW_SHARE: f32 = 0.3;
+/// Letters parting butted pictures stand at least this share of the panel's height apart.
+const LETTER_PITCH_SHARE: f32 = 0.5;
 /// A row (or column) of a panel's solid picture has at least this share of ink.
 const BODY_INK: f32 = 0.9;
 /// A row (or column) of a label beside a picture has less than this share of ink.
@@ -274,7 +284,7 @@ impl Panels {
 
     /// Where the panels of a figure raster (a picture: an embedded image) are.
     pub fn layout(&self, raster: &Raster) -> PanelLayout {
-        layout(raster, &self.config, true)
+        layout(raster, &self.config, true, &[])
     }
 
     /// The panels of a figure, boxes in page space and pixels cut out, in reading order, with the
@@ -286,8 +296,11 @@ impl Panels {
         let ppy = raster.height as f32 / figure.bbox.height();
         // Frame lines part framed pictures; in a drawing (a table, a chart) they are its rules.
         let frames = figure.source == FigureSource::Embedded;
+
         if figure.parts.len() < 2 {
-            return self.split_picture(raster, figure.bbox, frames, |pixel_box| pixel_box);
+            return self.split_picture(raster, figure.bbox, frames, &figure.letters, |pixel_box| {
+                pixel_box
+            });
         }
         // Each picture of a figure drawn from several is split on its own (a picture may itself
         // be a compound of panels), at its native resolution when it has one.
@@ -319,14 +332,15 @@ impl Panels {
             if pixels.width == 0 || pixels.height == 0 {
                 continue;
             }
-            let (in_part, fragments) = self.split_picture(pixels, part.bbox, frames, |pixel_box| {
-                // Where the panel sits in the figure raster, for overlays.
-                to_figure_pixels(pixel_box.to_page(
-                    (in_figure.x0, in_figure.y0),
-                    pixels.width as f32 / in_figure.width(),
-                    pixels.height as f32 / in_figure.height(),
-                ))
-            });
+            let (in_part, fragments) =
+                self.split_picture(pixels, part.bbox, frames, &figure.letters, |pixel_box| {
+                    // Where the panel sits in the figure raster, for overlays.
+                    to_figure_pixels(pixel_box.to_page(
+                        (in_figure.x0, in_figure.y0),
+                        pixels.width as f32 / in_figure.width(),
+                        pixels.height as f32 / in_figure.height(),
+                    ))
+                });
             panels.extend(in_part);
             dropped += fragments;
         }
@@ -340,12 +354,24 @@ impl Panels {
         raster: &Raster,
         bbox: BBox,
         frames: bool,
+        letters: &[BBox],
         in_figure: impl Fn(PixelBox) -> PixelBox,
     ) -> (Vec<Panel>, u32) {
-        let layout = layout(raster, &self.config, frames);
         let origin = (bbox.x0, bbox.y0);
         let ppx = raster.width as f32 / bbox.width();
         let ppy = raster.height as f32 / bbox.height();
+        let letters: Vec<BBox> = letters
+            .iter()
+            .map(|l| {
+                BBox::new(
+                    (l.x0 - bbox.x0) * ppx,
+                    (l.y0 - bbox.y0) * ppy,
+                    (l.x1 - bbox.x0) * ppx,
+                    (l.y1 - bbox.y0) * ppy,
+                )
+            })
+            .collect();
+        let layout = layout(raster, &self.config, frames, &letters);
         let mut dropped = layout.fragments_dropped;
         let panels = layout
             .boxes
@@ -430,7 +456,7 @@ impl Stage for Panels {
 /// Where the panels of `raster` are, under `config` (assumed valid): with `frames`, panels framed
 /// by dark lines that touch each other are parted at the lines first; then each cell is split at
 /// its gutters.
-fn layout(raster: &Raster, config: &PanelsConfig, frames: bool) -> PanelLayout {
+fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, letters: &[BBox]) -> PanelLayout {
     if raster_problem(raster).is_some() {
         return PanelLayout::default();
     }
@@ -446,12 +472,19 @@ fn layout(raster: &Raster, config: &PanelsConfig, frames: bool) -> PanelLayout {
         vec![whole]
     };
     if cells.len() < 2 {
-        return gutter_layout(raster, config);
+        return gutter_layout(raster, config, letters);
     }
     let mut combined = PanelLayout::default();
     let mut boxes = Vec::new();
     for cell in cells {
-        let inner = gutter_layout(&raster.crop(cell.into()), config);
+        let in_cell: Vec<BBox> = letters
+            .iter()
+            .map(|l| {
+                let (dx, dy) = (cell.x0 as f32, cell.y0 as f32);
+                BBox::new(l.x0 - dx, l.y0 - dy, l.x1 - dx, l.y1 - dy)
+            })
+            .collect();
+        let inner = gutter_layout(&raster.crop(cell.into()), config, &in_cell);
         combined.fragments_dropped += inner.fragments_dropped;
         boxes.extend(inner.boxes.into_iter().map(|b| Rect {
             x0: b.x0 + cell.x0,
@@ -598,7 +631,7 @@ fn frame_lines(raster: &Raster, region: Rect, axis: Axis) -> Vec<(u32, u32)> {
 }
 
 /// Where the panels of `raster` are, split at whitespace gutters only.
-fn gutter_layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
+fn gutter_layout(raster: &Raster, config: &PanelsConfig, letters: &[BBox]) -> PanelLayout {
     let (width, height) = (raster.width, raster.height);
     if width == 0 || height == 0 || raster_problem(raster).is_some() {
         return PanelLayout::default();
@@ -616,8 +649,12 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
 
     let min_gutter = min_gutter(raster, config);
     let Some(background) = background(raster, config, min_gutter) else {
+        // A full-bleed picture: one panel, unless panel letters set as text part it.
         let boxes = if big_enough(whole) {
-            vec![whole.into()]
+            parted_at_letters(raster, None, whole, min_side, letters)
+                .into_iter()
+                .map(PixelBox::from)
+                .collect()
         } else {
             Vec::new()
         };
@@ -665,9 +702,12 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig) -> PanelLayout {
     } else {
         outcome
     };
-    for panel in &mut outcome.panels {
-        *panel = ink.without_labels(*panel);
-    }
+    outcome.panels = outcome
+        .panels
+        .iter()
+        .flat_map(|&panel| parted_at_letters(raster, Some(&ink), panel, min_side, letters))
+        .map(|panel| ink.without_labels(panel))
+        .collect();
     if outcome.panels.len() >= 2 {
         let boxes = reading_order(outcome.panels)
             .into_iter()
@@ -977,6 +1017,172 @@ fn solid_parts(
             .filter_map(|(solid, absorbed)| (!absorbed).then_some(solid)),
     );
     Some(parts)
+}
+
+/// Ink components (8-connected, bounding boxes) of `r`, ignoring specks under 4 pixels.
+fn ink_components(ink: &InkMap, r: Rect) -> Vec<Rect> {
+    let (w, h) = (r.width() as usize, r.height() as usize);
+    let stride = ink.width as usize;
+    let is_ink = |x: usize, y: usize| {
+        ink.deviation[(r.y0 as usize + y) * stride + r.x0 as usize + x] > ink.tolerance
+    };
+    let mut seen = vec![false; w * h];
+    let mut components = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if seen[start] || !is_ink(start % w, start / w) {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut x0, mut y0, mut x1, mut y1, mut pixels) = (w, h, 0, 0, 0usize);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+            pixels += 1;
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let j = ny * w + nx;
+                    if !seen[j] && is_ink(nx, ny) {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        if pixels >= 4 {
+            components.push(Rect {
+                x0: r.x0 + x0 as u32,
+                y0: r.y0 + y0 as u32,
+                x1: r.x0 + x1 as u32,
+                y1: r.y0 + y1 as u32,
+            });
+        }
+    }
+    components
+}
+
+/// `panel` parted at the panel letters set in a row above it: pictures butted together without a
+/// gutter (a row of micrographs, blots side by side) that each carry their own letter, "A", "B",
+/// …, at their top-left corner. Only a row holding nothing but two or more glyph-sized marks,
+/// the first at the panel's left edge and the others at least a panel's width apart, parts it
+/// (the lane labels of a blot are words and numbers, closely spaced); each cut goes to the
+/// sharpest seam near its letter's left edge. `panel` alone when there is no such row.
+fn parted_at_letters(
+    raster: &Raster,
+    ink: Option<&InkMap>,
+    panel: Rect,
+    min_side: f32,
+    letters: &[BBox],
+) -> Vec<Rect> {
+    let whole = vec![panel];
+    let label_height = ((panel.height() as f32 * LETTER_ROW_SHARE) as u32).min(panel.y0);
+    let mut components = if let Some(ink) = ink.filter(|_| label_height >= 6) {
+        ink_components(
+            ink,
+            Rect {
+                x0: panel.x0,
+                y0: panel.y0 - label_height,
+                x1: panel.x1,
+                y1: panel.y0,
+            },
+        )
+    } else {
+        Vec::new()
+    };
+    // Letters set as text: above the panel's top edge or inside its top part.
+    components.extend(
+        letters
+            .iter()
+            .filter(|l| {
+                let height = l.height().max(1.0);
+                l.x0 >= panel.x0 as f32 - height
+                    && l.x0 < panel.x1 as f32
+                    && l.y1 >= panel.y0 as f32 - 2.0 * height
+                    && l.y0 <= panel.y0 as f32 + LETTER_ROW_SHARE * panel.height() as f32
+            })
+            .map(|l| {
+                // Above the raster, a letter keeps its size: only its place along the panel counts.
+                let x0 = (l.x0.max(0.0) as u32).max(panel.x0);
+                let y0 = l.y0.max(0.0) as u32;
+                Rect {
+                    x0,
+                    y0,
+                    x1: x0 + l.width().ceil().max(1.0) as u32,
+                    y1: y0 + l.height().ceil().max(1.0) as u32,
+                }
+            }),
+    );
+    // Glyphs of one label ("Aa", "i") merge when closer than a glyph's height.
+    let mut labels: Vec<Rect> = Vec::new();
+    components.sort_by_key(|c| c.x0);
+    for c in components {
+        match labels.last_mut() {
+            Some(last) if c.x0 <= last.x1 + c.height().max(last.height()) / 2 => {
+                *last = Rect {
+                    x0: last.x0.min(c.x0),
+                    y0: last.y0.min(c.y0),
+                    x1: last.x1.max(c.x1),
+                    y1: last.y1.max(c.y1),
+                };
+            }
+            _ => labels.push(c),
+        }
+    }
+    let min_pitch = min_side.max(LETTER_PITCH_SHARE * panel.height() as f32);
+    let glyph_like = |l: &Rect| l.height() >= 4 && l.width() <= 2 * l.height();
+    if labels.len() < 2
+        || !labels.iter().all(glyph_like)
+        || (labels[0].x0 - panel.x0) as f32 > min_pitch / 2.0
+        || labels
+            .windows(2)
+            .any(|pair| ((pair[1].x0 - pair[0].x0) as f32) < min_pitch)
+        || ((panel.x1 - labels[labels.len() - 1].x0) as f32) < min_pitch
+    {
+        return whole;
+    }
+    // The seam: the column differing most from its left neighbour, near the letter.
+    let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
+    let step = |x: u32| -> u64 {
+        (panel.y0..panel.y1)
+            .map(|y| {
+                let i = (y as usize * w + x as usize) * channels;
+                let (here, left) = (&raster.data[i..i + channels], &raster.data[i - channels..i]);
+                here.iter()
+                    .zip(left)
+                    .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let mut cuts = vec![panel.x0];
+    for label in &labels[1..] {
+        let reach = label.width().max(2);
+        let seam = (label.x0.saturating_sub(reach).max(panel.x0 + 1)
+            ..(label.x0 + reach).min(panel.x1))
+            .max_by_key(|&x| step(x))
+            .unwrap_or(label.x0);
+        cuts.push(seam);
+    }
+    cuts.push(panel.x1);
+    let mut parts = Vec::new();
+    for pair in cuts.windows(2) {
+        let cell = Rect {
+            x0: pair[0],
+            x1: pair[1],
+            ..panel
+        };
+        let part = match ink {
+            Some(ink) => ink.trim(cell),
+            None => Some(cell),
+        };
+        match part {
+            Some(part) if part.width().min(part.height()) as f32 >= min_side => parts.push(part),
+            _ => return whole,
+        }
+    }
+    parts
 }
 
 /// `region` in cells of `f × f` pixels, row-major.
@@ -2222,6 +2428,7 @@ mod tests {
             caption: None,
             raster,
             parts: Vec::new(),
+            letters: Vec::new(),
         };
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 4);
@@ -2256,6 +2463,7 @@ mod tests {
             caption: Some("Figure 1. Three panels.".to_string()),
             raster,
             parts: Vec::new(),
+            letters: Vec::new(),
         };
         let pages = vec![
             PageFigures {
@@ -2462,6 +2670,7 @@ mod tests {
             caption: None,
             raster: raster.clone(),
             parts: Vec::new(),
+            letters: Vec::new(),
         };
         let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
         let (as_drawing, _) = panels().split(&figure(FigureSource::Detected));
@@ -2513,6 +2722,37 @@ mod tests {
         }
         let found = panels().layout(&Raster::from_rgb(image)).boxes;
         assert_found(&found, &expected, "noisy gutters, no margins");
+    }
+
+    #[test]
+    fn letters_closer_than_a_panel_apart_do_not_part_a_picture() {
+        // A blot whose lanes carry one-letter labels ("a" … "f") a lane (60 px) apart, less than
+        // half the picture's height: lane labels, not panel letters.
+        let mut image = RgbImage::from_pixel(600, 200, Rgb([0, 0, 0]));
+        for y in 0..200u32 {
+            for x in 0..600u32 {
+                let v = (120 + (x * 31 + y * 17) % 60) as u8;
+                image.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        let raster = Raster::from_rgb(image);
+        let lanes: Vec<BBox> = (0..6)
+            .map(|k| {
+                let x = 10.0 + 60.0 * k as f32;
+                BBox::new(x, -30.0, x + 14.0, -8.0)
+            })
+            .collect();
+        let whole = layout(&raster, &PanelsConfig::default(), true, &lanes);
+        assert_eq!(whole.boxes, vec![PixelBox::new(0, 0, 600, 200)]);
+        // The same picture with three letters two panels' heights apart is parted at them.
+        let letters: Vec<BBox> = (0..3)
+            .map(|k| {
+                let x = 200.0 * k as f32;
+                BBox::new(x, -30.0, x + 14.0, -8.0)
+            })
+            .collect();
+        let parted = layout(&raster, &PanelsConfig::default(), true, &letters);
+        assert_eq!(parted.boxes.len(), 3, "{parted:?}");
     }
 
     #[test]
@@ -2581,6 +2821,7 @@ mod tests {
             caption: None,
             raster,
             parts: Vec::new(),
+            letters: Vec::new(),
         };
         let (found, _) = panels().split(&figure);
         let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
@@ -2633,6 +2874,7 @@ mod tests {
                     raster: None,
                 },
             ],
+            letters: Vec::new(),
         };
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 2, "{found:?}");

@@ -524,6 +524,10 @@ pub struct Figure {
     /// the panels' edges exactly, gutters or not.
     #[serde(default)]
     pub parts: Vec<FigurePart>,
+    /// Panel letters ("A", "b", "(c)") set as text at the figure's top or just above it, in page
+    /// space: where pictures butted together without a gutter begin.
+    #[serde(default)]
+    pub letters: Vec<BBox>,
 }
 
 /// One picture of a compound figure drawn from several.
