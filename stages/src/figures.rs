@@ -1,7 +1,8 @@
 //! figures: finds the figures on a rendered page: embedded raster images (tiles merged, nearby
 //! images grouped into one compound figure) and regions of the rendered page that are drawn
-//! rather than embedded, each with the caption nearest to it and the panel letters ("A", "(b)")
-//! set as text at its top, which tell the panels stage where butted pictures begin.
+//! rather than embedded, each with the caption nearest to it, the panel letters ("A", "(b)") set
+//! as text at its top and the row labels (protein names) beside it, which tell the panels stage
+//! where butted pictures and stacked strips begin.
 
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 use serde::{Deserialize, Serialize};
@@ -169,6 +170,7 @@ impl Figures {
         for (figure, caption) in figures.iter_mut().zip(captions) {
             figure.caption = caption;
             figure.letters = panel_letters(&page.text, &figure.bbox);
+            figure.row_labels = row_labels(&page.text, &figure.bbox);
         }
         figures
     }
@@ -197,6 +199,7 @@ impl Figures {
             raster,
             parts: Vec::new(),
             letters: Vec::new(),
+            row_labels: Vec::new(),
         }
     }
 
@@ -447,6 +450,33 @@ fn panel_letters(text: &[TextSpan], figure: &BBox) -> Vec<BBox> {
     letters
 }
 
+/// Farthest (points) a row label may reach from the figure's side.
+const ROW_LABEL_REACH_PT: f32 = 60.0;
+/// Longest row label (characters): a protein name or a marker, never a line of prose.
+const ROW_LABEL_MAX_CHARS: usize = 20;
+
+/// The row labels of a figure: short runs lying wholly in a narrow band beside it (right or left)
+/// and vertically within it. A neighbouring column's prose runs far wider than the band.
+fn row_labels(text: &[TextSpan], figure: &BBox) -> Vec<BBox> {
+    text.iter()
+        .filter(|span| {
+            let b = &span.bbox;
+            let chars = span.text.trim().chars().count();
+            let centre = (b.y0 + b.y1) / 2.0;
+            let right = b.x0 >= figure.x1 - 1.0 && b.x1 <= figure.x1 + ROW_LABEL_REACH_PT;
+            let left = b.x1 <= figure.x0 + 1.0 && b.x0 >= figure.x0 - ROW_LABEL_REACH_PT;
+            // Axis ticks and markers are numbers; a strip's label names a protein.
+            let named = span.text.chars().any(|c| c.is_alphabetic());
+            (1..=ROW_LABEL_MAX_CHARS).contains(&chars)
+                && named
+                && (right || left)
+                && centre > figure.y0
+                && centre < figure.y1
+        })
+        .map(|span| span.bbox)
+        .collect()
+}
+
 /// Whether a text run starts a figure caption ("Figure 3", "Fig. 3B", "FIGURE 3", "Fig 3").
 pub fn is_caption_start(text: &str) -> bool {
     let text = text.trim_start();
@@ -548,6 +578,25 @@ fn paragraph(text: &[TextSpan], start: usize, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_labels_are_short_names_right_beside_a_figure() {
+        let figure = BBox::new(100.0, 100.0, 300.0, 200.0);
+        let span = |text: &str, x0: f32, y0: f32, x1: f32| TextSpan {
+            text: text.to_string(),
+            bbox: BBox::new(x0, y0, x1, y0 + 10.0),
+        };
+        let text = [
+            span("GAPDH", 304.0, 120.0, 330.0),
+            span("β-actin", 304.0, 150.0, 334.0),
+            span("120", 80.0, 120.0, 96.0),
+            span("Cells were lysed in RIPA buffer and", 310.0, 170.0, 520.0),
+            span("p53", 304.0, 230.0, 320.0),
+            span("Bax", 60.0, 140.0, 98.0),
+        ];
+        let found = row_labels(&text, &figure);
+        assert_eq!(found, vec![text[0].bbox, text[1].bbox, text[5].bbox]);
+    }
 
     #[test]
     fn panel_letters_are_single_letters_however_dressed() {

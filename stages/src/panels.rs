@@ -32,7 +32,10 @@
 //! side) are one region to the cuts. When a row of panel letters stands at its top — set as text
 //! (the figures stage finds them) or drawn just above it — two or more letters, the first at the
 //! region's left edge and each a panel's width apart, part it at the sharpest seam by each letter.
-//! Lane labels are words and numbers, or letters a lane apart: they part nothing.
+//! Lane labels are words and numbers, or letters a lane apart: they part nothing. Likewise, blot
+//! strips stacked closer than a gutter, each named by a row label beside it (a protein name set
+//! as text), are parted between their labels — only at a seam that differs all along its width,
+//! and only in a picture (a chart's rows beside its axis labels are mostly empty).
 //!
 //! A figure that yields one panel is one panel covering the trimmed figure. Panels come in
 //! reading order: rows top to bottom, each row left to right.
@@ -71,6 +74,11 @@ const RAMP_PX: u32 = 6;
 /// strokes, well below it) and at least half the area of the smallest panel vetoes the cut that
 /// drops it.
 const SOLID_SHARE: f32 = 0.85;
+/// A seam between stacked strips is at least this many times sharper than the panel's median
+/// row-to-row change.
+const SEAM_CONTRAST: u64 = 3;
+/// … and differs by at least this many levels all along.
+const MIN_SEAM_LEVELS: u64 = 8;
 /// How far above a panel (as a share of its height) its letters are looked for.
 const LETTER_ROW_SHARE: f32 = 0.3;
 /// Letters parting butted pictures stand at least this share of the panel's height apart.
@@ -284,7 +292,7 @@ impl Panels {
 
     /// Where the panels of a figure raster (a picture: an embedded image) are.
     pub fn layout(&self, raster: &Raster) -> PanelLayout {
-        layout(raster, &self.config, true, &[])
+        layout(raster, &self.config, true, &Labels::default())
     }
 
     /// The panels of a figure, boxes in page space and pixels cut out, in reading order, with the
@@ -296,11 +304,13 @@ impl Panels {
         let ppy = raster.height as f32 / figure.bbox.height();
         // Frame lines part framed pictures; in a drawing (a table, a chart) they are its rules.
         let frames = figure.source == FigureSource::Embedded;
+        let labels = Labels {
+            letters: figure.letters.clone(),
+            rows: figure.row_labels.clone(),
+        };
 
         if figure.parts.len() < 2 {
-            return self.split_picture(raster, figure.bbox, frames, &figure.letters, |pixel_box| {
-                pixel_box
-            });
+            return self.split_picture(raster, figure.bbox, frames, &labels, |pixel_box| pixel_box);
         }
         // Each picture of a figure drawn from several is split on its own (a picture may itself
         // be a compound of panels), at its native resolution when it has one.
@@ -333,7 +343,7 @@ impl Panels {
                 continue;
             }
             let (in_part, fragments) =
-                self.split_picture(pixels, part.bbox, frames, &figure.letters, |pixel_box| {
+                self.split_picture(pixels, part.bbox, frames, &labels, |pixel_box| {
                     // Where the panel sits in the figure raster, for overlays.
                     to_figure_pixels(pixel_box.to_page(
                         (in_figure.x0, in_figure.y0),
@@ -354,24 +364,14 @@ impl Panels {
         raster: &Raster,
         bbox: BBox,
         frames: bool,
-        letters: &[BBox],
+        labels: &Labels,
         in_figure: impl Fn(PixelBox) -> PixelBox,
     ) -> (Vec<Panel>, u32) {
         let origin = (bbox.x0, bbox.y0);
         let ppx = raster.width as f32 / bbox.width();
         let ppy = raster.height as f32 / bbox.height();
-        let letters: Vec<BBox> = letters
-            .iter()
-            .map(|l| {
-                BBox::new(
-                    (l.x0 - bbox.x0) * ppx,
-                    (l.y0 - bbox.y0) * ppy,
-                    (l.x1 - bbox.x0) * ppx,
-                    (l.y1 - bbox.y0) * ppy,
-                )
-            })
-            .collect();
-        let layout = layout(raster, &self.config, frames, &letters);
+        let labels = labels.moved(-bbox.x0, -bbox.y0, ppx, ppy);
+        let layout = layout(raster, &self.config, frames, &labels);
         let mut dropped = layout.fragments_dropped;
         let panels = layout
             .boxes
@@ -456,7 +456,7 @@ impl Stage for Panels {
 /// Where the panels of `raster` are, under `config` (assumed valid): with `frames`, panels framed
 /// by dark lines that touch each other are parted at the lines first; then each cell is split at
 /// its gutters.
-fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, letters: &[BBox]) -> PanelLayout {
+fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, labels: &Labels) -> PanelLayout {
     if raster_problem(raster).is_some() {
         return PanelLayout::default();
     }
@@ -472,18 +472,12 @@ fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, letters: &[BBox]
         vec![whole]
     };
     if cells.len() < 2 {
-        return gutter_layout(raster, config, letters);
+        return gutter_layout(raster, config, labels);
     }
     let mut combined = PanelLayout::default();
     let mut boxes = Vec::new();
     for cell in cells {
-        let in_cell: Vec<BBox> = letters
-            .iter()
-            .map(|l| {
-                let (dx, dy) = (cell.x0 as f32, cell.y0 as f32);
-                BBox::new(l.x0 - dx, l.y0 - dy, l.x1 - dx, l.y1 - dy)
-            })
-            .collect();
+        let in_cell = labels.moved(-(cell.x0 as f32), -(cell.y0 as f32), 1.0, 1.0);
         let inner = gutter_layout(&raster.crop(cell.into()), config, &in_cell);
         combined.fragments_dropped += inner.fragments_dropped;
         boxes.extend(inner.boxes.into_iter().map(|b| Rect {
@@ -631,7 +625,7 @@ fn frame_lines(raster: &Raster, region: Rect, axis: Axis) -> Vec<(u32, u32)> {
 }
 
 /// Where the panels of `raster` are, split at whitespace gutters only.
-fn gutter_layout(raster: &Raster, config: &PanelsConfig, letters: &[BBox]) -> PanelLayout {
+fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> PanelLayout {
     let (width, height) = (raster.width, raster.height);
     if width == 0 || height == 0 || raster_problem(raster).is_some() {
         return PanelLayout::default();
@@ -651,8 +645,9 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, letters: &[BBox]) -> Pa
     let Some(background) = background(raster, config, min_gutter) else {
         // A full-bleed picture: one panel, unless panel letters set as text part it.
         let boxes = if big_enough(whole) {
-            parted_at_letters(raster, None, whole, min_side, letters)
+            parted_at_letters(raster, None, whole, min_side, &labels.letters)
                 .into_iter()
+                .flat_map(|panel| parted_at_row_labels(raster, None, panel, &labels.rows))
                 .map(PixelBox::from)
                 .collect()
         } else {
@@ -705,7 +700,8 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, letters: &[BBox]) -> Pa
     outcome.panels = outcome
         .panels
         .iter()
-        .flat_map(|&panel| parted_at_letters(raster, Some(&ink), panel, min_side, letters))
+        .flat_map(|&panel| parted_at_letters(raster, Some(&ink), panel, min_side, &labels.letters))
+        .flat_map(|panel| parted_at_row_labels(raster, Some(&ink), panel, &labels.rows))
         .map(|panel| ink.without_labels(panel))
         .collect();
     if outcome.panels.len() >= 2 {
@@ -1019,6 +1015,38 @@ fn solid_parts(
     Some(parts)
 }
 
+/// Text beside a picture that tells where its panels begin, in the picture's pixels.
+#[derive(Debug, Clone, Default)]
+struct Labels {
+    /// Panel letters at the top of butted pictures.
+    letters: Vec<BBox>,
+    /// Row labels beside stacked strips.
+    rows: Vec<BBox>,
+}
+
+impl Labels {
+    /// The labels shifted by `(dx, dy)` then scaled by `(sx, sy)`.
+    fn moved(&self, dx: f32, dy: f32, sx: f32, sy: f32) -> Labels {
+        let map = |boxes: &[BBox]| -> Vec<BBox> {
+            boxes
+                .iter()
+                .map(|l| {
+                    BBox::new(
+                        (l.x0 + dx) * sx,
+                        (l.y0 + dy) * sy,
+                        (l.x1 + dx) * sx,
+                        (l.y1 + dy) * sy,
+                    )
+                })
+                .collect()
+        };
+        Labels {
+            letters: map(&self.letters),
+            rows: map(&self.rows),
+        }
+    }
+}
+
 /// Ink components (8-connected, bounding boxes) of `r`, ignoring specks under 4 pixels.
 fn ink_components(ink: &InkMap, r: Rect) -> Vec<Rect> {
     let (w, h) = (r.width() as usize, r.height() as usize);
@@ -1060,6 +1088,128 @@ fn ink_components(ink: &InkMap, r: Rect) -> Vec<Rect> {
         }
     }
     components
+}
+
+/// How sharply line `at` of `panel` (a column for `Axis::Cols`, a row for `Axis::Rows`) differs
+/// from the line before it all along: the 10th percentile over the line of the largest channel
+/// difference. A seam between two pictures differs everywhere; a band's or a lane's edge only
+/// where the band is.
+fn seam_strength(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> u64 {
+    let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
+    let pixel = |x: u32, y: u32| {
+        let i = (y as usize * w + x as usize) * channels;
+        &raster.data[i..i + channels]
+    };
+    let difference = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0)
+    };
+    let mut differences: Vec<u8> = match axis {
+        Axis::Cols => (panel.y0..panel.y1)
+            .map(|y| difference(pixel(at, y), pixel(at - 1, y)))
+            .collect(),
+        Axis::Rows => (panel.x0..panel.x1)
+            .map(|x| difference(pixel(x, at), pixel(x, at - 1)))
+            .collect(),
+    };
+    if differences.is_empty() {
+        return 0;
+    }
+    let k = differences.len() / 10;
+    u64::from(*differences.select_nth_unstable(k).1)
+}
+
+/// `panel` parted between the strips its row labels name: blot strips stacked closer than a
+/// gutter, each with its protein name (or marker) set as text beside it. Two or more labels beside
+/// the panel, centred on it at least a label's height apart, part it at the sharpest seam between
+/// each two; every strip must be at least half a label tall. `panel` alone otherwise.
+fn parted_at_row_labels(
+    raster: &Raster,
+    ink: Option<&InkMap>,
+    panel: Rect,
+    row_labels: &[BBox],
+) -> Vec<Rect> {
+    let whole = vec![panel];
+    // Label centres and heights, top to bottom; labels on both sides of one strip are one.
+    let mut rows: Vec<(f32, f32)> = Vec::new();
+    let mut beside: Vec<&BBox> = row_labels
+        .iter()
+        .filter(|l| {
+            let centre = (l.y0 + l.y1) / 2.0;
+            // Right beside the panel: no other picture between them.
+            let reach = 3.0 * l.height();
+            let right = l.x0 >= panel.x1 as f32 - 1.0 && l.x0 <= panel.x1 as f32 + reach;
+            let left = l.x1 <= panel.x0 as f32 + 1.0 && l.x1 >= panel.x0 as f32 - reach;
+            (right || left) && centre > panel.y0 as f32 && centre < panel.y1 as f32
+        })
+        .collect();
+    beside.sort_by(|a, b| (a.y0 + a.y1).total_cmp(&(b.y0 + b.y1)));
+    for l in beside {
+        let (centre, height) = ((l.y0 + l.y1) / 2.0, l.height().max(1.0));
+        match rows.last_mut() {
+            Some(last) if centre - last.0 < height.max(last.1) => {}
+            _ => rows.push((centre, height)),
+        }
+    }
+    if rows.len() < 2 {
+        return whole;
+    }
+    // Strips are pictures: most rows of the panel are mostly ink (a chart's are not).
+    if let Some(ink) = ink {
+        let solid_rows = ink
+            .profile(panel, Axis::Rows)
+            .iter()
+            .filter(|&&n| n * 2 >= panel.width())
+            .count();
+        if (solid_rows as f32) < 0.8 * panel.height() as f32 {
+            return whole;
+        }
+    }
+    // A cut needs a seam: a row far sharper than the panel's typical row.
+    let mut steps: Vec<u64> = (panel.y0 + 1..panel.y1)
+        .map(|y| seam_strength(raster, panel, Axis::Rows, y))
+        .collect();
+    steps.sort_unstable();
+    let typical = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    let mut cuts = vec![panel.y0];
+    for pair in rows.windows(2) {
+        let (upper, lower) = (pair[0], pair[1]);
+        let from = ((upper.0 + upper.1 / 2.0) as u32).max(panel.y0 + 1);
+        let to = ((lower.0 - lower.1 / 2.0) as u32).min(panel.y1 - 1);
+        if from >= to {
+            return whole;
+        }
+        let (strength, seam) = (from..=to)
+            .map(|y| (seam_strength(raster, panel, Axis::Rows, y), y))
+            .max()
+            .unwrap_or((0, from));
+        if strength < (SEAM_CONTRAST * typical).max(MIN_SEAM_LEVELS) {
+            return whole;
+        }
+        cuts.push(seam);
+    }
+    cuts.push(panel.y1);
+    let min_height = rows.iter().map(|r| r.1).fold(f32::MAX, f32::min) / 2.0;
+    let mut parts = Vec::new();
+    for pair in cuts.windows(2) {
+        let cell = Rect {
+            y0: pair[0],
+            y1: pair[1],
+            ..panel
+        };
+        let part = match ink {
+            Some(ink) => ink.trim(cell),
+            None => Some(cell),
+        };
+        match part {
+            Some(part) if part.height() as f32 >= min_height.max(4.0) => parts.push(part),
+            _ => return whole,
+        }
+    }
+    parts
 }
 
 /// `panel` parted at the panel letters set in a row above it: pictures butted together without a
@@ -1142,20 +1292,7 @@ fn parted_at_letters(
         return whole;
     }
     // The seam: the column differing most from its left neighbour, near the letter.
-    let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
-    let step = |x: u32| -> u64 {
-        (panel.y0..panel.y1)
-            .map(|y| {
-                let i = (y as usize * w + x as usize) * channels;
-                let (here, left) = (&raster.data[i..i + channels], &raster.data[i - channels..i]);
-                here.iter()
-                    .zip(left)
-                    .map(|(a, b)| u64::from(a.abs_diff(*b)))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .sum()
-    };
+    let step = |x: u32| seam_strength(raster, panel, Axis::Cols, x);
     let mut cuts = vec![panel.x0];
     for label in &labels[1..] {
         let reach = label.width().max(2);
@@ -2429,6 +2566,7 @@ mod tests {
             raster,
             parts: Vec::new(),
             letters: Vec::new(),
+            row_labels: Vec::new(),
         };
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 4);
@@ -2464,6 +2602,7 @@ mod tests {
             raster,
             parts: Vec::new(),
             letters: Vec::new(),
+            row_labels: Vec::new(),
         };
         let pages = vec![
             PageFigures {
@@ -2671,6 +2810,7 @@ mod tests {
             raster: raster.clone(),
             parts: Vec::new(),
             letters: Vec::new(),
+            row_labels: Vec::new(),
         };
         let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
         let (as_drawing, _) = panels().split(&figure(FigureSource::Detected));
@@ -2742,6 +2882,10 @@ mod tests {
                 BBox::new(x, -30.0, x + 14.0, -8.0)
             })
             .collect();
+        let lanes = Labels {
+            letters: lanes,
+            rows: Vec::new(),
+        };
         let whole = layout(&raster, &PanelsConfig::default(), true, &lanes);
         assert_eq!(whole.boxes, vec![PixelBox::new(0, 0, 600, 200)]);
         // The same picture with three letters two panels' heights apart is parted at them.
@@ -2751,8 +2895,51 @@ mod tests {
                 BBox::new(x, -30.0, x + 14.0, -8.0)
             })
             .collect();
+        let letters = Labels {
+            letters,
+            rows: Vec::new(),
+        };
         let parted = layout(&raster, &PanelsConfig::default(), true, &letters);
         assert_eq!(parted.boxes.len(), 3, "{parted:?}");
+    }
+
+    #[test]
+    fn stacked_strips_are_parted_between_their_row_labels_at_seams_only() {
+        // Four blot strips butted on top of each other, each its own membrane shade, with its
+        // protein name beside it; then one membrane with names beside it but no seam.
+        let picture = |shade: &dyn Fn(u32) -> u32| {
+            let mut image = RgbImage::new(400, 160);
+            for y in 0..160u32 {
+                for x in 0..400u32 {
+                    let band = if (x % 80) > 15 && (y % 40).abs_diff(20) < 6 {
+                        70
+                    } else {
+                        0
+                    };
+                    let v = (shade(y) + (x * 7 + y * 13) % 9).saturating_sub(band) as u8;
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+            Raster::from_rgb(image)
+        };
+        let names = Labels {
+            letters: Vec::new(),
+            rows: (0..4)
+                .map(|k| {
+                    let y = 40.0 * k as f32 + 14.0;
+                    BBox::new(406.0, y, 450.0, y + 12.0)
+                })
+                .collect(),
+        };
+        let strips = picture(&|y| [200, 150, 215, 170][(y / 40) as usize]);
+        let parted = layout(&strips, &PanelsConfig::default(), true, &names);
+        let expected: Vec<PixelBox> = (0..4)
+            .map(|k| PixelBox::new(0, 40 * k, 400, 40 * (k + 1)))
+            .collect();
+        assert_eq!(parted.boxes, expected);
+        let one = picture(&|_| 200);
+        let whole = layout(&one, &PanelsConfig::default(), true, &names);
+        assert_eq!(whole.boxes, vec![PixelBox::new(0, 0, 400, 160)]);
     }
 
     #[test]
@@ -2822,6 +3009,7 @@ mod tests {
             raster,
             parts: Vec::new(),
             letters: Vec::new(),
+            row_labels: Vec::new(),
         };
         let (found, _) = panels().split(&figure);
         let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
@@ -2875,6 +3063,7 @@ mod tests {
                 },
             ],
             letters: Vec::new(),
+            row_labels: Vec::new(),
         };
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 2, "{found:?}");

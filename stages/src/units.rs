@@ -528,6 +528,10 @@ pub struct Figure {
     /// space: where pictures butted together without a gutter begin.
     #[serde(default)]
     pub letters: Vec<BBox>,
+    /// Row labels (protein names, markers) set as text just beside the figure, in page space:
+    /// where stacked strips without a gutter between them lie.
+    #[serde(default)]
+    pub row_labels: Vec<BBox>,
 }
 
 /// One picture of a compound figure drawn from several.
