@@ -308,9 +308,21 @@ fn size_model_threads(command: &Command) {
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
 }
 
+/// Commands that only print (no worker processes, whose pipes must report a dead reader as an
+/// error) end quietly when their reader goes away, as `panelscope matches | head` expects.
+fn exit_quietly_on_closed_stdout(command: &Command) {
+    if matches!(command, Command::Matches { .. } | Command::Eval { .. }) {
+        // SAFETY: called from `main` before any thread is started; restores the default action.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
 fn main() -> Result<()> {
     tune_allocator();
     let cli = Cli::parse();
+    exit_quietly_on_closed_stdout(&cli.command);
     size_model_threads(&cli.command);
     telemetry::init_logging();
     match &cli.command {
