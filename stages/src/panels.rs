@@ -1193,23 +1193,42 @@ fn parted_at_row_labels(
     }
     cuts.push(panel.y1);
     let min_height = rows.iter().map(|r| r.1).fold(f32::MAX, f32::min) / 2.0;
-    let mut parts = Vec::new();
-    for pair in cuts.windows(2) {
-        let cell = Rect {
-            y0: pair[0],
-            y1: pair[1],
-            ..panel
-        };
-        let part = match ink {
-            Some(ink) => ink.trim(cell),
-            None => Some(cell),
-        };
-        match part {
-            Some(part) if part.height() as f32 >= min_height.max(4.0) => parts.push(part),
-            _ => return whole,
-        }
-    }
-    parts
+    cells_between(ink, panel, Axis::Rows, &cuts, |part| {
+        part.height() as f32 >= min_height.max(4.0)
+    })
+    .unwrap_or(whole)
+}
+
+/// The cells of `panel` between consecutive `cuts` (rows for `Axis::Rows`, columns otherwise),
+/// each trimmed to its ink when there is an ink map; `None` when a cell is empty or not `kept`.
+fn cells_between(
+    ink: Option<&InkMap>,
+    panel: Rect,
+    axis: Axis,
+    cuts: &[u32],
+    kept: impl Fn(Rect) -> bool,
+) -> Option<Vec<Rect>> {
+    cuts.windows(2)
+        .map(|pair| {
+            let cell = match axis {
+                Axis::Rows => Rect {
+                    y0: pair[0],
+                    y1: pair[1],
+                    ..panel
+                },
+                Axis::Cols => Rect {
+                    x0: pair[0],
+                    x1: pair[1],
+                    ..panel
+                },
+            };
+            let part = match ink {
+                Some(ink) => ink.trim(cell),
+                None => Some(cell),
+            };
+            part.filter(|&part| kept(part))
+        })
+        .collect()
 }
 
 /// `panel` parted at the panel letters set in a row above it: pictures butted together without a
@@ -1303,23 +1322,10 @@ fn parted_at_letters(
         cuts.push(seam);
     }
     cuts.push(panel.x1);
-    let mut parts = Vec::new();
-    for pair in cuts.windows(2) {
-        let cell = Rect {
-            x0: pair[0],
-            x1: pair[1],
-            ..panel
-        };
-        let part = match ink {
-            Some(ink) => ink.trim(cell),
-            None => Some(cell),
-        };
-        match part {
-            Some(part) if part.width().min(part.height()) as f32 >= min_side => parts.push(part),
-            _ => return whole,
-        }
-    }
-    parts
+    cells_between(ink, panel, Axis::Cols, &cuts, |part| {
+        part.width().min(part.height()) as f32 >= min_side
+    })
+    .unwrap_or(whole)
 }
 
 /// `region` in cells of `f × f` pixels, row-major.
