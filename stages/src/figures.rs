@@ -446,7 +446,7 @@ fn panel_letters(text: &[TextSpan], figure: &BBox) -> Vec<BBox> {
                 && b.y0 <= figure.y0 + figure.height() / 2.0
         })
         .collect();
-    letters.sort_by(|a, b| a.x0.partial_cmp(&b.x0).unwrap_or(std::cmp::Ordering::Equal));
+    letters.sort_by(|a, b| a.x0.total_cmp(&b.x0));
     letters
 }
 
