@@ -263,15 +263,9 @@ fn cut_panels(figure: &RgbImage, name: &str, kind: RealKind) -> Vec<RealPanel> {
 /// Panels of the figures marked on the PubLayNet pages (`samples.json`, category "figure").
 fn page_figure_panels(dir: &Path) -> Result<Vec<RealPanel>> {
     let folder = dir.join("figures/publaynet");
-    let samples = folder.join("samples.json");
-    if !samples.is_file() {
+    let Some(json) = json_if_present(&folder.join("samples.json"))? else {
         return Ok(Vec::new());
-    }
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&samples)
-            .with_context(|| format!("cannot read {}", samples.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", samples.display()))?;
+    };
     let figure_category = json["categories"]
         .as_array()
         .into_iter()
@@ -409,17 +403,23 @@ fn informative(image: &RgbImage) -> bool {
     variance.sqrt() > 6.0
 }
 
+/// The JSON in `file`, or `None` when there is no such file (the data set is optional).
+fn json_if_present(file: &Path) -> Result<Option<serde_json::Value>> {
+    if !file.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not JSON", file.display()))
+}
+
 /// The `same_crop` group of each polimi file.
 fn same_crop_groups(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let file = dir.join("ground-truth/polimi_same_source.json");
-    if !file.is_file() {
+    let Some(json) = json_if_present(&dir.join("ground-truth/polimi_same_source.json"))? else {
         return Ok(BTreeMap::new());
-    }
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", file.display()))?;
+    };
     let mut groups = BTreeMap::new();
     for (group, members) in json["same_crop"].as_object().into_iter().flatten() {
         for member in members.as_array().into_iter().flatten() {

@@ -1936,6 +1936,20 @@ mod tests {
         Raster::from_rgb(image.to_rgb8())
     }
 
+    /// A figure of `raster` drawn over `bbox`, without caption, parts or labels.
+    fn figure_of(source: FigureSource, raster: Raster, bbox: BBox, pixel_box: PixelBox) -> Figure {
+        Figure {
+            source,
+            bbox,
+            pixel_box,
+            caption: None,
+            raster,
+            parts: Vec::new(),
+            letters: Vec::new(),
+            row_labels: Vec::new(),
+        }
+    }
+
     fn panels() -> Panels {
         Panels::new(PanelsConfig::default()).expect("the default config is valid")
     }
@@ -2564,16 +2578,8 @@ mod tests {
             100.0 + raster.width as f32 / 2.0,
             200.0 + raster.height as f32 / 2.0,
         );
-        let figure = Figure {
-            source: FigureSource::Embedded,
-            bbox,
-            pixel_box: PixelBox::new(200, 400, 200 + raster.width, 400 + raster.height),
-            caption: None,
-            raster,
-            parts: Vec::new(),
-            letters: Vec::new(),
-            row_labels: Vec::new(),
-        };
+        let pixel_box = PixelBox::new(200, 400, 200 + raster.width, 400 + raster.height);
+        let figure = figure_of(FigureSource::Embedded, raster, bbox, pixel_box);
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 4);
         for (panel, want) in found.iter().zip(&expected) {
@@ -2600,15 +2606,13 @@ mod tests {
     #[test]
     fn the_stage_answers_every_page_once_even_without_figures() {
         let (raster, _) = compose("row 3x1", 12, 2, false);
+        let (bbox, pixel_box) = (
+            BBox::new(0.0, 0.0, raster.width as f32, raster.height as f32),
+            PixelBox::new(0, 0, raster.width, raster.height),
+        );
         let figure = Figure {
-            source: FigureSource::Detected,
-            bbox: BBox::new(0.0, 0.0, raster.width as f32, raster.height as f32),
-            pixel_box: PixelBox::new(0, 0, raster.width, raster.height),
             caption: Some("Figure 1. Three panels.".to_string()),
-            raster,
-            parts: Vec::new(),
-            letters: Vec::new(),
-            row_labels: Vec::new(),
+            ..figure_of(FigureSource::Detected, raster, bbox, pixel_box)
         };
         let pages = vec![
             PageFigures {
@@ -2808,15 +2812,12 @@ mod tests {
             frame(&mut image, b, 1);
         }
         let raster = Raster::from_rgb(image);
-        let figure = |source| Figure {
-            source,
-            bbox: BBox::new(0.0, 0.0, 210.0, 60.0),
-            pixel_box: PixelBox::new(0, 0, 420, 120),
-            caption: None,
-            raster: raster.clone(),
-            parts: Vec::new(),
-            letters: Vec::new(),
-            row_labels: Vec::new(),
+        let figure = |source| {
+            let (bbox, pixel_box) = (
+                BBox::new(0.0, 0.0, 210.0, 60.0),
+                PixelBox::new(0, 0, 420, 120),
+            );
+            figure_of(source, raster.clone(), bbox, pixel_box)
         };
         let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
         let (as_drawing, _) = panels().split(&figure(FigureSource::Detected));
@@ -3007,16 +3008,9 @@ mod tests {
             }
         }
         let raster = Raster::from_rgb(image);
-        let figure = Figure {
-            source: FigureSource::Embedded,
-            bbox: BBox::new(0.0, 0.0, 300.0, 220.0),
-            pixel_box: PixelBox::new(0, 0, raster.width, raster.height),
-            caption: None,
-            raster,
-            parts: Vec::new(),
-            letters: Vec::new(),
-            row_labels: Vec::new(),
-        };
+        let pixel_box = PixelBox::new(0, 0, raster.width, raster.height);
+        let bbox = BBox::new(0.0, 0.0, 300.0, 220.0);
+        let figure = figure_of(FigureSource::Embedded, raster, bbox, pixel_box);
         let (found, _) = panels().split(&figure);
         let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
         let expected: Vec<PixelBox> = strips
@@ -3052,12 +3046,11 @@ mod tests {
             BBox::new(50.0, 80.0, 150.0, 130.0),
             BBox::new(150.5, 80.0, 250.5, 130.0),
         ];
+        let (bbox, pixel_box) = (
+            BBox::new(50.0, 80.0, 250.5, 130.0),
+            PixelBox::new(100, 160, 501, 260),
+        );
         let figure = Figure {
-            source: FigureSource::Embedded,
-            bbox: BBox::new(50.0, 80.0, 250.5, 130.0),
-            pixel_box: PixelBox::new(100, 160, 501, 260),
-            caption: None,
-            raster: Raster::from_rgb(whole),
             parts: vec![
                 FigurePart {
                     bbox: part_boxes[0],
@@ -3068,8 +3061,12 @@ mod tests {
                     raster: None,
                 },
             ],
-            letters: Vec::new(),
-            row_labels: Vec::new(),
+            ..figure_of(
+                FigureSource::Embedded,
+                Raster::from_rgb(whole),
+                bbox,
+                pixel_box,
+            )
         };
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 2, "{found:?}");
