@@ -191,16 +191,7 @@ impl Figures {
     ) -> Figure {
         let pixel_box = bbox.to_pixels(scale, page.image.width, page.image.height);
         let raster = native.unwrap_or_else(|| page.image.crop(pixel_box));
-        Figure {
-            source,
-            bbox,
-            pixel_box,
-            caption: None,
-            raster,
-            parts: Vec::new(),
-            letters: Vec::new(),
-            row_labels: Vec::new(),
-        }
+        Figure::new(source, bbox, pixel_box, raster)
     }
 
     /// Regions of ink on the page render that no text span and no embedded figure explains.

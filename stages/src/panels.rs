@@ -1936,20 +1936,6 @@ mod tests {
         Raster::from_rgb(image.to_rgb8())
     }
 
-    /// A figure of `raster` drawn over `bbox`, without caption, parts or labels.
-    fn figure_of(source: FigureSource, raster: Raster, bbox: BBox, pixel_box: PixelBox) -> Figure {
-        Figure {
-            source,
-            bbox,
-            pixel_box,
-            caption: None,
-            raster,
-            parts: Vec::new(),
-            letters: Vec::new(),
-            row_labels: Vec::new(),
-        }
-    }
-
     fn panels() -> Panels {
         Panels::new(PanelsConfig::default()).expect("the default config is valid")
     }
@@ -2579,7 +2565,7 @@ mod tests {
             200.0 + raster.height as f32 / 2.0,
         );
         let pixel_box = PixelBox::new(200, 400, 200 + raster.width, 400 + raster.height);
-        let figure = figure_of(FigureSource::Embedded, raster, bbox, pixel_box);
+        let figure = Figure::new(FigureSource::Embedded, bbox, pixel_box, raster);
         let (found, _) = panels().split(&figure);
         assert_eq!(found.len(), 4);
         for (panel, want) in found.iter().zip(&expected) {
@@ -2612,7 +2598,7 @@ mod tests {
         );
         let figure = Figure {
             caption: Some("Figure 1. Three panels.".to_string()),
-            ..figure_of(FigureSource::Detected, raster, bbox, pixel_box)
+            ..Figure::new(FigureSource::Detected, bbox, pixel_box, raster)
         };
         let pages = vec![
             PageFigures {
@@ -2817,7 +2803,7 @@ mod tests {
                 BBox::new(0.0, 0.0, 210.0, 60.0),
                 PixelBox::new(0, 0, 420, 120),
             );
-            figure_of(source, raster.clone(), bbox, pixel_box)
+            Figure::new(source, bbox, pixel_box, raster.clone())
         };
         let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
         let (as_drawing, _) = panels().split(&figure(FigureSource::Detected));
@@ -3010,7 +2996,7 @@ mod tests {
         let raster = Raster::from_rgb(image);
         let pixel_box = PixelBox::new(0, 0, raster.width, raster.height);
         let bbox = BBox::new(0.0, 0.0, 300.0, 220.0);
-        let figure = figure_of(FigureSource::Embedded, raster, bbox, pixel_box);
+        let figure = Figure::new(FigureSource::Embedded, bbox, pixel_box, raster);
         let (found, _) = panels().split(&figure);
         let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
         let expected: Vec<PixelBox> = strips
@@ -3061,11 +3047,11 @@ mod tests {
                     raster: None,
                 },
             ],
-            ..figure_of(
+            ..Figure::new(
                 FigureSource::Embedded,
-                Raster::from_rgb(whole),
                 bbox,
                 pixel_box,
+                Raster::from_rgb(whole),
             )
         };
         let (found, _) = panels().split(&figure);

@@ -534,6 +534,23 @@ pub struct Figure {
     pub row_labels: Vec<BBox>,
 }
 
+impl Figure {
+    /// A figure of `raster` drawn over `bbox` (`pixel_box` on the page render), before its
+    /// caption, parts and labels are known.
+    pub fn new(source: FigureSource, bbox: BBox, pixel_box: PixelBox, raster: Raster) -> Self {
+        Self {
+            source,
+            bbox,
+            pixel_box,
+            caption: None,
+            raster,
+            parts: Vec::new(),
+            letters: Vec::new(),
+            row_labels: Vec::new(),
+        }
+    }
+}
+
 /// One picture of a compound figure drawn from several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FigurePart {
