@@ -36,6 +36,7 @@ pub fn to_json(m: &MatchRecord) -> Value {
             "rank_correlation": t.rank_correlation,
             "detail_correlation": t.detail_correlation,
             "fine_correlation": t.fine_correlation,
+            "left_out_share": t.left_out_share,
         },
         "suppressed": m.suppressed,
     })

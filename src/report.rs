@@ -284,7 +284,7 @@ pub async fn write(
             html,
             "<section class=\"match\" id=\"{name}\" data-match=\"{}\"><h2>Match {}: {} · similarity {:.3} · {}</h2>\
              <img class=\"pair\" src=\"{name}/pair.png\" alt=\"the two panels side by side\">\
-             <table>{}{}<tr><th>relation</th><td>{}, rotated {:+.1}°, scale {:.2}, correlation {:.3} (detail {:.3})</td></tr></table>\
+             <table>{}{}<tr><th>relation</th><td>{}, rotated {:+.1}°, scale {:.2}, correlation {:.3} (detail {:.3}){}</td></tr></table>\
              <div class=\"pages\"><figure><img src=\"{name}/page-a.png\" alt=\"page of the first panel\"><figcaption>first panel on its page</figcaption></figure>\
              <figure><img src=\"{name}/page-b.png\" alt=\"page of the second panel\"><figcaption>second panel on its page</figcaption></figure></div>\
              <p><a href=\"{name}/match.json\">match.json</a></p></section>",
@@ -303,7 +303,15 @@ pub async fn write(
             t.rotation_deg,
             t.scale,
             t.correlation,
-            t.detail_correlation
+            t.detail_correlation,
+            if t.left_out_share > 0.0 {
+                format!(
+                    "; {:.0}% of the area differs in one place alone (a label or mark) and was left out",
+                    t.left_out_share * 100.0
+                )
+            } else {
+                String::new()
+            }
         );
     }
     html.push_str("</body></html>\n");

@@ -82,6 +82,10 @@ pub struct Relation {
     /// the resolution of the smaller of the two regions.
     #[serde(default)]
     pub fine_correlation: f32,
+    /// Share of the aligned area left out of the correlations because the two differ there
+    /// alone: a panel letter, arrow or mark on one side (0 when none).
+    #[serde(default)]
+    pub left_out_share: f32,
     /// Whether both correlations clear the thresholds.
     pub verified: bool,
 }
@@ -146,9 +150,12 @@ fn pearson(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Radius of the box blur that detail is taken against.
+const DETAIL_RADIUS: isize = 3;
+
 /// Band-pass detail: the image minus its 7×7 box blur.
 fn detail(values: &[f32], width: usize, height: usize) -> Vec<f32> {
-    high_pass(values, width, height, 3)
+    high_pass(values, width, height, DETAIL_RADIUS)
 }
 
 /// The image minus its box blur of radius `r` (the blur averages the window's pixels inside the
@@ -263,23 +270,175 @@ fn specified(a: &GrayImage, b: &GrayImage) -> Vec<f32> {
     b.pixels().map(|p| mapping[usize::from(p.0[0])]).collect()
 }
 
+/// How two aligned images of equal size agree.
+struct Agreement {
+    /// Correlation of the intensities, each side's mapped onto the other's distribution.
+    correlation: f32,
+    /// Correlation of their detail.
+    detail_correlation: f32,
+    /// Pixels left out as a local difference (a letter, arrow or mark on one side only).
+    left_out: Vec<bool>,
+}
+
+/// Side of the cells in which local differences are looked for, as a share of the longer side.
+const MARK_CELLS_PER_SIDE: usize = 12;
+/// A cell differs locally when its mean difference is this many times the typical cell's ...
+const MARK_CELL_RATIO: f32 = 4.0;
+/// ... and at least this many gray levels.
+const MARK_MIN_LEVELS: f32 = 16.0;
+/// Most of the area that may be left out: differences spread wider than this are no mark.
+const MARK_MAX_SHARE: f32 = 0.12;
+/// Least share of a cell's difference energy in its sharp edges (a 3×3 high-pass) for the cell
+/// to hold a drawn mark.
+const MARK_MIN_EDGE_SHARE: f32 = 0.1;
+/// Most separate marks: a panel letter is one; differences in several places are content.
+const MARK_MAX_BLOBS: usize = 1;
+/// Least share of each picture's variance that must remain once marks are left out.
+const MARK_MIN_HELD: f32 = 0.6;
+
+/// The pixels of cells where `a` and `b` (intensities already matched) differ far more than
+/// elsewhere, grown by `grow` pixels, when such cells cover at most [`MARK_MAX_SHARE`] of the
+/// image: a panel letter, an arrow or a mark drawn on one copy and not the other. A copy is still
+/// a copy with its label changed, while look-alikes differ all over and keep every pixel.
+fn local_marks(a: &[f32], b: &[f32], width: usize, height: usize, grow: usize) -> Vec<bool> {
+    let mut left_out = vec![false; a.len()];
+    let cell = (width.max(height) / MARK_CELLS_PER_SIDE).max(4);
+    let (columns, rows) = (width.div_ceil(cell), height.div_ceil(cell));
+    if columns * rows < 16 {
+        return left_out;
+    }
+    let mut sums = vec![(0f32, 0u32); columns * rows];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let slot = &mut sums[(y / cell) * columns + x / cell];
+            slot.0 += (a[i] - b[i]).abs();
+            slot.1 += 1;
+        }
+    }
+    let means: Vec<f32> = sums.iter().map(|(s, n)| s / (*n).max(1) as f32).collect();
+    let mut sorted = means.clone();
+    sorted.sort_by(f32::total_cmp);
+    let typical = sorted[sorted.len() / 2];
+    let limit = (typical * MARK_CELL_RATIO).max(MARK_MIN_LEVELS);
+    let outliers: Vec<usize> = (0..means.len()).filter(|&c| means[c] > limit).collect();
+    if outliers.is_empty() || outliers.len() as f32 > MARK_MAX_SHARE * means.len() as f32 {
+        return left_out;
+    }
+    // A mark is drawn: its difference has sharp edges. Different bands or cells of look-alikes
+    // differ smoothly.
+    let difference: Vec<f32> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let edges = high_pass(&difference, width, height, 1);
+    let mut energy = vec![(0f32, 0f32); columns * rows];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let slot = &mut energy[(y / cell) * columns + x / cell];
+            slot.0 += edges[i] * edges[i];
+            slot.1 += difference[i] * difference[i];
+        }
+    }
+    let marked: Vec<usize> = outliers
+        .into_iter()
+        .filter(|&c| energy[c].0 >= MARK_MIN_EDGE_SHARE * energy[c].1)
+        .collect();
+    if blobs(&marked, columns) > MARK_MAX_BLOBS {
+        return left_out;
+    }
+    for c in marked {
+        let (cx, cy) = (c % columns, c / columns);
+        let (x0, y0) = (
+            (cx * cell).saturating_sub(grow),
+            (cy * cell).saturating_sub(grow),
+        );
+        let (x1, y1) = (
+            ((cx + 1) * cell + grow).min(width),
+            ((cy + 1) * cell + grow).min(height),
+        );
+        for y in y0..y1 {
+            left_out[y * width + x0..y * width + x1].fill(true);
+        }
+    }
+    // What is left must still hold most of each picture: a mark is a small part of it.
+    let held = |values: &[f32]| {
+        let mean = values.iter().sum::<f32>() / values.len().max(1) as f32;
+        let (mut kept, mut total) = (0f32, 0f32);
+        for (v, out) in values.iter().zip(&left_out) {
+            let energy = (v - mean) * (v - mean);
+            total += energy;
+            if !out {
+                kept += energy;
+            }
+        }
+        kept >= MARK_MIN_HELD * total
+    };
+    if !held(a) || !held(b) {
+        left_out.fill(false);
+    }
+    left_out
+}
+
+/// How many groups of touching cells (8-neighbours) `cells` form on a grid `columns` wide.
+fn blobs(cells: &[usize], columns: usize) -> usize {
+    let mut group: Vec<Option<usize>> = vec![None; cells.len()];
+    let mut count = 0;
+    for start in 0..cells.len() {
+        if group[start].is_some() {
+            continue;
+        }
+        group[start] = Some(count);
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            let (x, y) = ((cells[i] % columns) as isize, (cells[i] / columns) as isize);
+            for j in 0..cells.len() {
+                let (u, v) = ((cells[j] % columns) as isize, (cells[j] / columns) as isize);
+                if group[j].is_none() && (u - x).abs() <= 1 && (v - y).abs() <= 1 {
+                    group[j] = Some(count);
+                    stack.push(j);
+                }
+            }
+        }
+        count += 1;
+    }
+    count
+}
+
+/// The values of `values` at the pixels not left out.
+fn kept(values: &[f32], left_out: &[bool]) -> Vec<f32> {
+    values
+        .iter()
+        .zip(left_out)
+        .filter(|(_, out)| !**out)
+        .map(|(v, _)| *v)
+        .collect()
+}
+
 /// Correlations of two images of equal size, each side's intensities mapped onto the other's
-/// distribution in turn: intensities, then detail.
-fn correlate(a: &GrayImage, b: &GrayImage) -> (f32, f32) {
+/// distribution in turn: intensities, then detail, over the pixels outside local marks.
+fn correlate(a: &GrayImage, b: &GrayImage) -> Agreement {
     let (w, h) = (a.width() as usize, a.height() as usize);
-    let one_way = |a: &GrayImage, b: &GrayImage| {
-        let values_a: Vec<f32> = a.pixels().map(|p| f32::from(p.0[0])).collect();
-        let values_b = specified(a, b);
+    let values =
+        |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
+    let (values_a, values_b) = (values(a), values(b));
+    // Marks are found once, on `b` matched to `a`; detail reaches DETAIL_RADIUS pixels past them.
+    let matched_b = specified(a, b);
+    let left_out = local_marks(&values_a, &matched_b, w, h, DETAIL_RADIUS as usize);
+    let one_way = |values_a: &[f32], values_b: Vec<f32>| {
         (
-            pearson(&values_a, &values_b),
-            pearson(&detail(&values_a, w, h), &detail(&values_b, w, h)),
+            pearson(&kept(values_a, &left_out), &kept(&values_b, &left_out)),
+            pearson(
+                &kept(&detail(values_a, w, h), &left_out),
+                &kept(&detail(&values_b, w, h), &left_out),
+            ),
         )
     };
-    let (forward, backward) = (one_way(a, b), one_way(b, a));
-    (
-        (forward.0 + backward.0) / 2.0,
-        (forward.1 + backward.1) / 2.0,
-    )
+    let forward = one_way(&values_a, matched_b);
+    let backward = one_way(&values_b, specified(b, a));
+    Agreement {
+        correlation: (forward.0 + backward.0) / 2.0,
+        detail_correlation: (forward.1 + backward.1) / 2.0,
+        left_out,
+    }
 }
 
 /// `a · b` over eight running sums, which the compiler turns into vector code (one sum would
@@ -452,18 +611,53 @@ pub fn content_scale(relation: &Relation, a: (u32, u32), b: (u32, u32)) -> f32 {
 /// Verifies a candidate pair. `hint` is the dihedral transform the embedding search matched with;
 /// the identity is tried too.
 pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) -> Relation {
-    // The best alignment so far, with the two aligned images it compared.
-    let mut best: Option<(Relation, Dihedral, GrayImage, GrayImage)> = None;
-    let mut consider = |relation: Relation, d: Dihedral, aligned: (&GrayImage, &GrayImage)| {
-        // Fine detail separates copies from look-alikes best; the layout correlation breaks ties.
-        let score = |r: &Relation| r.correlation + r.detail_correlation;
-        let better = best
-            .as_ref()
-            .is_none_or(|(current, ..)| score(&relation) > score(current));
-        if better {
-            best = Some((relation, d, aligned.0.clone(), aligned.1.clone()));
-        }
+    let (relation, d) = verify_turned(a, b, hint, cfg);
+    Relation {
+        region_b: region_as_drawn(d, relation.region_b),
+        ..relation
+    }
+}
+
+/// `region` (fractions of the second panel after `d`) as fractions of the panel as drawn.
+fn region_as_drawn(d: Dihedral, region: [f32; 4]) -> [f32; 4] {
+    // Where the point (u, v) of the turned panel comes from, as `Dihedral::apply` maps pixels.
+    let source = |u: f32, v: f32| match d {
+        Dihedral::Identity => (u, v),
+        Dihedral::Rotate90 => (v, 1.0 - u),
+        Dihedral::Rotate180 => (1.0 - u, 1.0 - v),
+        Dihedral::Rotate270 => (1.0 - v, u),
+        Dihedral::FlipHorizontal => (1.0 - u, v),
+        Dihedral::FlipVertical => (u, 1.0 - v),
+        Dihedral::Transpose => (v, u),
+        Dihedral::AntiTranspose => (1.0 - v, 1.0 - u),
     };
+    let (x0, y0) = source(region[0], region[1]);
+    let (x1, y1) = source(region[2], region[3]);
+    [x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)]
+}
+
+/// [`verify`] with the second region in the frame of the second panel after the returned
+/// transform.
+fn verify_turned(
+    a: &GrayImage,
+    b: &GrayImage,
+    hint: Dihedral,
+    cfg: &VerifyConfig,
+) -> (Relation, Dihedral) {
+    // The best alignment so far, with the two aligned images it compared and the pixels it left
+    // out of the comparison.
+    let mut best: Option<(Relation, Dihedral, GrayImage, GrayImage, Vec<bool>)> = None;
+    let mut consider =
+        |relation: Relation, d: Dihedral, aligned: (&GrayImage, &GrayImage, Vec<bool>)| {
+            // Fine detail separates copies from look-alikes best; the layout correlation breaks ties.
+            let score = |r: &Relation| r.correlation + r.detail_correlation;
+            let better = best
+                .as_ref()
+                .is_none_or(|(current, ..)| score(&relation) > score(current));
+            if better {
+                best = Some((relation, d, aligned.0.clone(), aligned.1.clone(), aligned.2));
+            }
+        };
     let mut dihedrals = vec![hint];
     if hint != Dihedral::Identity {
         dihedrals.push(Dihedral::Identity);
@@ -495,7 +689,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     .to_image()
             };
             let (aligned_a, aligned_b) = (crop(&a_work), crop(&candidate));
-            let (correlation, detail_correlation) = correlate(&aligned_a, &aligned_b);
+            let agreement = correlate(&aligned_a, &aligned_b);
             consider(
                 Relation {
                     dihedral: d.name().to_string(),
@@ -503,14 +697,15 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     scale: 1.0,
                     region_a: [0.0, 0.0, 1.0, 1.0],
                     region_b: [0.0, 0.0, 1.0, 1.0],
-                    correlation,
+                    correlation: agreement.correlation,
                     rank_correlation: 0.0,
-                    detail_correlation,
+                    detail_correlation: agreement.detail_correlation,
                     fine_correlation: 0.0,
+                    left_out_share: 0.0,
                     verified: false,
                 },
                 d,
-                (&aligned_a, &aligned_b),
+                (&aligned_a, &aligned_b, agreement.left_out),
             );
         }
         // One panel is a crop of the other.
@@ -584,7 +779,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
             let (x1, y1) = ((fx + fw) as f32 / factor, (fy + fh) as f32 / factor);
             let window = image::imageops::crop_imm(large_work, fx, fy, fw, fh).to_image();
             let small_work = resample(small, window.width(), window.height());
-            let (correlation, detail_correlation) = correlate(&window, &small_work);
+            let agreement = correlate(&window, &small_work);
             let region = [
                 x0 / large.width() as f32,
                 y0 / large.height() as f32,
@@ -603,27 +798,242 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
                     scale: 1.0,
                     region_a,
                     region_b,
-                    correlation,
+                    correlation: agreement.correlation,
                     rank_correlation: 0.0,
-                    detail_correlation,
+                    detail_correlation: agreement.detail_correlation,
                     fine_correlation: 0.0,
+                    left_out_share: 0.0,
                     verified: false,
                 },
                 d,
-                (&window, &small_work),
+                (&window, &small_work, agreement.left_out),
             );
         }
     }
-    let (mut relation, d, aligned_a, aligned_b) = best.expect("at least one alignment was tried");
-    relation.rank_correlation = pearson(&ranks(&aligned_a), &ranks(&aligned_b));
-    relation.fine_correlation = fine_correlation(a, &d.apply(b), &relation);
-    relation.scale = content_scale(&relation, (a.width(), a.height()), (b.width(), b.height()));
+    let (relation, d, aligned_a, aligned_b, left_out) =
+        best.expect("at least one alignment was tried");
+    let b_turned = d.apply(b);
+    let settled = settle(
+        a,
+        &b_turned,
+        relation,
+        (&aligned_a, &aligned_b, &left_out),
+        cfg,
+    );
+    // A near miss that shares grain may be a copy whose boxes differ by a pixel or so:
+    // registering it to a fraction of a pixel decides.
+    if settled.verified
+        || settled.rotation_deg != 0.0
+        || settled.correlation < cfg.min_correlation - REGISTER_WITHIN
+        || settled.fine_correlation < REGISTER_FROM_FINE
+    {
+        return (settled, d);
+    }
+    let Some((registered, aligned_a, aligned_b, agreement)) =
+        register(a, &b_turned, &settled, cfg.work_side)
+    else {
+        return (settled, d);
+    };
+    let score = |r: &Relation| r.correlation + r.detail_correlation;
+    let registered = Relation {
+        correlation: agreement.correlation,
+        detail_correlation: agreement.detail_correlation,
+        ..registered
+    };
+    if score(&registered) <= score(&settled) {
+        return (settled, d);
+    }
+    let registered = settle(
+        a,
+        &b_turned,
+        registered,
+        (&aligned_a, &aligned_b, &agreement.left_out),
+        cfg,
+    );
+    (registered, d)
+}
+
+/// How far below `min_correlation` a pair is still registered to a fraction of a pixel.
+const REGISTER_WITHIN: f32 = 0.1;
+/// Fine correlation from which a near miss is registered: shared grain already says the pixels
+/// are the same, so only the alignment can be at fault. Look-alikes drawn alike, whose grain is
+/// their own, are not given a second try that might fit their layout closer.
+const REGISTER_FROM_FINE: f32 = 0.3;
+
+/// `relation` completed from the aligned images it was found with: rank and fine correlations,
+/// the share left out, the scale, and whether it is verified.
+fn settle(
+    a: &GrayImage,
+    b_turned: &GrayImage,
+    mut relation: Relation,
+    (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
+    cfg: &VerifyConfig,
+) -> Relation {
+    relation.rank_correlation = pearson(
+        &kept(&ranks(aligned_a), left_out),
+        &kept(&ranks(aligned_b), left_out),
+    );
+    relation.left_out_share =
+        left_out.iter().filter(|out| **out).count() as f32 / left_out.len().max(1) as f32;
+    relation.fine_correlation = fine_correlation(a, b_turned, &relation);
+    // The scale is reported against the second panel as drawn; a quarter turn swaps its sides,
+    // which the diagonals' ratio does not notice.
+    relation.scale = content_scale(
+        &relation,
+        (a.width(), a.height()),
+        (b_turned.width(), b_turned.height()),
+    );
     relation.verified = relation.correlation >= cfg.min_correlation
         && relation.rank_correlation >= cfg.min_rank_correlation
         && relation.detail_correlation >= cfg.min_detail_correlation
-        && (relation.detail_correlation >= cfg.detail_needs_texture_below
+        && ((relation.detail_correlation >= cfg.detail_needs_texture_below
+            && relation.left_out_share == 0.0)
             || relation.fine_correlation >= cfg.min_fine_correlation);
     relation
+}
+
+/// Sub-pixel registration of an alignment without a small rotation: `b_turned`'s region is
+/// resampled with shifts of a fraction of a work pixel and scales within 2 %, and the placement
+/// correlating best with `a`'s region wins. Returns the relation with its refined second region,
+/// the two aligned images, and how they agree.
+fn register(
+    a: &GrayImage,
+    b_turned: &GrayImage,
+    relation: &Relation,
+    work_side: u32,
+) -> Option<(Relation, GrayImage, GrayImage, Agreement)> {
+    let pixel_box = |image: &GrayImage, r: &[f32; 4]| {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        [r[0] * w, r[1] * h, r[2] * w, r[3] * h]
+    };
+    let [ax0, ay0, ax1, ay1] = pixel_box(a, &relation.region_a);
+    let (x0, y0) = (ax0.floor().max(0.0) as u32, ay0.floor().max(0.0) as u32);
+    let (x1, y1) = (
+        (ax1.ceil() as u32).min(a.width()),
+        (ay1.ceil() as u32).min(a.height()),
+    );
+    if x1 <= x0 + 8 || y1 <= y0 + 8 {
+        return None;
+    }
+    let aligned_a = fit(
+        &image::imageops::crop_imm(a, x0, y0, x1 - x0, y1 - y0).to_image(),
+        work_side,
+    );
+    let (w, h) = (aligned_a.width() as usize, aligned_a.height() as usize);
+    if w < 8 || h < 8 {
+        return None;
+    }
+    // The second region, shrunk first so that bilinear sampling never skips source pixels.
+    let [bx0, by0, bx1, by1] = pixel_box(b_turned, &relation.region_b);
+    let shrink = ((2.0 * w as f32) / (bx1 - bx0).max(1.0)).min(1.0);
+    let source = if shrink < 1.0 {
+        resample(
+            b_turned,
+            ((b_turned.width() as f32 * shrink).round() as u32).max(1),
+            ((b_turned.height() as f32 * shrink).round() as u32).max(1),
+        )
+    } else {
+        b_turned.clone()
+    };
+    let (sw, sh) = (source.width() as usize, source.height() as usize);
+    let sx = |x: f32| x * sw as f32 / b_turned.width() as f32;
+    let sy = |y: f32| y * sh as f32 / b_turned.height() as f32;
+    let (cx, cy) = (sx((bx0 + bx1) / 2.0), sy((by0 + by1) / 2.0));
+    let (half_w, half_h) = (sx(bx1 - bx0) / 2.0, sy(by1 - by0) / 2.0);
+    let raw = source.as_raw();
+    // `b`'s region with its centre moved by (dx, dy) work pixels and its size scaled by `scale`.
+    let sample = |dx: f32, dy: f32, scale: f32| -> Vec<f32> {
+        let mut out = Vec::with_capacity(w * h);
+        for j in 0..h {
+            let v = (j as f32 + 0.5) / h as f32 - 0.5;
+            let y = cy + (2.0 * v * scale + 2.0 * dy / h as f32) * half_h - 0.5;
+            let y = y.clamp(0.0, (sh - 1) as f32);
+            let (y_low, fy) = (y as usize, y.fract());
+            let y_high = (y_low + 1).min(sh - 1);
+            for i in 0..w {
+                let u = (i as f32 + 0.5) / w as f32 - 0.5;
+                let x = cx + (2.0 * u * scale + 2.0 * dx / w as f32) * half_w - 0.5;
+                let x = x.clamp(0.0, (sw - 1) as f32);
+                let (x_low, fx) = (x as usize, x.fract());
+                let x_high = (x_low + 1).min(sw - 1);
+                let p = |xx: usize, yy: usize| f32::from(raw[yy * sw + xx]);
+                out.push(
+                    p(x_low, y_low) * (1.0 - fx) * (1.0 - fy)
+                        + p(x_high, y_low) * fx * (1.0 - fy)
+                        + p(x_low, y_high) * (1.0 - fx) * fy
+                        + p(x_high, y_high) * fx * fy,
+                );
+            }
+        }
+        out
+    };
+    let values_a: Vec<f32> = aligned_a.pixels().map(|p| f32::from(p.0[0])).collect();
+    let fit_of = |(dx, dy, scale): (f32, f32, f32)| pearson(&values_a, &sample(dx, dy, scale));
+    let mut best = ((0.0, 0.0, 1.0), fit_of((0.0, 0.0, 1.0)));
+    let search = |candidates: Vec<(f32, f32, f32)>, best: &mut ((f32, f32, f32), f32)| {
+        for candidate in candidates {
+            let score = fit_of(candidate);
+            if score > best.1 {
+                *best = (candidate, score);
+            }
+        }
+    };
+    let steps = |step: f32, reach: i32| (-reach..=reach).map(move |k| k as f32 * step);
+    let around = |(dx, dy, scale): (f32, f32, f32), step: f32, reach: i32| {
+        steps(step, reach)
+            .flat_map(|ox| steps(step, reach).map(move |oy| (dx + ox, dy + oy, scale)))
+            .collect::<Vec<_>>()
+    };
+    search(around(best.0, 0.5, 3), &mut best);
+    let (dx, dy, _) = best.0;
+    search(
+        steps(0.01, 2).map(|ds| (dx, dy, 1.0 + ds)).collect(),
+        &mut best,
+    );
+    search(around(best.0, 0.25, 1), &mut best);
+    let (dx, dy, scale) = best.0;
+    let to_gray = |values: Vec<f32>| {
+        GrayImage::from_raw(
+            w as u32,
+            h as u32,
+            values
+                .into_iter()
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                .collect(),
+        )
+        .expect("size matches its data")
+    };
+    let aligned_b = to_gray(sample(dx, dy, scale));
+    let agreement = correlate(&aligned_a, &aligned_b);
+    // The refined second region, back in fractions of the second panel.
+    let (bw, bh) = (b_turned.width() as f32, b_turned.height() as f32);
+    let (centre_x, centre_y) = (
+        (bx0 + bx1) / 2.0 + dx * (bx1 - bx0) / w as f32,
+        (by0 + by1) / 2.0 + dy * (by1 - by0) / h as f32,
+    );
+    let (reach_x, reach_y) = ((bx1 - bx0) / 2.0 * scale, (by1 - by0) / 2.0 * scale);
+    let region_b = [
+        ((centre_x - reach_x) / bw).clamp(0.0, 1.0),
+        ((centre_y - reach_y) / bh).clamp(0.0, 1.0),
+        ((centre_x + reach_x) / bw).clamp(0.0, 1.0),
+        ((centre_y + reach_y) / bh).clamp(0.0, 1.0),
+    ];
+    let region_a = [
+        x0 as f32 / a.width() as f32,
+        y0 as f32 / a.height() as f32,
+        x1 as f32 / a.width() as f32,
+        y1 as f32 / a.height() as f32,
+    ];
+    Some((
+        Relation {
+            region_a,
+            region_b,
+            ..relation.clone()
+        },
+        aligned_a,
+        aligned_b,
+        agreement,
+    ))
 }
 
 #[cfg(test)]
@@ -751,6 +1161,102 @@ mod tests {
         assert!(r.verified, "{r:?}");
         // Ranks alone would have refused it.
         assert!(r.rank_correlation < 0.95, "{r:?}");
+    }
+
+    /// `image` with a black letter-like mark (an "L") drawn at (x, y), `size` tall.
+    fn marked(image: &GrayImage, x: u32, y: u32, size: u32) -> GrayImage {
+        let mut out = image.clone();
+        let stroke = (size / 4).max(2);
+        for dy in 0..size {
+            for dx in 0..size * 2 / 3 {
+                if dx < stroke || dy >= size - stroke {
+                    out.put_pixel(x + dx, y + dy, Luma([0]));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_copy_labelled_with_another_panel_letter_verifies_with_the_letter_left_out() {
+        let base = blot(7, 240, 160);
+        let a = marked(&base, 8, 8, 28);
+        let b = image::imageops::resize(&base, 200, 133, image::imageops::FilterType::Triangle);
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        assert!(r.left_out_share > 0.0 && r.left_out_share < 0.15, "{r:?}");
+    }
+
+    #[test]
+    fn marks_in_several_places_are_content_not_labels() {
+        let base = blot(8, 240, 160);
+        let a = base.clone();
+        // Both marks on the plain background above and below the bands.
+        let b = marked(&marked(&base, 8, 2, 20), 200, 138, 20);
+        // Compared at the work resolution, as `correlate` compares them.
+        let values = |image: &GrayImage| -> Vec<f32> {
+            fit(image, 96).pixels().map(|p| f32::from(p.0[0])).collect()
+        };
+        let one = local_marks(&values(&a), &values(&marked(&base, 8, 2, 20)), 96, 64, 3);
+        assert!(one.iter().any(|out| *out));
+        let two = local_marks(&values(&a), &values(&b), 96, 64, 3);
+        assert!(two.iter().all(|out| !*out));
+    }
+
+    /// Random texture a few pixels across (a micrograph's cells), the same for the same seed.
+    fn grain(seed: u32, width: u32, height: u32) -> GrayImage {
+        let noise = GrayImage::from_fn(width, height, |x, y| {
+            let hash = (x.wrapping_mul(73_856_093)
+                ^ y.wrapping_mul(19_349_663)
+                ^ seed.wrapping_mul(83_492_791))
+            .wrapping_mul(2_654_435_761);
+            Luma([(hash >> 24) as u8])
+        });
+        let smooth = image::imageops::blur(&noise, 3.0);
+        // Stretched back to a full range: blurring leaves the noise faint.
+        let (low, high) = smooth
+            .pixels()
+            .fold((255u8, 0u8), |(l, h), p| (l.min(p.0[0]), h.max(p.0[0])));
+        GrayImage::from_fn(width, height, |x, y| {
+            let v = f32::from(smooth.get_pixel(x, y).0[0] - low) / f32::from((high - low).max(1));
+            Luma([(30.0 + v * 200.0) as u8])
+        })
+    }
+
+    #[test]
+    fn a_copy_whose_box_is_a_pixel_off_is_registered() {
+        // Textured pictures decorrelate when misaligned by a fraction of a work pixel: the boxes
+        // of the same picture drawn twice differ by that much.
+        let source = grain(9, 403, 303);
+        let a = image::imageops::crop_imm(&source, 0, 0, 400, 300).to_image();
+        let b = image::imageops::crop_imm(&source, 3, 3, 400, 300).to_image();
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        // `a`'s pixels are `b`'s three pixels further right and down: b's match ends before it does.
+        assert!((r.region_b[2] - 397.0 / 400.0).abs() < 0.003, "{r:?}");
+        assert!((r.region_b[3] - 297.0 / 300.0).abs() < 0.004, "{r:?}");
+    }
+
+    #[test]
+    fn the_second_region_is_reported_on_the_panel_as_drawn() {
+        let a = blot(10, 240, 160);
+        // `b` is the left part of `a`, mirrored: the match lies in `a`'s left part and is all of b.
+        let b = Dihedral::FlipHorizontal
+            .apply(&image::imageops::crop_imm(&a, 0, 0, 160, 160).to_image());
+        let r = verify(&a, &b, Dihedral::FlipHorizontal, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        assert!(
+            r.region_a[0] < 0.05 && (r.region_a[2] - 2.0 / 3.0).abs() < 0.05,
+            "{r:?}"
+        );
+        assert_eq!(
+            region_as_drawn(Dihedral::FlipHorizontal, [0.1, 0.2, 0.5, 0.6]),
+            [0.5, 0.2, 0.9, 0.6]
+        );
+        assert_eq!(
+            region_as_drawn(Dihedral::Rotate90, [0.0, 0.0, 0.5, 1.0]),
+            [0.0, 0.5, 1.0, 1.0]
+        );
     }
 
     #[test]
