@@ -32,6 +32,8 @@
 //! side) are one region to the cuts. When a row of panel letters stands at its top — set as text
 //! (the figures stage finds them) or drawn just above it — two or more letters, the first at the
 //! region's left edge and each a panel's width apart, part it at the sharpest seam by each letter.
+//! Each part that has a background of its own (a strip above white space, a blot above a chart)
+//! is then split at its own gutters and trimmed to its ink.
 //! Lane labels are words and numbers, or letters a lane apart: they part nothing. Likewise, blot
 //! strips stacked closer than a gutter, each named by a row label beside it (a protein name set
 //! as text), are parted between their labels — only at a seam that differs all along its width,
@@ -480,12 +482,7 @@ fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, labels: &Labels)
         let in_cell = labels.moved(-(cell.x0 as f32), -(cell.y0 as f32), 1.0, 1.0);
         let inner = gutter_layout(&raster.crop(cell.into()), config, &in_cell);
         combined.fragments_dropped += inner.fragments_dropped;
-        boxes.extend(inner.boxes.into_iter().map(|b| Rect {
-            x0: b.x0 + cell.x0,
-            y0: b.y0 + cell.y0,
-            x1: b.x1 + cell.x0,
-            y1: b.y1 + cell.y0,
-        }));
+        boxes.extend(inner.boxes.into_iter().map(|b| placed_in(b, cell)));
     }
     combined.boxes = reading_order(boxes)
         .into_iter()
@@ -645,9 +642,18 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     let Some(background) = background(raster, config, min_gutter) else {
         // A full-bleed picture: one panel, unless panel letters set as text part it.
         let boxes = if big_enough(whole) {
-            parted_at_letters(raster, None, whole, min_side, &labels.letters)
+            let parts = parted_at_letters(raster, None, whole, min_side, &labels.letters);
+            let several = parts.len() >= 2;
+            parts
                 .into_iter()
-                .flat_map(|panel| parted_at_row_labels(raster, None, panel, &labels.rows))
+                .flat_map(|part| {
+                    // A part may be a picture of its own with page margins or gutters inside
+                    // (a strip above white space, a blot above a chart): split it on its own.
+                    let inner = several
+                        .then(|| layout_of_part(raster, config, part, labels))
+                        .flatten();
+                    inner.unwrap_or_else(|| parted_at_row_labels(raster, None, part, &labels.rows))
+                })
                 .map(PixelBox::from)
                 .collect()
         } else {
@@ -727,6 +733,42 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             fragments_dropped: u32::from(ink.count(trimmed) > 0),
             full_bleed: false,
         }
+    }
+}
+
+/// The panels of `part` of a full-bleed picture parted at its letters, when the part has a
+/// background of its own to split it on; `None` when it is a full-bleed picture itself.
+fn layout_of_part(
+    raster: &Raster,
+    config: &PanelsConfig,
+    part: Rect,
+    labels: &Labels,
+) -> Option<Vec<Rect>> {
+    // The letters have parted what they can: the part is split at its gutters and row labels.
+    let in_part = Labels {
+        letters: Vec::new(),
+        ..labels.moved(-(part.x0 as f32), -(part.y0 as f32), 1.0, 1.0)
+    };
+    let inner = gutter_layout(&raster.crop(part.into()), config, &in_part);
+    if inner.full_bleed || inner.boxes.is_empty() {
+        return None;
+    }
+    Some(
+        inner
+            .boxes
+            .into_iter()
+            .map(|b| placed_in(b, part))
+            .collect(),
+    )
+}
+
+/// `inner`, a box in the pixels of `area` cropped out, in the pixels of the whole.
+fn placed_in(inner: PixelBox, area: Rect) -> Rect {
+    Rect {
+        x0: inner.x0 + area.x0,
+        y0: inner.y0 + area.y0,
+        x1: inner.x1 + area.x0,
+        y1: inner.y1 + area.y0,
     }
 }
 
@@ -2894,6 +2936,42 @@ mod tests {
         };
         let parted = layout(&raster, &PanelsConfig::default(), true, &letters);
         assert_eq!(parted.boxes.len(), 3, "{parted:?}");
+    }
+
+    #[test]
+    fn a_part_of_a_full_bleed_picture_is_split_at_its_own_margins() {
+        // Two pictures butted under the letters A and B: on the left a blot strip above white
+        // space, on the right a micrograph filling the height. The left part is the strip alone.
+        let mut image = RgbImage::from_pixel(600, 200, Rgb([255, 255, 255]));
+        for y in 0..200u32 {
+            for x in 0..600u32 {
+                let v = if x < 300 && y < 80 {
+                    (60 + (x * 31 + y * 17) % 50) as u8
+                } else if x >= 300 {
+                    (150 + (x * 7 + y * 13) % 70) as u8
+                } else {
+                    continue;
+                };
+                image.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        let raster = Raster::from_rgb(image);
+        let letters = Labels {
+            letters: vec![
+                BBox::new(0.0, -30.0, 14.0, -8.0),
+                BBox::new(300.0, -30.0, 314.0, -8.0),
+            ],
+            rows: Vec::new(),
+        };
+        let found = layout(&raster, &PanelsConfig::default(), true, &letters);
+        assert!(found.full_bleed, "{found:?}");
+        assert_eq!(
+            found.boxes,
+            vec![
+                PixelBox::new(0, 0, 300, 80),
+                PixelBox::new(300, 0, 600, 200)
+            ]
+        );
     }
 
     #[test]
