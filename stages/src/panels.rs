@@ -26,7 +26,9 @@
 //! lanes and the light rows between its bands look like gutters, but a cut there leaves lanes or
 //! rows of bands that are thin or sparse (so the cut drops most of the ink and is refused), or a
 //! membrane strip that is solid ink (no cut may drop that), or edges that fade into the gutter
-//! instead of starting at it (lanes and bands do; panels do not).
+//! instead of starting at it (lanes and bands do; panels do not). Lanes solid enough to pass
+//! all that (grey lanes with hard edges, white between them) are joined back into one panel when
+//! three or more stand side by side over the same rows, each far taller than wide.
 //!
 //! **Letters.** Pictures butted together without a gutter (a row of micrographs, blots side by
 //! side) are one region to the cuts. When a row of panel letters stands at its top — set as text
@@ -703,10 +705,9 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     } else {
         outcome
     };
-    outcome.panels = outcome
-        .panels
-        .iter()
-        .flat_map(|&panel| parted_at_letters(raster, Some(&ink), panel, min_side, &labels.letters))
+    outcome.panels = joined_lanes(outcome.panels)
+        .into_iter()
+        .flat_map(|panel| parted_at_letters(raster, Some(&ink), panel, min_side, &labels.letters))
         .flat_map(|panel| parted_at_row_labels(raster, Some(&ink), panel, &labels.rows))
         .map(|panel| ink.without_labels(panel))
         .collect();
@@ -1056,6 +1057,50 @@ fn solid_parts(
     );
     Some(parts)
 }
+
+/// `panels` with each run of lanes joined into the one blot or gel they are: three or more
+/// pieces side by side, each at least [`LANE_ASPECT`] times taller than wide, over the same rows
+/// (top and bottom within [`LANE_ALIGN_SHARE`] of their height) and at most a lane's width
+/// apart. Light columns between a gel's lanes look like gutters, and lanes alike would match
+/// each other. Strips stacked on top of each other are wide and short: they stay apart.
+fn joined_lanes(panels: Vec<Rect>) -> Vec<Rect> {
+    let is_lane = |r: &Rect| r.height() >= LANE_ASPECT * r.width();
+    let (mut lanes, mut others): (Vec<Rect>, Vec<Rect>) = panels.into_iter().partition(is_lane);
+    lanes.sort_by_key(|r| (r.x0, r.y0));
+    let next_to = |run: &[Rect], r: &Rect| {
+        let last = run[run.len() - 1];
+        let slack = (LANE_ALIGN_SHARE * last.height().min(r.height()) as f32) as u32;
+        r.x0 >= last.x1
+            && r.x0 - last.x1 <= last.width().max(r.width())
+            && r.y0.abs_diff(last.y0) <= slack
+            && r.y1.abs_diff(last.y1) <= slack
+    };
+    let mut runs: Vec<Vec<Rect>> = Vec::new();
+    for lane in lanes {
+        match runs.iter_mut().find(|run| next_to(run, &lane)) {
+            Some(run) => run.push(lane),
+            None => runs.push(vec![lane]),
+        }
+    }
+    for run in runs {
+        if run.len() >= 3 {
+            others.push(run.iter().skip(1).fold(run[0], |joined, r| Rect {
+                x0: joined.x0.min(r.x0),
+                y0: joined.y0.min(r.y0),
+                x1: joined.x1.max(r.x1),
+                y1: joined.y1.max(r.y1),
+            }));
+        } else {
+            others.extend(run);
+        }
+    }
+    others
+}
+
+/// How many times taller than wide a panel is to count as a lane.
+const LANE_ASPECT: u32 = 3;
+/// How far (a share of their height) the tops and bottoms of lanes side by side may differ.
+const LANE_ALIGN_SHARE: f32 = 0.05;
 
 /// Text beside a picture that tells where its panels begin, in the picture's pixels.
 #[derive(Debug, Clone, Default)]
@@ -2428,6 +2473,28 @@ mod tests {
         }
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_eq!(layout.boxes.len(), 1, "{layout:?}");
+    }
+
+    #[test]
+    fn a_blot_whose_lanes_are_set_apart_by_thin_light_columns_stays_one_panel() {
+        // Grey lanes with hard edges, 10 px of white between them, each with two bands: pieces
+        // side by side over the same rows, each far taller than wide, are lanes, not panels.
+        let mut image = RgbImage::from_pixel(540, 300, Rgb([255, 255, 255]));
+        for lane in 0..10u32 {
+            let (x0, x1) = (20 + lane * 50, 20 + lane * 50 + 40);
+            for y in 20..280u32 {
+                for x in x0..x1 {
+                    let band = [70u32 + lane * 3, 180]
+                        .iter()
+                        .map(|&c| (1.0 - (y as f32 - c as f32).abs() / 9.0).max(0.0))
+                        .fold(0.0f32, f32::max);
+                    let v = (200.0 - 150.0 * band).clamp(0.0, 255.0) as u8;
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+        }
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_eq!(layout.boxes, vec![PixelBox::new(20, 20, 510, 280)]);
     }
 
     /// Two of the 319 are DALL·E pictures "of blots" crossed from edge to edge by bands of pure
