@@ -942,20 +942,27 @@ fn register(
     let (half_w, half_h) = (sx(bx1 - bx0) / 2.0, sy(by1 - by0) / 2.0);
     let raw = source.as_raw();
     // `b`'s region with its centre moved by (dx, dy) work pixels and its size scaled by `scale`.
+    // Along one axis: the two source pixels the output pixel `index` of `count` falls between,
+    // and how far it is past the first.
+    let between = |index: usize,
+                   count: usize,
+                   centre: f32,
+                   half: f32,
+                   shift: f32,
+                   scale: f32,
+                   limit: usize| {
+        let t = (index as f32 + 0.5) / count as f32 - 0.5;
+        let at = (centre + (2.0 * t * scale + 2.0 * shift / count as f32) * half - 0.5)
+            .clamp(0.0, (limit - 1) as f32);
+        let low = at as usize;
+        (low, (low + 1).min(limit - 1), at.fract())
+    };
     let sample = |dx: f32, dy: f32, scale: f32| -> Vec<f32> {
         let mut out = Vec::with_capacity(w * h);
         for j in 0..h {
-            let v = (j as f32 + 0.5) / h as f32 - 0.5;
-            let y = cy + (2.0 * v * scale + 2.0 * dy / h as f32) * half_h - 0.5;
-            let y = y.clamp(0.0, (sh - 1) as f32);
-            let (y_low, fy) = (y as usize, y.fract());
-            let y_high = (y_low + 1).min(sh - 1);
+            let (y_low, y_high, fy) = between(j, h, cy, half_h, dy, scale, sh);
             for i in 0..w {
-                let u = (i as f32 + 0.5) / w as f32 - 0.5;
-                let x = cx + (2.0 * u * scale + 2.0 * dx / w as f32) * half_w - 0.5;
-                let x = x.clamp(0.0, (sw - 1) as f32);
-                let (x_low, fx) = (x as usize, x.fract());
-                let x_high = (x_low + 1).min(sw - 1);
+                let (x_low, x_high, fx) = between(i, w, cx, half_w, dx, scale, sw);
                 let p = |xx: usize, yy: usize| f32::from(raw[yy * sw + xx]);
                 out.push(
                     p(x_low, y_low) * (1.0 - fx) * (1.0 - fy)
