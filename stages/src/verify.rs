@@ -413,6 +413,15 @@ fn kept(values: &[f32], left_out: &[bool]) -> Vec<f32> {
         .collect()
 }
 
+/// [`pearson`] over the pixels not left out.
+fn pearson_outside(a: &[f32], b: &[f32], left_out: &[bool]) -> f32 {
+    if left_out.contains(&true) {
+        pearson(&kept(a, left_out), &kept(b, left_out))
+    } else {
+        pearson(a, b)
+    }
+}
+
 /// Correlations of two images of equal size, each side's intensities mapped onto the other's
 /// distribution in turn: intensities, then detail, over the pixels outside local marks.
 fn correlate(a: &GrayImage, b: &GrayImage) -> Agreement {
@@ -425,11 +434,8 @@ fn correlate(a: &GrayImage, b: &GrayImage) -> Agreement {
     let left_out = local_marks(&values_a, &matched_b, w, h, DETAIL_RADIUS as usize);
     let one_way = |values_a: &[f32], values_b: Vec<f32>| {
         (
-            pearson(&kept(values_a, &left_out), &kept(&values_b, &left_out)),
-            pearson(
-                &kept(&detail(values_a, w, h), &left_out),
-                &kept(&detail(&values_b, w, h), &left_out),
-            ),
+            pearson_outside(values_a, &values_b, &left_out),
+            pearson_outside(&detail(values_a, w, h), &detail(&values_b, w, h), &left_out),
         )
     };
     let forward = one_way(&values_a, matched_b);
@@ -869,10 +875,7 @@ fn settle(
     (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
     cfg: &VerifyConfig,
 ) -> Relation {
-    relation.rank_correlation = pearson(
-        &kept(&ranks(aligned_a), left_out),
-        &kept(&ranks(aligned_b), left_out),
-    );
+    relation.rank_correlation = pearson_outside(&ranks(aligned_a), &ranks(aligned_b), left_out);
     relation.left_out_share =
         left_out.iter().filter(|out| **out).count() as f32 / left_out.len().max(1) as f32;
     relation.fine_correlation = fine_correlation(a, b_turned, &relation);
