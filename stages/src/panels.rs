@@ -737,8 +737,9 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     }
 }
 
-/// The panels of `part` of a full-bleed picture parted at its letters, when the part has a
-/// background of its own to split it on; `None` when it is a full-bleed picture itself.
+/// The panels of `part` of a full-bleed picture parted at its letters, when the part stands on
+/// paper of its own to split it on; `None` when it is a full-bleed picture itself or its
+/// background is dark (a gel, a fluorescence image).
 fn layout_of_part(
     raster: &Raster,
     config: &PanelsConfig,
@@ -750,7 +751,14 @@ fn layout_of_part(
         letters: Vec::new(),
         ..labels.moved(-(part.x0 as f32), -(part.y0 as f32), 1.0, 1.0)
     };
-    let inner = gutter_layout(&raster.crop(part.into()), config, &in_part);
+    let picture = raster.crop(part.into());
+    // Only paper around it: a gel's or a fluorescence image's dark margins are its own.
+    let paper = background(&picture, config, min_gutter(&picture, config))
+        .is_some_and(|colour| colour.iter().all(|&v| v >= PAPER_LEVEL));
+    if !paper {
+        return None;
+    }
+    let inner = gutter_layout(&picture, config, &in_part);
     if inner.full_bleed || inner.boxes.is_empty() {
         return None;
     }
@@ -762,6 +770,9 @@ fn layout_of_part(
             .collect(),
     )
 }
+
+/// Every channel of a background at least this light is paper.
+const PAPER_LEVEL: u8 = 200;
 
 /// `inner`, a box in the pixels of `area` cropped out, in the pixels of the whole.
 fn placed_in(inner: PixelBox, area: Rect) -> Rect {
@@ -978,7 +989,7 @@ fn solid_parts(
 ) -> Option<Vec<Rect>> {
     // Only pieces on paper: on a dark or coloured background (a fluorescence image, a gel) the
     // "solid pieces" would be its bands.
-    if background.iter().any(|&v| v < 200) {
+    if background.iter().any(|&v| v < PAPER_LEVEL) {
         return None;
     }
     // Cells of `f × f` pixels keep the flood fill cheap on large figures.
@@ -3008,14 +3019,17 @@ mod tests {
     #[test]
     fn a_part_of_a_full_bleed_picture_is_split_at_its_own_margins() {
         // Two pictures butted under the letters A and B: on the left a blot strip above white
-        // space, on the right a micrograph filling the height. The left part is the strip alone.
+        // space, on the right a gel whose bright lanes stand on its own black margins. The left
+        // part is the strip alone; the gel keeps its margins (they are no paper).
         let mut image = RgbImage::from_pixel(600, 200, Rgb([255, 255, 255]));
         for y in 0..200u32 {
             for x in 0..600u32 {
-                let v = if x < 300 && y < 80 {
+                let v = if x < 400 && y < 80 {
                     (60 + (x * 31 + y * 17) % 50) as u8
-                } else if x >= 300 {
+                } else if (420..580).contains(&x) && (30..170).contains(&y) {
                     (150 + (x * 7 + y * 13) % 70) as u8
+                } else if x >= 400 {
+                    8
                 } else {
                     continue;
                 };
@@ -3026,7 +3040,7 @@ mod tests {
         let letters = Labels {
             letters: vec![
                 BBox::new(0.0, -30.0, 14.0, -8.0),
-                BBox::new(300.0, -30.0, 314.0, -8.0),
+                BBox::new(400.0, -30.0, 414.0, -8.0),
             ],
             rows: Vec::new(),
         };
@@ -3035,8 +3049,8 @@ mod tests {
         assert_eq!(
             found.boxes,
             vec![
-                PixelBox::new(0, 0, 300, 80),
-                PixelBox::new(300, 0, 600, 200)
+                PixelBox::new(0, 0, 400, 80),
+                PixelBox::new(400, 0, 600, 200)
             ]
         );
     }
