@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seed="${1:-11}"
 docs="${2:-200}"
+# Taken before this run rewrites benches/accuracy.md, which would mark the tree dirty.
+revision="$(git describe --always --dirty)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cargo build --release --locked --quiet
@@ -35,7 +37,7 @@ printf '[embed]\nmodel = "learned"\n[index]\nmin_similarity = 0.80\n' > "$work/l
 {
   echo "# Accuracy on a synthetic catalog"
   echo
-  echo "Produced by \`bash benches/accuracy.sh $seed $docs\` on $(date -u +%Y-%m-%d) ($(git describe --always --dirty))."
+  echo "Produced by \`bash benches/accuracy.sh $seed $docs\` on $(date -u +%Y-%m-%d) ($revision)."
   echo "Catalog: \`panelscope synth --docs $docs --seed $seed\`$([ ${#real[@]} -eq 0 ] && echo ' with real blots and figures from ../shared/data' || echo ', procedural panels only')."
   echo "Rows: recall over the planted pairs of each edit; precision over the found matches that touch"
   echo "a region of such a pair (overall and per kind: over all found matches). \`phash<=10\`: panels whose"
