@@ -1,8 +1,10 @@
 //! verify: geometric verification of a candidate pair of panels. It finds how the second panel
 //! relates to the first — a flip or quarter turn, a small rotation, a rescale, or a crop (one panel
 //! inside the other) — by dense correlation of gray images whose intensities are matched to each
-//! other, and reports the transform, the matching regions and the correlations. Only verified
-//! pairs reach a reviewer.
+//! other, and reports the transform, the matching regions and the correlations. A mark in one
+//! place alone (a panel letter or arrow drawn on one copy) is left out of the correlations, and a
+//! near miss whose grain is shared is registered to a fraction of a pixel before it is judged.
+//! Only verified pairs reach a reviewer.
 
 use image::GrayImage;
 use panelscope_models::Dihedral;
@@ -280,7 +282,7 @@ struct Agreement {
     left_out: Vec<bool>,
 }
 
-/// Side of the cells in which local differences are looked for, as a share of the longer side.
+/// Cells along the longer side of the grid in which local differences are looked for.
 const MARK_CELLS_PER_SIDE: usize = 12;
 /// A cell differs locally when its mean difference is this many times the typical cell's ...
 const MARK_CELL_RATIO: f32 = 4.0;
