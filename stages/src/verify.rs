@@ -657,11 +657,9 @@ fn verify_turned(
     let mut best: Option<(Relation, Dihedral, GrayImage, GrayImage, Vec<bool>)> = None;
     let mut consider =
         |relation: Relation, d: Dihedral, aligned: (&GrayImage, &GrayImage, Vec<bool>)| {
-            // Fine detail separates copies from look-alikes best; the layout correlation breaks ties.
-            let score = |r: &Relation| r.correlation + r.detail_correlation;
             let better = best
                 .as_ref()
-                .is_none_or(|(current, ..)| score(&relation) > score(current));
+                .is_none_or(|(current, ..)| alignment_score(&relation) > alignment_score(current));
             if better {
                 best = Some((relation, d, aligned.0.clone(), aligned.1.clone(), aligned.2));
             }
@@ -837,28 +835,28 @@ fn verify_turned(
     {
         return (settled, d);
     }
-    let Some((registered, aligned_a, aligned_b, agreement)) =
+    let Some((registered, aligned_a, aligned_b, left_out)) =
         register(a, &b_turned, &settled, cfg.work_side)
     else {
         return (settled, d);
     };
-    let score = |r: &Relation| r.correlation + r.detail_correlation;
-    let registered = Relation {
-        correlation: agreement.correlation,
-        detail_correlation: agreement.detail_correlation,
-        ..registered
-    };
-    if score(&registered) <= score(&settled) {
+    if alignment_score(&registered) <= alignment_score(&settled) {
         return (settled, d);
     }
     let registered = settle(
         a,
         &b_turned,
         registered,
-        (&aligned_a, &aligned_b, &agreement.left_out),
+        (&aligned_a, &aligned_b, &left_out),
         cfg,
     );
     (registered, d)
+}
+
+/// How good an alignment is: fine detail separates copies from look-alikes best; the layout
+/// correlation breaks ties.
+fn alignment_score(relation: &Relation) -> f32 {
+    relation.correlation + relation.detail_correlation
 }
 
 /// How far below `min_correlation` a pair is still registered to a fraction of a pixel.
@@ -899,14 +897,14 @@ fn settle(
 
 /// Sub-pixel registration of an alignment without a small rotation: `b_turned`'s region is
 /// resampled with shifts of a fraction of a work pixel and scales within 2 %, and the placement
-/// correlating best with `a`'s region wins. Returns the relation with its refined second region,
-/// the two aligned images, and how they agree.
+/// correlating best with `a`'s region wins. Returns the relation with its refined second region
+/// and correlations, the two aligned images, and the pixels left out as a mark.
 fn register(
     a: &GrayImage,
     b_turned: &GrayImage,
     relation: &Relation,
     work_side: u32,
-) -> Option<(Relation, GrayImage, GrayImage, Agreement)> {
+) -> Option<(Relation, GrayImage, GrayImage, Vec<bool>)> {
     let pixel_box = |image: &GrayImage, r: &[f32; 4]| {
         let (w, h) = (image.width() as f32, image.height() as f32);
         [r[0] * w, r[1] * h, r[2] * w, r[3] * h]
@@ -1040,11 +1038,13 @@ fn register(
         Relation {
             region_a,
             region_b,
+            correlation: agreement.correlation,
+            detail_correlation: agreement.detail_correlation,
             ..relation.clone()
         },
         aligned_a,
         aligned_b,
-        agreement,
+        agreement.left_out,
     ))
 }
 
