@@ -457,6 +457,26 @@ impl LearnedEmbedder {
         })
     }
 
+    /// Unit vectors of a preprocessed batch. On the CPU the pass runs on the calling thread's
+    /// own one-thread pool: the pipeline already runs one embed worker per core, and candle's
+    /// operators, left on the shared pool, spend the cores spinning for each other's work.
+    fn forward(&self, pixels: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+        let run = || -> Result<Vec<Vec<f32>>, ModelError> {
+            Ok(self.net.forward(pixels)?.to_vec2::<f32>()?)
+        };
+        if !self.device.is_cpu() {
+            return run();
+        }
+        thread_local! {
+            static POOL: Option<rayon::ThreadPool> =
+                rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
+        }
+        POOL.with(|pool| match pool {
+            Some(pool) => pool.install(run),
+            None => run(),
+        })
+    }
+
     /// The model's shape.
     pub fn config(&self) -> &Config {
         &self.config
@@ -480,7 +500,7 @@ impl Embedder for LearnedEmbedder {
         let mut vectors = Vec::with_capacity(images.len());
         for chunk in images.chunks(EMBED_BATCH) {
             let pixels = batch_tensor(chunk, self.config.input_side, &self.device)?;
-            vectors.extend(self.net.forward(&pixels)?.to_vec2::<f32>()?);
+            vectors.extend(self.forward(&pixels)?);
         }
         Ok(vectors)
     }
@@ -512,7 +532,7 @@ impl Embedder for LearnedEmbedder {
                 (chunk.len() * views, PLANES, side, side),
                 &self.device,
             )?;
-            let vectors = self.net.forward(&pixels)?.to_vec2::<f32>()?;
+            let vectors = self.forward(&pixels)?;
             let mut vectors = vectors.into_iter();
             for _ in chunk {
                 out.push(vectors.by_ref().take(views).collect());

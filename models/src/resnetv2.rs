@@ -13,8 +13,9 @@
 //! mean = std = 0.5 per channel, see the checkpoint's timm `pretrained_cfg`).
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, GroupNorm, Linear, VarBuilder};
 
+use crate::cpu_conv::InferenceConv2d;
 use crate::{BackboneOutput, ModelError};
 
 /// The name [`ModelError::InvalidConfig`] reports.
@@ -144,7 +145,7 @@ fn std_conv2d(
     stride: usize,
     eps: f64,
     vb: VarBuilder,
-) -> candle_core::Result<Conv2d> {
+) -> candle_core::Result<InferenceConv2d> {
     let weight = vb.get((out_channels, in_channels, kernel, kernel), "weight")?;
     let flat = weight.to_dtype(DType::F32)?.flatten_from(1)?;
     let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
@@ -159,7 +160,7 @@ fn std_conv2d(
         stride,
         ..Default::default()
     };
-    Ok(Conv2d::new(standardised, None, config))
+    Ok(InferenceConv2d::new(standardised, config))
 }
 
 /// timm `GroupNormAct`: GroupNorm then ReLU, the pre-activation in front of every convolution.
@@ -183,13 +184,13 @@ impl Module for GroupNormRelu {
 /// (`downsample.conv`, a bare strided 1×1 std-conv).
 #[derive(Debug, Clone)]
 struct PreActBottleneck {
-    downsample: Option<Conv2d>,
+    downsample: Option<InferenceConv2d>,
     norm1: GroupNormRelu,
-    conv1: Conv2d,
+    conv1: InferenceConv2d,
     norm2: GroupNormRelu,
-    conv2: Conv2d,
+    conv2: InferenceConv2d,
     norm3: GroupNormRelu,
-    conv3: Conv2d,
+    conv3: InferenceConv2d,
     span: tracing::Span,
 }
 
@@ -281,7 +282,7 @@ fn max_pool_3x3_stride_2(xs: &Tensor) -> candle_core::Result<Tensor> {
 /// A loaded ResNetV2.
 #[derive(Debug, Clone)]
 pub struct ResNetV2 {
-    stem: Conv2d,
+    stem: InferenceConv2d,
     blocks: Vec<PreActBottleneck>,
     norm: GroupNormRelu,
     head: Option<Linear>,
