@@ -1,7 +1,8 @@
 //! Pages/s of `panelscope ingest` over the real PDFs in ../shared/data — the whole job (render,
-//! figures, panels, embedding, indexing, matching, store) and the intake alone (`--no-match`) —
-//! beside one process rendering the same pages through pdfium alone, in the same run; and the
-//! ingest's peak memory on synthetic catalogs of N and 3N documents.
+//! figures, panels, embedding, indexing, matching, store) with the classical and with the learned
+//! embedder, and the intake alone (`--no-match`) — beside one process rendering the same pages
+//! through pdfium alone, in the same run; and the ingest's peak memory on synthetic catalogs of N
+//! and 3N documents.
 //!
 //! Run: `cargo bench --bench ingest` (needs `bash scripts/setup.sh` and ../shared/data).
 
@@ -69,13 +70,19 @@ struct Run {
 }
 
 /// `panelscope ingest` over `list` into a fresh data dir (with `screen`, embedding, indexing and
-/// matching too); peak RSS of the ingest process itself.
-fn ingest(list: &Path, workers: usize, data: &Path, screen: bool) -> Run {
+/// matching too), under `config` when given; peak RSS of the ingest process itself.
+fn ingest(list: &Path, workers: usize, data: &Path, screen: bool, config: Option<&Path>) -> Run {
     let _ = std::fs::remove_dir_all(data);
     let started = Instant::now();
     // Reaped below with wait4, which also reports the child's peak memory.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(BIN)
+        .args(
+            config
+                .map(|c| ["--config".as_ref(), c.as_os_str()])
+                .into_iter()
+                .flatten(),
+        )
         .arg("--data-dir")
         .arg(data)
         .args(["ingest", "--workers", &workers.to_string()])
@@ -123,15 +130,31 @@ fn main() {
     )
     .unwrap();
 
-    // Warm the page cache and the worker binary, then alternate the three, twice.
+    // The learned embedder as `benches/accuracy.sh` runs it.
+    let learned = work.join("learned.toml");
+    std::fs::write(
+        &learned,
+        "[embed]\nmodel = \"learned\"\n[index]\nmin_similarity = 0.80\n",
+    )
+    .unwrap();
+
+    // Warm the page cache and the worker binary, then alternate the four, twice.
     let _ = pdfium_alone(&pdfium, &files[..2]);
     let mut alone = Vec::new();
     let mut intake = Vec::new();
     let mut whole = Vec::new();
+    let mut whole_learned = Vec::new();
     for _ in 0..2 {
         alone.push(pdfium_alone(&pdfium, &files));
-        intake.push(ingest(&list, cores, &work.join("data"), false));
-        whole.push(ingest(&list, cores, &work.join("data"), true));
+        intake.push(ingest(&list, cores, &work.join("data"), false, None));
+        whole.push(ingest(&list, cores, &work.join("data"), true, None));
+        whole_learned.push(ingest(
+            &list,
+            cores,
+            &work.join("data"),
+            true,
+            Some(&learned),
+        ));
     }
     let best_alone = alone.iter().map(|(p, s)| *p as f64 / s).fold(0.0, f64::max);
     let best = |runs: &[Run]| {
@@ -140,6 +163,7 @@ fn main() {
             .fold(0.0, f64::max)
     };
     let (best_intake, best_whole) = (best(&intake), best(&whole));
+    let best_learned = best(&whole_learned);
     println!(
         "\ncorpus: {} files of ../shared/data/{{pdfs-bio,pdfs}}, {} pages rendered at {DPI} dpi",
         files.len(),
@@ -168,6 +192,13 @@ fn main() {
         best_whole / best_intake
     );
     println!(
+        "{:<58} {:>10.1} {:>9.2}x   {:.2}x of the classical whole job (goal >= 0.80)",
+        format!("ingest, {cores} workers, learned embedder"),
+        best_learned,
+        best_learned / best_alone,
+        best_learned / best_whole
+    );
+    println!(
         "ingest pages recorded: {} (pdfium alone rendered {})",
         whole[0].pages, alone[0].0
     );
@@ -175,6 +206,13 @@ fn main() {
         "ingest peak RSS (main process): {:.0} MiB intake alone, {:.0} MiB whole job",
         intake.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max),
         whole.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max)
+    );
+    println!(
+        "ingest peak RSS (main process), learned embedder: {:.0} MiB",
+        whole_learned
+            .iter()
+            .map(|r| r.peak_rss_mib)
+            .fold(0.0, f64::max)
     );
 
     // Memory must not grow with the catalog: synthetic papers, three times as many. Both sizes
@@ -197,7 +235,7 @@ fn main() {
             .status()
             .unwrap();
         assert!(status.success(), "synth failed");
-        let run = ingest(&catalog, cores, &work.join("synth-data"), true);
+        let run = ingest(&catalog, cores, &work.join("synth-data"), true, None);
         println!(
             "synthetic catalog of {documents} papers ({} pages), whole job: {:.1} pages/s, peak RSS {:.0} MiB",
             run.pages,

@@ -16,7 +16,7 @@
 pub mod backbone;
 pub mod classical;
 pub mod convnext;
-pub mod cpu_conv;
+pub mod cpu_inference;
 pub mod device;
 pub mod embedder;
 pub mod learned;

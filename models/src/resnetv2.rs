@@ -13,9 +13,9 @@
 //! mean = std = 0.5 per channel, see the checkpoint's timm `pretrained_cfg`).
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, Linear, VarBuilder};
 
-use crate::cpu_conv::InferenceConv2d;
+use crate::cpu_inference::{InferenceConv2d, InferenceGroupNormRelu};
 use crate::{BackboneOutput, ModelError};
 
 /// The name [`ModelError::InvalidConfig`] reports.
@@ -164,19 +164,12 @@ fn std_conv2d(
 }
 
 /// timm `GroupNormAct`: GroupNorm then ReLU, the pre-activation in front of every convolution.
-#[derive(Debug, Clone)]
-struct GroupNormRelu(GroupNorm);
-
-impl GroupNormRelu {
-    fn load(channels: usize, cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
-        candle_nn::group_norm(cfg.norm_groups, channels, GROUP_NORM_EPS, vb).map(Self)
-    }
-}
-
-impl Module for GroupNormRelu {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.0.forward(xs)?.relu()
-    }
+fn group_norm_relu(
+    channels: usize,
+    cfg: &Config,
+    vb: VarBuilder,
+) -> candle_core::Result<InferenceGroupNormRelu> {
+    InferenceGroupNormRelu::load(cfg.norm_groups, channels, GROUP_NORM_EPS, vb)
 }
 
 /// timm `PreActBottleneck`: norm-act before each of 1×1, 3×3 (strided) and 1×1 convolutions. The
@@ -185,11 +178,11 @@ impl Module for GroupNormRelu {
 #[derive(Debug, Clone)]
 struct PreActBottleneck {
     downsample: Option<InferenceConv2d>,
-    norm1: GroupNormRelu,
+    norm1: InferenceGroupNormRelu,
     conv1: InferenceConv2d,
-    norm2: GroupNormRelu,
+    norm2: InferenceGroupNormRelu,
     conv2: InferenceConv2d,
-    norm3: GroupNormRelu,
+    norm3: InferenceGroupNormRelu,
     conv3: InferenceConv2d,
     span: tracing::Span,
 }
@@ -219,11 +212,11 @@ impl PreActBottleneck {
             .transpose()?;
         Ok(Self {
             downsample,
-            norm1: GroupNormRelu::load(in_channels, cfg, vb.pp("norm1"))?,
+            norm1: group_norm_relu(in_channels, cfg, vb.pp("norm1"))?,
             conv1: std_conv2d(in_channels, mid, 1, 1, eps, vb.pp("conv1"))?,
-            norm2: GroupNormRelu::load(mid, cfg, vb.pp("norm2"))?,
+            norm2: group_norm_relu(mid, cfg, vb.pp("norm2"))?,
             conv2: std_conv2d(mid, mid, 3, stride, eps, vb.pp("conv2"))?,
-            norm3: GroupNormRelu::load(mid, cfg, vb.pp("norm3"))?,
+            norm3: group_norm_relu(mid, cfg, vb.pp("norm3"))?,
             conv3: std_conv2d(mid, out_channels, 1, 1, eps, vb.pp("conv3"))?,
             span: tracing::trace_span!("resnetv2_block", prefix = vb.prefix()),
         })
@@ -284,7 +277,7 @@ fn max_pool_3x3_stride_2(xs: &Tensor) -> candle_core::Result<Tensor> {
 pub struct ResNetV2 {
     stem: InferenceConv2d,
     blocks: Vec<PreActBottleneck>,
-    norm: GroupNormRelu,
+    norm: InferenceGroupNormRelu,
     head: Option<Linear>,
     feature_dim: usize,
 }
@@ -320,7 +313,7 @@ impl ResNetV2 {
         }
 
         let feature_dim = cfg.feature_dim();
-        let norm = GroupNormRelu::load(feature_dim, cfg, vb.pp("norm"))?;
+        let norm = group_norm_relu(feature_dim, cfg, vb.pp("norm"))?;
         // timm's head is a 1×1 convolution (`ClassifierHead(use_conv=True)`); on pooled
         // features it is a linear layer over the same weights.
         let head = cfg

@@ -1,14 +1,151 @@
-//! Inference convolutions on the CPU: patches gathered a whole output row at a time and one
-//! single-threaded matrix product per image, on the calling thread.
+//! ResNetV2's inference kernels on the CPU, on the calling thread: convolutions (patches
+//! gathered a whole output row at a time, one single-threaded matrix product per image) and
+//! GroupNorm with its ReLU (two passes over each group).
 //!
 //! candle's CPU `conv2d` gathers its patches one value at a time through a tiled scatter that
-//! cost the learned embedder four times its matrix products, and hands every operator to the
-//! shared thread pool, where the pipeline's embed workers (one per core already) spun waiting
-//! for each other. Tensors that track gradients (training) keep candle's differentiable
-//! convolution; everything else on the CPU in f32 runs here.
+//! cost the learned embedder four times its matrix products, its GroupNorm is ten whole-tensor
+//! operators, and it hands operators to the shared thread pool, where the pipeline's embed
+//! workers (one per core already) spun waiting for each other. Tensors that track gradients
+//! (training) keep candle's differentiable layers; everything else on the CPU in f32 runs here.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Module, Shape, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Shape, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
+
+/// Whether `tensors` can take the CPU path: f32 on the CPU, tracking no gradient.
+fn runs_here(tensors: &[&Tensor]) -> bool {
+    tensors
+        .iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op())
+}
+
+/// The contiguous f32 values of an operand, or an error naming the operator.
+fn values<'a>(
+    operator: &str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [f32]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{operator}: operands must be contiguous");
+    };
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// GroupNorm then ReLU (timm `GroupNormAct`), as candle computes it (biased variance, epsilon
+/// inside the root) when gradients are tracked or the tensors are not f32 on the CPU.
+#[derive(Debug, Clone)]
+pub struct InferenceGroupNormRelu {
+    norm: GroupNorm,
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+}
+
+impl InferenceGroupNormRelu {
+    /// Loads `weight` and `bias` of `channels` from `vb` (initialised to 1 and 0 when training
+    /// from scratch, as `candle_nn::group_norm` does).
+    pub fn load(
+        groups: usize,
+        channels: usize,
+        eps: f64,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
+        let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
+        Ok(Self {
+            norm: GroupNorm::new(weight.clone(), bias.clone(), channels, groups, eps)?,
+            weight,
+            bias,
+            groups,
+            eps,
+        })
+    }
+}
+
+impl Module for InferenceGroupNormRelu {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        if xs.rank() < 3 || !runs_here(&[xs, &self.weight, &self.bias]) {
+            return self.norm.forward(xs)?.relu();
+        }
+        let op = GroupNormRelu {
+            groups: self.groups,
+            eps: self.eps,
+        };
+        xs.contiguous()?
+            .apply_op3_no_bwd(&self.weight.contiguous()?, &self.bias.contiguous()?, &op)
+    }
+}
+
+/// The fused operator: input `(b, c, …)`, weight and bias `(c)`.
+struct GroupNormRelu {
+    groups: usize,
+    eps: f64,
+}
+
+impl CustomOp3 for GroupNormRelu {
+    fn name(&self) -> &'static str {
+        "group-norm-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        input: &CpuStorage,
+        input_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input_values = values(self.name(), input, input_layout)?;
+        let weight = values(self.name(), weight, weight_layout)?;
+        let bias = values(self.name(), bias, bias_layout)?;
+        let dims = input_layout.shape().dims();
+        let (batch, channels) = (dims[0], dims[1]);
+        if weight.len() != channels || bias.len() != channels || channels % self.groups != 0 {
+            candle_core::bail!(
+                "{}: {channels} channels in {} groups, {} weights, {} biases",
+                self.name(),
+                self.groups,
+                weight.len(),
+                bias.len()
+            );
+        }
+        let spatial: usize = dims[2..].iter().product();
+        let per_group = channels / self.groups;
+        let group_len = per_group * spatial;
+        let mut output = vec![0f32; input_values.len()];
+        for (group_index, (group, out)) in input_values
+            .chunks_exact(group_len)
+            .zip(output.chunks_exact_mut(group_len))
+            .enumerate()
+            .take(batch * self.groups)
+        {
+            // Sums in f64: a group holds up to hundreds of thousands of values.
+            let (sum, sum_sq) = group.iter().fold((0f64, 0f64), |(s, q), &v| {
+                let v = f64::from(v);
+                (s + v, q + v * v)
+            });
+            let mean = sum / group_len as f64;
+            let variance = (sum_sq / group_len as f64 - mean * mean).max(0.0);
+            let inverse = 1.0 / (variance + self.eps).sqrt();
+            let first_channel = (group_index % self.groups) * per_group;
+            for (k, (values, out)) in group
+                .chunks_exact(spatial)
+                .zip(out.chunks_exact_mut(spatial))
+                .enumerate()
+            {
+                let channel = first_channel + k;
+                let scale = (inverse * f64::from(weight[channel])) as f32;
+                let shift =
+                    (f64::from(bias[channel]) - mean * inverse * f64::from(weight[channel])) as f32;
+                for (o, &v) in out.iter_mut().zip(values) {
+                    *o = (v * scale + shift).max(0.0);
+                }
+            }
+        }
+        Ok((CpuStorage::F32(output), input_layout.shape().clone()))
+    }
+}
 
 /// A convolution without bias (every ResNetV2 convolution) that runs inference on the CPU here
 /// and anything else through candle.
@@ -27,16 +164,11 @@ impl InferenceConv2d {
     }
 
     fn runs_here(&self, xs: &Tensor) -> bool {
-        let weight = self.conv.weight();
         let config = self.conv.config();
-        xs.device().is_cpu()
-            && xs.dtype() == DType::F32
-            && weight.dtype() == DType::F32
-            && xs.rank() == 4
+        xs.rank() == 4
             && config.groups == 1
             && config.dilation == 1
-            && !xs.track_op()
-            && !weight.track_op()
+            && runs_here(&[xs, self.conv.weight()])
     }
 }
 
@@ -79,14 +211,8 @@ impl CustomOp2 for RowIm2ColConv {
         kernel: &CpuStorage,
         kernel_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (Some((input_start, input_end)), Some((kernel_start, kernel_end))) = (
-            input_layout.contiguous_offsets(),
-            kernel_layout.contiguous_offsets(),
-        ) else {
-            candle_core::bail!("{}: inputs must be contiguous", self.name());
-        };
-        let input = &input.as_slice::<f32>()?[input_start..input_end];
-        let kernel = &kernel.as_slice::<f32>()?[kernel_start..kernel_end];
+        let input = values(self.name(), input, input_layout)?;
+        let kernel = values(self.name(), kernel, kernel_layout)?;
         let (batch, channels, height, width) = input_layout.shape().dims4()?;
         let (outputs, kernel_channels, kernel_h, kernel_w) = kernel_layout.shape().dims4()?;
         if kernel_channels != channels {
@@ -212,10 +338,56 @@ impl RowIm2ColConv {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Module, Tensor};
+    use candle_core::{DType, Device, Module, Tensor};
     use candle_nn::Conv2dConfig;
 
-    use super::InferenceConv2d;
+    use super::{InferenceConv2d, InferenceGroupNormRelu};
+
+    fn worst_difference(a: &Tensor, b: &Tensor) -> f32 {
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    }
+
+    #[test]
+    fn group_norm_relu_matches_candle_group_norm_then_relu() {
+        let device = Device::Cpu;
+        for (groups, channels, side) in [(4, 8, 5), (2, 6, 1), (1, 3, 7)] {
+            // Off-centre, widely spread inputs: the variance must not lose them.
+            let input = (Tensor::randn(0f32, 3.0, (3, channels, side, side), &device).unwrap()
+                + 40.0)
+                .unwrap();
+            let mut tensors = std::collections::HashMap::new();
+            tensors.insert(
+                "weight".to_string(),
+                Tensor::randn(1f32, 0.5, channels, &device).unwrap(),
+            );
+            tensors.insert(
+                "bias".to_string(),
+                Tensor::randn(0f32, 0.5, channels, &device).unwrap(),
+            );
+            let vb = candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, &device);
+            let ours = InferenceGroupNormRelu::load(groups, channels, 1e-5, vb).unwrap();
+            let reference = candle_nn::GroupNorm::new(
+                tensors["weight"].clone(),
+                tensors["bias"].clone(),
+                channels,
+                groups,
+                1e-5,
+            )
+            .unwrap();
+            let expected = reference.forward(&input).unwrap().relu().unwrap();
+            let worst = worst_difference(&ours.forward(&input).unwrap(), &expected);
+            assert!(
+                worst < 1e-4,
+                "{groups} groups of {channels}: off by {worst}"
+            );
+        }
+    }
 
     #[test]
     fn matches_candle_convolution_for_every_kernel_stride_and_padding_resnetv2_uses() {
@@ -237,28 +409,10 @@ mod tests {
                 stride,
                 ..Default::default()
             };
-            let expected = input
-                .conv2d(&weight, padding, stride, 1, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let expected = input.conv2d(&weight, padding, stride, 1, 1).unwrap();
             let ours = InferenceConv2d::new(weight, config);
             assert!(ours.runs_here(&input));
-            let got = ours
-                .forward(&input)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            assert_eq!(got.len(), expected.len(), "k{kernel} s{stride} p{padding}");
-            let worst = got
-                .iter()
-                .zip(&expected)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let worst = worst_difference(&ours.forward(&input).unwrap(), &expected);
             assert!(
                 worst < 1e-4,
                 "k{kernel} s{stride} p{padding}: off by {worst}"
