@@ -24,6 +24,10 @@
 //! [`Config`], so a file is self-describing; the fingerprint is
 //! `learned-resnetv2-<first 12 hex of the file's blake3>`.
 //!
+//! On the CPU, inference runs the backbone's convolutions and GroupNorms through
+//! [`crate::cpu_inference`], each call on its thread's own one-thread pool: the embed stage
+//! already runs a worker per core.
+//!
 //! ```text
 //! panelscope train --out models/weights/panelscope-embed-small.safetensors
 //! ```
