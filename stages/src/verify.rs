@@ -4,6 +4,8 @@
 //! other, and reports the transform, the matching regions and the correlations. A mark in one
 //! place alone (a panel letter or arrow drawn on one copy) is left out of the correlations, and a
 //! near miss whose grain is shared is registered to a fraction of a pixel before it is judged.
+//! A pair sharing grain whose ranks fail only because of a black background (clipped on one
+//! side, re-noised on the other) has its ranks compared again without that dark floor.
 //! Only verified pairs reach a reviewer.
 
 use image::GrayImage;
@@ -30,6 +32,8 @@ pub struct VerifyConfig {
     /// reach. Ranks weigh every pixel alike, so a flat background's noise and a drawing's empty
     /// fill count as much as the content: shapes alike on their own (the bars of a chart, a
     /// look-alike's bands) do not reach it, copies whose background noise was re-encoded still do.
+    /// A pair that shares grain (`min_fine_correlation`) is compared again without the dark
+    /// floor of either image (a micrograph's black), when what remains is content.
     pub min_rank_correlation: f32,
     /// Correlation of the fine detail (band-pass) from which a pair is verified: look-alike blots
     /// share layout, copies share detail.
@@ -875,10 +879,24 @@ fn settle(
     (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
     cfg: &VerifyConfig,
 ) -> Relation {
-    relation.rank_correlation = pearson_outside(&ranks(aligned_a), &ranks(aligned_b), left_out);
+    let (ranks_a, ranks_b) = (ranks(aligned_a), ranks(aligned_b));
+    relation.rank_correlation = pearson_outside(&ranks_a, &ranks_b, left_out);
     relation.left_out_share =
         left_out.iter().filter(|out| **out).count() as f32 / left_out.len().max(1) as f32;
     relation.fine_correlation = fine_correlation(a, b_turned, &relation);
+    // A black background is a few dark levels whose order is noise: clipped to one level on
+    // one side, or re-encoded on the other, its ranks correlate with nothing and outweigh the
+    // content. Pixels that share grain already say the two are one picture, so the ranks are
+    // compared again without the dark floors; look-alikes, whose grain is their own, keep the
+    // rank test as it was.
+    if relation.rank_correlation < cfg.min_rank_correlation
+        && relation.fine_correlation >= cfg.min_fine_correlation
+        && let Some(without) = without_dark_floor(aligned_a, aligned_b, left_out)
+    {
+        relation.rank_correlation = relation
+            .rank_correlation
+            .max(pearson_outside(&ranks_a, &ranks_b, &without));
+    }
     // The scale is reported against the second panel as drawn; a quarter turn swaps its sides,
     // which the diagonals' ratio does not notice.
     relation.scale = content_scale(
@@ -893,6 +911,73 @@ fn settle(
             && relation.left_out_share == 0.0)
             || relation.fine_correlation >= cfg.min_fine_correlation);
     relation
+}
+
+/// Smallest share of an aligned image its dark floor (a black background) must cover.
+const FLOOR_MIN_SHARE: f32 = 0.2;
+/// How far above its darkest levels (1st percentile) a pixel still belongs to the floor, as a
+/// share of the image's range (1st to 99th percentile), and at least [`FLOOR_MIN_LEVELS`].
+const FLOOR_RANGE_SHARE: f32 = 0.05;
+const FLOOR_MIN_LEVELS: f32 = 2.0;
+/// Smallest share of the pixels a rank comparison without the floors must keep.
+const FLOOR_MIN_KEPT: f32 = 0.05;
+/// Largest share of those kept pixels one level may hold.
+const FLOOR_MAX_FLAT_KEPT: f32 = 0.3;
+
+/// `left_out` widened by the dark floor of either image (the pixels within a few levels of its
+/// darkest, when they cover [`FLOOR_MIN_SHARE`] of it), or `None` when neither has one or too
+/// little would be left. Light backgrounds are not taken out: a look-alike's own grain there is
+/// what the rank floor refuses.
+fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option<Vec<bool>> {
+    let floor = |image: &GrayImage| -> Option<u8> {
+        let mut counts = [0usize; 256];
+        for p in image.pixels() {
+            counts[p.0[0] as usize] += 1;
+        }
+        let total = image.pixels().len();
+        let percentile = |share: f32| {
+            let wanted = (share * total as f32).ceil() as usize;
+            let mut seen = 0;
+            counts
+                .iter()
+                .position(|&n| {
+                    seen += n;
+                    seen >= wanted.max(1)
+                })
+                .unwrap_or(255) as f32
+        };
+        let (low, high) = (percentile(0.01), percentile(0.99));
+        let top = low + ((high - low) * FLOOR_RANGE_SHARE).max(FLOOR_MIN_LEVELS);
+        let level = top.min(255.0) as usize;
+        let on_floor: usize = counts[..=level].iter().sum();
+        (on_floor as f32 >= FLOOR_MIN_SHARE * total as f32).then_some(level as u8)
+    };
+    let (floor_a, floor_b) = (floor(a), floor(b));
+    if floor_a.is_none() && floor_b.is_none() {
+        return None;
+    }
+    let on = |image: &GrayImage, floor: Option<u8>, i: usize| {
+        floor.is_some_and(|floor| image.as_raw()[i] <= floor)
+    };
+    let without: Vec<bool> = (0..left_out.len())
+        .map(|i| left_out[i] || on(a, floor_a, i) || on(b, floor_b, i))
+        .collect();
+    let kept = without.iter().filter(|out| !**out).count();
+    if (kept as f32) < FLOOR_MIN_KEPT * without.len() as f32 {
+        return None;
+    }
+    // What is left must be content: a chart's bars, once their black is out, leave a flat
+    // paper white and two edges.
+    let flat = |image: &GrayImage| {
+        let mut counts = [0usize; 256];
+        for (value, out) in image.as_raw().iter().zip(&without) {
+            if !out {
+                counts[*value as usize] += 1;
+            }
+        }
+        counts.iter().max().copied().unwrap_or(0) as f32 > FLOOR_MAX_FLAT_KEPT * kept as f32
+    };
+    (!flat(a) && !flat(b)).then_some(without)
 }
 
 /// Sub-pixel registration of an alignment without a small rotation: `b_turned`'s region is
@@ -1130,6 +1215,60 @@ mod tests {
         let b = rotate(&a, 3.0);
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(r.verified, "{r:?}");
+    }
+
+    /// Bright grainy cells on a black background clipped to 0, as a fluorescence micrograph is
+    /// exported; another `specimen` puts cells of the same size a little elsewhere, with a grain
+    /// of its own.
+    fn micrograph(specimen: u32, width: u32, height: u32) -> GrayImage {
+        let shift = 0.06 * (specimen - 1) as f32;
+        let centres = [
+            (0.3 + shift, 0.35f32, 0.14f32),
+            (0.7, 0.3 + shift, 0.12),
+            (0.45 - shift, 0.72, 0.15),
+        ];
+        GrayImage::from_fn(width, height, |x, y| {
+            let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+            let inside = centres.iter().any(|&(cx, cy, r)| {
+                let (dx, dy) = (fx - cx, fy - cy);
+                dx * dx + dy * dy < r * r
+            });
+            if !inside {
+                return Luma([0]);
+            }
+            // Mixed well enough that two seeds' grains are independent.
+            let grain = (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663))
+                .wrapping_add(specimen.wrapping_mul(83_492_791))
+                .wrapping_mul(2_654_435_761)
+                >> 16;
+            Luma([(120 + (x * 5 + y * 3) % 50 + grain % 60) as u8])
+        })
+    }
+
+    /// `image` with its contrast lowered and a faint noise over everything: its clipped black
+    /// background becomes dark grain.
+    fn contrast_with_noise(image: &GrayImage) -> GrayImage {
+        GrayImage::from_fn(image.width(), image.height(), |x, y| {
+            let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) % 7;
+            let v = f32::from(image.get_pixel(x, y).0[0]);
+            Luma([(v * 0.8 + 10.0 + noise as f32).round().min(255.0) as u8])
+        })
+    }
+
+    #[test]
+    fn a_copy_whose_clipped_black_background_gained_grain_verifies() {
+        let a = micrograph(1, 180, 160);
+        let b = Dihedral::Rotate180.apply(&contrast_with_noise(&a));
+        let r = verify(&a, &b, Dihedral::Rotate180, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+    }
+
+    #[test]
+    fn look_alike_micrographs_on_clipped_black_do_not_verify() {
+        let a = micrograph(1, 180, 160);
+        let b = contrast_with_noise(&micrograph(2, 180, 160));
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(!r.verified, "{r:?}");
     }
 
     /// Dark cells on a flat light background whose faint noise comes from `noise_seed`.
