@@ -122,10 +122,18 @@ fn fit(image: &GrayImage, side: u32) -> GrayImage {
     }
 }
 
+/// How many of `levels` sit at each gray level.
+fn level_counts<'a>(levels: impl IntoIterator<Item = &'a u8>) -> [u32; 256] {
+    let mut counts = [0u32; 256];
+    for &level in levels {
+        counts[usize::from(level)] += 1;
+    }
+    counts
+}
+
 /// Pixel values replaced by their ranks in [0, 1]: invariant to monotonic intensity changes.
 fn ranks(image: &GrayImage) -> Vec<f32> {
-    let mut histogram = [0u32; 256];
-    image.pixels().for_each(|p| histogram[p.0[0] as usize] += 1);
+    let histogram = level_counts(image.as_raw());
     let total = (image.width() * image.height()).max(2) as f32;
     let mut below = 0u32;
     let mut rank = [0f32; 256];
@@ -197,11 +205,8 @@ fn high_pass(values: &[f32], width: usize, height: usize, r: isize) -> Vec<f32> 
 /// `image` turned by `degrees` about its centre (bilinear), corners filled with its median.
 fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
     let (w, h) = image.dimensions();
-    let mut histogram = [0usize; 256];
-    image
-        .pixels()
-        .for_each(|p| histogram[usize::from(p.0[0])] += 1);
-    let half = (w * h) as usize / 2;
+    let histogram = level_counts(image.as_raw());
+    let half = w * h / 2;
     let mut seen = 0;
     let fill = (0..=255u8)
         .find(|&v| {
@@ -243,11 +248,8 @@ fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 /// gamma between the two is undone, while a flat background keeps its small spread (ranks would
 /// stretch its noise over most of the range).
 fn specified(a: &GrayImage, b: &GrayImage) -> Vec<f32> {
-    let mut sorted_a = [0u32; 256];
-    a.pixels().for_each(|p| sorted_a[usize::from(p.0[0])] += 1);
-    let mut histogram_b = [0u32; 256];
-    b.pixels()
-        .for_each(|p| histogram_b[usize::from(p.0[0])] += 1);
+    let sorted_a = level_counts(a.as_raw());
+    let histogram_b = level_counts(b.as_raw());
     let (total_a, total_b) = (a.pixels().len().max(1), b.pixels().len().max(1));
     // Cumulative counts of `a`, to read the value at any quantile.
     let mut cumulative_a = [0u32; 256];
@@ -930,13 +932,10 @@ const FLOOR_MAX_FLAT_KEPT: f32 = 0.3;
 /// what the rank floor refuses.
 fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option<Vec<bool>> {
     let floor = |image: &GrayImage| -> Option<u8> {
-        let mut counts = [0usize; 256];
-        for p in image.pixels() {
-            counts[p.0[0] as usize] += 1;
-        }
+        let counts = level_counts(image.as_raw());
         let total = image.pixels().len();
         let percentile = |share: f32| {
-            let wanted = (share * total as f32).ceil() as usize;
+            let wanted = (share * total as f32).ceil() as u32;
             let mut seen = 0;
             counts
                 .iter()
@@ -949,7 +948,7 @@ fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option
         let (low, high) = (percentile(0.01), percentile(0.99));
         let top = low + ((high - low) * FLOOR_RANGE_SHARE).max(FLOOR_MIN_LEVELS);
         let level = top.min(255.0) as usize;
-        let on_floor: usize = counts[..=level].iter().sum();
+        let on_floor: u32 = counts[..=level].iter().sum();
         (on_floor as f32 >= FLOOR_MIN_SHARE * total as f32).then_some(level as u8)
     };
     let (floor_a, floor_b) = (floor(a), floor(b));
@@ -969,12 +968,14 @@ fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option
     // What is left must be content: a chart's bars, once their black is out, leave a flat
     // paper white and two edges.
     let flat = |image: &GrayImage| {
-        let mut counts = [0usize; 256];
-        for (value, out) in image.as_raw().iter().zip(&without) {
-            if !out {
-                counts[*value as usize] += 1;
-            }
-        }
+        let counts = level_counts(
+            image
+                .as_raw()
+                .iter()
+                .zip(&without)
+                .filter(|(_, out)| !**out)
+                .map(|(level, _)| level),
+        );
         counts.iter().max().copied().unwrap_or(0) as f32 > FLOOR_MAX_FLAT_KEPT * kept as f32
     };
     (!flat(a) && !flat(b)).then_some(without)
