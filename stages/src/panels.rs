@@ -41,6 +41,14 @@
 //! as text), are parted between their labels — only at a seam that differs all along its width,
 //! and only in a picture (a chart's rows beside its axis labels are mostly empty).
 //!
+//! **Seams.** A full-bleed picture that is still one region after the letters may be strips or
+//! pictures butted with no gutter at all. It is parted at a white hairline (a line or two
+//! lighter than both sides, dropped) and at a butt seam: a step in the picture, along nearly its
+//! whole width, far sharper than the picture's typical line-to-line change and alone among its
+//! neighbours. A dark line drawn across a picture parts nothing, unless page white lies just
+//! beyond it (a frame: the margin is cut off). Pieces thinner than a strip join the next one;
+//! pieces that are mostly page white (a margin, a label) are dropped.
+//!
 //! A figure that yields one panel is one panel covering the trimmed figure. Panels come in
 //! reading order: rows top to bottom, each row left to right.
 //!
@@ -654,7 +662,15 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                     let inner = several
                         .then(|| layout_of_part(raster, config, part, labels))
                         .flatten();
-                    inner.unwrap_or_else(|| parted_at_row_labels(raster, None, part, &labels.rows))
+                    inner.unwrap_or_else(|| {
+                        parted_at_seams(raster, part, Axis::Rows)
+                            .into_iter()
+                            .flat_map(|piece| parted_at_seams(raster, piece, Axis::Cols))
+                            .flat_map(|piece| {
+                                parted_at_row_labels(raster, None, piece, &labels.rows)
+                            })
+                            .collect()
+                    })
                 })
                 .map(PixelBox::from)
                 .collect()
@@ -1193,6 +1209,12 @@ fn ink_components(ink: &InkMap, r: Rect) -> Vec<Rect> {
 /// difference. A seam between two pictures differs everywhere; a band's or a lane's edge only
 /// where the band is.
 fn seam_strength(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> u64 {
+    seam_strength_over(raster, panel, axis, at, 0.9)
+}
+
+/// How much line `at` of `panel` differs from the line before it over `share` of its length: the
+/// `1 - share` quantile of the largest channel difference.
+fn seam_strength_over(raster: &Raster, panel: Rect, axis: Axis, at: u32, share: f32) -> u64 {
     let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
     let pixel = |x: u32, y: u32| {
         let i = (y as usize * w + x as usize) * channels;
@@ -1216,8 +1238,190 @@ fn seam_strength(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> u64 {
     if differences.is_empty() {
         return 0;
     }
-    let k = differences.len() / 10;
+    let k = (((1.0 - share) * differences.len() as f32) as usize).min(differences.len() - 1);
     u64::from(*differences.select_nth_unstable(k).1)
+}
+
+/// A line between two butted pictures differs from the line before it by at least this many
+/// levels along [`SEAM_SHARE`] of its length …
+const BUTT_SEAM_LEVELS: u64 = 32;
+/// … and the edges of a hairline parting them (a thin line lighter than both sides) by this many.
+const HAIRLINE_LEVELS: u64 = 24;
+/// Share of its length along which a seam between pictures differs: all of it but specks (a
+/// band's edge, even one crossing every lane, stops at the gaps between lanes).
+const SEAM_SHARE: f32 = 0.95;
+/// Thinnest piece (pixels) a seam may leave on either side: anything thinner is an edge's
+/// ringing or a label row, not a picture.
+const MIN_SEAM_PIECE_PX: u32 = 12;
+/// Share of a flat line's pixels within [`LIGHT_TOLERANCE`] of its median colour.
+const FLAT_LINE_SHARE: f32 = 0.97;
+/// A piece parted off by seams whose lines are at least this share flat page white is a margin
+/// (with perhaps a label in it): dropped.
+const BLANK_SHARE: f32 = 0.5;
+
+/// `panel`, a solid picture, parted where pictures stacked (`Axis::Rows`) or set side by side
+/// (`Axis::Cols`) without a gutter meet: at a hairline, up to [`MAX_FRAME_PX`] lines lighter than
+/// both its sides and differing sharply from them along [`SEAM_SHARE`] of its length (the white a
+/// layout leaves between blot strips, however it was resampled), or at a one-line step that
+/// differs everywhere and far more than the lines beside it (two pictures butted). The edge of a
+/// band, a lane or a cell is neither: it holds only where the band is, and it ramps over several
+/// lines. A thin line darker than either side is drawn (a box marking a region): it parts
+/// nothing, unless page white lies on one side (the frame of a picture). Lines under a piece of
+/// [`MIN_SEAM_PIECE_PX`] stay with their neighbour; the hairlines themselves, and pieces mostly
+/// of page white beside a picture (a margin, a label), are dropped.
+fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
+    let (start, end) = match axis {
+        Axis::Rows => (panel.y0, panel.y1),
+        Axis::Cols => (panel.x0, panel.x1),
+    };
+    if end - start < 2 * MIN_SEAM_PIECE_PX {
+        return vec![panel];
+    }
+    let len = (end - start) as usize;
+    // strength[i]: line start + i against the one before it (0 for the first line).
+    let strength: Vec<u64> = (0..len)
+        .map(|i| match i {
+            0 => 0,
+            _ => seam_strength_over(raster, panel, axis, start + i as u32, SEAM_SHARE),
+        })
+        .collect();
+    let looks: Vec<LineLook> = (0..len)
+        .map(|i| line_look(raster, panel, axis, start + i as u32))
+        .collect();
+    // Edges stand out from the picture's typical line-to-line change (a texture's is high).
+    let mut sorted = strength[1..].to_vec();
+    sorted.sort_unstable();
+    let typical = sorted[sorted.len() / 2];
+    let edge = |i: usize| strength[i] >= HAIRLINE_LEVELS.max(SEAM_CONTRAST * typical);
+    let mut boundaries = Vec::new();
+    let mut hairlines = Vec::new();
+    let mut i = 1;
+    while i < len {
+        if !edge(i) {
+            i += 1;
+            continue;
+        }
+        let closing = (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len)).find(|&j| edge(j));
+        if let Some(j) = closing {
+            // A thin line between two edges: a hairline when lighter than both sides.
+            let mean = looks[i..j].iter().map(|l| l.mean).sum::<f32>() / (j - i) as f32;
+            if mean > looks[i - 1].mean && mean > looks[j].mean {
+                boundaries.extend([i, j]);
+                hairlines.push((i, j));
+            } else if let Some(k) = (j..(j + RINGING_PX).min(len)).find(|&k| looks[k].paper) {
+                // A drawn line with paper just after it (past its antialiasing): the frame of
+                // the picture before it.
+                boundaries.push(k);
+            } else if let Some(k) = (i.saturating_sub(RINGING_PX)..i)
+                .rev()
+                .find(|&k| looks[k].paper)
+            {
+                boundaries.push(k + 1);
+            }
+            i = j + 1;
+            continue;
+        }
+        let limit = strength[i] / SEAM_CONTRAST;
+        let weak_beside = strength[i - 1] <= limit && (i + 1 >= len || strength[i + 1] <= limit);
+        if strength[i] >= BUTT_SEAM_LEVELS.max(SEAM_CONTRAST * typical) && weak_beside {
+            boundaries.push(i);
+        }
+        i += 1;
+    }
+    boundaries.sort_unstable();
+    boundaries.dedup();
+    // Pieces between boundaries: hairlines are dropped, thin pieces joined to the next.
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    for to in boundaries.into_iter().chain(std::iter::once(len)) {
+        if hairlines.contains(&(from, to)) {
+            from = to;
+            continue;
+        }
+        if to - from < MIN_SEAM_PIECE_PX as usize {
+            continue;
+        }
+        pieces.push((from, to));
+        from = to;
+    }
+    // A last piece too thin to stand alone joins the one before it.
+    if let Some(last) = pieces.last_mut() {
+        last.1 = len;
+    }
+    let blank = |&(a, b): &(usize, usize)| {
+        looks[a..b].iter().filter(|l| l.paper).count() as f32 >= BLANK_SHARE * (b - a) as f32
+    };
+    if pieces.len() < 2 || pieces.iter().all(blank) {
+        return vec![panel];
+    }
+    pieces
+        .into_iter()
+        .filter(|piece| !blank(piece))
+        .map(|(a, b)| {
+            let (a, b) = (start + a as u32, start + b as u32);
+            match axis {
+                Axis::Rows => Rect {
+                    y0: a,
+                    y1: b,
+                    ..panel
+                },
+                Axis::Cols => Rect {
+                    x0: a,
+                    x1: b,
+                    ..panel
+                },
+            }
+        })
+        .collect()
+}
+
+/// How one line of a picture looks.
+struct LineLook {
+    /// Mean level over its pixels and channels.
+    mean: f32,
+    /// One flat colour of page white: nearly all its pixels within [`LIGHT_TOLERANCE`] of their
+    /// median, which is at least [`LIGHT`].
+    paper: bool,
+}
+
+/// How line `at` of `panel` looks.
+fn line_look(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> LineLook {
+    let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
+    let pixel = |x: u32, y: u32| {
+        let i = (y as usize * w + x as usize) * channels;
+        &raster.data[i..i + channels]
+    };
+    let line: Vec<&[u8]> = match axis {
+        Axis::Rows => (panel.x0..panel.x1).map(|x| pixel(x, at)).collect(),
+        Axis::Cols => (panel.y0..panel.y1).map(|y| pixel(at, y)).collect(),
+    };
+    if line.is_empty() {
+        return LineLook {
+            mean: 0.0,
+            paper: false,
+        };
+    }
+    let total: u64 = line
+        .iter()
+        .flat_map(|p| p.iter())
+        .map(|&v| u64::from(v))
+        .sum();
+    let median: Vec<u8> = (0..channels)
+        .map(|c| {
+            let mut values: Vec<u8> = line.iter().map(|p| p[c]).collect();
+            let k = values.len() / 2;
+            *values.select_nth_unstable(k).1
+        })
+        .collect();
+    let close = line
+        .iter()
+        .filter(|p| deviation(p, &median) <= LIGHT_TOLERANCE)
+        .count();
+    LineLook {
+        mean: total as f32 / (line.len() * channels) as f32,
+        paper: close as f32 >= FLAT_LINE_SHARE * line.len() as f32
+            && median.iter().all(|&v| v >= LIGHT),
+    }
 }
 
 /// `panel` parted between the strips its row labels name: blot strips stacked closer than a
@@ -2513,10 +2717,15 @@ mod tests {
     /// page between them), so they come out as 3 strips each. One real crop has a membrane as
     /// white as a page (248–255) and a blank band from edge to edge between its lanes: it is
     /// parted there, as two panels cropped tight around a recompressed white gutter would be
-    /// (the price of finding those). Every other real crop stays whole.
-    const BLOTS_THAT_LOOK_COMPOUND: [&str; 3] = [
+    /// (the price of finding those). Two more DALL·E pictures are collages: four red blocks
+    /// over four more with a ruled line from edge to edge between the two rows, and a grey blot
+    /// butted against a brown photograph at a straight edge; they are parted there, as stacked
+    /// strips and butted pictures are. Every other real crop stays whole.
+    const BLOTS_THAT_LOOK_COMPOUND: [&str; 5] = [
         "polimi_dall_e__img_000017_patch_001_western_blots_with_detailed_background_3.png",
         "polimi_dall_e__img_000017_patch_042_western_blots_with_detailed_background_3.png",
+        "polimi_dall_e__google_000006_patch_035_western_blots_with_detailed_background_2.png",
+        "polimi_dall_e__img_000003_patch_027_western_blots_with_detailed_background_2.png",
         "polimi__lf_64x64_google_000091_patch_000.png",
     ];
 
@@ -3219,5 +3428,87 @@ mod tests {
             assert!(panel.bbox.iou(want) > 0.95, "{:?} vs {want:?}", panel.bbox);
         }
         assert_eq!(found[0].raster, Raster::from_rgb(left));
+    }
+
+    #[test]
+    fn butted_strips_are_parted_at_white_hairlines_and_sharp_seams() {
+        // Three blots stacked without a gutter: the first two parted by a 1 px line of white,
+        // the last butted on, its membrane darker than the one above all along the seam.
+        let mut rng = Rng(31);
+        let mut image = RgbImage::new(320, 250);
+        paint(
+            &mut image,
+            PixelBox::new(0, 0, 320, 80),
+            Content::Blot,
+            &mut rng,
+        );
+        fill(&mut image, PixelBox::new(0, 80, 320, 81), [255, 255, 255]);
+        paint(
+            &mut image,
+            PixelBox::new(0, 81, 320, 160),
+            Content::Blot,
+            &mut rng,
+        );
+        paint(
+            &mut image,
+            PixelBox::new(0, 160, 320, 250),
+            Content::Blot,
+            &mut rng,
+        );
+        for y in 160..250 {
+            for x in 0..320 {
+                let Rgb([v, _, _]) = *image.get_pixel(x, y);
+                let v = v.saturating_sub(60);
+                image.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        let found = layout(
+            &Raster::from_rgb(image),
+            &PanelsConfig::default(),
+            true,
+            &Labels::default(),
+        );
+        assert!(found.full_bleed, "{found:?}");
+        assert_eq!(
+            found.boxes,
+            vec![
+                PixelBox::new(0, 0, 320, 80),
+                PixelBox::new(0, 81, 320, 160),
+                PixelBox::new(0, 160, 320, 250),
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_drawn_across_a_picture_part_nothing_but_its_frame_sheds_the_margin() {
+        // A blot crossed from top to bottom by two red lines marking a region: one picture.
+        let mut rng = Rng(37);
+        let mut image = RgbImage::new(300, 150);
+        paint(
+            &mut image,
+            PixelBox::new(0, 0, 300, 150),
+            Content::Blot,
+            &mut rng,
+        );
+        for x in [100, 180] {
+            fill(&mut image, PixelBox::new(x, 0, x + 2, 150), [190, 40, 50]);
+        }
+        let raster = Raster::from_rgb(image.clone());
+        let marked = layout(&raster, &PanelsConfig::default(), true, &Labels::default());
+        assert_eq!(marked.boxes, vec![PixelBox::new(0, 0, 300, 150)]);
+        // The same blot framed in black, with a strip of page white beside the frame holding a
+        // label: the picture is the framed blot alone.
+        let mut framed = RgbImage::from_pixel(420, 150, Rgb([255, 255, 255]));
+        image::imageops::replace(&mut framed, &image, 0, 0);
+        fill(&mut framed, PixelBox::new(300, 0, 302, 150), [30, 30, 30]);
+        letter(&mut framed, 340, 60);
+        let whole = Rect {
+            x0: 0,
+            y0: 0,
+            x1: 420,
+            y1: 150,
+        };
+        let parts = parted_at_seams(&Raster::from_rgb(framed), whole, Axis::Cols);
+        assert_eq!(parts, vec![Rect { x1: 302, ..whole }]);
     }
 }
