@@ -65,6 +65,12 @@ pub struct Assemble {
     hasher: PHasher,
 }
 
+/// Standard deviation (grey levels) below which an area is one flat colour.
+const FLAT_SPREAD: f32 = 4.0;
+/// Standard deviation below which the inside of an outline is one colour as drawn (a chart's bar):
+/// far below the grain of any photograph or scan, even an empty stretch of membrane.
+const DRAWN_SPREAD: f32 = 1.0;
+
 /// A copy no larger than [`THUMB_SIDE`] on its longest side.
 pub fn thumbnail(raster: &Raster) -> Raster {
     let longest = raster.width.max(raster.height);
@@ -99,20 +105,26 @@ pub fn thumbnail(raster: &Raster) -> Raster {
     }
 }
 
-/// Whether a panel is too featureless to carry evidence: a blank or single-colour area, or a smooth
-/// ramp (a colour-scale legend), which copies of each other would match without meaning anything.
+/// Whether a panel is too featureless to carry evidence: a blank or single-colour area, perhaps
+/// outlined (a bar of a chart), or a smooth ramp (a colour-scale legend), which copies of each
+/// other would match without meaning anything.
 pub fn is_uniform(raster: &Raster) -> bool {
     let gray = raster.to_gray();
     let small = DynamicImage::ImageLuma8(gray).thumbnail(64, 64).to_luma8();
     let (w, h) = small.dimensions();
-    let n = (w * h).max(1) as f32;
-    let mean = small.pixels().map(|p| p.0[0] as f32).sum::<f32>() / n;
-    let variance = small
-        .pixels()
-        .map(|p| (p.0[0] as f32 - mean).powi(2))
-        .sum::<f32>()
-        / n;
-    if variance.sqrt() < 4.0 {
+    let spread = |x0: u32, y0: u32, x1: u32, y1: u32| {
+        let values: Vec<f32> = (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .map(|(x, y)| small.get_pixel(x, y).0[0] as f32)
+            .collect();
+        let n = values.len().max(1) as f32;
+        let mean = values.iter().sum::<f32>() / n;
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt()
+    };
+    // The inside of an outline, past its antialiasing.
+    let (inset_x, inset_y) = (w / 6, h / 6);
+    let inside = spread(inset_x, inset_y, w - inset_x, h - inset_y);
+    if spread(0, 0, w, h) < FLAT_SPREAD || (inset_x >= 2 && inset_y >= 2 && inside < DRAWN_SPREAD) {
         return true;
     }
     // Mean absolute Laplacian: how much local structure there is.
@@ -223,5 +235,60 @@ impl Stage for Assemble {
 
     fn key(&self, page: &PagePanels) -> Option<String> {
         Some(page.meta.doc.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use image::{Rgb, RgbImage};
+
+    use super::*;
+
+    /// The shared real-data folder (see its README.md).
+    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+
+    #[test]
+    fn flat_areas_and_outlined_bars_are_uniform() {
+        let blank = RgbImage::from_pixel(120, 80, Rgb([250, 250, 250]));
+        assert!(is_uniform(&thumbnail(&Raster::from_rgb(blank))));
+        // A bar of a chart: one flat colour inside a dark outline, with a whisker's cap above.
+        let mut bar = RgbImage::from_pixel(40, 200, Rgb([68, 114, 196]));
+        for (x, y, pixel) in bar.enumerate_pixels_mut() {
+            if x < 2 || x >= 38 || y < 2 || y >= 198 {
+                *pixel = Rgb([20, 20, 20]);
+            }
+        }
+        assert!(is_uniform(&thumbnail(&Raster::from_rgb(bar))));
+    }
+
+    #[test]
+    fn real_blots_are_not_uniform() {
+        let mut flagged = Vec::new();
+        let mut seen = 0;
+        for sub in ["blots/polimi", "blots/bowenjo"] {
+            let dir = Path::new(DATA).join(sub);
+            let entries = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("test data missing: {}: {e}", dir.display()));
+            for entry in entries {
+                let path = entry.expect("directory entry").path();
+                let Ok(image) = image::open(&path) else {
+                    continue;
+                };
+                seen += 1;
+                if is_uniform(&thumbnail(&Raster::from_rgb(image.to_rgb8()))) {
+                    flagged.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(seen >= 300, "expected the real blots, found {seen}");
+        // One real crop is an empty stretch of membrane with a few faint specks: no evidence.
+        let featureless = ["polimi_gimp__img_000040_patch_005_gimp_gd.png"];
+        flagged.retain(|path| !featureless.iter().any(|name| path.ends_with(name)));
+        assert!(
+            flagged.is_empty(),
+            "real blots taken for uniform: {flagged:#?}"
+        );
     }
 }

@@ -41,13 +41,17 @@
 //! as text), are parted between their labels — only at a seam that differs all along its width,
 //! and only in a picture (a chart's rows beside its axis labels are mostly empty).
 //!
-//! **Seams.** A full-bleed picture that is still one region after the letters may be strips or
-//! pictures butted with no gutter at all. It is parted at a white hairline (a line or two
-//! lighter than both sides, dropped) and at a butt seam: a step in the picture, along nearly its
-//! whole width, far sharper than the picture's typical line-to-line change and alone among its
-//! neighbours. A dark line drawn across a picture parts nothing, unless page white lies just
-//! beyond it (a frame: the margin is cut off). Pieces thinner than a strip join the next one;
-//! pieces that are mostly page white (a margin, a label) are dropped.
+//! **Seams.** A full-bleed picture that is still one region after the letters, or a panel of a
+//! figure on paper that is mostly ink (a picture, not a chart or a drawing, whose straight edges
+//! are strokes), may be strips or pictures butted with no gutter at all: once its labels are shed,
+//! it is parted at a white hairline (a line or two lighter than both sides, dropped) and at a butt
+//! seam: a step in the picture, along nearly its whole width, far sharper than the picture's
+//! typical line-to-line change and alone among its neighbours. A dark line drawn across a picture
+//! parts nothing, unless page white lies just beyond it (a frame: the margin is cut off). Pieces
+//! thinner than a strip join the next one; pieces that are mostly page white (a margin, a label)
+//! are dropped, unless they lie between pictures (a picture's own light interior: then the
+//! picture stays whole). Lanes parted at the light columns between them are joined back into
+//! their blot.
 //!
 //! A figure that yields one panel is one panel covering the trimmed figure. Panels come in
 //! reading order: rows top to bottom, each row left to right.
@@ -663,9 +667,8 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                         .then(|| layout_of_part(raster, config, part, labels))
                         .flatten();
                     inner.unwrap_or_else(|| {
-                        parted_at_seams(raster, part, Axis::Rows)
+                        parted_at_all_seams(raster, part)
                             .into_iter()
-                            .flat_map(|piece| parted_at_seams(raster, piece, Axis::Cols))
                             .flat_map(|piece| {
                                 parted_at_row_labels(raster, None, piece, &labels.rows)
                             })
@@ -726,6 +729,13 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
         .flat_map(|panel| parted_at_letters(raster, Some(&ink), panel, min_side, &labels.letters))
         .flat_map(|panel| parted_at_row_labels(raster, Some(&ink), panel, &labels.rows))
         .map(|panel| ink.without_labels(panel))
+        .flat_map(|panel| {
+            // A drawing or a chart on paper: its edges are strokes, not seams between pictures.
+            if (ink.count(panel) as f32) < PICTURE_INK_SHARE * panel.area() as f32 {
+                return vec![panel];
+            }
+            parted_at_all_seams(raster, panel)
+        })
         .collect();
     if outcome.panels.len() >= 2 {
         let boxes = reading_order(outcome.panels)
@@ -1255,6 +1265,9 @@ const SEAM_SHARE: f32 = 0.95;
 const MIN_SEAM_PIECE_PX: u32 = 12;
 /// Share of a flat line's pixels within [`LIGHT_TOLERANCE`] of its median colour.
 const FLAT_LINE_SHARE: f32 = 0.97;
+/// A panel of a figure on paper at least this share ink is a picture that seams may part; one
+/// with less is a drawing or a chart, whose straight edges are strokes.
+const PICTURE_INK_SHARE: f32 = 0.5;
 /// A piece parted off by seams whose lines are at least this share flat page white is a margin
 /// (with perhaps a label in it): dropped.
 const BLANK_SHARE: f32 = 0.5;
@@ -1351,7 +1364,14 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
     let blank = |&(a, b): &(usize, usize)| {
         looks[a..b].iter().filter(|l| l.paper).count() as f32 >= BLANK_SHARE * (b - a) as f32
     };
-    if pieces.len() < 2 || pieces.iter().all(blank) {
+    // Page white between pictures is a picture's own light interior, not a margin.
+    let first_picture = pieces.iter().position(|piece| !blank(piece));
+    let last_picture = pieces.iter().rposition(|piece| !blank(piece));
+    let blank_inside = match (first_picture, last_picture) {
+        (Some(first), Some(last)) => pieces[first..last].iter().any(blank),
+        _ => true,
+    };
+    if pieces.len() < 2 || blank_inside {
         return vec![panel];
     }
     pieces
@@ -1373,6 +1393,17 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
             }
         })
         .collect()
+}
+
+/// `panel` parted at its seams, rows then columns; lanes parted by the light columns between them
+/// are joined back into their blot.
+fn parted_at_all_seams(raster: &Raster, panel: Rect) -> Vec<Rect> {
+    joined_lanes(
+        parted_at_seams(raster, panel, Axis::Rows)
+            .into_iter()
+            .flat_map(|piece| parted_at_seams(raster, piece, Axis::Cols))
+            .collect(),
+    )
 }
 
 /// How one line of a picture looks.
@@ -3476,6 +3507,55 @@ mod tests {
                 PixelBox::new(0, 81, 320, 160),
                 PixelBox::new(0, 160, 320, 250),
             ]
+        );
+    }
+
+    #[test]
+    fn pictures_butted_inside_a_figure_on_paper_are_parted_but_a_chart_is_not() {
+        // On a page: two blots stacked with no gutter, the lower membrane darker all along the
+        // seam, and beside them, across a gutter, a framed plot whose frame and curve are strokes.
+        let mut rng = Rng(41);
+        let mut image = RgbImage::from_pixel(560, 260, Rgb([255, 255, 255]));
+        paint(
+            &mut image,
+            PixelBox::new(20, 20, 300, 120),
+            Content::Blot,
+            &mut rng,
+        );
+        paint(
+            &mut image,
+            PixelBox::new(20, 120, 300, 240),
+            Content::Blot,
+            &mut rng,
+        );
+        for y in 120..240 {
+            for x in 20..300 {
+                let Rgb([v, _, _]) = *image.get_pixel(x, y);
+                let v = v.saturating_sub(60);
+                image.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        paint(
+            &mut image,
+            PixelBox::new(340, 20, 540, 240),
+            Content::Plot,
+            &mut rng,
+        );
+        let found = layout(
+            &Raster::from_rgb(image),
+            &PanelsConfig::default(),
+            true,
+            &Labels::default(),
+        );
+        assert!(!found.full_bleed);
+        assert_found(
+            &found.boxes,
+            &[
+                PixelBox::new(20, 20, 300, 120),
+                PixelBox::new(340, 20, 540, 240),
+                PixelBox::new(20, 120, 300, 240),
+            ],
+            "butted blots beside a plot",
         );
     }
 
