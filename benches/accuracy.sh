@@ -12,7 +12,9 @@
 # registration of near misses) and the splitting of letter-parted parts were found from
 # failures on seeds 7, 11 and 13 and checked once on 17, whose wrong matches were then looked
 # at; the joining of lanes came from seed 19's wrong matches. The dark-floor rank rule of
-# 2026-12-03 came from failures on seeds 11, 17, 19 and 23 and was checked once on 29. No seed
+# 2026-12-03 came from failures on seeds 11, 17, 19 and 23 and was checked once on 29; that
+# day's seam splitting (hairlines, butt seams, mostly-ink panels) and outlined-bar uniformity came
+# from seeds 7, 13, 17, 19 and 23 and were checked on 11 and 29, then once on 31. No seed
 # below 30 is unseen: pass 31 or more for an honest check. (The learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail
