@@ -713,6 +713,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             &background,
             *region,
             min_side as u32,
+            min_gutter,
             config.gutter_flat_tolerance,
         ) {
             Some(parts) => panels.extend(parts),
@@ -1011,6 +1012,7 @@ fn solid_parts(
     background: &[u8],
     region: Rect,
     min_side: u32,
+    min_gutter: u32,
     faint: u8,
 ) -> Option<Vec<Rect>> {
     // Only pieces on paper: on a dark or coloured background (a fluorescence image, a gel) the
@@ -1092,7 +1094,98 @@ fn solid_parts(
             .zip(absorbed)
             .filter_map(|(solid, absorbed)| (!absorbed).then_some(solid)),
     );
-    Some(parts)
+    Some(joined_on_membrane(ink_map, parts, min_gutter, faint))
+}
+
+/// `parts` with pieces that lie on one pale membrane joined: two pieces side by side (or one
+/// above the other) over mostly the same rows (columns), at least a gutter apart, with most of
+/// the space between them faintly marked (`faint`) rather than paper. Those are the bands of
+/// one blot whose membrane is too light to count as ink; each band alone would match its
+/// neighbours. Pieces closer than a gutter are strips or photographs that JPEG haze bridges:
+/// they stay apart, as do pieces with paper between them.
+fn joined_on_membrane(
+    ink_map: &InkMap,
+    mut parts: Vec<Rect>,
+    min_gutter: u32,
+    faint: u8,
+) -> Vec<Rect> {
+    let w = ink_map.width as usize;
+    // JPEG haze fills a gap of a gutter or two between pictures: only wider gaps tell.
+    let min_gap = (2 * min_gutter).max(MIN_MEMBRANE_GAP_PX);
+    let on_membrane = |between: Rect| {
+        let marked: u64 = (between.y0..between.y1)
+            .map(|y| {
+                ink_map.deviation[y as usize * w..][between.x0 as usize..between.x1 as usize]
+                    .iter()
+                    .filter(|&&d| d > faint)
+                    .count() as u64
+            })
+            .sum();
+        2 * marked > between.area()
+    };
+    // The space between `a` and `b` when they face each other across a gutter or more, and
+    // whether both fade into it (bands blurred into a membrane as white as the paper).
+    let between = |a: &Rect, b: &Rect| -> Option<(Rect, bool)> {
+        let (first, second) = if a.x1 <= b.x0 { (a, b) } else { (b, a) };
+        let rows = (a.y0.max(b.y0), a.y1.min(b.y1));
+        if second.x0 >= first.x1 + min_gap
+            && 2 * (rows.1.saturating_sub(rows.0)) >= a.height().min(b.height())
+        {
+            let soft =
+                ink_map.fades_in(*first, Side::Right) && ink_map.fades_in(*second, Side::Left);
+            return Some((
+                Rect {
+                    x0: first.x1,
+                    y0: rows.0,
+                    x1: second.x0,
+                    y1: rows.1,
+                },
+                soft,
+            ));
+        }
+        let (first, second) = if a.y1 <= b.y0 { (a, b) } else { (b, a) };
+        let cols = (a.x0.max(b.x0), a.x1.min(b.x1));
+        if second.y0 >= first.y1 + min_gap
+            && 2 * (cols.1.saturating_sub(cols.0)) >= a.width().min(b.width())
+        {
+            let soft =
+                ink_map.fades_in(*first, Side::Bottom) && ink_map.fades_in(*second, Side::Top);
+            return Some((
+                Rect {
+                    x0: cols.0,
+                    y0: first.y1,
+                    x1: cols.1,
+                    y1: second.y0,
+                },
+                soft,
+            ));
+        }
+        None
+    };
+    loop {
+        let pair = (0..parts.len()).find_map(|i| {
+            (i + 1..parts.len()).find_map(|j| {
+                let (space, soft) = between(&parts[i], &parts[j])?;
+                // Another piece in the way: the two are not neighbours.
+                let blocked = parts
+                    .iter()
+                    .enumerate()
+                    .any(|(k, p)| k != i && k != j && p.overlaps(&space));
+                (!blocked && (soft || on_membrane(space))).then_some((i, j))
+            })
+        });
+        let Some((i, j)) = pair else {
+            return parts;
+        };
+        let b = parts.swap_remove(j);
+        let a = &mut parts[i];
+        *a = Rect {
+            x0: a.x0.min(b.x0),
+            y0: a.y0.min(b.y0),
+            x1: a.x1.max(b.x1),
+            y1: a.y1.max(b.y1),
+        };
+    }
 }
 
 /// `panels` with each run of lanes joined into the one blot or gel they are: three or more
@@ -1136,6 +1229,8 @@ fn joined_lanes(panels: Vec<Rect>) -> Vec<Rect> {
 
 /// How many times taller than wide a panel is to count as a lane.
 const LANE_ASPECT: u32 = 3;
+/// Narrowest space between two pieces that can tell a membrane from JPEG haze, in pixels.
+const MIN_MEMBRANE_GAP_PX: u32 = 8;
 /// How far (a share of their height) the tops and bottoms of lanes side by side may differ.
 const LANE_ALIGN_SHARE: f32 = 0.05;
 
@@ -3360,6 +3455,53 @@ mod tests {
         }
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_found(&layout.boxes, &[membrane, photograph], "pale membrane");
+    }
+
+    #[test]
+    fn blurred_bands_on_a_membrane_nearly_white_are_one_panel() {
+        // An agarose gel beside a photograph, as in papers: a row of blurred bands with about
+        // 14 px of membrane between them, the membrane a few levels off white (below the ink
+        // tolerance). Each band is a solid piece of ink, and no gutter runs between them.
+        for membrane_level in [246.0f32, 250.0] {
+            let mut image = RgbImage::from_pixel(760, 200, Rgb([255, 255, 255]));
+            let gel = PixelBox::new(10, 10, 460, 150);
+            let mut bands = PixelBox::new(u32::MAX, u32::MAX, 0, 0);
+            for y in gel.y0..gel.y1 {
+                for x in gel.x0..gel.x1 {
+                    let lane = (x - gel.x0) as f32 % 50.0 - 25.0;
+                    let lane_index = (x - gel.x0) / 50;
+                    let centre = 75.0 + (lane_index % 3) as f32 * 4.0;
+                    // A flat-topped blob about 36 px wide and 60 px tall per lane (9 lanes),
+                    // its edges blurred.
+                    let density =
+                        (-(lane / 15.0).powi(4) - ((y as f32 - centre) / 26.0).powi(4)).exp();
+                    let v = (membrane_level - 220.0 * density).clamp(0.0, 255.0);
+                    if v < 235.0 {
+                        bands = PixelBox::new(
+                            bands.x0.min(x),
+                            bands.y0.min(y),
+                            bands.x1.max(x + 1),
+                            bands.y1.max(y + 1),
+                        );
+                    }
+                    let v = v as u8;
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+            let photograph = PixelBox::new(490, 10, 750, 190);
+            for y in photograph.y0..photograph.y1 {
+                for x in photograph.x0..photograph.x1 {
+                    let v = (60 + (x * 7 + y * 13) % 120) as u8;
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+            let layout = panels().layout(&Raster::from_rgb(image));
+            assert_found(
+                &layout.boxes,
+                &[bands, photograph],
+                &format!("bands on a membrane at {membrane_level}"),
+            );
+        }
     }
 
     #[test]
