@@ -1098,11 +1098,12 @@ fn solid_parts(
 }
 
 /// `parts` with pieces that lie on one pale membrane joined: two pieces side by side (or one
-/// above the other) over mostly the same rows (columns), at least a gutter apart, with most of
-/// the space between them faintly marked (`faint`) rather than paper. Those are the bands of
-/// one blot whose membrane is too light to count as ink; each band alone would match its
-/// neighbours. Pieces closer than a gutter are strips or photographs that JPEG haze bridges:
-/// they stay apart, as do pieces with paper between them.
+/// above the other) over mostly the same rows (columns) of both, two gutters apart or more,
+/// with most of the space between them faintly marked (`faint`) rather than paper or both
+/// fading into it. Those are the bands of one blot whose membrane is too light to count as
+/// ink; each band alone would match its neighbours. Pieces closer than that are strips or
+/// photographs that JPEG haze bridges, and a small piece beside a large one is a picture of
+/// its own: they stay apart, as do pieces with paper between them.
 fn joined_on_membrane(
     ink_map: &InkMap,
     mut parts: Vec<Rect>,
@@ -1129,7 +1130,7 @@ fn joined_on_membrane(
         let (first, second) = if a.x1 <= b.x0 { (a, b) } else { (b, a) };
         let rows = (a.y0.max(b.y0), a.y1.min(b.y1));
         if second.x0 >= first.x1 + min_gap
-            && 2 * (rows.1.saturating_sub(rows.0)) >= a.height().min(b.height())
+            && 2 * (rows.1.saturating_sub(rows.0)) >= a.height().max(b.height())
         {
             let soft =
                 ink_map.fades_in(*first, Side::Right) && ink_map.fades_in(*second, Side::Left);
@@ -1146,7 +1147,7 @@ fn joined_on_membrane(
         let (first, second) = if a.y1 <= b.y0 { (a, b) } else { (b, a) };
         let cols = (a.x0.max(b.x0), a.x1.min(b.x1));
         if second.y0 >= first.y1 + min_gap
-            && 2 * (cols.1.saturating_sub(cols.0)) >= a.width().min(b.width())
+            && 2 * (cols.1.saturating_sub(cols.0)) >= a.width().max(b.width())
         {
             let soft =
                 ink_map.fades_in(*first, Side::Bottom) && ink_map.fades_in(*second, Side::Top);
