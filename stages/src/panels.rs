@@ -1124,7 +1124,7 @@ fn joined_on_membrane(
             .sum();
         2 * marked > between.area()
     };
-    // The space between `a` and `b` when they face each other across a gutter or more, and
+    // The space between `a` and `b` when they face each other across `min_gap` or more, and
     // whether both fade into it (bands blurred into a membrane as white as the paper).
     let between = |a: &Rect, b: &Rect| -> Option<(Rect, bool)> {
         let (first, second) = if a.x1 <= b.x0 { (a, b) } else { (b, a) };
