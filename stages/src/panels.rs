@@ -851,6 +851,16 @@ impl Rect {
     fn area(&self) -> u64 {
         u64::from(self.width()) * u64::from(self.height())
     }
+
+    /// The smallest rectangle holding both.
+    fn union(&self, other: &Rect) -> Rect {
+        Rect {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
+    }
 }
 
 impl From<Rect> for PixelBox {
@@ -1097,6 +1107,9 @@ fn solid_parts(
     Some(joined_on_membrane(ink_map, parts, min_gutter, faint))
 }
 
+/// Narrowest space between two pieces that can tell a membrane from JPEG haze, in pixels.
+const MIN_MEMBRANE_GAP_PX: u32 = 8;
+
 /// `parts` with pieces that lie on one pale membrane joined: two pieces side by side (or one
 /// above the other) over mostly the same rows (columns) of both, two gutters apart or more,
 /// with most of the space between them faintly marked (`faint`) rather than paper or both
@@ -1179,13 +1192,7 @@ fn joined_on_membrane(
             return parts;
         };
         let b = parts.swap_remove(j);
-        let a = &mut parts[i];
-        *a = Rect {
-            x0: a.x0.min(b.x0),
-            y0: a.y0.min(b.y0),
-            x1: a.x1.max(b.x1),
-            y1: a.y1.max(b.y1),
-        };
+        parts[i] = parts[i].union(&b);
     }
 }
 
@@ -1215,12 +1222,7 @@ fn joined_lanes(panels: Vec<Rect>) -> Vec<Rect> {
     }
     for run in runs {
         if run.len() >= 3 {
-            others.push(run.iter().skip(1).fold(run[0], |joined, r| Rect {
-                x0: joined.x0.min(r.x0),
-                y0: joined.y0.min(r.y0),
-                x1: joined.x1.max(r.x1),
-                y1: joined.y1.max(r.y1),
-            }));
+            others.push(run.iter().skip(1).fold(run[0], |joined, r| joined.union(r)));
         } else {
             others.extend(run);
         }
@@ -1230,8 +1232,6 @@ fn joined_lanes(panels: Vec<Rect>) -> Vec<Rect> {
 
 /// How many times taller than wide a panel is to count as a lane.
 const LANE_ASPECT: u32 = 3;
-/// Narrowest space between two pieces that can tell a membrane from JPEG haze, in pixels.
-const MIN_MEMBRANE_GAP_PX: u32 = 8;
 /// How far (a share of their height) the tops and bottoms of lanes side by side may differ.
 const LANE_ALIGN_SHARE: f32 = 0.05;
 
@@ -1717,12 +1717,7 @@ fn parted_at_letters(
     for c in components {
         match labels.last_mut() {
             Some(last) if c.x0 <= last.x1 + c.height().max(last.height()) / 2 => {
-                *last = Rect {
-                    x0: last.x0.min(c.x0),
-                    y0: last.y0.min(c.y0),
-                    x1: last.x1.max(c.x1),
-                    y1: last.y1.max(c.y1),
-                };
+                *last = last.union(&c);
             }
             _ => labels.push(c),
         }
