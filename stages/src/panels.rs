@@ -58,6 +58,7 @@
 //!
 //! This is the first, rule-based splitter; a learned detector will replace it.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use metrics::Counter;
@@ -1046,10 +1047,11 @@ fn solid_parts(
     for y in region.y0..region.y1 {
         let row = &ink_map.deviation[y as usize * w..][region.x0 as usize..region.x1 as usize];
         let cells = ((y - region.y0) / f) as usize * grid.columns;
-        for (x, &deviation) in row.iter().enumerate() {
-            let cell = cells + x / f as usize;
-            inked[cell] += u32::from(deviation > ink_map.tolerance);
-            marked[cell] += u32::from(deviation > faint);
+        for (cell, block) in row.chunks(f as usize).enumerate() {
+            for &deviation in block {
+                inked[cells + cell] += u32::from(deviation > ink_map.tolerance);
+                marked[cells + cell] += u32::from(deviation > faint);
+            }
         }
     }
     let ink = grid.majority(&inked);
@@ -1322,30 +1324,102 @@ fn seam_strength(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> u64 {
 /// `1 - share` quantile of the largest channel difference.
 fn seam_strength_over(raster: &Raster, panel: Rect, axis: Axis, at: u32, share: f32) -> u64 {
     let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
-    let pixel = |x: u32, y: u32| {
-        let i = (y as usize * w + x as usize) * channels;
-        &raster.data[i..i + channels]
+    let pixel = |x: u32, y: u32| (y as usize * w + x as usize) * channels;
+    let (this, before, step, len) = match axis {
+        Axis::Cols => (
+            pixel(at, panel.y0),
+            pixel(at - 1, panel.y0),
+            w * channels,
+            panel.height() as usize,
+        ),
+        Axis::Rows => (
+            pixel(panel.x0, at),
+            pixel(panel.x0, at - 1),
+            channels,
+            panel.width() as usize,
+        ),
     };
-    let difference = |a: &[u8], b: &[u8]| {
-        a.iter()
-            .zip(b)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap_or(0)
-    };
-    let mut differences: Vec<u8> = match axis {
-        Axis::Cols => (panel.y0..panel.y1)
-            .map(|y| difference(pixel(at, y), pixel(at - 1, y)))
-            .collect(),
-        Axis::Rows => (panel.x0..panel.x1)
-            .map(|x| difference(pixel(x, at), pixel(x, at - 1)))
-            .collect(),
-    };
-    if differences.is_empty() {
+    if len == 0 {
         return 0;
     }
-    let k = (((1.0 - share) * differences.len() as f32) as usize).min(differences.len() - 1);
-    u64::from(*differences.select_nth_unstable(k).1)
+    // Differences are bytes: counting them finds the quantile without sorting a copy.
+    let mut counts = [0u32; 256];
+    for n in 0..len {
+        let (a, b) = (this + n * step, before + n * step);
+        counts[usize::from(deviation(
+            &raster.data[a..a + channels],
+            &raster.data[b..b + channels],
+        ))] += 1;
+    }
+    let k = (((1.0 - share) * len as f32) as usize).min(len - 1);
+    u64::from(kth_smallest(&counts, k))
+}
+
+/// [`seam_strength_over`] of every line of `panel` along `axis` (0 for its first line), reading
+/// the pixels once in memory order however the lines run.
+fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u64> {
+    let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
+    let (columns, rows) = (panel.width() as usize, panel.height() as usize);
+    let (lines, len) = match axis {
+        Axis::Rows => (rows, columns),
+        Axis::Cols => (columns, rows),
+    };
+    if lines == 0 || len == 0 {
+        return vec![0; lines];
+    }
+    let row = |y: usize| {
+        let first = ((panel.y0 as usize + y) * w + panel.x0 as usize) * channels;
+        &raster.data[first..first + columns * channels]
+    };
+    // differences[line * len + n]: pixel n of the line against the same pixel of the line before.
+    let mut differences = vec![0u8; lines * len];
+    for y in 0..rows {
+        let pixels = row(y).chunks_exact(channels);
+        match axis {
+            Axis::Rows if y > 0 => {
+                let out = &mut differences[y * len..(y + 1) * len];
+                for ((d, a), b) in out
+                    .iter_mut()
+                    .zip(pixels)
+                    .zip(row(y - 1).chunks_exact(channels))
+                {
+                    *d = deviation(a, b);
+                }
+            }
+            Axis::Cols => {
+                for (x, (a, b)) in pixels.clone().skip(1).zip(pixels).enumerate() {
+                    differences[(x + 1) * len + y] = deviation(a, b);
+                }
+            }
+            Axis::Rows => {}
+        }
+    }
+    let k = (((1.0 - share) * len as f32) as usize).min(len - 1);
+    let mut strengths = vec![0; lines];
+    for (strength, line) in strengths
+        .iter_mut()
+        .zip(differences.chunks_exact(len))
+        .skip(1)
+    {
+        let mut counts = [0u32; 256];
+        for &d in line {
+            counts[usize::from(d)] += 1;
+        }
+        *strength = u64::from(kth_smallest(&counts, k));
+    }
+    strengths
+}
+
+/// The `k`-th smallest (from 0) of the bytes `counts` tallies.
+fn kth_smallest(counts: &[u32; 256], k: usize) -> u8 {
+    let mut seen = 0;
+    for (value, &count) in counts.iter().enumerate() {
+        seen += count as usize;
+        if seen > k {
+            return value as u8;
+        }
+    }
+    u8::MAX
 }
 
 /// A line between two butted pictures differs from the line before it by at least this many
@@ -1388,15 +1462,10 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
     }
     let len = (end - start) as usize;
     // strength[i]: line start + i against the one before it (0 for the first line).
-    let strength: Vec<u64> = (0..len)
-        .map(|i| match i {
-            0 => 0,
-            _ => seam_strength_over(raster, panel, axis, start + i as u32, SEAM_SHARE),
-        })
-        .collect();
-    let looks: Vec<LineLook> = (0..len)
-        .map(|i| line_look(raster, panel, axis, start + i as u32))
-        .collect();
+    let strength = seam_strengths(raster, panel, axis, SEAM_SHARE);
+    // Lines are looked at only beside edges and within pieces: most never are.
+    let looks: Vec<OnceCell<LineLook>> = (0..len).map(|_| OnceCell::new()).collect();
+    let look = |i: usize| looks[i].get_or_init(|| line_look(raster, panel, axis, start + i as u32));
     // Edges stand out from the picture's typical line-to-line change (a texture's is high).
     let mut sorted = strength[1..].to_vec();
     sorted.sort_unstable();
@@ -1413,17 +1482,17 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
         let closing = (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len)).find(|&j| edge(j));
         if let Some(j) = closing {
             // A thin line between two edges: a hairline when lighter than both sides.
-            let mean = looks[i..j].iter().map(|l| l.mean).sum::<f32>() / (j - i) as f32;
-            if mean > looks[i - 1].mean && mean > looks[j].mean {
+            let mean = (i..j).map(|k| look(k).mean).sum::<f32>() / (j - i) as f32;
+            if mean > look(i - 1).mean && mean > look(j).mean {
                 boundaries.extend([i, j]);
                 hairlines.push((i, j));
-            } else if let Some(k) = (j..(j + RINGING_PX).min(len)).find(|&k| looks[k].paper) {
+            } else if let Some(k) = (j..(j + RINGING_PX).min(len)).find(|&k| look(k).paper) {
                 // A drawn line with paper just after it (past its antialiasing): the frame of
                 // the picture before it.
                 boundaries.push(k);
             } else if let Some(k) = (i.saturating_sub(RINGING_PX)..i)
                 .rev()
-                .find(|&k| looks[k].paper)
+                .find(|&k| look(k).paper)
             {
                 boundaries.push(k + 1);
             }
@@ -1457,8 +1526,11 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
     if let Some(last) = pieces.last_mut() {
         last.1 = len;
     }
+    if pieces.len() < 2 {
+        return vec![panel];
+    }
     let blank = |&(a, b): &(usize, usize)| {
-        looks[a..b].iter().filter(|l| l.paper).count() as f32 >= BLANK_SHARE * (b - a) as f32
+        (a..b).filter(|&k| look(k).paper).count() as f32 >= BLANK_SHARE * (b - a) as f32
     };
     // Page white between pictures is a picture's own light interior, not a margin.
     let first_picture = pieces.iter().position(|piece| !blank(piece));
@@ -1467,7 +1539,7 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
         (Some(first), Some(last)) => pieces[first..last].iter().any(blank),
         _ => true,
     };
-    if pieces.len() < 2 || blank_inside {
+    if blank_inside {
         return vec![panel];
     }
     pieces
@@ -1514,40 +1586,37 @@ struct LineLook {
 /// How line `at` of `panel` looks.
 fn line_look(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> LineLook {
     let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
-    let pixel = |x: u32, y: u32| {
-        let i = (y as usize * w + x as usize) * channels;
-        &raster.data[i..i + channels]
+    let pixel = |x: u32, y: u32| (y as usize * w + x as usize) * channels;
+    let (first, step, len) = match axis {
+        Axis::Rows => (pixel(panel.x0, at), channels, panel.width() as usize),
+        Axis::Cols => (pixel(at, panel.y0), w * channels, panel.height() as usize),
     };
-    let line: Vec<&[u8]> = match axis {
-        Axis::Rows => (panel.x0..panel.x1).map(|x| pixel(x, at)).collect(),
-        Axis::Cols => (panel.y0..panel.y1).map(|y| pixel(at, y)).collect(),
-    };
-    if line.is_empty() {
+    if len == 0 || channels > 4 {
         return LineLook {
             mean: 0.0,
             paper: false,
         };
     }
-    let total: u64 = line
+    let line = (0..len).map(|n| &raster.data[first + n * step..first + n * step + channels]);
+    // Per-channel counts of each level: the median without sorting copies of the line.
+    let mut counts = [[0u32; 256]; 4];
+    let mut total = 0u64;
+    for pixel in line.clone() {
+        for (c, &v) in pixel.iter().enumerate() {
+            counts[c][usize::from(v)] += 1;
+            total += u64::from(v);
+        }
+    }
+    let median: Vec<u8> = counts[..channels]
         .iter()
-        .flat_map(|p| p.iter())
-        .map(|&v| u64::from(v))
-        .sum();
-    let median: Vec<u8> = (0..channels)
-        .map(|c| {
-            let mut values: Vec<u8> = line.iter().map(|p| p[c]).collect();
-            let k = values.len() / 2;
-            *values.select_nth_unstable(k).1
-        })
+        .map(|counts| kth_smallest(counts, len / 2))
         .collect();
     let close = line
-        .iter()
         .filter(|p| deviation(p, &median) <= LIGHT_TOLERANCE)
         .count();
     LineLook {
-        mean: total as f32 / (line.len() * channels) as f32,
-        paper: close as f32 >= FLAT_LINE_SHARE * line.len() as f32
-            && median.iter().all(|&v| v >= LIGHT),
+        mean: total as f32 / (len * channels) as f32,
+        paper: close as f32 >= FLAT_LINE_SHARE * len as f32 && median.iter().all(|&v| v >= LIGHT),
     }
 }
 
@@ -2878,6 +2947,31 @@ mod tests {
             files.len(),
             wrong.join("\n")
         );
+    }
+
+    #[test]
+    fn seam_strengths_of_all_lines_equal_each_line_alone() {
+        let files = pngs(&data_dir("blots/polimi"));
+        for path in files.iter().step_by(40) {
+            let raster = load(path);
+            let (w, h) = (raster.width, raster.height);
+            let inner = Rect {
+                x0: w / 7,
+                y0: h / 5,
+                x1: w - w / 9,
+                y1: h - h / 6,
+            };
+            for (axis, start) in [(Axis::Rows, inner.y0), (Axis::Cols, inner.x0)] {
+                let all = seam_strengths(&raster, inner, axis, SEAM_SHARE);
+                let alone: Vec<u64> = (0..all.len() as u32)
+                    .map(|i| match i {
+                        0 => 0,
+                        _ => seam_strength_over(&raster, inner, axis, start + i, SEAM_SHARE),
+                    })
+                    .collect();
+                assert_eq!(all, alone, "{} along {axis:?}", path.display());
+            }
+        }
     }
 
     /// Set `PANELSCOPE_PANELS_OVERLAYS=<dir>` to get each figure with its panel boxes drawn.
