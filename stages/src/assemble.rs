@@ -256,7 +256,7 @@ mod tests {
         // A bar of a chart: one flat colour inside a dark outline, with a whisker's cap above.
         let mut bar = RgbImage::from_pixel(40, 200, Rgb([68, 114, 196]));
         for (x, y, pixel) in bar.enumerate_pixels_mut() {
-            if x < 2 || x >= 38 || y < 2 || y >= 198 {
+            if !(2..38).contains(&x) || !(2..198).contains(&y) {
                 *pixel = Rgb([20, 20, 20]);
             }
         }

@@ -845,7 +845,7 @@ mod tests {
         let (place, thumb) = cached(4, 10);
         cache.insert(place, thumb);
         assert_eq!(cache.usage(), (3, 300));
-        assert!(cache.lock().panels.get(&1).is_none());
+        assert!(!cache.lock().panels.contains_key(&1));
         // Recorded panels are dropped, unknown ids ignored.
         cache.forget([2, 3, 99]);
         assert_eq!(cache.usage(), (1, 100));

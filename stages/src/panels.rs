@@ -3608,7 +3608,7 @@ mod tests {
         for &(y0, y1, membrane, band) in &strips {
             for y in y0..y1 {
                 for x in 120..1080u32 {
-                    let outline = x < 122 || x >= 1078 || y < y0 + 2 || y >= y1 - 2;
+                    let outline = !(122..1078).contains(&x) || y < y0 + 2 || y >= y1 - 2;
                     // Bands as blots have them: soft ellipses, one per lane.
                     let (dx, dy) = (
                         (((x - 120) % 160) as f32 - 80.0) / 50.0,

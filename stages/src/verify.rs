@@ -1134,6 +1134,143 @@ fn register(
     ))
 }
 
+/// Builds [`Verify`] stages.
+pub struct VerifyStageConfig {
+    config: VerifyConfig,
+    cache: std::sync::Arc<crate::index::PanelCache>,
+    store: std::sync::Arc<crate::store::Store>,
+}
+
+impl VerifyStageConfig {
+    /// Stages verifying with `config`, reading other panels from `cache` or `store`.
+    pub fn new(
+        config: VerifyConfig,
+        cache: std::sync::Arc<crate::index::PanelCache>,
+        store: std::sync::Arc<crate::store::Store>,
+    ) -> Self {
+        Self {
+            config,
+            cache,
+            store,
+        }
+    }
+}
+
+impl panelscope_engine::StageConfig for VerifyStageConfig {
+    type Stage = Verify;
+
+    fn build(
+        &self,
+        _cx: &panelscope_engine::BuildContext,
+    ) -> Result<Verify, panelscope_engine::StageError> {
+        Ok(Verify {
+            config: self.config.clone(),
+            cache: std::sync::Arc::clone(&self.cache),
+            store: std::sync::Arc::clone(&self.store),
+        })
+    }
+}
+
+/// The verify stage: checks every candidate pair of a document geometrically.
+pub struct Verify {
+    config: VerifyConfig,
+    cache: std::sync::Arc<crate::index::PanelCache>,
+    store: std::sync::Arc<crate::store::Store>,
+}
+
+impl Verify {
+    fn verify_document(
+        &self,
+        document: &crate::units::DocumentCandidates,
+    ) -> crate::units::DocumentMatched {
+        use crate::units::{MatchRecord, PanelPlace};
+        let panels = &document.embedded.document.panels;
+        let info = &document.embedded.document.info;
+        let mut matches = Vec::with_capacity(document.candidates.len());
+        let mut verified = 0u64;
+        for candidate in &document.candidates {
+            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
+                continue;
+            };
+            let Some((_, older_thumb)) = self.cache.get(candidate.older.id, &self.store) else {
+                continue;
+            };
+            let mut relation = verify(
+                &older_thumb.to_gray(),
+                &newer.thumb.to_gray(),
+                candidate.view,
+                &self.config,
+            );
+            // The scale a reviewer sees: on the page, in points.
+            let points = |b: &crate::units::BBox| {
+                (
+                    b.width().round().max(1.0) as u32,
+                    b.height().round().max(1.0) as u32,
+                )
+            };
+            relation.scale = content_scale(
+                &relation,
+                points(&candidate.older.bbox),
+                points(&newer.bbox),
+            );
+            verified += u64::from(relation.verified);
+            let b = PanelPlace {
+                id: newer.id,
+                doc: info.job.id,
+                path: info.job.path.display().to_string(),
+                page: newer.page + 1,
+                bbox: newer.bbox,
+            };
+            let kind = if candidate.older.doc == info.job.id {
+                "intra_document"
+            } else {
+                "cross_document"
+            };
+            matches.push(MatchRecord {
+                a: candidate.older.clone(),
+                b,
+                similarity: candidate.similarity,
+                verified: relation.verified,
+                kind: kind.to_string(),
+                transform: relation,
+                suppressed: candidate.boilerplate.then(|| "boilerplate".to_string()),
+            });
+        }
+        metrics::counter!("panelscope_verify_verified_total").increment(verified);
+        metrics::counter!("panelscope_verify_refused_total")
+            .increment(matches.len() as u64 - verified);
+        crate::units::DocumentMatched {
+            embedded: document.embedded.clone(),
+            boilerplate: document.boilerplate.clone(),
+            matches,
+        }
+    }
+}
+
+impl panelscope_engine::Stage for Verify {
+    type In = crate::units::DocumentCandidates;
+    type Out = crate::units::DocumentMatched;
+
+    fn process(&mut self, batch: &[Self::In]) -> Vec<panelscope_engine::ItemResult<Self::Out>> {
+        batch
+            .iter()
+            .map(|document| {
+                Ok(panelscope_engine::Outputs::One(
+                    self.verify_document(document),
+                ))
+            })
+            .collect()
+    }
+
+    fn describe(&self, document: &Self::In) -> String {
+        document.path().display().to_string()
+    }
+
+    fn key(&self, document: &Self::In) -> Option<String> {
+        Some(document.embedded.document.info.job.id.to_hex())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1417,142 +1554,5 @@ mod tests {
         let b = blot(6, 240, 120);
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(!r.verified, "{r:?}");
-    }
-}
-
-/// Builds [`Verify`] stages.
-pub struct VerifyStageConfig {
-    config: VerifyConfig,
-    cache: std::sync::Arc<crate::index::PanelCache>,
-    store: std::sync::Arc<crate::store::Store>,
-}
-
-impl VerifyStageConfig {
-    /// Stages verifying with `config`, reading other panels from `cache` or `store`.
-    pub fn new(
-        config: VerifyConfig,
-        cache: std::sync::Arc<crate::index::PanelCache>,
-        store: std::sync::Arc<crate::store::Store>,
-    ) -> Self {
-        Self {
-            config,
-            cache,
-            store,
-        }
-    }
-}
-
-impl panelscope_engine::StageConfig for VerifyStageConfig {
-    type Stage = Verify;
-
-    fn build(
-        &self,
-        _cx: &panelscope_engine::BuildContext,
-    ) -> Result<Verify, panelscope_engine::StageError> {
-        Ok(Verify {
-            config: self.config.clone(),
-            cache: std::sync::Arc::clone(&self.cache),
-            store: std::sync::Arc::clone(&self.store),
-        })
-    }
-}
-
-/// The verify stage: checks every candidate pair of a document geometrically.
-pub struct Verify {
-    config: VerifyConfig,
-    cache: std::sync::Arc<crate::index::PanelCache>,
-    store: std::sync::Arc<crate::store::Store>,
-}
-
-impl Verify {
-    fn verify_document(
-        &self,
-        document: &crate::units::DocumentCandidates,
-    ) -> crate::units::DocumentMatched {
-        use crate::units::{MatchRecord, PanelPlace};
-        let panels = &document.embedded.document.panels;
-        let info = &document.embedded.document.info;
-        let mut matches = Vec::with_capacity(document.candidates.len());
-        let mut verified = 0u64;
-        for candidate in &document.candidates {
-            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
-                continue;
-            };
-            let Some((_, older_thumb)) = self.cache.get(candidate.older.id, &self.store) else {
-                continue;
-            };
-            let mut relation = verify(
-                &older_thumb.to_gray(),
-                &newer.thumb.to_gray(),
-                candidate.view,
-                &self.config,
-            );
-            // The scale a reviewer sees: on the page, in points.
-            let points = |b: &crate::units::BBox| {
-                (
-                    b.width().round().max(1.0) as u32,
-                    b.height().round().max(1.0) as u32,
-                )
-            };
-            relation.scale = content_scale(
-                &relation,
-                points(&candidate.older.bbox),
-                points(&newer.bbox),
-            );
-            verified += u64::from(relation.verified);
-            let b = PanelPlace {
-                id: newer.id,
-                doc: info.job.id,
-                path: info.job.path.display().to_string(),
-                page: newer.page + 1,
-                bbox: newer.bbox,
-            };
-            let kind = if candidate.older.doc == info.job.id {
-                "intra_document"
-            } else {
-                "cross_document"
-            };
-            matches.push(MatchRecord {
-                a: candidate.older.clone(),
-                b,
-                similarity: candidate.similarity,
-                verified: relation.verified,
-                kind: kind.to_string(),
-                transform: relation,
-                suppressed: candidate.boilerplate.then(|| "boilerplate".to_string()),
-            });
-        }
-        metrics::counter!("panelscope_verify_verified_total").increment(verified);
-        metrics::counter!("panelscope_verify_refused_total")
-            .increment(matches.len() as u64 - verified);
-        crate::units::DocumentMatched {
-            embedded: document.embedded.clone(),
-            boilerplate: document.boilerplate.clone(),
-            matches,
-        }
-    }
-}
-
-impl panelscope_engine::Stage for Verify {
-    type In = crate::units::DocumentCandidates;
-    type Out = crate::units::DocumentMatched;
-
-    fn process(&mut self, batch: &[Self::In]) -> Vec<panelscope_engine::ItemResult<Self::Out>> {
-        batch
-            .iter()
-            .map(|document| {
-                Ok(panelscope_engine::Outputs::One(
-                    self.verify_document(document),
-                ))
-            })
-            .collect()
-    }
-
-    fn describe(&self, document: &Self::In) -> String {
-        document.path().display().to_string()
-    }
-
-    fn key(&self, document: &Self::In) -> Option<String> {
-        Some(document.embedded.document.info.job.id.to_hex())
     }
 }
