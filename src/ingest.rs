@@ -101,6 +101,7 @@ pub fn screen_documents(
 pub struct Back {
     store: Arc<Store>,
     embedder: Arc<dyn Embedder>,
+    windows: Vec<[f32; 4]>,
     index: ShardedIndex,
     cache: Arc<PanelCache>,
 }
@@ -109,6 +110,7 @@ impl Back {
     /// Opens the index for the configured embedder and reconciles it with the store.
     pub fn open(settings: &Settings, store: Arc<Store>) -> Result<Self> {
         let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
+        let windows = settings.embed.windows().map_err(anyhow::Error::msg)?;
         let model = embedder.fingerprint().to_string();
         let dir = settings.data_dir.join("index");
         let mut index = ShardedIndex::open(&dir, &model, embedder.dimension(), &settings.index)?;
@@ -119,6 +121,7 @@ impl Back {
         Ok(Self {
             store,
             embedder,
+            windows,
             index,
             cache: Arc::new(PanelCache::new(PANEL_CACHE_BYTES)),
         })
@@ -187,7 +190,7 @@ impl Back {
         let embedded = graph.stage(
             "embed",
             documents,
-            EmbedStageConfig::new(Arc::clone(&self.embedder)),
+            EmbedStageConfig::new(Arc::clone(&self.embedder), self.windows.clone()),
             settings.node("embed"),
         );
         let index = IndexStageConfig::new(

@@ -215,6 +215,112 @@ fn a_grown_catalog_only_embeds_and_indexes_the_new_documents() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A one-page PDF holding each image at its box, with a line of text.
+fn image_pdf(path: &Path, pages: &[(&image::RgbImage, panelscope_stages::units::BBox)]) {
+    use panelscope::pdfgen::{Font, ImageEncoding, PdfDoc};
+    let mut doc = PdfDoc::new();
+    for (n, (image, bbox)) in pages.iter().enumerate() {
+        let id = doc
+            .add_image(
+                &image::DynamicImage::ImageRgb8((*image).clone()),
+                ImageEncoding::Flate,
+            )
+            .unwrap();
+        let page = doc.add_page(612.0, 792.0);
+        page.text(
+            72.0,
+            60.0,
+            12.0,
+            Font::Helvetica,
+            &format!("Page {}", n + 1),
+        );
+        page.image(*bbox, id);
+    }
+    doc.write_to(path).unwrap();
+}
+
+/// The verified matches of `data` as (path of a, path of b) file names, sorted within each pair.
+fn verified_pairs(data: &Path) -> Vec<(String, String)> {
+    let name = |m: &serde_json::Value, side: &str| {
+        let path = m[side]["path"].as_str().unwrap();
+        let page = m[side]["page"].as_u64().unwrap();
+        format!(
+            "{}#{page}",
+            Path::new(path).file_name().unwrap().to_string_lossy()
+        )
+    };
+    run(&["matches", "--verified"], data)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|m| {
+            let (a, b) = (name(&m, "a"), name(&m, "b"));
+            if a <= b { (a, b) } else { (b, a) }
+        })
+        .collect()
+}
+
+/// A real blot and a crop of it (three quarters of its width and height, off centre): the panel's
+/// window queries find the crop whether the crop was indexed first (another document, an earlier
+/// run) or comes after it on a later page of the same document; without windows neither is found.
+#[test]
+fn crops_are_found_from_the_panel_they_were_cut_from() {
+    use panelscope_stages::units::BBox;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
+    let blot = image::open(&source)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
+        .to_rgb8();
+    let crop = image::imageops::crop_imm(&blot, 28, 36, 192, 192).to_image();
+    let dir = temp_dir("crops");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    let whole_box = BBox::new(120.0, 200.0, 360.0, 440.0);
+    let crop_box = BBox::new(150.0, 220.0, 330.0, 400.0);
+    image_pdf(&first.join("crop.pdf"), &[(&crop, crop_box)]);
+    image_pdf(&second.join("whole.pdf"), &[(&blot, whole_box)]);
+    image_pdf(
+        &second.join("both.pdf"),
+        &[(&blot, whole_box), (&crop, crop_box)],
+    );
+
+    let no_windows = dir.join("no-windows.toml");
+    std::fs::write(&no_windows, "[embed]\nwindow_sizes = []\n").unwrap();
+    for (config, found) in [(None, true), (Some(&no_windows), false)] {
+        let data = dir.join(if found { "data" } else { "data-no-windows" });
+        let with_config = |args: &[&str]| -> Vec<String> {
+            config
+                .map(|c| vec!["--config".to_string(), c.display().to_string()])
+                .unwrap_or_default()
+                .into_iter()
+                .chain(args.iter().map(|a| a.to_string()))
+                .collect()
+        };
+        for folder in [&first, &second] {
+            let args = with_config(&["ingest", folder.to_str().unwrap()]);
+            run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &data);
+        }
+        let pairs = verified_pairs(&data);
+        let wanted = [
+            ("crop.pdf#1".to_string(), "whole.pdf#1".to_string()),
+            ("both.pdf#1".to_string(), "both.pdf#2".to_string()),
+        ];
+        for pair in &wanted {
+            assert_eq!(
+                pairs.contains(pair),
+                found,
+                "{pair:?} among the verified pairs {pairs:?} (windows: {found})"
+            );
+        }
+        // Each pair once.
+        let mut unique = pairs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), pairs.len(), "{pairs:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// The index holds exactly the vectors the store holds, each once.
 fn assert_consistent(data: &Path) {
     let store = Store::open(data).unwrap();

@@ -718,6 +718,8 @@ pub struct PanelVectors {
     pub identity: Vec<f32>,
     /// The eight dihedral views, in `Dihedral::ALL` order (what queries use).
     pub views: Vec<Vec<f32>>,
+    /// Sub-windows of the panel as it is (queries for the panels that are crops of it).
+    pub windows: Vec<Vec<f32>>,
 }
 
 /// A document with its panels embedded.
