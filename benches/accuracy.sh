@@ -15,8 +15,10 @@
 # 2026-12-03 came from failures on seeds 11, 17, 19 and 23 and was checked once on 29; that
 # day's seam splitting (hairlines, butt seams, mostly-ink panels) and outlined-bar uniformity came
 # from seeds 7, 13, 17, 19 and 23 and were checked on 11 and 29, then once on 31; the joining
-# of bands on a pale membrane came from seed 31's wrong matches. No seed below 32 is unseen:
-# pass 32 or more for an honest check. (The learned embedder's training holds out the real images of seeds 7 and 11 only, so
+# of bands on a pale membrane came from seed 31's wrong matches. The window queries of
+# 2026-12-04 were sized on crops of real blots (`cargo bench --bench crop_windows`), checked on
+# seeds 7, 11, 13 and 17, then once on 37 and 41, whose crop misses were looked at afterwards
+# (nothing was changed for them). No seed below 42 is unseen: pass 42 or more for an honest check. (The learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
