@@ -1,6 +1,6 @@
 //! How often a panel's window queries find a crop of it, against the whole panel alone: random
 //! crops of real blots (../shared/data/blots/polimi) keeping 50–90% of the area at a random place,
-//! as `panelscope synth` plants them, embedded by the classical descriptor and by the learned
+//! drawn by `panelscope synth`'s own crop edit, embedded by the classical descriptor and by the learned
 //! model; a crop counts as found when one of the panel's vectors reaches the index's similarity
 //! threshold for that embedder. Beside it: how many other blots' vectors reach it too (each is a
 //! candidate that verification must reject), and the embedding time per panel, in the same run.
@@ -11,40 +11,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use image::GrayImage;
+use panelscope::synth::edits::planted_crop;
 use panelscope_models::Embedder;
 use panelscope_stages::embed::{EmbedConfig, window_crops};
-
-/// SplitMix64, so the crops never depend on a crate's RNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self, low: f32, high: f32) -> f32 {
-        low + (high - low) * (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
-/// A crop as the synth's crop edit draws it: 50–90% of the area, one side losing more.
-fn random_crop(image: &GrayImage, rng: &mut Rng) -> GrayImage {
-    let (w, h) = (image.width() as f32, image.height() as f32);
-    let kept = rng.uniform(0.5, 0.9);
-    let width_share = (kept.sqrt() * rng.uniform(0.85, 1.15)).clamp(kept, 1.0);
-    let height_share = (kept / width_share).clamp(kept, 1.0);
-    let (cw, ch) = (
-        ((w * width_share).round() as u32).clamp(4, image.width()),
-        ((h * height_share).round() as u32).clamp(4, image.height()),
-    );
-    let x0 = (rng.uniform(0.0, 1.0) * (image.width() - cw) as f32) as u32;
-    let y0 = (rng.uniform(0.0, 1.0) * (image.height() - ch) as f32) as u32;
-    image::imageops::crop_imm(image, x0, y0, cw, ch).to_image()
-}
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -110,8 +79,15 @@ fn main() {
         .step_by(4)
         .map(|p| image::open(p).unwrap().to_luma8())
         .collect();
-    let mut rng = Rng(11);
-    let crops: Vec<GrayImage> = panels.iter().map(|p| random_crop(p, &mut rng)).collect();
+    let crops: Vec<GrayImage> = files
+        .iter()
+        .step_by(4)
+        .enumerate()
+        .map(|(k, p)| {
+            let image = image::open(p).unwrap().to_rgb8();
+            image::DynamicImage::ImageRgb8(planted_crop(image, 11 + k as u64).unwrap()).to_luma8()
+        })
+        .collect();
     println!(
         "{} real blots of {}, one random crop each (50-90% of the area)",
         panels.len(),

@@ -280,6 +280,14 @@ impl EditStep {
 }
 
 /// Applies `steps` in order.
+/// `image` cropped as the catalog plants a crop edit (50–90% of its area kept, at a random
+/// place), drawn from `seed`: for measuring crop retrieval outside a catalog
+/// (`benches/crop_windows.rs`).
+pub fn planted_crop(image: RgbImage, seed: u64) -> Result<RgbImage> {
+    let mut rng = Rng::new(seed);
+    EditStep::random(Edit::Crop, image.dimensions(), &mut rng).apply(image)
+}
+
 pub(crate) fn apply_all(steps: &[EditStep], image: RgbImage) -> Result<RgbImage> {
     steps
         .iter()

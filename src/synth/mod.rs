@@ -15,7 +15,7 @@
 pub(crate) mod distractors;
 mod document;
 mod draw;
-pub(crate) mod edits;
+pub mod edits;
 mod figure;
 pub(crate) mod font;
 mod layout;
