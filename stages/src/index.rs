@@ -134,9 +134,9 @@ fn one_openmp_thread() {
 }
 
 /// FAISS hands batches of 20 or more queries (a panel's windows) to BLAS, and OpenBLAS starts a
-/// thread team per call as OpenMP did, spinning on the cores the shards already search on
-/// (index stage 13 s → 31 s on a 200-paper catalog). Its setting is process-wide; it is looked
-/// up at run time because the system's BLAS may be another.
+/// thread team per call as OpenMP did, spinning on the cores the shards already search on (the
+/// index stage was busy 31 s instead of 13 s on a 200-paper catalog). Its setting is
+/// process-wide; it is looked up at run time because the system's BLAS may be another.
 fn one_blas_thread() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
