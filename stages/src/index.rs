@@ -691,6 +691,8 @@ impl IndexStage {
                 .map_err(|e| StageError::transient(e.to_string()))?;
         }
         let mut candidates = Vec::new();
+        // Pairs (lower id, higher id) a window query found, for the candidates metric.
+        let mut by_windows = HashSet::new();
         let mut boilerplate = vec![false; document.panels.len()];
         let views = panelscope_models::Dihedral::ALL.len();
         for &k in &indexed {
@@ -784,6 +786,9 @@ impl IndexStage {
                 // another page (a journal's logo or banner), whatever its frequency.
                 let template = older.bbox.iou(&panel.bbox) >= 0.9
                     && boilerplate_shaped(&panel.bbox, page_height);
+                if by_window {
+                    by_windows.insert((older.id.min(panel.id), older.id.max(panel.id)));
+                }
                 candidates.push(Candidate {
                     older,
                     newer: panel.id,
@@ -816,7 +821,15 @@ impl IndexStage {
                 .remove(&ids)
                 .map_err(|e| StageError::transient(e.to_string()))?;
         }
-        metrics::counter!("panelscope_index_candidates_total").increment(candidates.len() as u64);
+        // What window queries add to verification, apart from what whole panels find.
+        let windowed = candidates
+            .iter()
+            .filter(|c| by_windows.contains(&(c.older.id.min(c.newer), c.older.id.max(c.newer))))
+            .count();
+        metrics::counter!("panelscope_index_candidates_total", "found_by" => "whole")
+            .increment((candidates.len() - windowed) as u64);
+        metrics::counter!("panelscope_index_candidates_total", "found_by" => "window")
+            .increment(windowed as u64);
         if self.add && self.last_save.elapsed() >= self.config.save_every {
             self.index
                 .save()
