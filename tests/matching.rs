@@ -215,7 +215,7 @@ fn a_grown_catalog_only_embeds_and_indexes_the_new_documents() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A one-page PDF holding each image at its box, with a line of text.
+/// A PDF of one page per image, each holding its image at its box under a line of text.
 fn image_pdf(path: &Path, pages: &[(&image::RgbImage, panelscope_stages::units::BBox)]) {
     use panelscope::pdfgen::{Font, ImageEncoding, PdfDoc};
     let mut doc = PdfDoc::new();

@@ -691,7 +691,9 @@ impl IndexStage {
                 .map_err(|e| StageError::transient(e.to_string()))?;
         }
         let mut candidates = Vec::new();
-        // Pairs (lower id, higher id) a window query found, for the candidates metric.
+        // A pair of panels as (lower id, higher id), whichever of them found the other.
+        let pair = |c: &Candidate| (c.older.id.min(c.newer), c.older.id.max(c.newer));
+        // Pairs a window query found, for the candidates metric.
         let mut by_windows = HashSet::new();
         let mut boilerplate = vec![false; document.panels.len()];
         let views = panelscope_models::Dihedral::ALL.len();
@@ -786,16 +788,17 @@ impl IndexStage {
                 // another page (a journal's logo or banner), whatever its frequency.
                 let template = older.bbox.iou(&panel.bbox) >= 0.9
                     && boilerplate_shaped(&panel.bbox, page_height);
-                if by_window {
-                    by_windows.insert((older.id.min(panel.id), older.id.max(panel.id)));
-                }
-                candidates.push(Candidate {
+                let candidate = Candidate {
                     older,
                     newer: panel.id,
                     similarity,
                     view,
                     boilerplate: template,
-                });
+                };
+                if by_window {
+                    by_windows.insert(pair(&candidate));
+                }
+                candidates.push(candidate);
             }
             if recurrences.len() >= self.config.boilerplate_documents
                 && boilerplate_shaped(&panel.bbox, page_height)
@@ -805,7 +808,7 @@ impl IndexStage {
         }
         // A pair found from both of its panels (a window of one, and the other whole) is one.
         let mut pairs = HashSet::new();
-        candidates.retain(|c| pairs.insert((c.older.id.min(c.newer), c.older.id.max(c.newer))));
+        candidates.retain(|c| pairs.insert(pair(c)));
         // A pair touching boilerplate is boilerplate.
         for candidate in &mut candidates {
             let newer = document
@@ -824,7 +827,7 @@ impl IndexStage {
         // What window queries add to verification, apart from what whole panels find.
         let windowed = candidates
             .iter()
-            .filter(|c| by_windows.contains(&(c.older.id.min(c.newer), c.older.id.max(c.newer))))
+            .filter(|c| by_windows.contains(&pair(c)))
             .count();
         metrics::counter!("panelscope_index_candidates_total", "found_by" => "whole")
             .increment((candidates.len() - windowed) as u64);

@@ -1667,9 +1667,9 @@ fn parted_at_row_labels(
         }
     }
     // A cut needs a seam: a row far sharper than the panel's typical row.
-    let mut steps: Vec<u64> = (panel.y0 + 1..panel.y1)
-        .map(|y| seam_strength(raster, panel, Axis::Rows, y))
-        .collect();
+    let strengths = seam_strengths(raster, panel, Axis::Rows, 0.9);
+    let strength_at = |y: u32| strengths[(y - panel.y0) as usize];
+    let mut steps: Vec<u64> = strengths.iter().skip(1).copied().collect();
     steps.sort_unstable();
     let typical = steps.get(steps.len() / 2).copied().unwrap_or(0);
     let mut cuts = vec![panel.y0];
@@ -1681,7 +1681,7 @@ fn parted_at_row_labels(
             return whole;
         }
         let (strength, seam) = (from..=to)
-            .map(|y| (seam_strength(raster, panel, Axis::Rows, y), y))
+            .map(|y| (strength_at(y), y))
             .max()
             .unwrap_or((0, from));
         if strength < (SEAM_CONTRAST * typical).max(MIN_SEAM_LEVELS) {
