@@ -1,7 +1,10 @@
 //! verify: geometric verification of a candidate pair of panels. It finds how the second panel
 //! relates to the first — a flip or quarter turn, a small rotation, a rescale, or a crop (one panel
 //! inside the other) — by dense correlation of gray images whose intensities are matched to each
-//! other, and reports the transform, the matching regions and the correlations. A mark in one
+//! other, and reports the transform, the matching regions and the correlations. Whole panels are
+//! also compared without a thin border, where boxes cut a pixel apart disagree, and a small turn
+//! must beat the unturned panels over the same centre it compares; the few best alignments are
+//! judged in turn. A mark in one
 //! place alone (a panel letter or arrow drawn on one copy) is left out of the correlations, and a
 //! near miss whose grain is shared is registered to a fraction of a pixel before it is judged.
 //! A pair sharing grain whose ranks fail only because of a black background (clipped on one
@@ -530,6 +533,10 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
     best
 }
 
+/// Share of the shorter side left out at each border when a turned candidate is compared.
+const ROTATION_INSET: f32 = 0.12;
+const BORDER_TRIM: f32 = 0.05;
+
 /// Plain correlation of the best coarse crop placement below which the crop is not refined.
 const MIN_COARSE_PLACEMENT: f32 = 0.5;
 
@@ -569,7 +576,7 @@ fn fine_correlation(a: &GrayImage, b_turned: &GrayImage, relation: &Relation) ->
     let (mut fa, mut fb) = (resize(&ra), resize(&rb));
     if relation.rotation_deg != 0.0 {
         fb = rotate(&fb, relation.rotation_deg);
-        let inset = (w.min(h) as f32 * 0.12) as u32;
+        let inset = (w.min(h) as f32 * ROTATION_INSET) as u32;
         let crop = |image: &GrayImage| {
             image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset).to_image()
         };
@@ -660,16 +667,20 @@ fn verify_turned(
 ) -> (Relation, Dihedral) {
     // The best alignment so far, with the two aligned images it compared and the pixels it left
     // out of the comparison.
-    let mut best: Option<(Relation, Dihedral, GrayImage, GrayImage, Vec<bool>)> = None;
-    let mut consider =
-        |relation: Relation, d: Dihedral, aligned: (&GrayImage, &GrayImage, Vec<bool>)| {
-            let better = best
-                .as_ref()
-                .is_none_or(|(current, ..)| alignment_score(&relation) > alignment_score(current));
-            if better {
-                best = Some((relation, d, aligned.0.clone(), aligned.1.clone(), aligned.2));
-            }
-        };
+    let mut tried: Vec<Alignment> = Vec::new();
+    let mut consider = |relation: Relation,
+                        d: Dihedral,
+                        aligned: (&GrayImage, &GrayImage, Vec<bool>),
+                        border: [f32; 2]| {
+        tried.push(Alignment {
+            relation,
+            d,
+            aligned_a: aligned.0.clone(),
+            aligned_b: aligned.1.clone(),
+            left_out: aligned.2,
+            border,
+        });
+    };
     let mut dihedrals = vec![hint];
     if hint != Dihedral::Identity {
         dihedrals.push(Dihedral::Identity);
@@ -683,18 +694,27 @@ fn verify_turned(
         let b_turned = d.apply(b);
         // Whole panels, possibly rescaled and slightly turned.
         let b_work = resample(&b_turned, a_work.width(), a_work.height());
-        for angle in std::iter::once(0.0).chain(cfg.rotations_deg.iter().copied()) {
+        // Corners of a turned image are fill, so a turned candidate compares the central part.
+        // The unturned panel is compared both whole and over that same central part: the
+        // borders of two boxes cut a pixel apart disagree, and a turned candidate that escaped
+        // them must not win over the unturned centre for that alone.
+        let (w, h) = a_work.dimensions();
+        let rotation_inset = (w.min(h) as f32 * ROTATION_INSET) as u32;
+        let border = ((w.min(h) as f32 * BORDER_TRIM) as u32).max(1);
+        let placements = [(0.0, 0), (0.0, border), (0.0, rotation_inset)]
+            .into_iter()
+            .chain(
+                cfg.rotations_deg
+                    .iter()
+                    .map(|&angle| (angle, rotation_inset)),
+            );
+        // The unturned centre, compared as a turned candidate is: the bar a turn must clear.
+        let mut unturned_centre = f32::MIN;
+        for (angle, inset) in placements {
             let candidate = if angle == 0.0 {
                 b_work.clone()
             } else {
                 rotate(&b_work, angle)
-            };
-            // Corners of a turned image are fill: compare the central part.
-            let (w, h) = a_work.dimensions();
-            let inset = if angle == 0.0 {
-                0
-            } else {
-                (w.min(h) as f32 * 0.12) as u32
             };
             let crop = |image: &GrayImage| {
                 image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset)
@@ -702,22 +722,46 @@ fn verify_turned(
             };
             let (aligned_a, aligned_b) = (crop(&a_work), crop(&candidate));
             let agreement = correlate(&aligned_a, &aligned_b);
+            let relation = Relation {
+                dihedral: d.name().to_string(),
+                rotation_deg: angle,
+                scale: 1.0,
+                region_a: [0.0, 0.0, 1.0, 1.0],
+                region_b: [0.0, 0.0, 1.0, 1.0],
+                correlation: agreement.correlation,
+                rank_correlation: 0.0,
+                detail_correlation: agreement.detail_correlation,
+                fine_correlation: 0.0,
+                left_out_share: 0.0,
+                verified: false,
+            };
+            if angle == 0.0 && inset == border {
+                let (fx, fy) = (inset as f32 / w as f32, inset as f32 / h as f32);
+                let relation = Relation {
+                    region_a: [fx, fy, 1.0 - fx, 1.0 - fy],
+                    region_b: [fx, fy, 1.0 - fx, 1.0 - fy],
+                    ..relation
+                };
+                consider(
+                    relation,
+                    d,
+                    (&aligned_a, &aligned_b, agreement.left_out),
+                    [fx, fy],
+                );
+                continue;
+            }
+            if angle == 0.0 && inset > 0 {
+                unturned_centre = alignment_score(&relation);
+                continue;
+            }
+            if angle != 0.0 && alignment_score(&relation) <= unturned_centre {
+                continue;
+            }
             consider(
-                Relation {
-                    dihedral: d.name().to_string(),
-                    rotation_deg: angle,
-                    scale: 1.0,
-                    region_a: [0.0, 0.0, 1.0, 1.0],
-                    region_b: [0.0, 0.0, 1.0, 1.0],
-                    correlation: agreement.correlation,
-                    rank_correlation: 0.0,
-                    detail_correlation: agreement.detail_correlation,
-                    fine_correlation: 0.0,
-                    left_out_share: 0.0,
-                    verified: false,
-                },
+                relation,
                 d,
                 (&aligned_a, &aligned_b, agreement.left_out),
+                [0.0, 0.0],
             );
         }
         // One panel is a crop of the other.
@@ -819,17 +863,87 @@ fn verify_turned(
                 },
                 d,
                 (&window, &small_work, agreement.left_out),
+                [0.0, 0.0],
             );
         }
     }
-    let (relation, d, aligned_a, aligned_b, left_out) =
-        best.expect("at least one alignment was tried");
+    // The best alignments are judged in turn: two that score within a hair of each other (the
+    // whole panels and their trimmed centres, say) can differ in what decides.
+    tried.sort_by(|x, y| alignment_score(&y.relation).total_cmp(&alignment_score(&x.relation)));
+    let mut judged: Option<(Relation, Dihedral)> = None;
+    for alignment in tried.into_iter().take(JUDGED_ALIGNMENTS) {
+        let aligned = (
+            &alignment.aligned_a,
+            &alignment.aligned_b,
+            alignment.left_out.as_slice(),
+        );
+        let (mut relation, d) = judge(a, b, alignment.relation, alignment.d, aligned, cfg);
+        // A trimmed centre stands for the whole panels it was cut from.
+        relation.region_a = untrimmed(relation.region_a, alignment.border);
+        relation.region_b = untrimmed(relation.region_b, alignment.border);
+        if relation.verified {
+            return (relation, d);
+        }
+        judged.get_or_insert((relation, d));
+    }
+    judged.expect("at least one alignment was tried")
+}
+
+/// An alignment tried: the relation it stands for, the two aligned images it compared, the
+/// pixels it left out as a mark, and the share of each side trimmed off at every border
+/// (`[0, 0]` when none).
+struct Alignment {
+    relation: Relation,
+    d: Dihedral,
+    aligned_a: GrayImage,
+    aligned_b: GrayImage,
+    left_out: Vec<bool>,
+    border: [f32; 2],
+}
+
+/// `region`, the centre of a panel trimmed by `border` (shares of its width and height at every
+/// border), grown back by that border.
+fn untrimmed(region: [f32; 4], [fx, fy]: [f32; 2]) -> [f32; 4] {
+    if fx == 0.0 && fy == 0.0 {
+        return region;
+    }
+    let (grow_x, grow_y) = (
+        (region[2] - region[0]) * fx / (1.0 - 2.0 * fx),
+        (region[3] - region[1]) * fy / (1.0 - 2.0 * fy),
+    );
+    // Edges that land within a rounding error of the panel's own are its edges.
+    let low = |v: f32| if v < EDGE_SNAP { 0.0 } else { v };
+    let high = |v: f32| if v > 1.0 - EDGE_SNAP { 1.0 } else { v };
+    [
+        low(region[0] - grow_x),
+        low(region[1] - grow_y),
+        high(region[2] + grow_x),
+        high(region[3] + grow_y),
+    ]
+}
+
+/// How close (share of a side) a regrown edge must come to the panel's edge to be taken as it.
+const EDGE_SNAP: f32 = 1e-3;
+
+/// How many of the best-scoring alignments are judged before a pair is refused.
+const JUDGED_ALIGNMENTS: usize = 3;
+
+/// One alignment settled, and registered to a fraction of a pixel when it is a near miss that
+/// shares grain.
+fn judge(
+    a: &GrayImage,
+    b: &GrayImage,
+    relation: Relation,
+    d: Dihedral,
+    (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
+    cfg: &VerifyConfig,
+) -> (Relation, Dihedral) {
     let b_turned = d.apply(b);
     let settled = settle(
         a,
         &b_turned,
         relation,
-        (&aligned_a, &aligned_b, &left_out),
+        (aligned_a, aligned_b, left_out),
         cfg,
     );
     // A near miss that shares grain may be a copy whose boxes differ by a pixel or so:
@@ -1524,6 +1638,23 @@ mod tests {
         // `a`'s pixels are `b`'s three pixels further right and down: b's match ends before it does.
         assert!((r.region_b[2] - 397.0 / 400.0).abs() < 0.003, "{r:?}");
         assert!((r.region_b[3] - 297.0 / 300.0).abs() < 0.004, "{r:?}");
+    }
+
+    #[test]
+    fn a_copy_whose_box_took_in_the_gutter_verifies_unturned_and_whole() {
+        // The second box was cut a few pixels wide, into the white gutter on both sides: only
+        // its borders differ, and neither they nor a small turn may decide.
+        let a = micrograph(4, 300, 220);
+        let mut b = a.clone();
+        for y in 0..b.height() {
+            for x in (0..3).chain(b.width() - 3..b.width()) {
+                b.put_pixel(x, y, Luma([255]));
+            }
+        }
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        assert_eq!(r.rotation_deg, 0.0, "{r:?}");
+        assert_eq!(r.region_a, [0.0, 0.0, 1.0, 1.0], "{r:?}");
     }
 
     #[test]
