@@ -259,6 +259,35 @@ fn verified_pairs(data: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The real papers of ../shared/data/pdfs-bio share no figure, but four of them carry the same
+/// publisher logo in their page headers: whichever paper shows it first, no match of it (nor of a
+/// copy of it) reaches the stream, across papers or within one.
+#[test]
+fn publisher_logos_of_real_papers_stay_out_of_the_match_stream() {
+    let papers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/pdfs-bio");
+    assert!(papers.is_dir(), "{} is missing", papers.display());
+    let dir = temp_dir("real-boilerplate");
+    let data = dir.join("data");
+    run(&["ingest", papers.to_str().unwrap()], &data);
+    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"], &data)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for m in &matches {
+        assert_eq!(m["kind"], "intra_document", "across papers: {m}");
+        for side in ["a", "b"] {
+            let bottom = m[side]["bbox"][3].as_f64().unwrap();
+            assert!(bottom > 80.0, "a page header: {m}");
+        }
+    }
+    // They are kept, outside the stream.
+    let all = run(&["matches", "--verified", "--include-suppressed"], &data);
+    assert!(
+        all.lines().count() > matches.len(),
+        "the logo matches are not recorded:\n{all}"
+    );
+}
+
 /// A real blot and a crop of it (three quarters of its width and height, off centre): the panel's
 /// window queries find the crop whether the crop was indexed first (another document, an earlier
 /// run) or comes after it on a later page of the same document; without windows neither is found.

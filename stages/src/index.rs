@@ -612,9 +612,14 @@ impl StageConfig for IndexStageConfig {
         let index = index.ok_or_else(|| {
             StageError::internal("the index stage was built twice (it cannot be restarted)")
         })?;
+        let boilerplate = self
+            .store
+            .boilerplate_panels()
+            .map_err(|e| StageError::transient(e.to_string()))?;
         Ok(IndexStage {
             config: self.config.clone(),
             index,
+            boilerplate,
             cache: Arc::clone(&self.cache),
             store: Arc::clone(&self.store),
             add: self.add,
@@ -627,6 +632,8 @@ impl StageConfig for IndexStageConfig {
 pub struct IndexStage {
     config: IndexConfig,
     index: ShardedIndex,
+    /// Panels recognised as boilerplate, in earlier documents and runs too.
+    boilerplate: HashSet<i64>,
     cache: Arc<PanelCache>,
     store: Arc<Store>,
     add: bool,
@@ -809,14 +816,16 @@ impl IndexStage {
         // A pair found from both of its panels (a window of one, and the other whole) is one.
         let mut pairs = HashSet::new();
         candidates.retain(|c| pairs.insert(pair(c)));
-        // A pair touching boilerplate is boilerplate.
+        // A pair touching boilerplate is boilerplate, whichever of its panels was recognised:
+        // this document's, or one recognised before.
+        for (k, panel) in document.panels.iter().enumerate() {
+            if boilerplate[k] {
+                self.boilerplate.insert(panel.id);
+            }
+        }
         for candidate in &mut candidates {
-            let newer = document
-                .panels
-                .iter()
-                .position(|p| p.id == candidate.newer)
-                .expect("a panel of this document");
-            candidate.boilerplate |= boilerplate[newer];
+            candidate.boilerplate |= self.boilerplate.contains(&candidate.newer)
+                || self.boilerplate.contains(&candidate.older.id);
         }
         if !self.add {
             let ids: HashSet<i64> = indexed.iter().map(|&k| document.panels[k].id).collect();

@@ -469,8 +469,19 @@ impl Store {
                 "INSERT OR IGNORE INTO matches (panel_a, panel_b, similarity, verified, kind, correlation, transform, suppressed, model, recorded_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM panels WHERE id = ?1)",
             )?;
+            let mut touches_boilerplate = tx.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM panels WHERE id IN (?1, ?2) AND boilerplate = 1)",
+            )?;
             for m in &document.matches {
                 let transform = serde_json::to_string(&m.transform).expect("a relation serialises");
+                // A panel found to be boilerplate after the index stage looked (a copy of
+                // boilerplate recorded earlier in this document, or in another run) counts too.
+                let suppressed = match &m.suppressed {
+                    Some(why) => Some(why.clone()),
+                    None => touches_boilerplate
+                        .query_row(params![m.a.id, m.b.id], |row| row.get::<_, bool>(0))?
+                        .then(|| "boilerplate".to_string()),
+                };
                 match_insert.execute(params![
                     m.a.id,
                     m.b.id,
@@ -479,17 +490,20 @@ impl Store {
                     m.kind,
                     m.transform.correlation,
                     transform,
-                    m.suppressed,
+                    suppressed,
                     model,
                     now_ms()
                 ])?;
-                // A verified copy of boilerplate is boilerplate too: its earlier matches leave the stream.
-                if m.verified && m.suppressed.as_deref() == Some("boilerplate") {
-                    tx.execute("UPDATE panels SET boilerplate = 1 WHERE id = ?1", [m.a.id])?;
-                    tx.execute(
-                        "UPDATE matches SET suppressed = 'boilerplate' WHERE (panel_a = ?1 OR panel_b = ?1) AND suppressed IS NULL",
-                        [m.a.id],
-                    )?;
+                // A verified copy of boilerplate is boilerplate too, whichever side was
+                // recognised first: the matches of both leave the stream.
+                if m.verified && suppressed.as_deref() == Some("boilerplate") {
+                    for id in [m.a.id, m.b.id] {
+                        tx.execute("UPDATE panels SET boilerplate = 1 WHERE id = ?1", [id])?;
+                        tx.execute(
+                            "UPDATE matches SET suppressed = 'boilerplate' WHERE (panel_a = ?1 OR panel_b = ?1) AND suppressed IS NULL",
+                            [id],
+                        )?;
+                    }
                 }
             }
             Ok(())
@@ -527,6 +541,15 @@ impl Store {
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM panels", [], |row| {
                 row.get(0)
             })
+        })
+    }
+
+    /// Panels recognised as boilerplate so far.
+    pub fn boilerplate_panels(&self) -> Result<HashSet<i64>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare("SELECT id FROM panels WHERE boilerplate = 1")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            rows.collect()
         })
     }
 

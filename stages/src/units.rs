@@ -758,7 +758,8 @@ pub struct Candidate {
     pub similarity: f32,
     /// The view of `newer` that matched: the transform that aligns `newer` with `older`.
     pub view: panelscope_models::Dihedral,
-    /// Set when `older` recurs across so many documents that it is boilerplate.
+    /// Set when either panel is boilerplate (it recurs across so many documents, or was found
+    /// to be a copy of boilerplate before).
     pub boilerplate: bool,
 }
 
