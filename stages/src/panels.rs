@@ -717,7 +717,29 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             min_gutter,
             config.gutter_flat_tolerance,
         ) {
-            Some(parts) => panels.extend(parts),
+            Some(parts) => {
+                // What the solid pieces leave is split on its own: a chart or a drawing beside
+                // photographs, with no gutter wide enough between them, is a panel too when it
+                // is as large as they are.
+                let rest = ink.without(&parts);
+                let mut rest_splitter = Splitter {
+                    ink: &rest,
+                    config,
+                    min_gutter,
+                    min_side,
+                    memo: HashMap::new(),
+                    evaluated: 0,
+                };
+                let smallest = parts.iter().map(Rect::area).min().unwrap_or(0);
+                let others: Vec<Rect> = rest_splitter
+                    .segment(*region)
+                    .panels
+                    .into_iter()
+                    .filter(|p| 2 * p.area() >= smallest && !parts.iter().any(|s| s.overlaps(p)))
+                    .collect();
+                panels.extend(parts);
+                panels.extend(others);
+            }
             None => panels.push(*region),
         }
     }
@@ -1108,6 +1130,9 @@ fn solid_parts(
     );
     Some(joined_on_membrane(ink_map, parts, min_gutter, faint))
 }
+
+/// Pixels around a solid piece taken with it when what it leaves is split on its own.
+const EDGE_PX: usize = 2;
 
 /// Narrowest space between two pieces that can tell a membrane from JPEG haze, in pixels.
 const MIN_MEMBRANE_GAP_PX: u32 = 8;
@@ -1945,6 +1970,38 @@ impl InkMap {
             width: raster.width,
             deviation: deviations,
             tolerance,
+            sums,
+        }
+    }
+
+    /// The map with the pixels inside `boxes` taken as background.
+    fn without(&self, boxes: &[Rect]) -> InkMap {
+        let w = self.width as usize;
+        let h = self.deviation.len() / w.max(1);
+        let mut deviation = self.deviation.clone();
+        // A piece's edge pixels can fall a cell outside its box: those go too.
+        for b in boxes {
+            let (x0, x1) = (
+                (b.x0 as usize).saturating_sub(EDGE_PX),
+                (b.x1 as usize + EDGE_PX).min(w),
+            );
+            for y in (b.y0 as usize).saturating_sub(EDGE_PX)..(b.y1 as usize + EDGE_PX).min(h) {
+                deviation[y * w + x0..y * w + x1].fill(0);
+            }
+        }
+        let stride = w + 1;
+        let mut sums = vec![0u32; stride * (h + 1)];
+        for y in 0..h {
+            let mut in_row = 0u32;
+            for x in 0..w {
+                in_row += u32::from(deviation[y * w + x] > self.tolerance);
+                sums[(y + 1) * stride + x + 1] = sums[y * stride + x + 1] + in_row;
+            }
+        }
+        InkMap {
+            width: self.width,
+            deviation,
+            tolerance: self.tolerance,
             sums,
         }
     }
@@ -2853,6 +2910,41 @@ mod tests {
                 && found.x1 >= plot.x1
                 && found.y1 >= plot.y1,
             "{found:?} does not cover the plot {plot:?}"
+        );
+    }
+
+    #[test]
+    fn a_chart_beside_photographs_a_thin_gutter_apart_is_a_panel_too() {
+        // Three photographs and a chart, each 3 px from the next: too close for a gutter, so
+        // the photographs are taken as the solid pieces, and the chart they leave is one more.
+        let mut image = RgbImage::from_pixel(900, 400, Rgb([255, 255, 255]));
+        let mut rng = Rng(5);
+        let photos = [
+            PixelBox::new(10, 40, 190, 200),
+            PixelBox::new(193, 40, 373, 200),
+            PixelBox::new(376, 40, 556, 200),
+        ];
+        for photo in photos {
+            paint(&mut image, photo, Content::Noise, &mut rng);
+        }
+        let dark = [30, 30, 30];
+        fill(&mut image, PixelBox::new(600, 20, 602, 360), dark); // y axis
+        fill(&mut image, PixelBox::new(600, 358, 890, 360), dark); // x axis
+        for i in 0..5 {
+            let y = 20 + i * 80;
+            text_line(&mut image, 559, y, 36, &mut rng); // tick label
+        }
+        for _ in 0..12 {
+            let (x, y) = (620 + rng.below(250), 40 + rng.below(300));
+            fill(&mut image, PixelBox::new(x, y, x + 8, y + 8), [200, 30, 30]);
+        }
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_eq!(layout.boxes.len(), 4, "{layout:?}");
+        assert_found(&layout.boxes[..3], &photos, "photographs");
+        let chart = layout.boxes[3];
+        assert!(
+            chart.x0 <= 600 && chart.x1 >= 890 && chart.y0 <= 20 && chart.y1 >= 360,
+            "{chart:?} does not cover the chart"
         );
     }
 
