@@ -872,6 +872,13 @@ fn verify_turned(
     tried.sort_by(|x, y| alignment_score(&y.relation).total_cmp(&alignment_score(&x.relation)));
     let mut judged: Option<(Relation, Dihedral)> = None;
     for alignment in tried.into_iter().take(JUDGED_ALIGNMENTS) {
+        // Judging settles and may register; an alignment too far below the correlation a copy
+        // needs cannot verify either way, so only the best one is judged then.
+        if judged.is_some()
+            && alignment.relation.correlation < cfg.min_correlation - REGISTER_WITHIN
+        {
+            continue;
+        }
         let aligned = (
             &alignment.aligned_a,
             &alignment.aligned_b,
