@@ -4,9 +4,9 @@
 //! other, and reports the transform, the matching regions and the correlations. Whole panels are
 //! also compared without a thin border, where boxes cut a pixel apart disagree, and a small turn
 //! must beat the unturned panels over the same centre it compares; the few best alignments are
-//! judged in turn. A mark in one
-//! place alone (a panel letter or arrow drawn on one copy) is left out of the correlations, and a
-//! near miss whose grain is shared is registered to a fraction of a pixel before it is judged.
+//! judged in turn. A mark in one place alone (a panel letter or arrow drawn on one copy) is left
+//! out of the correlations, and a near miss whose grain is shared is registered to a fraction of
+//! a pixel before it is judged.
 //! A pair sharing grain whose ranks fail only because of a black background (clipped on one
 //! side, re-noised on the other) has its ranks compared again without that dark floor.
 //! Only verified pairs reach a reviewer.
@@ -535,6 +535,8 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
 
 /// Share of the shorter side left out at each border when a turned candidate is compared.
 const ROTATION_INSET: f32 = 0.12;
+/// Share of the shorter side trimmed off at each border when whole panels are also compared
+/// without their borders.
 const BORDER_TRIM: f32 = 0.05;
 
 /// Plain correlation of the best coarse crop placement below which the crop is not refined.
@@ -665,8 +667,7 @@ fn verify_turned(
     hint: Dihedral,
     cfg: &VerifyConfig,
 ) -> (Relation, Dihedral) {
-    // The best alignment so far, with the two aligned images it compared and the pixels it left
-    // out of the comparison.
+    // Every alignment tried, to be judged best first.
     let mut tried: Vec<Alignment> = Vec::new();
     let mut consider = |relation: Relation,
                         d: Dihedral,
