@@ -117,12 +117,12 @@ impl Figures {
         // 1. Embedded images: tiles of one picture first, then pictures close enough to be panels
         //    of one compound figure.
         let boxes: Vec<BBox> = page.embedded.iter().map(|image| image.bbox).collect();
-        let tiles = cluster(&boxes, cfg.tile_gap_pt);
+        let tiles = cluster(&boxes, cfg.tile_gap_pt, one_picture);
         let groups: Vec<BBox> = tiles
             .iter()
             .map(|members| union_of(members.iter().map(|&i| boxes[i])))
             .collect();
-        for members in cluster(&groups, cfg.figure_gap_pt) {
+        for members in cluster(&groups, cfg.figure_gap_pt, |_, _| true) {
             let bbox = union_of(members.iter().map(|&g| groups[g]));
             if !self.big_enough(&bbox) {
                 continue;
@@ -299,8 +299,9 @@ fn union_of(mut boxes: impl Iterator<Item = BBox>) -> BBox {
     boxes.fold(first, |acc, b| acc.union(&b))
 }
 
-/// Groups boxes that lie within `gap` of each other (transitively); each group lists indices.
-fn cluster(boxes: &[BBox], gap: f32) -> Vec<Vec<usize>> {
+/// Groups boxes that lie within `gap` of each other and are `joinable` (transitively); each group
+/// lists indices.
+fn cluster(boxes: &[BBox], gap: f32, joinable: impl Fn(&BBox, &BBox) -> bool) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..boxes.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -312,7 +313,7 @@ fn cluster(boxes: &[BBox], gap: f32) -> Vec<Vec<usize>> {
     for (i, first) in boxes.iter().enumerate() {
         let grown = first.expand(gap / 2.0);
         for (j, second) in boxes.iter().enumerate().skip(i + 1) {
-            if grown.intersection(&second.expand(gap / 2.0)).is_some() {
+            if grown.intersection(&second.expand(gap / 2.0)).is_some() && joinable(first, second) {
                 let (a, b) = (root(&mut parent, i), root(&mut parent, j));
                 parent[a] = b;
             }
@@ -326,6 +327,24 @@ fn cluster(boxes: &[BBox], gap: f32) -> Vec<Vec<usize>> {
     }
     groups.into_values().collect()
 }
+
+/// How far (points) the edges of two tiles of one picture may stray from each other.
+const TILE_ALIGN_PT: f32 = 0.5;
+
+/// Whether two images close together are pieces of one picture: they overlap (the layers of a
+/// scanned page, an image and its mask), or they share a whole edge, as the tiles a picture was
+/// cut into do. Stacked strips of different widths, or a small picture beside a large one, are
+/// pictures of their own however close they sit.
+fn one_picture(a: &BBox, b: &BBox) -> bool {
+    let near = |u: f32, v: f32| (u - v).abs() <= TILE_ALIGN_PT;
+    a.intersection(b)
+        .is_some_and(|shared| shared.area() > TILE_OVERLAP_PT2)
+        || (near(a.x0, b.x0) && near(a.x1, b.x1))
+        || (near(a.y0, b.y0) && near(a.y1, b.y1))
+}
+
+/// Area (square points) two images must share to overlap rather than touch.
+const TILE_OVERLAP_PT2: f32 = 1.0;
 
 /// The page render reduced to a grid of cells that hold ink (pixels clearly darker or more
 /// colourful than the white page).
@@ -629,8 +648,30 @@ mod tests {
             BBox::new(21.0, 0.0, 30.0, 10.0),
             BBox::new(100.0, 0.0, 110.0, 10.0),
         ];
-        assert_eq!(cluster(&boxes, 2.0), vec![vec![0, 1, 2], vec![3]]);
-        assert_eq!(cluster(&boxes, 0.5).len(), 4);
+        assert_eq!(
+            cluster(&boxes, 2.0, |_, _| true),
+            vec![vec![0, 1, 2], vec![3]]
+        );
+        assert_eq!(cluster(&boxes, 0.5, |_, _| true).len(), 4);
+    }
+
+    #[test]
+    fn only_overlapping_images_or_images_sharing_an_edge_are_one_picture() {
+        // A picture cut into two strips, then a strip of another width stacked under it a
+        // hairline apart, a small picture beside the first strip, and a scanned page's two
+        // layers drawn over each other.
+        let boxes = [
+            BBox::new(0.0, 0.0, 100.0, 20.0),
+            BBox::new(0.0, 20.0, 100.0, 40.0),
+            BBox::new(0.0, 40.9, 70.0, 60.0),
+            BBox::new(100.5, 0.0, 130.0, 15.0),
+            BBox::new(200.0, 0.0, 400.0, 300.0),
+            BBox::new(220.0, 40.0, 380.0, 120.0),
+        ];
+        assert_eq!(
+            cluster(&boxes, 1.5, one_picture),
+            vec![vec![0, 1], vec![2], vec![3], vec![4, 5]]
+        );
     }
 
     #[test]
