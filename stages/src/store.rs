@@ -102,6 +102,22 @@ CREATE TABLE IF NOT EXISTS matches (
     UNIQUE (panel_a, panel_b)
 );
 CREATE INDEX IF NOT EXISTS matches_by_b ON matches (panel_b);
+-- Matches recorded with their second panel's document before the first panel's document was
+-- (documents are verified in parallel): they move to matches when that document is recorded.
+CREATE TABLE IF NOT EXISTS pending_matches (
+    panel_a     INTEGER NOT NULL,
+    panel_b     INTEGER NOT NULL,
+    similarity  REAL NOT NULL,
+    verified    INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    correlation REAL NOT NULL,
+    transform   TEXT NOT NULL,
+    suppressed  TEXT,
+    model       TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (panel_a, panel_b)
+);
+CREATE INDEX IF NOT EXISTS pending_matches_by_a ON pending_matches (panel_a);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id        INTEGER PRIMARY KEY,
     stage     TEXT NOT NULL,
@@ -467,8 +483,14 @@ impl Store {
             }
             let mut match_insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO matches (panel_a, panel_b, similarity, verified, kind, correlation, transform, suppressed, model, recorded_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM panels WHERE id = ?1)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
+            let mut pending_insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO pending_matches (panel_a, panel_b, similarity, verified, kind, correlation, transform, suppressed, model, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut recorded =
+                tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM panels WHERE id = ?1)")?;
             let mut touches_boilerplate = tx.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM panels WHERE id IN (?1, ?2) AND boilerplate = 1)",
             )?;
@@ -482,7 +504,7 @@ impl Store {
                         .query_row(params![m.a.id, m.b.id], |row| row.get::<_, bool>(0))?
                         .then(|| "boilerplate".to_string()),
                 };
-                match_insert.execute(params![
+                let row = params![
                     m.a.id,
                     m.b.id,
                     m.similarity,
@@ -493,7 +515,14 @@ impl Store {
                     suppressed,
                     model,
                     now_ms()
-                ])?;
+                ];
+                // The first panel's document may still be on its way to the store: the match
+                // waits for it rather than being lost.
+                if !recorded.query_row([m.a.id], |r| r.get::<_, bool>(0))? {
+                    pending_insert.execute(row)?;
+                    continue;
+                }
+                match_insert.execute(row)?;
                 // A verified copy of boilerplate is boilerplate too, whichever side was
                 // recognised first: the matches of both leave the stream.
                 if m.verified && suppressed.as_deref() == Some("boilerplate") {
@@ -506,6 +535,20 @@ impl Store {
                     }
                 }
             }
+            // Matches that waited for this document's panels.
+            const OURS: &str = "panel_a IN (SELECT id FROM panels WHERE doc = ?1)";
+            tx.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO matches (panel_a, panel_b, similarity, verified, kind, correlation, transform, suppressed, model, recorded_at)
+                     SELECT panel_a, panel_b, similarity, verified, kind, correlation, transform,
+                            CASE WHEN suppressed IS NULL AND EXISTS (SELECT 1 FROM panels WHERE id = panel_a AND boilerplate = 1)
+                                 THEN 'boilerplate' ELSE suppressed END,
+                            model, recorded_at
+                     FROM pending_matches WHERE {OURS}"
+                ),
+                [&doc],
+            )?;
+            tx.execute(&format!("DELETE FROM pending_matches WHERE {OURS}"), [&doc])?;
             Ok(())
         };
         write().map_err(|e| self.sqlite(e))?;
@@ -771,5 +814,147 @@ impl DeadLetterSink for Store {
             tx.commit()
         };
         write().map_err(std::io::Error::other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::units::{
+        BBox, DocumentEmbedded, DocumentId, DocumentInfo, DocumentJob, DocumentPanels,
+        FigureRecord, FigureSource, MatchRecord, PageMeta, PageRecord, PanelItem, PanelPlace,
+        PanelRecord, PixelBox, Raster,
+    };
+
+    /// A one-page document holding one panel with id `panel`, matched to `older` when given.
+    fn document(name: &str, panel: i64, older: Option<(&DocumentMatched, i64)>) -> DocumentMatched {
+        let id = DocumentId::of_bytes(name.as_bytes());
+        let info = Arc::new(DocumentInfo {
+            job: DocumentJob {
+                id,
+                path: PathBuf::from(name),
+                size: 1,
+            },
+            pages: 1,
+            title: None,
+            pages_screened: 1,
+            deadline_unix_ms: 0,
+        });
+        let bbox = BBox::new(10.0, 10.0, 110.0, 110.0);
+        let thumb = Raster {
+            width: 8,
+            height: 8,
+            channels: 1,
+            data: vec![100; 64],
+        };
+        let page = PageRecord {
+            meta: PageMeta {
+                document: Arc::clone(&info),
+                doc: id,
+                path: Arc::from(Path::new(name)),
+                index: 0,
+                pages_screened: 1,
+                width_pt: 612.0,
+                height_pt: 792.0,
+                dpi: 72.0,
+                width_px: 612,
+                height_px: 792,
+                text_chars: 0,
+            },
+            figures: vec![FigureRecord {
+                source: FigureSource::Embedded,
+                bbox,
+                pixel_box: PixelBox::new(10, 10, 110, 110),
+                raster_width: 8,
+                raster_height: 8,
+                caption: None,
+                panels: vec![PanelRecord {
+                    bbox,
+                    width_px: 8,
+                    height_px: 8,
+                    pixels: name.to_string(),
+                    phash: crate::phash::PHash(0),
+                }],
+            }],
+        };
+        let place = |doc: &DocumentMatched, id: i64| PanelPlace {
+            id,
+            doc: doc.embedded.document.info.job.id,
+            path: doc.path().display().to_string(),
+            page: 1,
+            bbox,
+        };
+        let mut matched = DocumentMatched {
+            embedded: DocumentEmbedded {
+                document: DocumentPanels {
+                    info,
+                    pages: vec![page],
+                    panels: vec![PanelItem {
+                        id: panel,
+                        page: 0,
+                        figure: 0,
+                        ordinal: 0,
+                        bbox,
+                        raster: None,
+                        thumb,
+                        uniform: false,
+                    }],
+                },
+                vectors: vec![None],
+            },
+            boilerplate: vec![false],
+            matches: Vec::new(),
+        };
+        if let Some((older, older_panel)) = older {
+            let relation = crate::verify::verify(
+                &image::GrayImage::from_pixel(8, 8, image::Luma([100])),
+                &image::GrayImage::from_pixel(8, 8, image::Luma([100])),
+                panelscope_models::Dihedral::Identity,
+                &crate::verify::VerifyConfig::default(),
+            );
+            matched.matches.push(MatchRecord {
+                a: place(older, older_panel),
+                b: place(&matched, panel),
+                similarity: 0.99,
+                verified: true,
+                kind: "cross_document".to_string(),
+                transform: relation,
+                suppressed: None,
+            });
+        }
+        matched
+    }
+
+    #[test]
+    fn a_match_recorded_before_its_first_panel_waits_for_it() {
+        let dir = std::env::temp_dir().join(format!("panelscope-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        // Panel 1 was indexed first, but its document reaches the store after the one that
+        // matched it (documents are verified in parallel).
+        let first = document("first.pdf", 1, None);
+        let second = document("second.pdf", 2, Some((&first, 1)));
+        let count = |table: &str| -> i64 {
+            store
+                .read(|conn| {
+                    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                })
+                .unwrap()
+        };
+        store.record_document(&second, "m").unwrap();
+        assert_eq!((count("matches"), count("pending_matches")), (0, 1));
+        store.record_document(&first, "m").unwrap();
+        assert_eq!((count("matches"), count("pending_matches")), (1, 0));
+        let pair: (i64, i64) = store
+            .read(|conn| {
+                conn.query_row("SELECT panel_a, panel_b FROM matches", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
+            .unwrap();
+        assert_eq!(pair, (1, 2));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
