@@ -723,19 +723,8 @@ fn verify_turned(
             };
             let (aligned_a, aligned_b) = (crop(&a_work), crop(&candidate));
             let agreement = correlate(&aligned_a, &aligned_b);
-            let relation = Relation {
-                dihedral: d.name().to_string(),
-                rotation_deg: angle,
-                scale: 1.0,
-                region_a: [0.0, 0.0, 1.0, 1.0],
-                region_b: [0.0, 0.0, 1.0, 1.0],
-                correlation: agreement.correlation,
-                rank_correlation: 0.0,
-                detail_correlation: agreement.detail_correlation,
-                fine_correlation: 0.0,
-                left_out_share: 0.0,
-                verified: false,
-            };
+            let whole = [0.0, 0.0, 1.0, 1.0];
+            let relation = aligned(d, angle, (whole, whole), &agreement);
             if angle == 0.0 && inset == border {
                 let (fx, fy) = (inset as f32 / w as f32, inset as f32 / h as f32);
                 let relation = Relation {
@@ -849,19 +838,7 @@ fn verify_turned(
                 ([0.0, 0.0, 1.0, 1.0], region)
             };
             consider(
-                Relation {
-                    dihedral: d.name().to_string(),
-                    rotation_deg: 0.0,
-                    scale: 1.0,
-                    region_a,
-                    region_b,
-                    correlation: agreement.correlation,
-                    rank_correlation: 0.0,
-                    detail_correlation: agreement.detail_correlation,
-                    fine_correlation: 0.0,
-                    left_out_share: 0.0,
-                    verified: false,
-                },
+                aligned(d, 0.0, (region_a, region_b), &agreement),
                 d,
                 (&window, &small_work, agreement.left_out),
                 [0.0, 0.0],
@@ -895,6 +872,29 @@ fn verify_turned(
         judged.get_or_insert((relation, d));
     }
     judged.expect("at least one alignment was tried")
+}
+
+/// The relation an alignment stands for before it is judged: the transform, the regions it
+/// compared and their correlations.
+fn aligned(
+    d: Dihedral,
+    rotation_deg: f32,
+    (region_a, region_b): ([f32; 4], [f32; 4]),
+    agreement: &Agreement,
+) -> Relation {
+    Relation {
+        dihedral: d.name().to_string(),
+        rotation_deg,
+        scale: 1.0,
+        region_a,
+        region_b,
+        correlation: agreement.correlation,
+        rank_correlation: 0.0,
+        detail_correlation: agreement.detail_correlation,
+        fine_correlation: 0.0,
+        left_out_share: 0.0,
+        verified: false,
+    }
 }
 
 /// An alignment tried: the relation it stands for, the two aligned images it compared, the
