@@ -98,7 +98,10 @@ fn main() {
         "embedder", "queries", "vectors", "found", "other blots reached", "ms/panel"
     );
     let index = panelscope_stages::index::IndexConfig::default();
-    for (model, threshold) in [("classical", index.min_similarity), ("learned", 0.80)] {
+    for (model, threshold) in [
+        ("classical", index.min_window_similarity),
+        ("learned", 0.80),
+    ] {
         let base = EmbedConfig {
             model: model.to_string(),
             device: "cpu".to_string(),

@@ -31,8 +31,12 @@ pub struct IndexConfig {
     pub train_size: usize,
     /// Neighbours fetched per query view.
     pub top_k: usize,
-    /// Vector similarity from which a neighbour becomes a candidate for verification (cosine).
+    /// Vector similarity from which a neighbour of the whole panel (in any of its eight views)
+    /// becomes a candidate for verification (cosine).
     pub min_similarity: f32,
+    /// The same for neighbours that only a window of the panel reaches (its crops). Windows are
+    /// many queries each, so they are held to a higher bar than the whole panel.
+    pub min_window_similarity: f32,
     /// Similarity at which a neighbour counts as the same image for boilerplate detection.
     pub boilerplate_similarity: f32,
     /// A small or margin image recurring on at least this many other pages (of this or other
@@ -51,7 +55,8 @@ impl Default for IndexConfig {
             factory: "IDMap,Flat".to_string(),
             train_size: 20_000,
             top_k: 8,
-            min_similarity: 0.88,
+            min_similarity: 0.84,
+            min_window_similarity: 0.88,
             boilerplate_similarity: 0.97,
             boilerplate_documents: 3,
             save_every: Duration::from_secs(60),
@@ -739,7 +744,10 @@ impl IndexStage {
                     .map_err(|e| StageError::transient(e.to_string()))?;
                 for &(id, similarity) in hits.iter().flatten() {
                     let whole = best.get(&id).map_or(f32::MIN, |b| b.0);
-                    if id != panel.id && whole < self.config.min_similarity {
+                    if id != panel.id
+                        && whole < self.config.min_similarity
+                        && similarity >= self.config.min_window_similarity
+                    {
                         let entry = cropped.entry(id).or_insert(f32::MIN);
                         *entry = entry.max(similarity);
                     }
@@ -747,6 +755,7 @@ impl IndexStage {
             }
             let mut neighbours: Vec<(i64, f32, Dihedral, bool)> = best
                 .into_iter()
+                .filter(|(_, (s, _))| *s >= self.config.min_similarity)
                 .map(|(id, (s, d))| (id, s, d, false))
                 .chain(
                     cropped
@@ -766,9 +775,6 @@ impl IndexStage {
                 .get(panel.page as usize)
                 .map_or(792.0, |p| p.meta.height_pt);
             for (id, similarity, view, by_window) in neighbours {
-                if similarity < self.config.min_similarity {
-                    break;
-                }
                 // Pairs of whole panels inside this document are reported once, from the later
                 // panel; a crop is found only from the panel it was cut from, whichever came first.
                 let same_document = document.panels.iter().any(|p| p.id == id);
