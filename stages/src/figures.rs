@@ -19,7 +19,9 @@ pub struct FiguresConfig {
     pub min_side_pt: f32,
     /// Smallest figure area, in square points.
     pub min_area_pt2: f32,
-    /// Images closer than this (points) are tiles of one picture and are merged.
+    /// Images closer than this (points) that overlap or share a whole edge are tiles of one
+    /// picture and are merged. Tiles abut; panels set flush as images of their own leave a
+    /// hairline between them.
     pub tile_gap_pt: f32,
     /// Images closer than this (points) are panels of one compound figure.
     pub figure_gap_pt: f32,
@@ -44,7 +46,7 @@ impl Default for FiguresConfig {
         Self {
             min_side_pt: 24.0,
             min_area_pt2: 2_000.0,
-            tile_gap_pt: 1.5,
+            tile_gap_pt: 0.3,
             figure_gap_pt: 10.0,
             detect_drawn: true,
             cell_pt: 2.0,
@@ -658,19 +660,21 @@ mod tests {
     #[test]
     fn only_overlapping_images_or_images_sharing_an_edge_are_one_picture() {
         // A picture cut into two strips, then a strip of another width stacked under it a
-        // hairline apart, a small picture beside the first strip, and a scanned page's two
-        // layers drawn over each other.
+        // hairline apart, a small picture beside the first strip, a scanned page's two layers
+        // drawn over each other, and two panels of one width set flush with a hairline between.
         let boxes = [
             BBox::new(0.0, 0.0, 100.0, 20.0),
             BBox::new(0.0, 20.0, 100.0, 40.0),
-            BBox::new(0.0, 40.9, 70.0, 60.0),
-            BBox::new(100.5, 0.0, 130.0, 15.0),
+            BBox::new(0.0, 40.2, 70.0, 60.0),
+            BBox::new(100.2, 0.0, 130.0, 15.0),
             BBox::new(200.0, 0.0, 400.0, 300.0),
             BBox::new(220.0, 40.0, 380.0, 120.0),
+            BBox::new(0.0, 100.0, 100.0, 140.0),
+            BBox::new(0.0, 140.7, 100.0, 180.0),
         ];
         assert_eq!(
-            cluster(&boxes, 1.5, one_picture),
-            vec![vec![0, 1], vec![2], vec![3], vec![4, 5]]
+            cluster(&boxes, FiguresConfig::default().tile_gap_pt, one_picture),
+            vec![vec![0, 1], vec![2], vec![3], vec![4, 5], vec![6], vec![7]]
         );
     }
 
