@@ -262,6 +262,65 @@ fn embedded_image_bounds_match_where_they_were_placed() {
 }
 
 #[test]
+fn blot_strips_stacked_as_images_of_their_own_are_panels_at_their_native_pixels() {
+    use panelscope::pdfgen::{ImageEncoding, PdfDoc};
+    let dir = temp_dir("strips");
+    let mut doc = PdfDoc::new();
+    // A Western blot figure as journals often set it: one image per protein's strip, 80 x 11 pt,
+    // stacked a hairline apart; the page render has about 23 px of each strip's height.
+    let strips: Vec<BBox> = (0..4)
+        .map(|k| {
+            let y0 = 100.0 + k as f32 * 11.8;
+            BBox::new(150.0, y0, 230.0, y0 + 11.0)
+        })
+        .collect();
+    let ids: Vec<_> = (0..strips.len())
+        .map(|k| {
+            let image = image::DynamicImage::ImageRgb8(pdfs::blot(40 + k as u64, 284, 40));
+            doc.add_image(&image, ImageEncoding::Flate).unwrap()
+        })
+        .collect();
+    let page = doc.add_page(612.0, 792.0);
+    for (bbox, id) in strips.iter().zip(&ids) {
+        page.image(*bbox, *id);
+    }
+    let path = dir.join("strips.pdf");
+    doc.write_to(&path).unwrap();
+
+    let rendered = render_pages(&path);
+    for image in &rendered[0].embedded {
+        let raster = image.raster.as_ref().expect("a strip keeps its pixels");
+        assert_eq!((raster.width, raster.height), (284, 40));
+    }
+    let pages = screen(&path);
+    let panels: Vec<_> = pages[0]
+        .figures
+        .iter()
+        .flat_map(|f| f.panels.iter())
+        .collect();
+    assert_eq!(
+        panels.len(),
+        strips.len(),
+        "{:?}",
+        panels.iter().map(|p| p.bbox).collect::<Vec<_>>()
+    );
+    for strip in &strips {
+        let best = panels
+            .iter()
+            .max_by(|a, b| a.bbox.iou(strip).total_cmp(&b.bbox.iou(strip)))
+            .unwrap();
+        assert!(best.bbox.iou(strip) >= 0.9, "{strip:?}: {:?}", best.bbox);
+        assert!(
+            best.raster.height >= 32,
+            "{}x{}",
+            best.raster.width,
+            best.raster.height
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn compound_figure_panels_match_the_known_layout() {
     let dir = temp_dir("panels");
     let (bytes, figures) = pdfs::paper(11, 2);

@@ -41,6 +41,10 @@ pub struct RenderConfig {
     /// Embedded images smaller than this on the page (either side, in points) keep their box but
     /// not their pixels: icons, bullets and glyphs are not figures.
     pub min_image_side_pt: f32,
+    /// A thinner image keeps its pixels when its short side reaches this (points) and its area
+    /// that of a `min_image_side_pt` square: a blot strip placed as an image of its own is often
+    /// 8–12 pt high, and the page render has too few pixels of it to screen.
+    pub min_image_strip_side_pt: f32,
     /// Pages that draw nothing but text (no image, path, shading or annotation) are not
     /// rasterised: no figure can be found on them, and their text is still read. Their raster is
     /// empty; the recorded size and DPI are those of the render they would have had.
@@ -66,6 +70,7 @@ impl Default for RenderConfig {
             max_image_pixels: 4_000_000,
             max_page_image_pixels: 12_000_000,
             min_image_side_pt: 24.0,
+            min_image_strip_side_pt: 8.0,
             skip_text_only_pages: true,
             page_timeout: Duration::from_secs(60),
             document_timeout: Duration::from_secs(600),

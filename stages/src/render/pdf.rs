@@ -461,8 +461,10 @@ fn collect_images<'a>(
                 let bbox = bbox.clamp_to(space.width, space.height);
                 let pixel_width = image.width().unwrap_or(0).max(0) as u32;
                 let pixel_height = image.height().unwrap_or(0).max(0) as u32;
-                let large = bbox.width() >= config.min_image_side_pt
-                    && bbox.height() >= config.min_image_side_pt;
+                let short = bbox.width().min(bbox.height());
+                let large = short >= config.min_image_side_pt
+                    || (short >= config.min_image_strip_side_pt
+                        && bbox.area() >= config.min_image_side_pt * config.min_image_side_pt);
                 let cost =
                     (u64::from(pixel_width) * u64::from(pixel_height)).min(config.max_image_pixels);
                 // Past the page's budget, images keep their box and figures fall back to the render.
