@@ -1033,8 +1033,31 @@ fn settle(
         && relation.detail_correlation >= cfg.min_detail_correlation
         && ((relation.detail_correlation >= cfg.detail_needs_texture_below
             && relation.left_out_share == 0.0)
-            || relation.fine_correlation >= cfg.min_fine_correlation);
+            || (relation.fine_correlation >= cfg.min_fine_correlation
+                && texture_is_evidence(&relation, a, b_turned)));
     relation
+}
+
+/// Scale (either way) past which the texture of a small region is not taken as evidence.
+const MAX_TEXTURE_SCALE: f32 = 2.0;
+/// Short side (pixels) of the smaller region under which that applies.
+const MIN_TEXTURE_SIDE_PX: f32 = 64.0;
+
+/// Whether the fine correlation of `relation` says the two regions share pixels. It is measured
+/// at the smaller region's resolution: when that region is a few dozen pixels across and the
+/// other is more than twice its size, each of its pixels averages many of the other's, and what
+/// correlates there is the blurred outline of its bands, which look-alikes share (a small
+/// single-band strip against any larger one), not grain.
+fn texture_is_evidence(relation: &Relation, a: &GrayImage, b_turned: &GrayImage) -> bool {
+    let short_side = |region: &[f32; 4], image: &GrayImage| {
+        ((region[2] - region[0]) * image.width() as f32)
+            .min((region[3] - region[1]) * image.height() as f32)
+    };
+    let smaller = short_side(&relation.region_a, a).min(short_side(&relation.region_b, b_turned));
+    let scale = relation
+        .scale
+        .max(1.0 / relation.scale.max(f32::MIN_POSITIVE));
+    smaller >= MIN_TEXTURE_SIDE_PX || scale <= MAX_TEXTURE_SCALE
 }
 
 /// Smallest share of an aligned image its dark floor (a black background) must cover.
@@ -1685,6 +1708,32 @@ mod tests {
             region_as_drawn(Dihedral::Rotate90, [0.0, 0.0, 0.5, 1.0]),
             [0.0, 0.5, 1.0, 1.0]
         );
+    }
+
+    #[test]
+    fn texture_of_a_small_region_shrunk_past_twice_is_not_evidence() {
+        let relation = |scale: f32| Relation {
+            dihedral: "identity".into(),
+            rotation_deg: 0.0,
+            scale,
+            region_a: [0.0, 0.0, 1.0, 1.0],
+            region_b: [0.0, 0.0, 1.0, 1.0],
+            correlation: 0.98,
+            rank_correlation: 0.97,
+            detail_correlation: 0.86,
+            fine_correlation: 0.2,
+            left_out_share: 0.0,
+            verified: false,
+        };
+        // A single-band strip of 112 x 55 px against strips four times its size (seed 17's
+        // look-alikes): what correlates at 55 px is the band's outline.
+        let (strip, large) = (GrayImage::new(112, 55), GrayImage::new(436, 214));
+        assert!(!texture_is_evidence(&relation(3.9), &large, &strip));
+        assert!(!texture_is_evidence(&relation(1.0 / 3.9), &strip, &large));
+        // The same strip at a like size, or a larger region shrunk as much, still has grain.
+        assert!(texture_is_evidence(&relation(1.0), &strip, &strip));
+        let (region, larger) = (GrayImage::new(200, 96), GrayImage::new(780, 374));
+        assert!(texture_is_evidence(&relation(3.9), &larger, &region));
     }
 
     #[test]
