@@ -55,7 +55,7 @@ impl Default for IndexConfig {
             factory: "IDMap,Flat".to_string(),
             train_size: 20_000,
             top_k: 8,
-            min_similarity: 0.84,
+            min_similarity: 0.86,
             min_window_similarity: 0.88,
             boilerplate_similarity: 0.97,
             boilerplate_documents: 3,
