@@ -702,16 +702,20 @@ fn verify_turned(
         let (w, h) = a_work.dimensions();
         let rotation_inset = (w.min(h) as f32 * ROTATION_INSET) as u32;
         let border = ((w.min(h) as f32 * BORDER_TRIM) as u32).max(1);
-        let placements = [(0.0, 0), (0.0, border), (0.0, rotation_inset)]
-            .into_iter()
-            .chain(
-                cfg.rotations_deg
-                    .iter()
-                    .map(|&angle| (angle, rotation_inset)),
-            );
+        let placements = [
+            (Placement::Whole, 0.0, 0),
+            (Placement::Trimmed, 0.0, border),
+            (Placement::Centre, 0.0, rotation_inset),
+        ]
+        .into_iter()
+        .chain(
+            cfg.rotations_deg
+                .iter()
+                .map(|&angle| (Placement::Turned, angle, rotation_inset)),
+        );
         // The unturned centre, compared as a turned candidate is: the bar a turn must clear.
         let mut unturned_centre = f32::MIN;
-        for (angle, inset) in placements {
+        for (placement, angle, inset) in placements {
             let candidate = if angle == 0.0 {
                 b_work.clone()
             } else {
@@ -725,27 +729,28 @@ fn verify_turned(
             let agreement = correlate(&aligned_a, &aligned_b);
             let whole = [0.0, 0.0, 1.0, 1.0];
             let relation = aligned(d, angle, (whole, whole), &agreement);
-            if angle == 0.0 && inset == border {
-                let (fx, fy) = (inset as f32 / w as f32, inset as f32 / h as f32);
-                let relation = Relation {
-                    region_a: [fx, fy, 1.0 - fx, 1.0 - fy],
-                    region_b: [fx, fy, 1.0 - fx, 1.0 - fy],
-                    ..relation
-                };
-                consider(
-                    relation,
-                    d,
-                    (&aligned_a, &aligned_b, agreement.left_out),
-                    [fx, fy],
-                );
-                continue;
-            }
-            if angle == 0.0 && inset > 0 {
-                unturned_centre = alignment_score(&relation);
-                continue;
-            }
-            if angle != 0.0 && alignment_score(&relation) <= unturned_centre {
-                continue;
+            match placement {
+                Placement::Trimmed => {
+                    let (fx, fy) = (inset as f32 / w as f32, inset as f32 / h as f32);
+                    let relation = Relation {
+                        region_a: [fx, fy, 1.0 - fx, 1.0 - fy],
+                        region_b: [fx, fy, 1.0 - fx, 1.0 - fy],
+                        ..relation
+                    };
+                    consider(
+                        relation,
+                        d,
+                        (&aligned_a, &aligned_b, agreement.left_out),
+                        [fx, fy],
+                    );
+                    continue;
+                }
+                Placement::Centre => {
+                    unturned_centre = alignment_score(&relation);
+                    continue;
+                }
+                Placement::Turned if alignment_score(&relation) <= unturned_centre => continue,
+                Placement::Whole | Placement::Turned => {}
             }
             consider(
                 relation,
@@ -872,6 +877,17 @@ fn verify_turned(
         judged.get_or_insert((relation, d));
     }
     judged.expect("at least one alignment was tried")
+}
+
+/// What a whole-panel placement compares: the panels whole, without a thin border, over the
+/// central part a turned candidate keeps (the bar it must clear), or turned. Thin strips trim as
+/// much for a border as for a turn, so the role cannot be told from the inset.
+#[derive(Clone, Copy)]
+enum Placement {
+    Whole,
+    Trimmed,
+    Centre,
+    Turned,
 }
 
 /// The relation an alignment stands for before it is judged: the transform, the regions it
