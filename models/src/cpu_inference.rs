@@ -62,6 +62,13 @@ impl InferenceGroupNormRelu {
     }
 }
 
+impl InferenceGroupNormRelu {
+    /// Weight, bias, groups and epsilon, for other layouts of the same layer.
+    pub(crate) fn parameters(&self) -> (&Tensor, &Tensor, usize, f64) {
+        (&self.weight, &self.bias, self.groups, self.eps)
+    }
+}
+
 impl Module for InferenceGroupNormRelu {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         if xs.rank() < 3 || !runs_here(&[xs, &self.weight, &self.bias]) {
@@ -160,6 +167,12 @@ impl InferenceConv2d {
         Self {
             conv: Conv2d::new(weight, None, config),
         }
+    }
+
+    /// The weight `(out, in, kh, kw)` and the configuration, for other layouts of the same
+    /// layer.
+    pub(crate) fn parameters(&self) -> (&Tensor, &Conv2dConfig) {
+        (self.conv.weight(), self.conv.config())
     }
 
     fn runs_here(&self, xs: &Tensor) -> bool {

@@ -41,6 +41,7 @@ use image::GrayImage;
 use image::imageops::FilterType;
 
 use crate::ModelError;
+use crate::channels_last::ChannelsLastResNetV2;
 use crate::embedder::{Dihedral, Embedder, ModelFingerprint};
 use crate::resnetv2::{self, ResNetV2};
 
@@ -56,6 +57,10 @@ pub const MIN_DEVIATION: f32 = 8.0;
 
 /// Images per forward pass: bounds the activations' memory on any input count.
 const EMBED_BATCH: usize = 64;
+
+/// The backbone's dtype on a GPU; the head pools and projects in f32 (`benches/gpu_embed.rs`
+/// compares the vectors with the f32 ones).
+const GPU_DTYPE: DType = DType::F16;
 
 /// The name [`ModelError::InvalidConfig`] reports.
 const MODEL_NAME: &str = "learned";
@@ -254,35 +259,81 @@ impl LearnedNet {
     /// Unit vectors `(batch, dim)` of preprocessed images `(batch, PLANES, side, side)` (see
     /// [`batch_tensor`]).
     pub fn forward(&self, pixels: &Tensor) -> Result<Tensor, ModelError> {
-        // The backbone's three input channels: levels, ranks, levels.
-        let levels = pixels.narrow(1, 0, 1)?;
-        let rgb = Tensor::cat(&[&levels, &pixels.narrow(1, 1, 1)?, &levels], 1)?;
-        let map = self.backbone.feature_map(&rgb)?;
-        // Mean pooling forgets where things are; the classical descriptor's strength is its
-        // layout grid. Keep both: the mean and a 2×2 grid of means.
-        let (_, _, height, width) = map.dims4()?;
-        let mut parts = vec![map.mean((2, 3))?];
-        for (y0, y1) in halves(height) {
-            for (x0, x1) in halves(width) {
-                parts.push(
-                    map.narrow(2, y0, y1 - y0)?
-                        .narrow(3, x0, x1 - x0)?
-                        .mean((2, 3))?,
-                );
-            }
-        }
-        let features = Tensor::cat(&parts, 1)?;
-        // Pooled ReLU features share a large positive mean; standardising them over the channels
-        // (a LayerNorm without affine) takes that common direction out, else every panel starts
-        // with nearly the same vector and contrastive training collapses.
-        let centred = features.broadcast_sub(&features.mean_keepdim(1)?)?;
-        let deviation = (centred.sqr()?.mean_keepdim(1)? + 1e-4)?.sqrt()?;
-        let projected = self
-            .projection
-            .forward(&centred.broadcast_div(&deviation)?)?;
-        let norm = (projected.sqr()?.sum_keepdim(1)? + 1e-8)?.sqrt()?;
-        Ok(projected.broadcast_div(&norm)?)
+        let map = self.backbone.feature_map(&backbone_input(pixels)?)?;
+        head(&map, (2, 3), &self.projection)
     }
+
+    /// The same network laid out for channels-last inference in `dtype` (see
+    /// [`ChannelsLastResNetV2`]): the GPU path.
+    pub fn channels_last(&self, dtype: DType) -> Result<ChannelsLastLearnedNet, ModelError> {
+        Ok(ChannelsLastLearnedNet {
+            backbone: ChannelsLastResNetV2::new(&self.backbone, dtype)?,
+            projection: Linear::new(
+                self.projection.weight().to_dtype(DType::F32)?,
+                self.projection
+                    .bias()
+                    .map(|bias| bias.to_dtype(DType::F32))
+                    .transpose()?,
+            ),
+        })
+    }
+}
+
+/// [`LearnedNet`] in channels-last layout, made by [`LearnedNet::channels_last`].
+#[derive(Debug, Clone)]
+pub struct ChannelsLastLearnedNet {
+    backbone: ChannelsLastResNetV2,
+    projection: Linear,
+}
+
+impl ChannelsLastLearnedNet {
+    /// Unit vectors `(batch, dim)` of preprocessed images `(batch, PLANES, side, side)`. The
+    /// head pools and projects in f32 whatever the backbone's dtype: its map is small, and the
+    /// standardisation sums over every channel.
+    pub fn forward(&self, pixels: &Tensor) -> Result<Tensor, ModelError> {
+        let map = self.backbone.feature_map(&backbone_input(pixels)?)?;
+        head(&map.to_dtype(DType::F32)?, (1, 2), &self.projection)
+    }
+}
+
+/// The backbone's three input channels: levels, ranks, levels.
+fn backbone_input(pixels: &Tensor) -> Result<Tensor, ModelError> {
+    let levels = pixels.narrow(1, 0, 1)?;
+    Ok(Tensor::cat(
+        &[&levels, &pixels.narrow(1, 1, 1)?, &levels],
+        1,
+    )?)
+}
+
+/// Pools the feature map, whose spatial dimensions are `(rows, columns)`, and projects it to unit
+/// vectors.
+fn head(
+    map: &Tensor,
+    (rows, columns): (usize, usize),
+    projection: &Linear,
+) -> Result<Tensor, ModelError> {
+    // Mean pooling forgets where things are; the classical descriptor's strength is its layout
+    // grid. Keep both: the mean and a 2×2 grid of means.
+    let (height, width) = (map.dim(rows)?, map.dim(columns)?);
+    let mut parts = vec![map.mean((rows, columns))?];
+    for (y0, y1) in halves(height) {
+        for (x0, x1) in halves(width) {
+            parts.push(
+                map.narrow(rows, y0, y1 - y0)?
+                    .narrow(columns, x0, x1 - x0)?
+                    .mean((rows, columns))?,
+            );
+        }
+    }
+    let features = Tensor::cat(&parts, 1)?;
+    // Pooled ReLU features share a large positive mean; standardising them over the channels (a
+    // LayerNorm without affine) takes that common direction out, else every panel starts with
+    // nearly the same vector and contrastive training collapses.
+    let centred = features.broadcast_sub(&features.mean_keepdim(1)?)?;
+    let deviation = (centred.sqr()?.mean_keepdim(1)? + 1e-4)?.sqrt()?;
+    let projected = projection.forward(&centred.broadcast_div(&deviation)?)?;
+    let norm = (projected.sqr()?.sum_keepdim(1)? + 1e-8)?.sqrt()?;
+    Ok(projected.broadcast_div(&norm)?)
 }
 
 /// The two halves `[0, n/2)` and `[n/2, n)` of an extent, or the whole twice when it is 1.
@@ -409,6 +460,8 @@ pub fn save(
 /// The learned embedder, ready to embed.
 pub struct LearnedEmbedder {
     net: LearnedNet,
+    /// On a GPU: the same network channels-last in f16 (see [`crate::channels_last`]).
+    gpu_net: Option<ChannelsLastLearnedNet>,
     config: Config,
     device: Device,
     fingerprint: ModelFingerprint,
@@ -453,8 +506,12 @@ impl LearnedEmbedder {
         let fingerprint = ModelFingerprint(format!("learned-resnetv2-{}", &hash[..12]));
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)?;
         let net = LearnedNet::load(vb, &config)?;
+        let gpu_net = (!device.is_cpu())
+            .then(|| net.channels_last(GPU_DTYPE))
+            .transpose()?;
         Ok(Self {
             net,
+            gpu_net,
             config,
             device: device.clone(),
             fingerprint,
@@ -466,7 +523,11 @@ impl LearnedEmbedder {
     /// operators, left on the shared pool, spend the cores spinning for each other's work.
     fn forward(&self, pixels: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
         let run = || -> Result<Vec<Vec<f32>>, ModelError> {
-            Ok(self.net.forward(pixels)?.to_vec2::<f32>()?)
+            let vectors = match &self.gpu_net {
+                Some(net) => net.forward(pixels)?,
+                None => self.net.forward(pixels)?,
+            };
+            Ok(vectors.to_vec2::<f32>()?)
         };
         if !self.device.is_cpu() {
             return run();
@@ -549,6 +610,37 @@ impl Embedder for LearnedEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_model_gives_the_same_vectors_channels_last() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("weights/panelscope-embed-small.safetensors");
+        let embedder = LearnedEmbedder::load(&path, &Device::Cpu).unwrap();
+        let images: Vec<GrayImage> = (0..3u32)
+            .map(|k| {
+                GrayImage::from_fn(80 + 10 * k, 60, |x, y| {
+                    image::Luma([((x * (k + 3) + y * y) % 251) as u8])
+                })
+            })
+            .collect();
+        let pixels = batch_tensor(&images, embedder.config.input_side, &Device::Cpu).unwrap();
+        let expected = embedder.net.forward(&pixels).unwrap();
+        let found = embedder
+            .net
+            .channels_last(DType::F32)
+            .unwrap()
+            .forward(&pixels)
+            .unwrap();
+        let worst = (expected - found)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(worst < 1e-5, "vectors differ by {worst}");
+    }
 
     #[test]
     fn metadata_round_trips_and_foreign_preprocessing_is_refused() {

@@ -6,6 +6,7 @@
 //! | [`embedder`] | the `Embedder` contract, model fingerprints, the dihedral transforms |
 //! | [`classical`] | the default embedder: a rank-normalised layout and gradient descriptor |
 //! | [`backbone`] | what an image backbone returns: pooled features and optional logits |
+//! | [`channels_last`] | ResNetV2 inference in channels-last layout with fused kernels, for the GPU |
 //! | [`resnetv2`] | ResNetV2 as BiT uses it (`resnetv2_50x1_bit`), timm tensor names |
 //! | [`convnext`] | ConvNeXt (`convnext_tiny`, `convnext_atto`, ...), timm tensor names |
 //! | [`learned`] | the learned copy-detection embedder (a narrow ResNetV2), trained by `panelscope train` |
@@ -14,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod backbone;
+pub mod channels_last;
 pub mod classical;
 pub mod convnext;
 pub mod cpu_inference;

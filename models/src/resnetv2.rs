@@ -176,14 +176,14 @@ fn group_norm_relu(
 /// first block of a stage projects its shortcut from the pre-activated input
 /// (`downsample.conv`, a bare strided 1×1 std-conv).
 #[derive(Debug, Clone)]
-struct PreActBottleneck {
-    downsample: Option<InferenceConv2d>,
-    norm1: InferenceGroupNormRelu,
-    conv1: InferenceConv2d,
-    norm2: InferenceGroupNormRelu,
-    conv2: InferenceConv2d,
-    norm3: InferenceGroupNormRelu,
-    conv3: InferenceConv2d,
+pub(crate) struct PreActBottleneck {
+    pub(crate) downsample: Option<InferenceConv2d>,
+    pub(crate) norm1: InferenceGroupNormRelu,
+    pub(crate) conv1: InferenceConv2d,
+    pub(crate) norm2: InferenceGroupNormRelu,
+    pub(crate) conv2: InferenceConv2d,
+    pub(crate) norm3: InferenceGroupNormRelu,
+    pub(crate) conv3: InferenceConv2d,
     span: tracing::Span,
 }
 
@@ -243,6 +243,15 @@ impl Module for PreActBottleneck {
 /// from ops candle can differentiate (its pooling backward needs kernel = stride), so the learned
 /// embedder can train this backbone.
 fn max_pool_3x3_stride_2(xs: &Tensor) -> candle_core::Result<Tensor> {
+    max_pool_3x3_stride_2_over(xs, 2, 3)
+}
+
+/// [`max_pool_3x3_stride_2`] over the spatial dimensions `rows` and `columns` of any layout.
+pub(crate) fn max_pool_3x3_stride_2_over(
+    xs: &Tensor,
+    rows: usize,
+    columns: usize,
+) -> candle_core::Result<Tensor> {
     /// Maximum over taps `offset, offset + 2, ...` (`out` of them) for `offset` in 0..3 along
     /// `dim`, through a view with an even extent reshaped into (out, 2) whose phase 0 is taken.
     fn pool(xs: &Tensor, dim: usize) -> candle_core::Result<Tensor> {
@@ -269,7 +278,7 @@ fn max_pool_3x3_stride_2(xs: &Tensor) -> candle_core::Result<Tensor> {
         }
         best.expect("three offsets").contiguous()
     }
-    pool(&pool(xs, 2)?, 3)
+    pool(&pool(xs, rows)?, columns)
 }
 
 /// A loaded ResNetV2.
@@ -373,6 +382,18 @@ impl ResNetV2 {
     /// Length of the pooled feature vector.
     pub fn feature_dim(&self) -> usize {
         self.feature_dim
+    }
+
+    pub(crate) fn stem(&self) -> &InferenceConv2d {
+        &self.stem
+    }
+
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = &PreActBottleneck> {
+        self.blocks.iter()
+    }
+
+    pub(crate) fn final_norm(&self) -> &InferenceGroupNormRelu {
+        &self.norm
     }
 }
 
