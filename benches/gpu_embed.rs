@@ -1,14 +1,20 @@
 //! Embedding throughput of candle against PyTorch eager on the same weights, panels and batch
 //! sizes, in one run: the shipped learned embedder and a BiT R50x1, each through candle's own
 //! layers (channels-first, as the CPU runs them) and through the channels-last path with fused
-//! kernels, in f32 and f16, beside `benches/gpu_embed_torch.py` (channels-first and
-//! channels-last, f16, cuDNN autotuned).
+//! kernels (models/src/channels_last.rs), in f32 and f16, beside `benches/gpu_embed_torch.py`
+//! (channels-first and channels-last, f32 and f16, cuDNN autotuned). Results: `benches/gpu.md`.
 //!
 //! ```text
 //! cargo bench -p panelscope-models --bench gpu_embed -- [--device auto|cpu|cuda]
 //!     [--models small,r50x1] [--batches 64,256] [--iters 20] [--warmup 3]
-//!     [--panels ../shared/data/blots] [--torch PYTHON] [--out DIR]
+//!     [--panels ../shared/data/blots] [--weights FILE] [--torch PYTHON] [--out DIR]
 //! ```
+//!
+//! For a GPU, build with `--features cuda` (or `cudnn`, which adds rows with cuDNN convolutions)
+//! following ../shared/GPU.md. On a GPU the run also measures the channels-last pass with cuBLAS
+//! allowed to reduce precision (TF32, f16 accumulation), again after freed memory is kept in
+//! CUDA's pool, prints where a channels-last f16 pass spends its time per kind of operator, and
+//! times the embed stage's own call (`LearnedEmbedder::embed`: preprocessing, upload, forward).
 //!
 //! Times are of the forward pass alone, inputs already on the device, after warm-up, with the
 //! device synchronised before the clock stops. Every variant's vectors are compared with candle's
@@ -24,6 +30,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use image::GrayImage;
+use panelscope_models::channels_last::{CUDNN_COMPILED, ChannelsLastResNetV2};
 use panelscope_models::learned::{self, LearnedNet};
 use panelscope_models::resnetv2::{self, ResNetV2};
 use panelscope_models::{DevicePreference, select_device};
@@ -311,6 +318,20 @@ fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Fo
                     .map_err(|e| error(&e))?;
             let net = LearnedNet::load(vb, &config).map_err(|e| error(&e))?;
             let channels_last = net.channels_last(dtype).map_err(|e| error(&e))?;
+            let mut with_cudnn_variant: Option<(String, Forward)> = None;
+            if CUDNN_COMPILED && !device.is_cpu() {
+                let with_cudnn = net
+                    .channels_last_with_cudnn(dtype, true)
+                    .map_err(|e| error(&e))?;
+                with_cudnn_variant = Some((
+                    format!("channels-last cuDNN {}", dtype_name(dtype)),
+                    Box::new(move |x: &Tensor| {
+                        with_cudnn
+                            .forward(x)
+                            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+                    }),
+                ));
+            }
             let name = dtype_name(dtype);
             variants.push((
                 format!("channels-first {name}"),
@@ -329,6 +350,7 @@ fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Fo
                         .map_err(|e| candle_core::Error::Msg(e.to_string()))
                 }),
             );
+            variants.extend(with_cudnn_variant);
         }
     } else {
         let config = resnetv2::Config::r50x1();
@@ -338,9 +360,16 @@ fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Fo
                 unsafe { VarBuilder::from_mmaped_safetensors(&[&subject.weights], dtype, device) }
                     .map_err(|e| error(&e))?;
             let net = ResNetV2::load(vb, &config).map_err(|e| error(&e))?;
-            let channels_last =
-                panelscope_models::channels_last::ChannelsLastResNetV2::new(&net, dtype)
-                    .map_err(|e| error(&e))?;
+            let channels_last = ChannelsLastResNetV2::new(&net, dtype).map_err(|e| error(&e))?;
+            let mut with_cudnn_variant: Option<(String, Forward)> = None;
+            if CUDNN_COMPILED && !device.is_cpu() {
+                let with_cudnn =
+                    ChannelsLastResNetV2::with_cudnn(&net, dtype, true).map_err(|e| error(&e))?;
+                with_cudnn_variant = Some((
+                    format!("channels-last cuDNN {}", dtype_name(dtype)),
+                    Box::new(move |x: &Tensor| with_cudnn.feature_map(x)?.mean((1, 2))),
+                ));
+            }
             let name = dtype_name(dtype);
             variants.push((
                 format!("channels-first {name}"),
@@ -355,9 +384,44 @@ fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Fo
                 device,
                 Rc::new(move |x: &Tensor| channels_last.feature_map(x)?.mean((1, 2))),
             );
+            variants.extend(with_cudnn_variant);
         }
     }
     Ok(variants)
+}
+
+/// Time per kind of operator of the channels-last f16 pass without cuDNN, after two warm-up
+/// profiles.
+fn profile(
+    subject: &Subject,
+    device: &Device,
+    inputs: &Tensor,
+) -> Result<Vec<(&'static str, std::time::Duration)>, String> {
+    let error = |e: &dyn std::fmt::Display| e.to_string();
+    // SAFETY: the file is not modified while mapped.
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&[&subject.weights], DType::F16, device) }
+            .map_err(|e| error(&e))?;
+    let mut times = Vec::new();
+    if subject.name == "small" {
+        let config = learned_config(&subject.weights)?;
+        let net = LearnedNet::load(vb, &config)
+            .and_then(|net| net.channels_last_with_cudnn(DType::F16, false))
+            .map_err(|e| error(&e))?;
+        for _ in 0..3 {
+            times = net.profile(inputs).map_err(|e| error(&e))?;
+        }
+    } else {
+        let net = ResNetV2::load(vb, &resnetv2::Config::r50x1())
+            .map_err(|e| error(&e))
+            .and_then(|net| {
+                ChannelsLastResNetV2::with_cudnn(&net, DType::F16, false).map_err(|e| error(&e))
+            })?;
+        for _ in 0..3 {
+            times = net.profile(inputs).map_err(|e| error(&e))?;
+        }
+    }
+    Ok(times)
 }
 
 /// The channels-last pass, and on a GPU the same pass with cuBLAS allowed to reduce precision
@@ -437,6 +501,10 @@ fn run() -> Result<(), String> {
     let mut rows = Vec::new();
     let mut exchange = HashMap::new();
     let mut weights = Vec::new();
+    let mut profiles = Vec::new();
+    let mut replays = Vec::new();
+    let mut measured_variants = Vec::new();
+    let mut subjects = Vec::new();
     for model in &options.models {
         let subject = match model.as_str() {
             "small" => {
@@ -470,6 +538,7 @@ fn run() -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             // The reference: candle's own layers in f32.
             let reference = variants[0].1(&inputs).map_err(|e| e.to_string())?;
+            replays.push((model.clone(), batch, inputs.clone(), reference.clone()));
             if batch == max_batch {
                 reference_all = Some(
                     reference
@@ -491,19 +560,77 @@ fn run() -> Result<(), String> {
                 });
             }
         }
-        if model == "small" {
-            rows.extend(measure_embedder(&subject, &images, &device, &options)?);
-        }
         exchange.insert(format!("{model}.inputs"), subject.inputs.clone());
         if let Some(reference) = reference_all {
             exchange.insert(format!("{model}.reference"), reference);
         }
         weights.push(format!("{model}={}", subject.weights.display()));
+        measured_variants.push((model.clone(), variants));
+        subjects.push(subject);
+    }
+    if !device.is_cpu() {
+        // The step after the kernels: freed memory stays in CUDA's pool (the learned embedder
+        // does this when it loads), measured on the same variant, then where its time goes.
+        panelscope_models::device::keep_freed_memory(&device).map_err(|e| e.to_string())?;
+        for (model, batch, inputs, reference) in &replays {
+            let Some((_, forward)) = measured_variants
+                .iter()
+                .filter(|(m, _)| m == model)
+                .flat_map(|(_, variants)| variants)
+                .find(|(name, _)| name == "channels-last fused f16")
+            else {
+                continue;
+            };
+            eprintln!("candle {model} pool kept batch {batch}");
+            rows.push(Row {
+                model: model.clone(),
+                engine: "candle",
+                variant: "channels-last fused f16, freed memory kept in the pool".into(),
+                batch: *batch,
+                measured: measure(forward, inputs, reference, &options)
+                    .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string()),
+            });
+        }
+        for subject in &subjects {
+            let inputs = subject
+                .inputs
+                .narrow(0, 0, max_batch)
+                .and_then(|x| x.to_device(&device))
+                .map_err(|e| e.to_string())?;
+            profiles.push((
+                subject.name.clone(),
+                max_batch,
+                profile(subject, &device, &inputs)?,
+            ));
+        }
+    }
+    if let Some(subject) = subjects.iter().find(|s| s.name == "small") {
+        rows.extend(measure_embedder(subject, &images, &device, &options)?);
     }
     if let Some(python) = &options.torch {
         rows.extend(run_torch(python, &options, &device, &exchange, &weights)?);
     }
     report(&rows, &device);
+    for (model, batch, times) in &profiles {
+        let total: f64 = times.iter().map(|(_, t)| t.as_secs_f64()).sum();
+        println!(
+            "\n### Where a pass goes: {model}, channels-last fused f16, freed memory kept, batch {batch}\n"
+        );
+        println!(
+            "Device synchronised around every operator ({:.1} ms in all).\n",
+            total * 1e3
+        );
+        println!("| operators | ms | share |");
+        println!("|---|---|---|");
+        for (name, time) in times {
+            let seconds = time.as_secs_f64();
+            println!(
+                "| {name} | {:.2} | {:.0}% |",
+                seconds * 1e3,
+                100.0 * seconds / total
+            );
+        }
+    }
     Ok(())
 }
 

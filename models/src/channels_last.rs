@@ -1,16 +1,24 @@
 //! ResNetV2 inference in channels-last layout `(batch, height, width, channels)` for the GPU: 1×1
-//! convolutions as plain matrix products, 3×3 and stem convolutions as one patch gather and one
-//! matrix product, and GroupNorm with its ReLU as one fused kernel.
+//! convolutions as plain matrix products, k×k convolutions as one patch gather and one matrix
+//! product, GroupNorm with its ReLU as one two-pass kernel pair, and BiT's stem pool and the
+//! residual sums as one kernel each.
 //!
 //! candle's CUDA `conv2d` gathers patches into channels-last columns, multiplies, and then copies
 //! the result back to channels-first: two whole-tensor copies per convolution, even for a 1×1
 //! kernel that needs none. Its GroupNorm is about ten whole-tensor operators plus the ReLU. Kept
-//! channels-last end to end, a pre-activation bottleneck is two fused norm kernels, one gather
-//! and three matrix products (cuBLAS). The kernels are CUDA C compiled once per process with
+//! channels-last end to end, a pre-activation bottleneck is three norm passes, one gather, three
+//! matrix products (cuBLAS) and one sum. The kernels are CUDA C compiled once per process with
 //! NVRTC; each has a CPU twin so that the layout and the arithmetic are tested on machines
-//! without a GPU.
+//! without a GPU. `benches/gpu_embed.rs` measures each step against PyTorch (`benches/gpu.md`).
+//!
+//! With the `cudnn` feature, [`ChannelsLastResNetV2::with_cudnn`] can hand k×k convolutions to
+//! cuDNN's channels-last convolution instead. Measured on an H200 with cuDNN's heuristic choice
+//! of algorithm, that was slower than the gather and cuBLAS in f16, so it is not the default.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
 use crate::resnetv2::ResNetV2;
 
@@ -57,39 +65,318 @@ impl GroupNormReluNhwc {
     }
 }
 
-/// A k×k convolution: the kernel as `(k·k·in, out)` in the gather's column order.
+/// A k×k convolution: the kernel as `(k·k·in, out)` in the gather's column order, and with the
+/// `cudnn` feature the filter `(out, k, k, in)` that cuDNN convolves channels-last inputs with.
 #[derive(Debug, Clone)]
 struct PatchConv {
     kernel: Tensor,
+    filter: Option<Tensor>,
     size: usize,
     stride: usize,
     padding: usize,
 }
 
 impl PatchConv {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, xs: &Tensor, steps: &mut Steps) -> candle_core::Result<Tensor> {
+        if let Some(filter) = &self.filter
+            && xs.device().is_cuda()
+        {
+            return steps.run("k×k convolution (cuDNN)", || {
+                xs.contiguous()?.apply_op2_no_bwd(
+                    filter,
+                    &CudnnConvNhwc {
+                        stride: self.stride,
+                        padding: self.padding,
+                    },
+                )
+            });
+        }
         let (batch, height, width, _) = xs.dims4()?;
         let out_h = (height + 2 * self.padding - self.size) / self.stride + 1;
         let out_w = (width + 2 * self.padding - self.size) / self.stride + 1;
         let outputs = self.kernel.dim(1)?;
-        let columns = if self.size == 1 && self.padding == 0 {
-            // A 1×1 kernel reads pixels as they lie (strided pixels for a stride).
-            let xs = if self.stride == 1 {
-                xs.clone()
-            } else {
-                subsample(xs, self.stride)?
-            };
-            xs.flatten_to(2)?
-        } else {
+        let columns = steps.run("k×k patch gather", || {
             xs.contiguous()?.apply_op1_no_bwd(&Im2ColNhwc {
                 size: self.size,
                 stride: self.stride,
                 padding: self.padding,
-            })?
+            })
+        })?;
+        steps.run("k×k convolution (GEMM)", || {
+            columns
+                .matmul(&self.kernel)?
+                .reshape((batch, out_h, out_w, outputs))
+        })
+    }
+}
+
+/// Whether this build convolves through cuDNN (the `cudnn` feature).
+pub const CUDNN_COMPILED: bool = cfg!(feature = "cudnn");
+
+/// A k×k convolution of a channels-last input `(b, h, w, in)` with a filter `(out, k, k, in)`
+/// through cuDNN, giving `(b, out_h, out_w, out)`. The algorithm is cuDNN's first choice for the
+/// shape, asked once per shape; the workspace is kept and grown, not allocated per call.
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))]
+struct CudnnConvNhwc {
+    stride: usize,
+    padding: usize,
+}
+
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))]
+impl CudnnConvNhwc {
+    fn output_shape(&self, input: &Layout, filter: &Layout) -> candle_core::Result<Shape> {
+        let (batch, height, width, channels) = input.shape().dims4()?;
+        let (outputs, size, _, filter_channels) = filter.shape().dims4()?;
+        if channels != filter_channels || height + 2 * self.padding < size {
+            candle_core::bail!(
+                "cudnn-conv-nhwc: input {:?}, filter {:?}",
+                input.shape(),
+                filter.shape()
+            );
+        }
+        let out = |extent: usize| (extent + 2 * self.padding - size) / self.stride + 1;
+        Ok(Shape::from((batch, out(height), out(width), outputs)))
+    }
+}
+
+impl CustomOp2 for CudnnConvNhwc {
+    fn name(&self) -> &'static str {
+        "cudnn-conv-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        candle_core::bail!("cudnn-conv-nhwc runs on CUDA devices only")
+    }
+
+    #[cfg(feature = "cudnn")]
+    fn cuda_fwd(
+        &self,
+        input: &candle_core::CudaStorage,
+        input_layout: &Layout,
+        filter: &candle_core::CudaStorage,
+        filter_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let shape = self.output_shape(input_layout, filter_layout)?;
+        let storage = cudnn_conv::convolve(
+            (input, input_layout),
+            (filter, filter_layout),
+            self.stride,
+            self.padding,
+            &shape,
+        )?;
+        Ok((storage, shape))
+    }
+}
+
+/// The cuDNN calls of [`CudnnConvNhwc`].
+#[cfg(feature = "cudnn")]
+mod cudnn_conv {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use candle_core::backend::BackendStorage;
+    use candle_core::cuda_backend::cudarc::cudnn::sys::{
+        cudnnConvolutionFwdAlgo_t, cudnnConvolutionMode_t, cudnnTensorFormat_t,
+    };
+    use candle_core::cuda_backend::cudarc::cudnn::{ConvForward, Cudnn, CudnnDataType};
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DeviceRepr};
+    use candle_core::cuda_backend::{CudaStorageSlice, DeviceId};
+    use candle_core::{CudaDevice, CudaStorage, Layout, Shape};
+
+    /// A convolution's shape: input dims, filter dims, stride, padding, element size.
+    type ShapeKey = ([usize; 4], [usize; 4], usize, usize, usize);
+
+    // cuDNN handles are neither Send nor Sync: one per thread and device, as candle keeps its own.
+    thread_local! {
+        static HANDLES: RefCell<HashMap<DeviceId, Arc<Cudnn>>> = RefCell::new(HashMap::new());
+        static ALGORITHMS: RefCell<HashMap<ShapeKey, (cudnnConvolutionFwdAlgo_t, usize)>> =
+            RefCell::new(HashMap::new());
+        static WORKSPACES: RefCell<HashMap<DeviceId, CudaSlice<u8>>> = RefCell::new(HashMap::new());
+    }
+
+    fn handle(device: &CudaDevice) -> candle_core::Result<Arc<Cudnn>> {
+        HANDLES.with(|handles| {
+            if let Some(handle) = handles.borrow().get(&device.id()) {
+                return Ok(handle.clone());
+            }
+            let handle = Cudnn::new(device.cuda_stream())?;
+            handles.borrow_mut().insert(device.id(), handle.clone());
+            Ok(handle)
+        })
+    }
+
+    fn dims(layout: &Layout) -> candle_core::Result<[usize; 4]> {
+        let (a, b, c, d) = layout.shape().dims4()?;
+        Ok([a, b, c, d])
+    }
+
+    fn int(value: usize) -> i32 {
+        i32::try_from(value).unwrap_or(i32::MAX)
+    }
+
+    /// Runs the convolution in `T` with f32 accumulation.
+    fn run<T: CudnnDataType + DeviceRepr + num_one::One>(
+        device: &CudaDevice,
+        input: &CudaSlice<T>,
+        input_layout: &Layout,
+        filter: &CudaSlice<T>,
+        filter_layout: &Layout,
+        (stride, padding): (usize, usize),
+        shape: &Shape,
+    ) -> candle_core::Result<CudaSlice<T>> {
+        let cudnn = handle(device)?;
+        let [batch, height, width, channels] = dims(input_layout)?;
+        let [outputs, size, _, _] = dims(filter_layout)?;
+        let (_, out_h, out_w, _) = shape.dims4()?;
+        let nhwc = cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
+        // Descriptors take (n, c, h, w) whatever the format.
+        let x = cudnn.create_4d_tensor::<T>(nhwc, [batch, channels, height, width].map(int))?;
+        let w = cudnn.create_4d_filter::<T>(nhwc, [outputs, channels, size, size].map(int))?;
+        let y = cudnn.create_4d_tensor::<T>(nhwc, [batch, outputs, out_h, out_w].map(int))?;
+        let conv = cudnn.create_conv2d::<f32>(
+            [int(padding); 2],
+            [int(stride); 2],
+            [1, 1],
+            cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+        )?;
+        let op = ConvForward {
+            conv: &conv,
+            x: &x,
+            w: &w,
+            y: &y,
         };
-        columns
-            .matmul(&self.kernel)?
-            .reshape((batch, out_h, out_w, outputs))
+        let key = (
+            dims(input_layout)?,
+            dims(filter_layout)?,
+            stride,
+            padding,
+            std::mem::size_of::<T>(),
+        );
+        let cached = ALGORITHMS.with(|a| a.borrow().get(&key).copied());
+        let (algorithm, workspace_bytes) = match cached {
+            Some(found) => found,
+            None => {
+                let algorithm = op.pick_algorithm()?;
+                let found = (algorithm, op.get_workspace_size(algorithm)?);
+                ALGORITHMS.with(|a| a.borrow_mut().insert(key, found));
+                found
+            }
+        };
+        let (start, end) = input_layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("cudnn-conv-nhwc: input not contiguous".into())
+        })?;
+        let input = input.slice(start..end);
+        let (start, end) = filter_layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("cudnn-conv-nhwc: filter not contiguous".into())
+        })?;
+        let filter = filter.slice(start..end);
+        // SAFETY: every element is written by the convolution below.
+        let mut output = unsafe { device.alloc::<T>(shape.elem_count())? };
+        WORKSPACES.with(|workspaces| -> candle_core::Result<()> {
+            let mut workspaces = workspaces.borrow_mut();
+            let fits = workspaces
+                .get(&device.id())
+                .is_some_and(|w| w.len() >= workspace_bytes.max(1));
+            if !fits {
+                // SAFETY: cuDNN writes its workspace before reading it.
+                let grown = unsafe { device.alloc::<u8>(workspace_bytes.max(1))? };
+                workspaces.insert(device.id(), grown);
+            }
+            let workspace = workspaces.get_mut(&device.id()).expect("inserted above");
+            // SAFETY: the descriptors above describe these buffers: contiguous channels-last
+            // input and output in T, and the (out, k, k, in) filter.
+            unsafe {
+                op.launch(
+                    algorithm,
+                    Some(workspace),
+                    (T::one(), T::zero()),
+                    &input,
+                    &filter,
+                    &mut output,
+                )
+            }?;
+            Ok(())
+        })?;
+        Ok(output)
+    }
+
+    /// Convolves a channels-last input with an `(out, k, k, in)` filter.
+    pub(super) fn convolve(
+        (input, input_layout): (&CudaStorage, &Layout),
+        (filter, filter_layout): (&CudaStorage, &Layout),
+        stride: usize,
+        padding: usize,
+        shape: &Shape,
+    ) -> candle_core::Result<CudaStorage> {
+        let device = input.device().clone();
+        let geometry = (stride, padding);
+        let slice =
+            match (&input.slice, &filter.slice) {
+                (CudaStorageSlice::F32(x), CudaStorageSlice::F32(w)) => CudaStorageSlice::F32(run(
+                    &device,
+                    x,
+                    input_layout,
+                    w,
+                    filter_layout,
+                    geometry,
+                    shape,
+                )?),
+                (CudaStorageSlice::F16(x), CudaStorageSlice::F16(w)) => CudaStorageSlice::F16(run(
+                    &device,
+                    x,
+                    input_layout,
+                    w,
+                    filter_layout,
+                    geometry,
+                    shape,
+                )?),
+                (CudaStorageSlice::BF16(x), CudaStorageSlice::BF16(w)) => CudaStorageSlice::BF16(
+                    run(&device, x, input_layout, w, filter_layout, geometry, shape)?,
+                ),
+                _ => candle_core::bail!(
+                    "cudnn-conv-nhwc: input and filter must share f32, f16 or bf16"
+                ),
+            };
+        Ok(CudaStorage { slice, device })
+    }
+
+    /// The scaling constants cuDNN is launched with, in each element type.
+    mod num_one {
+        pub trait One {
+            fn one() -> Self;
+            fn zero() -> Self;
+        }
+        impl One for f32 {
+            fn one() -> Self {
+                1.0
+            }
+            fn zero() -> Self {
+                0.0
+            }
+        }
+        impl One for half::f16 {
+            fn one() -> Self {
+                half::f16::ONE
+            }
+            fn zero() -> Self {
+                half::f16::ZERO
+            }
+        }
+        impl One for half::bf16 {
+            fn one() -> Self {
+                half::bf16::ONE
+            }
+            fn zero() -> Self {
+                half::bf16::ZERO
+            }
+        }
     }
 }
 
@@ -121,8 +408,18 @@ fn patch_kernel(weight: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
 
 impl ChannelsLastResNetV2 {
     /// Re-lays the (already standardised) weights of `model` for channels-last inference in
-    /// `dtype`.
+    /// `dtype`, k×k convolutions through the patch gather and cuBLAS.
     pub fn new(model: &ResNetV2, dtype: DType) -> candle_core::Result<Self> {
+        Self::with_cudnn(model, dtype, false)
+    }
+
+    /// [`ChannelsLastResNetV2::new`], choosing whether k×k convolutions on a GPU use cuDNN (when
+    /// the `cudnn` feature is compiled in) or the patch gather and cuBLAS.
+    pub fn with_cudnn(
+        model: &ResNetV2,
+        dtype: DType,
+        use_cudnn: bool,
+    ) -> candle_core::Result<Self> {
         let norm = |layer: &crate::cpu_inference::InferenceGroupNormRelu| {
             let (weight, bias, groups, eps) = layer.parameters();
             Ok::<_, candle_core::Error>(GroupNormReluNhwc {
@@ -134,9 +431,16 @@ impl ChannelsLastResNetV2 {
         };
         let conv = |layer: &crate::cpu_inference::InferenceConv2d| {
             let (weight, config) = layer.parameters();
+            let size = weight.dim(3)?;
+            // cuDNN's implicit GEMM needs no gathered copy; 1×1 kernels are plain matrix
+            // products either way.
+            let filter = (CUDNN_COMPILED && use_cudnn && size > 1 && weight.device().is_cuda())
+                .then(|| weight.permute((0, 2, 3, 1))?.to_dtype(dtype)?.contiguous())
+                .transpose()?;
             Ok::<_, candle_core::Error>(PatchConv {
                 kernel: patch_kernel(weight, dtype)?,
-                size: weight.dim(3)?,
+                filter,
+                size,
                 stride: config.stride,
                 padding: config.padding,
             })
@@ -170,41 +474,98 @@ impl ChannelsLastResNetV2 {
     /// The final normalised and rectified feature map `(batch, height / 32, width / 32,
     /// features)` of channels-first images `(batch, 3, height, width)` (any float dtype).
     pub fn feature_map(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        self.run(images, &mut Steps { times: None })
+    }
+
+    /// Runs [`ChannelsLastResNetV2::feature_map`] with the device synchronised around every
+    /// operator and returns the time spent per kind of operator, largest first: where a pass's
+    /// time goes (the synchronisation itself makes the pass slower).
+    pub fn profile(&self, images: &Tensor) -> candle_core::Result<Vec<(&'static str, Duration)>> {
+        let mut steps = Steps {
+            times: Some((images.device().clone(), HashMap::new())),
+        };
+        self.run(images, &mut steps)?;
+        let mut times: Vec<_> = steps
+            .times
+            .map(|(_, t)| t)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        times.sort_by_key(|&(_, time)| std::cmp::Reverse(time));
+        Ok(times)
+    }
+
+    fn run(&self, images: &Tensor, steps: &mut Steps) -> candle_core::Result<Tensor> {
         let dtype = self.stem.kernel.dtype();
-        let xs = images
-            .to_dtype(dtype)?
-            .permute((0, 2, 3, 1))?
-            .contiguous()?;
-        let xs = self.stem.forward(&xs)?;
+        let xs = steps.run("input to channels-last", || {
+            images.to_dtype(dtype)?.permute((0, 2, 3, 1))?.contiguous()
+        })?;
+        let xs = self.stem.forward(&xs, steps)?;
         // BiT's fixed stem: zero padding, then a 3×3 max pool of stride 2 without padding.
-        let xs = xs.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
-        let xs = crate::resnetv2::max_pool_3x3_stride_2_over(&xs, 1, 2)?;
+        let xs = steps.run("stem max pool", || {
+            xs.contiguous()?.apply_op1_no_bwd(&StemMaxPoolNhwc)
+        })?;
         let xs = self.blocks.iter().try_fold(xs, |xs, block| {
-            let preact = block.norm1.forward(&xs)?;
+            let preact = steps.run("group norm + relu", || block.norm1.forward(&xs))?;
             let shortcut = match &block.downsample {
-                Some((projection, stride)) => one_by_one(&preact, projection, *stride)?,
+                Some((projection, stride)) => one_by_one(&preact, projection, *stride, steps)?,
                 None => xs,
             };
-            let ys = one_by_one(&preact, &block.conv1, 1)?;
-            let ys = block.conv2.forward(&block.norm2.forward(&ys)?)?;
-            let ys = one_by_one(&block.norm3.forward(&ys)?, &block.conv3, 1)?;
-            ys + shortcut
+            let ys = one_by_one(&preact, &block.conv1, 1, steps)?;
+            let ys = steps.run("group norm + relu", || block.norm2.forward(&ys))?;
+            let ys = block.conv2.forward(&ys, steps)?;
+            let ys = steps.run("group norm + relu", || block.norm3.forward(&ys))?;
+            let ys = one_by_one(&ys, &block.conv3, 1, steps)?;
+            steps.run("residual add", || {
+                ys.contiguous()?
+                    .apply_op2_no_bwd(&shortcut.contiguous()?, &ResidualAdd)
+            })
         })?;
-        self.norm.forward(&xs)
+        steps.run("group norm + relu", || self.norm.forward(&xs))
+    }
+}
+
+/// Runs the operators of a pass, timing each kind when profiling.
+struct Steps {
+    times: Option<(candle_core::Device, HashMap<&'static str, Duration>)>,
+}
+
+impl Steps {
+    fn run<T>(
+        &mut self,
+        name: &'static str,
+        operator: impl FnOnce() -> candle_core::Result<T>,
+    ) -> candle_core::Result<T> {
+        let Some((device, times)) = &mut self.times else {
+            return operator();
+        };
+        device.synchronize()?;
+        let start = Instant::now();
+        let out = operator()?;
+        device.synchronize()?;
+        *times.entry(name).or_default() += start.elapsed();
+        Ok(out)
     }
 }
 
 /// A 1×1 convolution of stride `stride` as one matrix product.
-fn one_by_one(xs: &Tensor, matrix: &Tensor, stride: usize) -> candle_core::Result<Tensor> {
+fn one_by_one(
+    xs: &Tensor,
+    matrix: &Tensor,
+    stride: usize,
+    steps: &mut Steps,
+) -> candle_core::Result<Tensor> {
     let xs = if stride == 1 {
         xs.clone()
     } else {
-        subsample(xs, stride)?
+        steps.run("strided shortcut pixels", || subsample(xs, stride))?
     };
     let (batch, height, width, _) = xs.dims4()?;
-    xs.flatten_to(2)?
-        .matmul(matrix)?
-        .reshape((batch, height, width, matrix.dim(1)?))
+    steps.run("1x1 convolution (GEMM)", || {
+        xs.flatten_to(2)?
+            .matmul(matrix)?
+            .reshape((batch, height, width, matrix.dim(1)?))
+    })
 }
 
 /// The contiguous values of an operand of the CPU twins, or an error naming the operator.
@@ -334,6 +695,129 @@ impl CustomOp3 for GroupNormReluOp {
             },
         )?;
         Ok((storage, input_layout.shape().clone()))
+    }
+}
+
+/// BiT's stem pool over `(batch, height, width, channels)`: zero padding of one pixel, then a
+/// 3×3 max pool of stride 2 (the zeros take part: the stem's output is not rectified yet).
+struct StemMaxPoolNhwc;
+
+impl StemMaxPoolNhwc {
+    fn output_dims(dims: &[usize]) -> candle_core::Result<[usize; 4]> {
+        let [batch, height, width, channels] = dims else {
+            candle_core::bail!("stem-max-pool-nhwc: input {dims:?} is not 4-d");
+        };
+        if *height == 0 || *width == 0 {
+            candle_core::bail!("stem-max-pool-nhwc: empty input {dims:?}");
+        }
+        // (extent + 2 - 3) / 2 + 1
+        Ok([*batch, (height - 1) / 2 + 1, (width - 1) / 2 + 1, *channels])
+    }
+}
+
+impl CustomOp1 for StemMaxPoolNhwc {
+    fn name(&self) -> &'static str {
+        "stem-max-pool-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let values = cpu_values(self.name(), storage, layout)?;
+        let dims = layout.shape().dims();
+        let [batch, out_h, out_w, channels] = Self::output_dims(dims)?;
+        let (height, width) = (dims[1], dims[2]);
+        let mut output = vec![0f32; batch * out_h * out_w * channels];
+        for (row, out) in output.chunks_exact_mut(channels).enumerate() {
+            let x = row % out_w;
+            let y = (row / out_w) % out_h;
+            let image = row / (out_w * out_h);
+            out.fill(f32::NEG_INFINITY);
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let (iy, ix) = ((2 * y + ky).checked_sub(1), (2 * x + kx).checked_sub(1));
+                    match (iy, ix) {
+                        (Some(iy), Some(ix)) if iy < height && ix < width => {
+                            let at = ((image * height + iy) * width + ix) * channels;
+                            for (o, &v) in out.iter_mut().zip(&values[at..at + channels]) {
+                                *o = o.max(v);
+                            }
+                        }
+                        // A padding zero.
+                        _ => out.iter_mut().for_each(|o| *o = o.max(0.0)),
+                    }
+                }
+            }
+        }
+        Ok((
+            CpuStorage::F32(output),
+            Shape::from(&[batch, out_h, out_w, channels][..]),
+        ))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let dims = layout.shape().dims();
+        let out = Self::output_dims(dims)?;
+        let storage = kernels::stem_max_pool(storage, layout, [dims[1], dims[2]], out)?;
+        Ok((storage, Shape::from(&out[..])))
+    }
+}
+
+/// The residual sum of two contiguous tensors of one shape, as one kernel (candle's binary
+/// operators index every element through the general strided path).
+struct ResidualAdd;
+
+impl CustomOp2 for ResidualAdd {
+    fn name(&self) -> &'static str {
+        "residual-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        a: &CpuStorage,
+        a_layout: &Layout,
+        b: &CpuStorage,
+        b_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (a, b) = (
+            cpu_values(self.name(), a, a_layout)?,
+            cpu_values(self.name(), b, b_layout)?,
+        );
+        if a_layout.shape() != b_layout.shape() {
+            candle_core::bail!(
+                "residual-add: {:?} and {:?}",
+                a_layout.shape(),
+                b_layout.shape()
+            );
+        }
+        let sum = a.iter().zip(b).map(|(a, b)| a + b).collect();
+        Ok((CpuStorage::F32(sum), a_layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        a: &candle_core::CudaStorage,
+        a_layout: &Layout,
+        b: &candle_core::CudaStorage,
+        b_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if a_layout.shape() != b_layout.shape() {
+            candle_core::bail!(
+                "residual-add: {:?} and {:?}",
+                a_layout.shape(),
+                b_layout.shape()
+            );
+        }
+        let storage = kernels::residual_add((a, a_layout), (b, b_layout))?;
+        Ok((storage, a_layout.shape().clone()))
     }
 }
 
@@ -610,6 +1094,43 @@ extern "C" __global__ void NAME(const V* x, V* out, int height, int width, int v
 IM2COL(im2col_nhwc_v16, v16)
 IM2COL(im2col_nhwc_v4, unsigned int)
 IM2COL(im2col_nhwc_v2, unsigned short)
+
+// One block per output pixel, threads over channels; taps outside the image are padding zeros.
+template <typename T>
+__device__ void stem_max_pool(const T* x, T* y, int height, int width, int channels,
+                              int out_h, int out_w) {
+    unsigned row = blockIdx.x;
+    int ox = row % out_w, oy = (row / out_w) % out_h, n = row / (out_w * out_h);
+    for (int c = threadIdx.x; c < channels; c += blockDim.x) {
+        float best = -3.0e38f;
+        for (int ky = 0; ky < 3; ++ky) {
+            for (int kx = 0; kx < 3; ++kx) {
+                int iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+                float v = 0.0f;
+                if (iy >= 0 && iy < height && ix >= 0 && ix < width)
+                    v = load(x, (((unsigned)n * height + iy) * width + ix) * channels + c);
+                best = v > best ? v : best;
+            }
+        }
+        store(y, row * channels + c, best);
+    }
+}
+
+template <typename T>
+__device__ void residual_add(const T* a, const T* b, T* y, unsigned count) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x)
+        store(y, i, load(a, i) + load(b, i));
+}
+
+#define POOL_ADD(SUFFIX, T) \
+extern "C" __global__ void stem_max_pool_nhwc_##SUFFIX(const T* x, T* y, int height, int width, \
+        int channels, int out_h, int out_w) { \
+    stem_max_pool<T>(x, y, height, width, channels, out_h, out_w); } \
+extern "C" __global__ void residual_add_##SUFFIX(const T* a, const T* b, T* y, unsigned count) { \
+    residual_add<T>(a, b, y, count); }
+POOL_ADD(f32, float)
+POOL_ADD(f16, f16)
+POOL_ADD(bf16, bf16)
 "#;
 
         /// The PTX of [`SOURCE`], compiled on first use.
@@ -819,6 +1340,95 @@ IM2COL(im2col_nhwc_v2, unsigned short)
                 _ => candle_core::bail!("im2col-nhwc: f32, f16 or bf16 only"),
             };
             Ok(CudaStorage { slice, device })
+        }
+
+        /// Launches a kernel named `{stem}_{f32|f16|bf16}` over `inputs` (one storage each,
+        /// contiguous) writing `elements` values, then the kernel's `scalars`.
+        fn launch_typed<S: candle_core::cuda_backend::cudarc::driver::DeviceRepr>(
+            stem: &str,
+            inputs: &[(&CudaStorage, &Layout)],
+            elements: usize,
+            config: LaunchConfig,
+            scalars: &[S],
+        ) -> candle_core::Result<CudaStorage> {
+            let device = inputs[0].0.device().clone();
+            macro_rules! run {
+                ($variant:ident, $ty:ty, $suffix:literal) => {{
+                    let views = inputs
+                        .iter()
+                        .map(|(storage, layout)| match &storage.slice {
+                            CudaStorageSlice::$variant(slice) => contiguous(slice, layout, stem),
+                            _ => candle_core::bail!("{stem}: operands of mixed dtypes"),
+                        })
+                        .collect::<candle_core::Result<Vec<_>>>()?;
+                    // SAFETY: every element is written by the kernel below.
+                    let out = unsafe { device.alloc::<$ty>(elements)? };
+                    let name = format!("{stem}_{}", $suffix);
+                    let func = device.get_or_load_custom_func(&name, MODULE, ptx()?)?;
+                    let mut builder = func.builder();
+                    for view in &views {
+                        builder.arg(view);
+                    }
+                    builder.arg(&out);
+                    for scalar in scalars {
+                        builder.arg(scalar);
+                    }
+                    // SAFETY: the arguments match the kernel's signature.
+                    unsafe { builder.launch(config) }.w()?;
+                    CudaStorageSlice::$variant(out)
+                }};
+            }
+            let slice = match &inputs[0].0.slice {
+                CudaStorageSlice::F32(_) => run!(F32, f32, "f32"),
+                CudaStorageSlice::F16(_) => run!(F16, half::f16, "f16"),
+                CudaStorageSlice::BF16(_) => run!(BF16, half::bf16, "bf16"),
+                _ => candle_core::bail!("{stem}: f32, f16 or bf16 only"),
+            };
+            Ok(CudaStorage { slice, device })
+        }
+
+        /// Launches BiT's stem pool: input `(h, w)`, output dims `out`.
+        pub fn stem_max_pool(
+            storage: &CudaStorage,
+            layout: &Layout,
+            [height, width]: [usize; 2],
+            out: [usize; 4],
+        ) -> candle_core::Result<CudaStorage> {
+            let [batch, out_h, out_w, channels] = out;
+            fits_u32(layout.shape().elem_count(), "stem-max-pool-nhwc")?;
+            let rows = batch * out_h * out_w;
+            let config = LaunchConfig {
+                grid_dim: (as_i32(rows)? as u32, 1, 1),
+                block_dim: (channels.next_multiple_of(32).min(256) as u32, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let args = [height, width, channels, out_h, out_w]
+                .map(as_i32)
+                .into_iter()
+                .collect::<candle_core::Result<Vec<i32>>>()?;
+            launch_typed(
+                "stem_max_pool_nhwc",
+                &[(storage, layout)],
+                rows * channels,
+                config,
+                &args,
+            )
+        }
+
+        /// Launches the residual sum.
+        pub fn residual_add(
+            a: (&CudaStorage, &Layout),
+            b: (&CudaStorage, &Layout),
+        ) -> candle_core::Result<CudaStorage> {
+            let count = a.1.shape().elem_count();
+            fits_u32(count, "residual-add")?;
+            let config = LaunchConfig {
+                grid_dim: (count.div_ceil(256).clamp(1, 1 << 16) as u32, 1, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let count = count as u32;
+            launch_typed("residual_add", &[a, b], count as usize, config, &[count])
         }
     }
 }

@@ -266,8 +266,18 @@ impl LearnedNet {
     /// The same network laid out for channels-last inference in `dtype` (see
     /// [`ChannelsLastResNetV2`]): the GPU path.
     pub fn channels_last(&self, dtype: DType) -> Result<ChannelsLastLearnedNet, ModelError> {
+        self.channels_last_with_cudnn(dtype, false)
+    }
+
+    /// [`LearnedNet::channels_last`], choosing whether k×k convolutions use cuDNN when the
+    /// `cudnn` feature is compiled in (see [`ChannelsLastResNetV2::with_cudnn`]).
+    pub fn channels_last_with_cudnn(
+        &self,
+        dtype: DType,
+        use_cudnn: bool,
+    ) -> Result<ChannelsLastLearnedNet, ModelError> {
         Ok(ChannelsLastLearnedNet {
-            backbone: ChannelsLastResNetV2::new(&self.backbone, dtype)?,
+            backbone: ChannelsLastResNetV2::with_cudnn(&self.backbone, dtype, use_cudnn)?,
             projection: Linear::new(
                 self.projection.weight().to_dtype(DType::F32)?,
                 self.projection
@@ -293,6 +303,14 @@ impl ChannelsLastLearnedNet {
     pub fn forward(&self, pixels: &Tensor) -> Result<Tensor, ModelError> {
         let map = self.backbone.feature_map(&backbone_input(pixels)?)?;
         head(&map.to_dtype(DType::F32)?, (1, 2), &self.projection)
+    }
+
+    /// The backbone's time per kind of operator (see [`ChannelsLastResNetV2::profile`]).
+    pub fn profile(
+        &self,
+        pixels: &Tensor,
+    ) -> Result<Vec<(&'static str, std::time::Duration)>, ModelError> {
+        Ok(self.backbone.profile(&backbone_input(pixels)?)?)
     }
 }
 
