@@ -48,6 +48,15 @@ pub struct VerifyConfig {
     /// Correlation of the finest detail (grain, noise, compression artefacts) that shows two
     /// regions come from the same pixels; independent grain correlates near 0.
     pub min_fine_correlation: f32,
+    /// From this correlation on, a pair whose grain did not survive (a heavy JPEG, a resample)
+    /// is verified on its detail from `strong_min_detail_correlation`, with at most
+    /// `strong_max_left_out_share` of it left out (a label, a dark floor). Look-alikes drawn
+    /// alike reach such correlations only with coarser detail.
+    pub strong_correlation: f32,
+    /// See `strong_correlation`.
+    pub strong_min_detail_correlation: f32,
+    /// See `strong_correlation`.
+    pub strong_max_left_out_share: f32,
 }
 
 impl Default for VerifyConfig {
@@ -62,6 +71,9 @@ impl Default for VerifyConfig {
             min_detail_correlation: 0.85,
             detail_needs_texture_below: 0.97,
             min_fine_correlation: 0.1,
+            strong_correlation: 0.98,
+            strong_min_detail_correlation: 0.95,
+            strong_max_left_out_share: 0.05,
         }
     }
 }
@@ -1049,6 +1061,9 @@ fn settle(
         && relation.detail_correlation >= cfg.min_detail_correlation
         && ((relation.detail_correlation >= cfg.detail_needs_texture_below
             && relation.left_out_share == 0.0)
+            || (relation.correlation >= cfg.strong_correlation
+                && relation.detail_correlation >= cfg.strong_min_detail_correlation
+                && relation.left_out_share <= cfg.strong_max_left_out_share)
             || (relation.fine_correlation >= cfg.min_fine_correlation
                 && texture_is_evidence(&relation, a, b_turned)));
     relation
@@ -1750,6 +1765,36 @@ mod tests {
         assert!(texture_is_evidence(&relation(1.0), &strip, &strip));
         let (region, larger) = (GrayImage::new(200, 96), GrayImage::new(780, 374));
         assert!(texture_is_evidence(&relation(3.9), &larger, &region));
+    }
+
+    /// Encodes `image` as a JPEG of `quality` and decodes it again.
+    fn through_jpeg(image: &GrayImage, quality: u8) -> GrayImage {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+            .encode_image(image)
+            .unwrap();
+        image::load_from_memory(&bytes).unwrap().to_luma8()
+    }
+
+    #[test]
+    fn a_copy_whose_grain_a_blur_and_a_heavy_jpeg_erased_verifies_on_its_detail() {
+        let a = blot(7, 240, 120);
+        let b = through_jpeg(&image::imageops::blur(&a, 1.5), 8);
+        let cfg = VerifyConfig::default();
+        let r = verify(&a, &b, Dihedral::Identity, &cfg);
+        assert!(r.verified, "{r:?}");
+        // The grain is gone and the detail is below `detail_needs_texture_below`: it is the
+        // strong correlation's path that verifies it.
+        assert!(r.fine_correlation < cfg.min_fine_correlation, "{r:?}");
+        assert!(
+            r.detail_correlation < cfg.detail_needs_texture_below,
+            "{r:?}"
+        );
+        let without = VerifyConfig {
+            strong_correlation: 1.1,
+            ..cfg
+        };
+        assert!(!verify(&a, &b, Dihedral::Identity, &without).verified);
     }
 
     #[test]
