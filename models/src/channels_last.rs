@@ -774,6 +774,15 @@ impl CustomOp1 for StemMaxPoolNhwc {
 /// operators index every element through the general strided path).
 struct ResidualAdd;
 
+impl ResidualAdd {
+    fn check(a: &Layout, b: &Layout) -> candle_core::Result<()> {
+        if a.shape() != b.shape() {
+            candle_core::bail!("residual-add: {:?} and {:?}", a.shape(), b.shape());
+        }
+        Ok(())
+    }
+}
+
 impl CustomOp2 for ResidualAdd {
     fn name(&self) -> &'static str {
         "residual-add"
@@ -790,13 +799,7 @@ impl CustomOp2 for ResidualAdd {
             cpu_values(self.name(), a, a_layout)?,
             cpu_values(self.name(), b, b_layout)?,
         );
-        if a_layout.shape() != b_layout.shape() {
-            candle_core::bail!(
-                "residual-add: {:?} and {:?}",
-                a_layout.shape(),
-                b_layout.shape()
-            );
-        }
+        Self::check(a_layout, b_layout)?;
         let sum = a.iter().zip(b).map(|(a, b)| a + b).collect();
         Ok((CpuStorage::F32(sum), a_layout.shape().clone()))
     }
@@ -809,13 +812,7 @@ impl CustomOp2 for ResidualAdd {
         b: &candle_core::CudaStorage,
         b_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        if a_layout.shape() != b_layout.shape() {
-            candle_core::bail!(
-                "residual-add: {:?} and {:?}",
-                a_layout.shape(),
-                b_layout.shape()
-            );
-        }
+        Self::check(a_layout, b_layout)?;
         let storage = kernels::residual_add((a, a_layout), (b, b_layout))?;
         Ok((storage, a_layout.shape().clone()))
     }
@@ -1453,21 +1450,12 @@ mod tests {
     use candle_nn::{VarBuilder, VarMap};
 
     use super::*;
-    use crate::resnetv2::Config;
 
-    /// A narrow ResNetV2 with seeded random weights and non-trivial norms.
+    /// The shipped embedder's backbone with random weights and non-trivial norms.
     fn model(device: &Device) -> ResNetV2 {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let cfg = Config {
-            layers: [1, 1, 2, 1],
-            channels: [32, 64, 128, 256],
-            stem_channels: 16,
-            width_factor: 1,
-            norm_groups: 8,
-            std_conv_eps: 1e-5,
-            num_classes: None,
-        };
+        let cfg = crate::learned::Config::small().backbone;
         let net = ResNetV2::load(vb, &cfg).unwrap();
         // Norm weights start at 1 and biases at 0: perturb them so that a channel mix-up shows.
         for (name, var) in varmap.data().lock().unwrap().iter() {
@@ -1495,14 +1483,7 @@ mod tests {
             .unwrap()
             .permute((0, 3, 1, 2))
             .unwrap();
-        let difference = (expected.clone() - actual)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let difference = crate::max_abs_difference(&expected, &actual);
         let scale = expected
             .abs()
             .unwrap()
@@ -1536,14 +1517,7 @@ mod tests {
             .relu()
             .unwrap();
         let actual = norm.forward(&xs).unwrap().permute((0, 3, 1, 2)).unwrap();
-        let difference = (expected - actual)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let difference = crate::max_abs_difference(&expected, &actual);
         assert!(difference < 1e-5, "max difference {difference}");
     }
 }

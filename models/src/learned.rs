@@ -649,14 +649,7 @@ mod tests {
             .unwrap()
             .forward(&pixels)
             .unwrap();
-        let worst = (expected - found)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let worst = crate::max_abs_difference(&expected, &found);
         assert!(worst < 1e-5, "vectors differ by {worst}");
     }
 

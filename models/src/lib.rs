@@ -33,6 +33,16 @@ pub use embedder::{Dihedral, Embedder, ModelFingerprint};
 pub use learned::LearnedEmbedder;
 pub use resnetv2::ResNetV2;
 
+/// The largest absolute difference between two tensors of one shape.
+#[cfg(test)]
+pub(crate) fn max_abs_difference(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("tensors of one shape, f32")
+}
+
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {

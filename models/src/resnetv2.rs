@@ -409,14 +409,7 @@ mod tests {
             let expected = xs.max_pool2d_with_stride(3, 2).unwrap();
             let found = max_pool_3x3_stride_2(&xs).unwrap();
             assert_eq!(found.dims(), expected.dims());
-            let difference = (found - expected)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let difference = crate::max_abs_difference(&found, &expected);
             assert_eq!(difference, 0.0);
         }
     }
