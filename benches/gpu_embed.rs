@@ -218,15 +218,15 @@ fn measure_embedder(
     use panelscope_models::Embedder;
     let embedder = panelscope_models::LearnedEmbedder::load(&subject.weights, device)
         .map_err(|e| e.to_string())?;
-    let reference = embedder.embed(&images[..1]).map_err(|e| e.to_string())?;
-    drop(reference);
+    // The reference: candle's own layers in f32 on the CPU.
+    let cpu_net = LearnedNet::load(
+        weights(subject, DType::F32, &Device::Cpu)?,
+        &learned_config(&subject.weights)?,
+    )
+    .map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for &batch in &options.batches {
         let panels = &images[..batch];
-        let expected = subject
-            .inputs
-            .narrow(0, 0, batch)
-            .map_err(|e| e.to_string())?;
         let run = || -> Result<Measured, String> {
             let mut vectors = Vec::new();
             for _ in 0..options.warmup.max(1) {
@@ -240,20 +240,11 @@ fn measure_embedder(
                 embedder.embed(panels).map_err(|e| e.to_string())?;
             }
             let seconds = start.elapsed().as_secs_f64();
-            let cpu_net = {
-                let config = learned_config(&subject.weights)?;
-                // SAFETY: the file is not modified while mapped.
-                let vb = unsafe {
-                    VarBuilder::from_mmaped_safetensors(
-                        &[&subject.weights],
-                        DType::F32,
-                        &Device::Cpu,
-                    )
-                }
-                .map_err(|e| e.to_string())?;
-                LearnedNet::load(vb, &config).map_err(|e| e.to_string())?
-            };
-            let reference = cpu_net.forward(&expected).map_err(|e| e.to_string())?;
+            let reference = subject
+                .inputs
+                .narrow(0, 0, batch)
+                .map_err(|e| e.to_string())
+                .and_then(|inputs| cpu_net.forward(&inputs).map_err(|e| e.to_string()))?;
             Ok(Measured {
                 panels_per_s: (batch * options.iters) as f64 / seconds,
                 min_cos: min_cosine(&found, &reference).map_err(|e| e.to_string())?,
@@ -299,6 +290,17 @@ fn learned_config(weights: &Path) -> Result<learned::Config, String> {
     learned::Config::from_metadata(&text).map_err(|e| e.to_string())
 }
 
+/// The weights of `subject` as `dtype` on `device`.
+fn weights(
+    subject: &Subject,
+    dtype: DType,
+    device: &Device,
+) -> Result<VarBuilder<'static>, String> {
+    // SAFETY: the file is not modified while mapped.
+    unsafe { VarBuilder::from_mmaped_safetensors(&[&subject.weights], dtype, device) }
+        .map_err(|e| e.to_string())
+}
+
 /// The candle variants of `subject` on `device`, each a forward pass to pooled vectors.
 fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Forward)>, String> {
     let error = |e: &dyn std::fmt::Display| e.to_string();
@@ -312,11 +314,8 @@ fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Fo
     if subject.name == "small" {
         let config = learned_config(&subject.weights)?;
         for &dtype in dtypes {
-            // SAFETY: the file is not modified while mapped.
-            let vb =
-                unsafe { VarBuilder::from_mmaped_safetensors(&[&subject.weights], dtype, device) }
-                    .map_err(|e| error(&e))?;
-            let net = LearnedNet::load(vb, &config).map_err(|e| error(&e))?;
+            let net = LearnedNet::load(weights(subject, dtype, device)?, &config)
+                .map_err(|e| error(&e))?;
             let channels_last = net.channels_last(dtype).map_err(|e| error(&e))?;
             let mut with_cudnn_variant: Option<(String, Forward)> = None;
             if CUDNN_COMPILED && !device.is_cpu() {
@@ -355,11 +354,8 @@ fn candle_variants(subject: &Subject, device: &Device) -> Result<Vec<(String, Fo
     } else {
         let config = resnetv2::Config::r50x1();
         for &dtype in dtypes {
-            // SAFETY: the file is not modified while mapped.
-            let vb =
-                unsafe { VarBuilder::from_mmaped_safetensors(&[&subject.weights], dtype, device) }
-                    .map_err(|e| error(&e))?;
-            let net = ResNetV2::load(vb, &config).map_err(|e| error(&e))?;
+            let net =
+                ResNetV2::load(weights(subject, dtype, device)?, &config).map_err(|e| error(&e))?;
             let channels_last = ChannelsLastResNetV2::new(&net, dtype).map_err(|e| error(&e))?;
             let mut with_cudnn_variant: Option<(String, Forward)> = None;
             if CUDNN_COMPILED && !device.is_cpu() {
@@ -398,10 +394,7 @@ fn profile(
     inputs: &Tensor,
 ) -> Result<Vec<(&'static str, std::time::Duration)>, String> {
     let error = |e: &dyn std::fmt::Display| e.to_string();
-    // SAFETY: the file is not modified while mapped.
-    let vb =
-        unsafe { VarBuilder::from_mmaped_safetensors(&[&subject.weights], DType::F16, device) }
-            .map_err(|e| error(&e))?;
+    let vb = weights(subject, DType::F16, device)?;
     let mut times = Vec::new();
     if subject.name == "small" {
         let config = learned_config(&subject.weights)?;
