@@ -445,7 +445,10 @@ impl ChannelsLastResNetV2 {
                 padding: config.padding,
             })
         };
-        let matrix = |layer: &crate::cpu_inference::InferenceConv2d| conv(layer).map(|c| c.kernel);
+        // A 1×1 kernel multiplies the pixels as they lie: its matrix alone.
+        let matrix = |layer: &crate::cpu_inference::InferenceConv2d| {
+            patch_kernel(layer.parameters().0, dtype)
+        };
         let blocks = model
             .blocks()
             .map(|block| {
