@@ -1,15 +1,24 @@
 //! ResNetV2 inference in channels-last layout `(batch, height, width, channels)` for the GPU: 1×1
 //! convolutions as plain matrix products, k×k convolutions as one patch gather and one matrix
-//! product, GroupNorm with its ReLU as one two-pass kernel pair, and BiT's stem pool and the
-//! residual sums as one kernel each.
+//! product, GroupNorm with its ReLU as group sums then a normalising pass, and BiT's stem pool as
+//! one kernel.
 //!
 //! candle's CUDA `conv2d` gathers patches into channels-last columns, multiplies, and then copies
 //! the result back to channels-first: two whole-tensor copies per convolution, even for a 1×1
 //! kernel that needs none. Its GroupNorm is about ten whole-tensor operators plus the ReLU. Kept
-//! channels-last end to end, a pre-activation bottleneck is three norm passes, one gather, three
-//! matrix products (cuBLAS) and one sum. The kernels are CUDA C compiled once per process with
-//! NVRTC; each has a CPU twin so that the layout and the arithmetic are tested on machines
-//! without a GPU. `benches/gpu_embed.rs` measures each step against PyTorch (`benches/gpu.md`).
+//! channels-last end to end, a pre-activation bottleneck is:
+//! - `norm1`: group sums, then a normalising pass (its output feeds two products);
+//! - `conv1`: one cuBLAS product;
+//! - `norm2` + `conv2`: group sums, then a patch gather that normalises what it copies (the
+//!   normalised tensor is never written), then one product;
+//! - `norm3`: group sums, then a normalising pass;
+//! - `conv3` and the residual sum: one product that accumulates into the shortcut (β = 1);
+//! - a strided shortcut projection: one batched product reading the kept pixels in place.
+//!
+//! The kernels are CUDA C compiled once per process with NVRTC, moving 16 bytes per load where
+//! the channels allow; each operator has a CPU twin so that the layout and the arithmetic are
+//! tested on machines without a GPU. `benches/gpu_embed.rs` measures each step against PyTorch
+//! (`benches/gpu.md`).
 //!
 //! With the `cudnn` feature, [`ChannelsLastResNetV2::with_cudnn`] can hand k×k convolutions to
 //! cuDNN's channels-last convolution instead. Measured on an H200 with cuDNN's heuristic choice
@@ -18,7 +27,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, InplaceOp3, Layout, Shape, Tensor,
+};
 
 use crate::resnetv2::ResNetV2;
 
@@ -53,15 +64,16 @@ struct GroupNormReluNhwc {
 }
 
 impl GroupNormReluNhwc {
+    fn op(&self) -> GroupNormReluOp {
+        GroupNormReluOp {
+            groups: self.groups,
+            eps: self.eps,
+        }
+    }
+
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        xs.contiguous()?.apply_op3_no_bwd(
-            &self.weight,
-            &self.bias,
-            &GroupNormReluOp {
-                groups: self.groups,
-                eps: self.eps,
-            },
-        )
+        xs.contiguous()?
+            .apply_op3_no_bwd(&self.weight, &self.bias, &self.op())
     }
 }
 
@@ -77,10 +89,21 @@ struct PatchConv {
 }
 
 impl PatchConv {
-    fn forward(&self, xs: &Tensor, steps: &mut Steps) -> candle_core::Result<Tensor> {
+    /// Convolves `xs`, or with `norm` its GroupNorm'd and rectified self: on a GPU the gather
+    /// then normalises what it copies, so the normalised tensor is never written out.
+    fn forward(
+        &self,
+        xs: &Tensor,
+        norm: Option<&GroupNormReluNhwc>,
+        steps: &mut Steps,
+    ) -> candle_core::Result<Tensor> {
         if let Some(filter) = &self.filter
             && xs.device().is_cuda()
         {
+            let xs = match norm {
+                Some(norm) => steps.run("group norm + relu", || norm.forward(xs))?,
+                None => xs.clone(),
+            };
             return steps.run("k×k convolution (cuDNN)", || {
                 xs.contiguous()?.apply_op2_no_bwd(
                     filter,
@@ -95,13 +118,26 @@ impl PatchConv {
         let out_h = (height + 2 * self.padding - self.size) / self.stride + 1;
         let out_w = (width + 2 * self.padding - self.size) / self.stride + 1;
         let outputs = self.kernel.dim(1)?;
-        let columns = steps.run("k×k patch gather", || {
-            xs.contiguous()?.apply_op1_no_bwd(&Im2ColNhwc {
-                size: self.size,
-                stride: self.stride,
-                padding: self.padding,
-            })
-        })?;
+        let gather = Im2ColNhwc {
+            size: self.size,
+            stride: self.stride,
+            padding: self.padding,
+        };
+        let columns = match norm {
+            Some(norm) => steps.run("group norm + relu + k×k patch gather", || {
+                xs.contiguous()?.apply_op3_no_bwd(
+                    &norm.weight,
+                    &norm.bias,
+                    &NormalisedIm2ColNhwc {
+                        norm: norm.op(),
+                        gather,
+                    },
+                )
+            })?,
+            None => steps.run("k×k patch gather", || {
+                xs.contiguous()?.apply_op1_no_bwd(&gather)
+            })?,
+        };
         steps.run("k×k convolution (GEMM)", || {
             columns
                 .matmul(&self.kernel)?
@@ -503,25 +539,25 @@ impl ChannelsLastResNetV2 {
         let xs = steps.run("input to channels-last", || {
             images.to_dtype(dtype)?.permute((0, 2, 3, 1))?.contiguous()
         })?;
-        let xs = self.stem.forward(&xs, steps)?;
+        let xs = self.stem.forward(&xs, None, steps)?;
         // BiT's fixed stem: zero padding, then a 3×3 max pool of stride 2 without padding.
         let xs = steps.run("stem max pool", || {
             xs.contiguous()?.apply_op1_no_bwd(&StemMaxPoolNhwc)
         })?;
         let xs = self.blocks.iter().try_fold(xs, |xs, block| {
             let preact = steps.run("group norm + relu", || block.norm1.forward(&xs))?;
-            let shortcut = match &block.downsample {
+            // The block's sum accumulates into the shortcut: the identity shortcut is the block's
+            // input, read by nothing after `norm1`, so it is summed into in place.
+            let sum = match &block.downsample {
                 Some((projection, stride)) => one_by_one(&preact, projection, *stride, steps)?,
                 None => xs,
             };
             let ys = one_by_one(&preact, &block.conv1, 1, steps)?;
-            let ys = steps.run("group norm + relu", || block.norm2.forward(&ys))?;
-            let ys = block.conv2.forward(&ys, steps)?;
+            let ys = block.conv2.forward(&ys, Some(&block.norm2), steps)?;
             let ys = steps.run("group norm + relu", || block.norm3.forward(&ys))?;
-            let ys = one_by_one(&ys, &block.conv3, 1, steps)?;
-            steps.run("residual add", || {
-                ys.contiguous()?
-                    .apply_op2_no_bwd(&shortcut.contiguous()?, &ResidualAdd)
+            steps.run("1x1 convolution + residual (GEMM)", || {
+                sum.inplace_op3(&ys, &block.conv3, &AccumulateProduct)?;
+                Ok(sum)
             })
         })?;
         steps.run("group norm + relu", || self.norm.forward(&xs))
@@ -558,6 +594,12 @@ fn one_by_one(
     stride: usize,
     steps: &mut Steps,
 ) -> candle_core::Result<Tensor> {
+    let strided = StridedProduct { stride };
+    if stride > 1 && strided.applies_to(xs) {
+        return steps.run("strided 1x1 convolution (GEMM)", || {
+            xs.contiguous()?.apply_op2_no_bwd(matrix, &strided)
+        });
+    }
     let xs = if stride == 1 {
         xs.clone()
     } else {
@@ -607,6 +649,26 @@ impl GroupNormReluOp {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl GroupNormReluOp {
+    /// The kernels' view of an input `dims` with these weights and biases.
+    fn shape(
+        &self,
+        dims: &[usize],
+        weight: &Layout,
+        bias: &Layout,
+    ) -> candle_core::Result<kernels::GroupNormShape> {
+        self.check(dims, weight.shape().elem_count(), bias.shape().elem_count())?;
+        Ok(kernels::GroupNormShape {
+            batch: dims[0],
+            pixels: dims[1] * dims[2],
+            channels: dims[3],
+            groups: self.groups,
+            eps: self.eps as f32,
+        })
     }
 }
 
@@ -676,26 +738,13 @@ impl CustomOp3 for GroupNormReluOp {
         bias: &candle_core::CudaStorage,
         bias_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let dims = input_layout.shape().dims();
-        self.check(
-            dims,
-            weight_layout.shape().elem_count(),
-            bias_layout.shape().elem_count(),
-        )?;
-        let (batch, channels) = (dims[0], dims[3]);
         let storage = kernels::group_norm_relu(
             kernels::Operands {
                 input: (input, input_layout),
                 weight: (weight, weight_layout),
                 bias: (bias, bias_layout),
             },
-            kernels::GroupNormShape {
-                batch,
-                pixels: dims[1] * dims[2],
-                channels,
-                groups: self.groups,
-                eps: self.eps as f32,
-            },
+            self.shape(input_layout.shape().dims(), weight_layout, bias_layout)?,
         )?;
         Ok((storage, input_layout.shape().clone()))
     }
@@ -773,51 +822,239 @@ impl CustomOp1 for StemMaxPoolNhwc {
     }
 }
 
-/// The residual sum of two contiguous tensors of one shape, as one kernel (candle's binary
-/// operators index every element through the general strided path).
-struct ResidualAdd;
+/// `sum += xs · matrix` in place, `xs` `(batch, h, w, inner)` and `sum` `(batch, h, w, out)`:
+/// a bottleneck's last 1×1 convolution and its residual sum as one cuBLAS product (β = 1), so
+/// the sum costs no pass of its own.
+struct AccumulateProduct;
 
-impl ResidualAdd {
-    fn check(a: &Layout, b: &Layout) -> candle_core::Result<()> {
-        if a.shape() != b.shape() {
-            candle_core::bail!("residual-add: {:?} and {:?}", a.shape(), b.shape());
+impl AccumulateProduct {
+    /// `(rows, inner, out)` of the product, or an error naming the shapes.
+    fn dims(sum: &Layout, xs: &Layout, matrix: &Layout) -> candle_core::Result<[usize; 3]> {
+        let (sum_dims, xs_dims) = (sum.shape().dims(), xs.shape().dims());
+        match (
+            matrix.shape().dims(),
+            sum_dims.split_last(),
+            xs_dims.split_last(),
+        ) {
+            (&[inner, out], Some((&sum_out, sum_rows)), Some((&xs_inner, xs_rows)))
+                if sum_out == out && xs_inner == inner && sum_rows == xs_rows =>
+            {
+                Ok([sum_rows.iter().product(), inner, out])
+            }
+            _ => candle_core::bail!(
+                "accumulate-product: {sum_dims:?} += {xs_dims:?} · {:?}",
+                matrix.shape().dims()
+            ),
         }
-        Ok(())
     }
 }
 
-impl CustomOp2 for ResidualAdd {
+impl InplaceOp3 for AccumulateProduct {
     fn name(&self) -> &'static str {
-        "residual-add"
+        "accumulate-product"
     }
 
     fn cpu_fwd(
         &self,
-        a: &CpuStorage,
-        a_layout: &Layout,
-        b: &CpuStorage,
-        b_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (a, b) = (
-            cpu_values(self.name(), a, a_layout)?,
-            cpu_values(self.name(), b, b_layout)?,
-        );
-        Self::check(a_layout, b_layout)?;
-        let sum = a.iter().zip(b).map(|(a, b)| a + b).collect();
-        Ok((CpuStorage::F32(sum), a_layout.shape().clone()))
+        sum: &mut CpuStorage,
+        sum_layout: &Layout,
+        xs: &CpuStorage,
+        xs_layout: &Layout,
+        matrix: &CpuStorage,
+        matrix_layout: &Layout,
+    ) -> candle_core::Result<()> {
+        let [rows, inner, out] = Self::dims(sum_layout, xs_layout, matrix_layout)?;
+        let device = candle_core::Device::Cpu;
+        let xs = Tensor::from_slice(
+            cpu_values(self.name(), xs, xs_layout)?,
+            (rows, inner),
+            &device,
+        )?;
+        let matrix = Tensor::from_slice(
+            cpu_values(self.name(), matrix, matrix_layout)?,
+            (inner, out),
+            &device,
+        )?;
+        let product = xs.matmul(&matrix)?.flatten_all()?.to_vec1::<f32>()?;
+        let Some((start, end)) = sum_layout.contiguous_offsets() else {
+            candle_core::bail!("accumulate-product: the sum must be contiguous");
+        };
+        let CpuStorage::F32(values) = sum else {
+            candle_core::bail!("accumulate-product: the CPU version takes f32 only");
+        };
+        values[start..end]
+            .iter_mut()
+            .zip(product)
+            .for_each(|(value, term)| *value += term);
+        Ok(())
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
-        a: &candle_core::CudaStorage,
-        a_layout: &Layout,
-        b: &candle_core::CudaStorage,
-        b_layout: &Layout,
+        sum: &mut candle_core::CudaStorage,
+        sum_layout: &Layout,
+        xs: &candle_core::CudaStorage,
+        xs_layout: &Layout,
+        matrix: &candle_core::CudaStorage,
+        matrix_layout: &Layout,
+    ) -> candle_core::Result<()> {
+        let dims = Self::dims(sum_layout, xs_layout, matrix_layout)?;
+        kernels::accumulate_product(
+            (sum, sum_layout),
+            (xs, xs_layout),
+            (matrix, matrix_layout),
+            dims,
+        )
+    }
+}
+
+/// A 1×1 convolution of stride `stride` whose input's height and width divide by the stride: on
+/// a GPU one batched cuBLAS product that reads the kept pixels in place (see
+/// [`kernels::strided_product`]) instead of a strided copy and then a product.
+struct StridedProduct {
+    stride: usize,
+}
+
+impl StridedProduct {
+    fn geometry(
+        &self,
+        xs: &Layout,
+        matrix: &Layout,
+    ) -> candle_core::Result<kernels::StridedGeometry> {
+        let (batch, height, width, channels) = xs.shape().dims4()?;
+        let (inner, outputs) = matrix.shape().dims2()?;
+        if inner != channels || height % self.stride != 0 || width % self.stride != 0 {
+            candle_core::bail!(
+                "strided-product: {:?} · {:?} at stride {}",
+                xs.shape().dims(),
+                matrix.shape().dims(),
+                self.stride
+            );
+        }
+        Ok(kernels::StridedGeometry {
+            batch,
+            width,
+            channels,
+            stride: self.stride,
+            out_h: height / self.stride,
+            out_w: width / self.stride,
+            outputs,
+        })
+    }
+
+    fn applies_to(&self, xs: &Tensor) -> bool {
+        xs.dims4().is_ok_and(|(_, height, width, _)| {
+            height % self.stride == 0 && width % self.stride == 0
+        })
+    }
+}
+
+impl CustomOp2 for StridedProduct {
+    fn name(&self) -> &'static str {
+        "strided-product"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xs_layout: &Layout,
+        matrix: &CpuStorage,
+        matrix_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.geometry(xs_layout, matrix_layout)?;
+        let device = candle_core::Device::Cpu;
+        let xs = Tensor::from_slice(
+            cpu_values(self.name(), xs, xs_layout)?,
+            xs_layout.shape(),
+            &device,
+        )?;
+        let matrix = Tensor::from_slice(
+            cpu_values(self.name(), matrix, matrix_layout)?,
+            matrix_layout.shape(),
+            &device,
+        )?;
+        let product = subsample(&xs, self.stride)?
+            .flatten_to(2)?
+            .matmul(&matrix)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok((
+            CpuStorage::F32(product),
+            Shape::from((g.batch, g.out_h, g.out_w, g.outputs)),
+        ))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        xs: &candle_core::CudaStorage,
+        xs_layout: &Layout,
+        matrix: &candle_core::CudaStorage,
+        matrix_layout: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        Self::check(a_layout, b_layout)?;
-        let storage = kernels::residual_add((a, a_layout), (b, b_layout))?;
-        Ok((storage, a_layout.shape().clone()))
+        let g = self.geometry(xs_layout, matrix_layout)?;
+        let storage = kernels::strided_product((xs, xs_layout), (matrix, matrix_layout), &g)?;
+        Ok((storage, Shape::from((g.batch, g.out_h, g.out_w, g.outputs))))
+    }
+}
+
+/// GroupNorm + ReLU, then the k×k patch gather of the result, as one operator: on a GPU the
+/// gather normalises what it copies (see [`kernels::normalised_im2col`]).
+struct NormalisedIm2ColNhwc {
+    norm: GroupNormReluOp,
+    gather: Im2ColNhwc,
+}
+
+impl CustomOp3 for NormalisedIm2ColNhwc {
+    fn name(&self) -> &'static str {
+        "normalised-im2col-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        input: &CpuStorage,
+        input_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (normalised, shape) = self.norm.cpu_fwd(
+            input,
+            input_layout,
+            weight,
+            weight_layout,
+            bias,
+            bias_layout,
+        )?;
+        self.gather.cpu_fwd(&normalised, &Layout::contiguous(shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        input: &candle_core::CudaStorage,
+        input_layout: &Layout,
+        weight: &candle_core::CudaStorage,
+        weight_layout: &Layout,
+        bias: &candle_core::CudaStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let dims = input_layout.shape().dims();
+        let norm = self.norm.shape(dims, weight_layout, bias_layout)?;
+        let patches = self.gather.geometry(dims)?;
+        let columns = patches.size * patches.size * patches.channels;
+        let storage = kernels::normalised_im2col(
+            kernels::Operands {
+                input: (input, input_layout),
+                weight: (weight, weight_layout),
+                bias: (bias, bias_layout),
+            },
+            norm,
+            &patches,
+        )?;
+        Ok((storage, Shape::from((patches.rows(), columns))))
     }
 }
 
@@ -927,6 +1164,19 @@ mod kernels {
         pub out_w: usize,
     }
 
+    /// The shape of a strided 1×1 convolution over `(batch, height, width, channels)` into
+    /// `outputs` channels.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(super) struct StridedGeometry {
+        pub batch: usize,
+        pub width: usize,
+        pub channels: usize,
+        pub stride: usize,
+        pub out_h: usize,
+        pub out_w: usize,
+        pub outputs: usize,
+    }
+
     impl PatchShape {
         /// Rows of the gathered matrix: one per output pixel.
         pub fn rows(&self) -> usize {
@@ -942,11 +1192,17 @@ mod kernels {
         use std::sync::OnceLock;
 
         use candle_core::backend::BackendStorage;
-        use candle_core::cuda_backend::cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
-        use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
-        use candle_core::{CudaDevice, CudaStorage, Layout};
+        use candle_core::cuda_backend::cudarc::cublas::sys::cublasOperation_t;
+        use candle_core::cuda_backend::cudarc::cublas::{
+            CudaBlas, Gemm, GemmConfig, StridedBatchedConfig,
+        };
+        use candle_core::cuda_backend::cudarc::driver::{
+            CudaSlice, CudaView, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg,
+        };
+        use candle_core::cuda_backend::{CudaDType, CudaStorageSlice, WrapErr};
+        use candle_core::{CudaStorage, Layout};
 
-        use super::PatchShape;
+        use super::{PatchShape, StridedGeometry};
 
         /// The operands of the fused GroupNorm.
         pub struct Operands<'a> {
@@ -992,105 +1248,193 @@ __device__ __forceinline__ void store(bf16* p, unsigned i, float v) {
     p[i].bits = (unsigned short)(u >> 16);
 }
 
-#define MAX_CHANNELS_PER_THREAD 8
 #define MAX_GROUPS 128
 
-// Pass 1: per (image, group) sums of values and squares. A block reads `rows` pixels of one
-// image, each thread whole channels (coalesced: adjacent threads, adjacent channels), and adds
-// its partial sums into the block's group totals, then into `stats` (double: many blocks add).
-template <typename T>
-__device__ void group_stats(const T* x, double* stats, int pixels, int channels, int groups,
-                            int rows) {
+// N adjacent channels of one pixel, moved as one aligned load or store (16 bytes when N > 1).
+template <typename T, int N> struct alignas(sizeof(T) * N) Pack { T v[N]; };
+// A channel's normalisation in one image: y = max(0, x * scale + shift).
+struct alignas(8) Affine { float scale, shift; };
+
+// The GroupNorm kernels' threads: `vectors` packs per pixel times `lanes` pixels at once. Thread t
+// keeps pack t % vectors of its pixels (so it keeps its channels), and a block covers `rows`
+// pixels of one image.
+struct Tile {
+    int image, first, last, lanes, v, lane;
+    __device__ Tile(int pixels, int vectors, int rows) {
+        int chunks = (pixels + rows - 1) / rows;
+        image = blockIdx.x / chunks;
+        first = (blockIdx.x % chunks) * rows;
+        last = min(first + rows, pixels);
+        lanes = blockDim.x / vectors;
+        v = threadIdx.x % vectors;
+        lane = threadIdx.x / vectors;
+    }
+};
+
+// Pass 1: per (image, group) sums of values and squares. Each thread sums its N channels over its
+// pixels, folds them into the block's group totals (shared memory), and the block adds those into
+// `stats` (double: many blocks add into one group).
+template <typename T, int N>
+__device__ void group_stats(const T* x, double* stats, int pixels, int vectors, int per_group,
+                            int groups, int rows) {
     __shared__ float sums[MAX_GROUPS], squares[MAX_GROUPS];
-    int chunks = (pixels + rows - 1) / rows;
-    int image = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
-    int first = chunk * rows, last = min(first + rows, pixels);
+    Tile tile(pixels, vectors, rows);
     for (int g = threadIdx.x; g < groups; g += blockDim.x) { sums[g] = 0.0f; squares[g] = 0.0f; }
     __syncthreads();
-    float s[MAX_CHANNELS_PER_THREAD], q[MAX_CHANNELS_PER_THREAD];
-    for (int k = 0; k < MAX_CHANNELS_PER_THREAD; ++k) { s[k] = 0.0f; q[k] = 0.0f; }
-    const T* base = x + (unsigned)image * pixels * channels;
-    for (int p = first; p < last; ++p) {
-        const T* row = base + (unsigned)p * channels;
-        for (int k = 0; k < MAX_CHANNELS_PER_THREAD; ++k) {
-            int c = threadIdx.x + k * blockDim.x;
-            if (c < channels) { float v = load(row, c); s[k] += v; q[k] += v * v; }
+    float s[N], q[N];
+#pragma unroll
+    for (int j = 0; j < N; ++j) { s[j] = 0.0f; q[j] = 0.0f; }
+    const Pack<T, N>* in = (const Pack<T, N>*)x + (unsigned)tile.image * pixels * vectors + tile.v;
+    for (int p = tile.first + tile.lane; p < tile.last; p += tile.lanes) {
+        Pack<T, N> pack = in[(unsigned)p * vectors];
+#pragma unroll
+        for (int j = 0; j < N; ++j) { float f = load(pack.v, j); s[j] += f; q[j] += f * f; }
+    }
+    int first_channel = tile.v * N, g = first_channel / per_group;
+    float group_sum = 0.0f, group_square = 0.0f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+        int gj = (first_channel + j) / per_group;
+        if (gj != g) {
+            atomicAdd(&sums[g], group_sum); atomicAdd(&squares[g], group_square);
+            group_sum = 0.0f; group_square = 0.0f; g = gj;
         }
+        group_sum += s[j]; group_square += q[j];
     }
-    int per_group = channels / groups;
-    for (int k = 0; k < MAX_CHANNELS_PER_THREAD; ++k) {
-        int c = threadIdx.x + k * blockDim.x;
-        if (c < channels) { atomicAdd(&sums[c / per_group], s[k]); atomicAdd(&squares[c / per_group], q[k]); }
-    }
+    atomicAdd(&sums[g], group_sum); atomicAdd(&squares[g], group_square);
     __syncthreads();
-    for (int g = threadIdx.x; g < groups; g += blockDim.x) {
-        atomicAdd(&stats[2 * (image * groups + g)], (double)sums[g]);
-        atomicAdd(&stats[2 * (image * groups + g) + 1], (double)squares[g]);
+    for (int k = threadIdx.x; k < groups; k += blockDim.x) {
+        atomicAdd(&stats[2 * (tile.image * groups + k)], (double)sums[k]);
+        atomicAdd(&stats[2 * (tile.image * groups + k) + 1], (double)squares[k]);
     }
 }
 
-// Pass 2: normalise, scale, shift, rectify; a block does `rows` pixels of one image.
+// Each (image, channel)'s scale and shift from the group sums, GroupNorm's weight and bias.
 template <typename T>
-__device__ void group_apply(const T* x, T* y, const T* weight, const T* bias, const double* stats,
-                            int pixels, int channels, int groups, int rows, float eps) {
-    __shared__ float means[MAX_GROUPS], inverses[MAX_GROUPS];
-    int chunks = (pixels + rows - 1) / rows;
-    int image = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
-    int first = chunk * rows, last = min(first + rows, pixels);
-    int per_group = channels / groups;
+__device__ void group_affine(const double* stats, const T* weight, const T* bias, Affine* affine,
+                             int batch, int channels, int per_group, int groups, int pixels,
+                             float eps) {
+    unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned)batch * channels) return;
+    int c = i % channels, image = i / channels, g = c / per_group;
     double count = (double)pixels * per_group;
-    for (int g = threadIdx.x; g < groups; g += blockDim.x) {
-        double mean = stats[2 * (image * groups + g)] / count;
-        double variance = stats[2 * (image * groups + g) + 1] / count - mean * mean;
-        means[g] = (float)mean;
-        inverses[g] = rsqrtf((float)(variance > 0.0 ? variance : 0.0) + eps);
+    double mean = stats[2 * (image * groups + g)] / count;
+    double variance = stats[2 * (image * groups + g) + 1] / count - mean * mean;
+    float scale = rsqrtf((float)(variance > 0.0 ? variance : 0.0) + eps) * load(weight, c);
+    affine[i].scale = scale;
+    affine[i].shift = load(bias, c) - (float)mean * scale;
+}
+
+template <typename T, int N>
+__device__ void load_affine(const Affine* affine, int image, int vectors, int v, float* scale,
+                            float* shift) {
+    const Affine* a = affine + ((unsigned)image * vectors + v) * N;
+#pragma unroll
+    for (int j = 0; j < N; ++j) { scale[j] = a[j].scale; shift[j] = a[j].shift; }
+}
+
+template <typename T, int N>
+__device__ Pack<T, N> normalise(Pack<T, N> pack, const float* scale, const float* shift) {
+    Pack<T, N> out;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+        float f = load(pack.v, j) * scale[j] + shift[j];
+        store(out.v, j, f > 0.0f ? f : 0.0f);
     }
-    __syncthreads();
-    for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-        int g = c / per_group;
-        float scale = inverses[g] * load(weight, c);
-        float shift = load(bias, c) - means[g] * scale;
-        for (int p = first; p < last; ++p) {
-            unsigned at = ((unsigned)image * pixels + p) * channels + c;
-            float v = load(x, at) * scale + shift;
-            store(y, at, v > 0.0f ? v : 0.0f);
+    return out;
+}
+
+// Pass 2: normalise, scale, shift, rectify.
+template <typename T, int N>
+__device__ void group_apply(const T* x, T* y, const Affine* affine, int pixels, int vectors,
+                            int rows) {
+    Tile tile(pixels, vectors, rows);
+    float scale[N], shift[N];
+    load_affine<T, N>(affine, tile.image, vectors, tile.v, scale, shift);
+    unsigned base = (unsigned)tile.image * pixels * vectors + tile.v;
+    const Pack<T, N>* in = (const Pack<T, N>*)x + base;
+    Pack<T, N>* out = (Pack<T, N>*)y + base;
+    for (int p = tile.first + tile.lane; p < tile.last; p += tile.lanes)
+        out[(unsigned)p * vectors] = normalise<T, N>(in[(unsigned)p * vectors], scale, shift);
+}
+
+// The k*k patch gather of the normalised, rectified input: a thread takes one pack of one output
+// pixel and writes it for every tap (zeros outside the image: the convolution pads its
+// normalised input), so the normalised tensor is never written out.
+template <typename T, int N>
+__device__ void im2col_normalised(const T* x, T* out, const Affine* affine, int height, int width,
+                                  int vectors, int size, int stride, int padding, int out_h,
+                                  int out_w, unsigned rows) {
+    unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * vectors) return;
+    int v = i % vectors;
+    unsigned row = i / vectors;
+    int ox = row % out_w, oy = (row / out_w) % out_h, n = row / (out_w * out_h);
+    float scale[N], shift[N];
+    load_affine<T, N>(affine, n, vectors, v, scale, shift);
+    const Pack<T, N>* in = (const Pack<T, N>*)x + (unsigned)n * height * width * vectors + v;
+    Pack<T, N>* o = (Pack<T, N>*)out + row * size * size * vectors + v;
+    Pack<T, N> zero;
+#pragma unroll
+    for (int j = 0; j < N; ++j) store(zero.v, j, 0.0f);
+    for (int ky = 0; ky < size; ++ky) {
+        int iy = oy * stride - padding + ky;
+        for (int kx = 0; kx < size; ++kx) {
+            int ix = ox * stride - padding + kx;
+            bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+            o[(ky * size + kx) * vectors] =
+                inside ? normalise<T, N>(in[((unsigned)iy * width + ix) * vectors], scale, shift)
+                       : zero;
         }
     }
 }
 
-// One block per output pixel: its threads copy the pixel's k*k taps, `vector` elements of V at a
-// time (16-byte vectors when a pixel's channels fill whole vectors); zeros outside the image.
+// The k*k patch gather: thread i writes the i-th vector of the output, `vectors` elements of V
+// per tap (16-byte vectors when a pixel's channels fill whole vectors); zeros outside the image.
 template <typename V>
 __device__ void im2col(const V* x, V* out, int height, int width, int vectors, int size,
-                       int stride, int padding, int out_h, int out_w) {
-    unsigned row = blockIdx.x;
+                       int stride, int padding, int out_h, int out_w, unsigned count) {
+    unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    unsigned per_row = size * size * vectors, row = i / per_row;
+    int within = i % per_row, v = within % vectors, tap = within / vectors;
     int ox = row % out_w, oy = (row / out_w) % out_h, n = row / (out_w * out_h);
-    int per_row = size * size * vectors;
-    for (int i = threadIdx.x; i < per_row; i += blockDim.x) {
-        int v = i % vectors, tap = i / vectors;
-        int ky = tap / size, kx = tap % size;
-        int iy = oy * stride - padding + ky, ix = ox * stride - padding + kx;
-        V value{};
-        if (iy >= 0 && iy < height && ix >= 0 && ix < width)
-            value = x[(((unsigned)n * height + iy) * width + ix) * vectors + v];
-        out[row * per_row + i] = value;
-    }
+    int iy = oy * stride - padding + tap / size, ix = ox * stride - padding + tap % size;
+    V value{};
+    if (iy >= 0 && iy < height && ix >= 0 && ix < width)
+        value = x[(((unsigned)n * height + iy) * width + ix) * vectors + v];
+    out[i] = value;
 }
 
-#define GROUP_NORM(SUFFIX, T) \
-extern "C" __global__ void group_stats_nhwc_##SUFFIX(const T* x, double* stats, int pixels, \
-        int channels, int groups, int rows) { group_stats<T>(x, stats, pixels, channels, groups, rows); } \
-extern "C" __global__ void group_apply_nhwc_##SUFFIX(const T* x, T* y, const T* w, const T* b, \
-        const double* stats, int pixels, int channels, int groups, int rows, float eps) { \
-    group_apply<T>(x, y, w, b, stats, pixels, channels, groups, rows, eps); }
-GROUP_NORM(f32, float)
-GROUP_NORM(f16, f16)
-GROUP_NORM(bf16, bf16)
+#define GROUP_NORM(SUFFIX, T, N) \
+extern "C" __global__ void group_stats_nhwc_##SUFFIX##_v##N(const T* x, double* stats, int pixels, \
+        int vectors, int per_group, int groups, int rows) { \
+    group_stats<T, N>(x, stats, pixels, vectors, per_group, groups, rows); } \
+extern "C" __global__ void group_apply_nhwc_##SUFFIX##_v##N(const T* x, T* y, const Affine* affine, \
+        int pixels, int vectors, int rows) { group_apply<T, N>(x, y, affine, pixels, vectors, rows); } \
+extern "C" __global__ void im2col_normalised_nhwc_##SUFFIX##_v##N(const T* x, T* out, \
+        const Affine* affine, int height, int width, int vectors, int size, int stride, int padding, \
+        int out_h, int out_w, unsigned rows) { \
+    im2col_normalised<T, N>(x, out, affine, height, width, vectors, size, stride, padding, out_h, \
+                            out_w, rows); }
+#define GROUP_AFFINE(SUFFIX, T) \
+extern "C" __global__ void group_affine_##SUFFIX(const double* stats, const T* weight, const T* bias, \
+        Affine* affine, int batch, int channels, int per_group, int groups, int pixels, float eps) { \
+    group_affine<T>(stats, weight, bias, affine, batch, channels, per_group, groups, pixels, eps); }
+GROUP_NORM(f32, float, 4)
+GROUP_NORM(f32, float, 1)
+GROUP_NORM(f16, f16, 8)
+GROUP_NORM(f16, f16, 1)
+GROUP_NORM(bf16, bf16, 8)
+GROUP_NORM(bf16, bf16, 1)
+GROUP_AFFINE(f32, float)
+GROUP_AFFINE(f16, f16)
+GROUP_AFFINE(bf16, bf16)
 
 #define IM2COL(NAME, V) \
 extern "C" __global__ void NAME(const V* x, V* out, int height, int width, int vectors, \
-        int size, int stride, int padding, int out_h, int out_w) { \
-    im2col<V>(x, out, height, width, vectors, size, stride, padding, out_h, out_w); }
+        int size, int stride, int padding, int out_h, int out_w, unsigned count) { \
+    im2col<V>(x, out, height, width, vectors, size, stride, padding, out_h, out_w, count); }
 IM2COL(im2col_nhwc_v16, v16)
 IM2COL(im2col_nhwc_v4, unsigned int)
 IM2COL(im2col_nhwc_v2, unsigned short)
@@ -1116,21 +1460,13 @@ __device__ void stem_max_pool(const T* x, T* y, int height, int width, int chann
     }
 }
 
-template <typename T>
-__device__ void residual_add(const T* a, const T* b, T* y, unsigned count) {
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x)
-        store(y, i, load(a, i) + load(b, i));
-}
-
-#define POOL_ADD(SUFFIX, T) \
+#define STEM_POOL(SUFFIX, T) \
 extern "C" __global__ void stem_max_pool_nhwc_##SUFFIX(const T* x, T* y, int height, int width, \
         int channels, int out_h, int out_w) { \
-    stem_max_pool<T>(x, y, height, width, channels, out_h, out_w); } \
-extern "C" __global__ void residual_add_##SUFFIX(const T* a, const T* b, T* y, unsigned count) { \
-    residual_add<T>(a, b, y, count); }
-POOL_ADD(f32, float)
-POOL_ADD(f16, f16)
-POOL_ADD(bf16, bf16)
+    stem_max_pool<T>(x, y, height, width, channels, out_h, out_w); }
+STEM_POOL(f32, float)
+STEM_POOL(f16, f16)
+STEM_POOL(bf16, bf16)
 "#;
 
         /// The PTX of [`SOURCE`], compiled on first use.
@@ -1169,13 +1505,13 @@ POOL_ADD(bf16, bf16)
                 .map_err(|_| candle_core::Error::Msg(format!("{value} exceeds i32")))
         }
 
-        /// Pixels a block of the GroupNorm kernels covers.
-        const ROWS_PER_BLOCK: usize = 32;
-        /// Threads of a GroupNorm block; each takes up to eight channels.
-        const MAX_NORM_THREADS: usize = 256;
-        /// The kernels' limits (`MAX_CHANNELS_PER_THREAD`, `MAX_GROUPS`).
-        const MAX_CHANNELS: usize = MAX_NORM_THREADS * 8;
+        /// Threads the GroupNorm kernels aim for per block.
+        const NORM_THREADS: usize = 256;
+        /// Pixels each GroupNorm thread covers per block.
+        const PIXELS_PER_THREAD: usize = 8;
+        /// The kernels' `MAX_GROUPS`, and the most packs of a pixel one block takes.
         const MAX_GROUPS: usize = 128;
+        const MAX_PACKS: usize = 1024;
 
         /// Fails unless the kernels' 32-bit indices reach `elements`.
         fn fits_u32(elements: usize, what: &str) -> candle_core::Result<()> {
@@ -1187,159 +1523,319 @@ POOL_ADD(bf16, bf16)
             Ok(())
         }
 
-        /// Launches the fused GroupNorm + ReLU: group sums, then normalisation.
+        /// The suffix naming a dtype's kernels.
+        fn suffix(storage: &CudaStorage) -> candle_core::Result<&'static str> {
+            Ok(match &storage.slice {
+                CudaStorageSlice::F32(_) => "f32",
+                CudaStorageSlice::F16(_) => "f16",
+                CudaStorageSlice::BF16(_) => "bf16",
+                _ => candle_core::bail!("channels-last kernels: f32, f16 or bf16 only"),
+            })
+        }
+
+        /// Channels moved per load: 16 bytes' worth when the channels and the tensor's offset
+        /// allow it, else one.
+        fn pack_width(storage: &CudaStorage, layout: &Layout, channels: usize) -> usize {
+            let width = 16 / storage.dtype().size_in_bytes();
+            if channels % width == 0 && layout.start_offset() % width == 0 {
+                width
+            } else {
+                1
+            }
+        }
+
+        /// The contiguous view of an operand in the element type `T` the launch dispatched on.
+        fn view<'a, T: CudaDType>(
+            operand: (&'a CudaStorage, &Layout),
+            what: &str,
+        ) -> candle_core::Result<CudaView<'a, T>> {
+            contiguous(T::as_cuda_slice(operand.0)?, operand.1, what)
+        }
+
+        /// Calls `$launch::<T>(args)` with `T` the element type of `$dtype`.
+        macro_rules! by_dtype {
+            ($dtype:expr, $what:expr, $launch:ident($($arg:expr),*)) => {
+                match $dtype {
+                    candle_core::DType::F32 => $launch::<f32>($($arg),*),
+                    candle_core::DType::F16 => $launch::<half::f16>($($arg),*),
+                    candle_core::DType::BF16 => $launch::<half::bf16>($($arg),*),
+                    other => candle_core::bail!("{}: f32, f16 or bf16 only, not {other:?}", $what),
+                }
+            };
+        }
+
+        /// A GroupNorm's launch geometry: threads cover `vectors` packs of a pixel times some
+        /// pixels, a block `rows` pixels of one image.
+        struct NormTiles {
+            width: usize,
+            vectors: i32,
+            rows: i32,
+            config: LaunchConfig,
+        }
+
+        impl NormTiles {
+            fn new(
+                operands: &Operands<'_>,
+                shape: &GroupNormShape,
+                what: &str,
+            ) -> candle_core::Result<Self> {
+                fits_u32(shape.batch * shape.pixels * shape.channels, what)?;
+                let (input, layout) = operands.input;
+                let width = pack_width(input, layout, shape.channels);
+                let vectors = shape.channels / width;
+                if vectors > MAX_PACKS || shape.groups > MAX_GROUPS {
+                    candle_core::bail!(
+                        "{what}: at most {MAX_PACKS} loads per pixel in {MAX_GROUPS} groups, not {vectors} in {}",
+                        shape.groups
+                    );
+                }
+                let lanes = (NORM_THREADS / vectors).max(1);
+                let rows = lanes * PIXELS_PER_THREAD;
+                let blocks = shape.batch * shape.pixels.div_ceil(rows);
+                Ok(Self {
+                    width,
+                    vectors: as_i32(vectors)?,
+                    rows: as_i32(rows)?,
+                    config: LaunchConfig {
+                        grid_dim: (as_i32(blocks)? as u32, 1, 1),
+                        block_dim: ((vectors * lanes) as u32, 1, 1),
+                        shared_mem_bytes: 0,
+                    },
+                })
+            }
+        }
+
+        /// Every (image, channel)'s GroupNorm scale and shift, `(batch, channels, 2)` f32: the
+        /// group sums of the input, then each channel's affine map.
+        fn group_affine<T: CudaDType + DeviceRepr>(
+            operands: &Operands<'_>,
+            shape: &GroupNormShape,
+            tiles: &NormTiles,
+            what: &str,
+        ) -> candle_core::Result<CudaSlice<f32>> {
+            let device = operands.input.0.device();
+            let suffix = suffix(operands.input.0)?;
+            let stats = device.alloc_zeros::<f64>(2 * shape.batch * shape.groups)?;
+            // SAFETY: the second kernel below writes every element.
+            let affine = unsafe { device.alloc::<f32>(2 * shape.batch * shape.channels)? };
+            let per_group = as_i32(shape.channels / shape.groups)?;
+            let (pixels, groups) = (as_i32(shape.pixels)?, as_i32(shape.groups)?);
+            let (batch, channels) = (as_i32(shape.batch)?, as_i32(shape.channels)?);
+            let input = view::<T>(operands.input, what)?;
+            let (weight, bias) = (
+                view::<T>(operands.weight, what)?,
+                view::<T>(operands.bias, what)?,
+            );
+            let func = device.get_or_load_custom_func(
+                &format!("group_stats_nhwc_{suffix}_v{}", tiles.width),
+                MODULE,
+                ptx()?,
+            )?;
+            let mut builder = func.builder();
+            builder.arg(&input).arg(&stats);
+            builder.arg(&pixels).arg(&tiles.vectors).arg(&per_group);
+            builder.arg(&groups).arg(&tiles.rows);
+            // SAFETY: the arguments match the kernel's signature.
+            unsafe { builder.launch(tiles.config) }.w()?;
+            let func = device.get_or_load_custom_func(
+                &format!("group_affine_{suffix}"),
+                MODULE,
+                ptx()?,
+            )?;
+            let config = LaunchConfig {
+                grid_dim: (
+                    as_i32((shape.batch * shape.channels).div_ceil(256))? as u32,
+                    1,
+                    1,
+                ),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let mut builder = func.builder();
+            builder.arg(&stats).arg(&weight).arg(&bias).arg(&affine);
+            builder
+                .arg(&batch)
+                .arg(&channels)
+                .arg(&per_group)
+                .arg(&groups);
+            builder.arg(&pixels).arg(&shape.eps);
+            // SAFETY: the arguments match the kernel's signature.
+            unsafe { builder.launch(config) }.w()?;
+            Ok(affine)
+        }
+
+        /// Launches the fused GroupNorm + ReLU: group sums, each channel's affine map, then
+        /// normalisation.
         pub fn group_norm_relu(
             operands: Operands<'_>,
             shape: GroupNormShape,
         ) -> candle_core::Result<CudaStorage> {
-            let device = operands.input.0.device().clone();
-            let elements = shape.batch * shape.pixels * shape.channels;
-            fits_u32(elements, "group-norm-relu-nhwc")?;
-            if shape.channels > MAX_CHANNELS || shape.groups > MAX_GROUPS {
-                candle_core::bail!(
-                    "group-norm-relu-nhwc: at most {MAX_CHANNELS} channels in {MAX_GROUPS} groups, not {} in {}",
-                    shape.channels,
-                    shape.groups
+            const WHAT: &str = "group-norm-relu-nhwc";
+            fn launch<T: CudaDType + DeviceRepr>(
+                operands: &Operands<'_>,
+                shape: &GroupNormShape,
+            ) -> candle_core::Result<CudaStorage> {
+                let device = operands.input.0.device();
+                let tiles = NormTiles::new(operands, shape, WHAT)?;
+                let affine = group_affine::<T>(operands, shape, &tiles, WHAT)?;
+                let name = format!(
+                    "group_apply_nhwc_{}_v{}",
+                    suffix(operands.input.0)?,
+                    tiles.width
                 );
+                let func = device.get_or_load_custom_func(&name, MODULE, ptx()?)?;
+                let input = view::<T>(operands.input, WHAT)?;
+                // SAFETY: every element is written by the kernel below.
+                let y = unsafe { device.alloc::<T>(shape.batch * shape.pixels * shape.channels)? };
+                let pixels = as_i32(shape.pixels)?;
+                let mut builder = func.builder();
+                builder.arg(&input).arg(&y).arg(&affine);
+                builder.arg(&pixels).arg(&tiles.vectors).arg(&tiles.rows);
+                // SAFETY: the arguments match the kernel's signature.
+                unsafe { builder.launch(tiles.config) }.w()?;
+                Ok(T::wrap_cuda_slice(y, device.clone()))
             }
-            let chunks = shape.pixels.div_ceil(ROWS_PER_BLOCK);
-            let threads = shape.channels.next_multiple_of(32).min(MAX_NORM_THREADS) as u32;
-            let config = LaunchConfig {
-                grid_dim: (as_i32(shape.batch * chunks)? as u32, 1, 1),
-                block_dim: (threads, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let stats = device.alloc_zeros::<f64>(2 * shape.batch * shape.groups)?;
-            let (pixels, channels, groups, rows) = (
-                as_i32(shape.pixels)?,
-                as_i32(shape.channels)?,
-                as_i32(shape.groups)?,
-                as_i32(ROWS_PER_BLOCK)?,
-            );
-            macro_rules! launch {
-                ($variant:ident, $ty:ty, $suffix:literal, $x:expr, $w:expr, $b:expr) => {{
-                    let x = contiguous($x, operands.input.1, "group-norm-relu-nhwc input")?;
-                    let w = contiguous($w, operands.weight.1, "group-norm-relu-nhwc weight")?;
-                    let b = contiguous($b, operands.bias.1, "group-norm-relu-nhwc bias")?;
-                    let func = device.get_or_load_custom_func(
-                        concat!("group_stats_nhwc_", $suffix),
-                        MODULE,
-                        ptx()?,
-                    )?;
-                    let mut builder = func.builder();
-                    builder.arg(&x).arg(&stats);
-                    builder.arg(&pixels).arg(&channels).arg(&groups).arg(&rows);
-                    // SAFETY: the arguments match the kernel's signature.
-                    unsafe { builder.launch(config) }.w()?;
-                    // SAFETY: every element is written by the kernel below.
-                    let y = unsafe { device.alloc::<$ty>(elements)? };
-                    let func = device.get_or_load_custom_func(
-                        concat!("group_apply_nhwc_", $suffix),
-                        MODULE,
-                        ptx()?,
-                    )?;
-                    let mut builder = func.builder();
-                    builder.arg(&x).arg(&y).arg(&w).arg(&b).arg(&stats);
-                    builder.arg(&pixels).arg(&channels).arg(&groups).arg(&rows);
-                    builder.arg(&shape.eps);
-                    // SAFETY: the arguments match the kernel's signature.
-                    unsafe { builder.launch(config) }.w()?;
-                    CudaStorageSlice::$variant(y)
-                }};
-            }
-            let slice = match (
-                &operands.input.0.slice,
-                &operands.weight.0.slice,
-                &operands.bias.0.slice,
-            ) {
-                (CudaStorageSlice::F32(x), CudaStorageSlice::F32(w), CudaStorageSlice::F32(b)) => {
-                    launch!(F32, f32, "f32", x, w, b)
-                }
-                (CudaStorageSlice::F16(x), CudaStorageSlice::F16(w), CudaStorageSlice::F16(b)) => {
-                    launch!(F16, half::f16, "f16", x, w, b)
-                }
-                (
-                    CudaStorageSlice::BF16(x),
-                    CudaStorageSlice::BF16(w),
-                    CudaStorageSlice::BF16(b),
-                ) => launch!(BF16, half::bf16, "bf16", x, w, b),
-                _ => candle_core::bail!(
-                    "group-norm-relu-nhwc: input, weight and bias must share one of f32, f16, bf16"
-                ),
-            };
-            Ok(CudaStorage { slice, device })
+            by_dtype!(operands.input.0.dtype(), WHAT, launch(&operands, &shape))
         }
 
-        /// Launches the patch gather: one block per output pixel, copying each tap's channels in
-        /// the widest vectors (16, 4 or 2 bytes) that divide a pixel and its alignment.
+        /// Launches the patch gather of the GroupNorm'd and rectified input: group sums, each
+        /// channel's affine map, then a gather that normalises what it copies (one thread per
+        /// pack of an output pixel, through every tap).
+        pub fn normalised_im2col(
+            operands: Operands<'_>,
+            norm: GroupNormShape,
+            patches: &PatchShape,
+        ) -> candle_core::Result<CudaStorage> {
+            const WHAT: &str = "normalised-im2col-nhwc";
+            fn launch<T: CudaDType + DeviceRepr>(
+                operands: &Operands<'_>,
+                norm: &GroupNormShape,
+                patches: &PatchShape,
+            ) -> candle_core::Result<CudaStorage> {
+                let device = operands.input.0.device();
+                let tiles = NormTiles::new(operands, norm, WHAT)?;
+                let affine = group_affine::<T>(operands, norm, &tiles, WHAT)?;
+                let taps = patches.size * patches.size;
+                let vectors = patches.channels / tiles.width;
+                fits_u32(patches.rows() * taps * vectors, WHAT)?;
+                let config = LaunchConfig {
+                    grid_dim: (
+                        as_i32((patches.rows() * vectors).div_ceil(256))? as u32,
+                        1,
+                        1,
+                    ),
+                    block_dim: (256, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let name = format!(
+                    "im2col_normalised_nhwc_{}_v{}",
+                    suffix(operands.input.0)?,
+                    tiles.width
+                );
+                let func = device.get_or_load_custom_func(&name, MODULE, ptx()?)?;
+                let args = [
+                    patches.height,
+                    patches.width,
+                    vectors,
+                    patches.size,
+                    patches.stride,
+                    patches.padding,
+                    patches.out_h,
+                    patches.out_w,
+                ]
+                .map(as_i32)
+                .into_iter()
+                .collect::<candle_core::Result<Vec<i32>>>()?;
+                let rows = patches.rows() as u32;
+                let input = view::<T>(operands.input, WHAT)?;
+                // SAFETY: every element is written by the kernel below.
+                let out = unsafe { device.alloc::<T>(patches.rows() * taps * patches.channels)? };
+                let mut builder = func.builder();
+                builder.arg(&input).arg(&out).arg(&affine);
+                for value in &args {
+                    builder.arg(value);
+                }
+                builder.arg(&rows);
+                // SAFETY: the arguments match the kernel's signature.
+                unsafe { builder.launch(config) }.w()?;
+                Ok(T::wrap_cuda_slice(out, device.clone()))
+            }
+            by_dtype!(
+                operands.input.0.dtype(),
+                WHAT,
+                launch(&operands, &norm, patches)
+            )
+        }
+
+        /// Launches the patch gather: one thread per output vector, copying each tap's channels
+        /// in the widest vectors (16, 4 or 2 bytes) that divide a pixel and its alignment.
         pub fn im2col(
             storage: &CudaStorage,
             layout: &Layout,
             shape: &PatchShape,
         ) -> candle_core::Result<CudaStorage> {
-            let device: CudaDevice = storage.device().clone();
-            let elements = shape.rows() * shape.size * shape.size * shape.channels;
-            let element_bytes = storage.dtype().size_in_bytes();
-            let pixel_bytes = shape.channels * element_bytes;
-            let offset_bytes = layout.start_offset() * element_bytes;
-            let vector_bytes = [16, 4, 2]
+            const WHAT: &str = "im2col-nhwc";
+            fn launch<T: CudaDType + DeviceRepr>(
+                storage: &CudaStorage,
+                layout: &Layout,
+                shape: &PatchShape,
+            ) -> candle_core::Result<CudaStorage> {
+                let device = storage.device();
+                let element_bytes = std::mem::size_of::<T>();
+                let pixel_bytes = shape.channels * element_bytes;
+                let offset_bytes = layout.start_offset() * element_bytes;
+                let vector_bytes = [16, 4, 2]
+                    .into_iter()
+                    .find(|v| pixel_bytes % v == 0 && offset_bytes % v == 0)
+                    .unwrap_or(element_bytes);
+                let vectors = pixel_bytes / vector_bytes;
+                let count = shape.rows() * shape.size * shape.size * vectors;
+                fits_u32(count, WHAT)?;
+                fits_u32(
+                    layout.shape().elem_count() * element_bytes / vector_bytes,
+                    WHAT,
+                )?;
+                let name = match vector_bytes {
+                    16 => "im2col_nhwc_v16",
+                    4 => "im2col_nhwc_v4",
+                    2 => "im2col_nhwc_v2",
+                    other => candle_core::bail!("{WHAT}: {other}-byte elements"),
+                };
+                let config = LaunchConfig {
+                    grid_dim: (as_i32(count.div_ceil(256))? as u32, 1, 1),
+                    block_dim: (256, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let args = [
+                    shape.height,
+                    shape.width,
+                    vectors,
+                    shape.size,
+                    shape.stride,
+                    shape.padding,
+                    shape.out_h,
+                    shape.out_w,
+                ]
+                .map(as_i32)
                 .into_iter()
-                .find(|v| pixel_bytes % v == 0 && offset_bytes % v == 0)
-                .unwrap_or(element_bytes);
-            let vectors = pixel_bytes / vector_bytes;
-            let per_row = shape.size * shape.size * vectors;
-            fits_u32(shape.rows() * per_row, "im2col-nhwc")?;
-            fits_u32(
-                layout.shape().elem_count() * element_bytes / vector_bytes,
-                "im2col-nhwc",
-            )?;
-            let name = match vector_bytes {
-                16 => "im2col_nhwc_v16",
-                4 => "im2col_nhwc_v4",
-                2 => "im2col_nhwc_v2",
-                other => candle_core::bail!("im2col-nhwc: {other}-byte elements"),
-            };
-            let config = LaunchConfig {
-                grid_dim: (as_i32(shape.rows())? as u32, 1, 1),
-                block_dim: (per_row.next_multiple_of(32).min(256) as u32, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let args = [
-                shape.height,
-                shape.width,
-                vectors,
-                shape.size,
-                shape.stride,
-                shape.padding,
-                shape.out_h,
-                shape.out_w,
-            ]
-            .map(as_i32)
-            .into_iter()
-            .collect::<candle_core::Result<Vec<i32>>>()?;
-            let func = device.get_or_load_custom_func(name, MODULE, ptx()?)?;
-            macro_rules! launch {
-                ($variant:ident, $ty:ty, $x:expr) => {{
-                    let x = contiguous($x, layout, "im2col-nhwc input")?;
-                    // SAFETY: every element is written by the kernel below.
-                    let out = unsafe { device.alloc::<$ty>(elements)? };
-                    let mut builder = func.builder();
-                    builder.arg(&x).arg(&out);
-                    for value in &args {
-                        builder.arg(value);
-                    }
-                    // SAFETY: the arguments match the kernel's signature; the kernel copies bits.
-                    unsafe { builder.launch(config) }.w()?;
-                    CudaStorageSlice::$variant(out)
-                }};
+                .collect::<candle_core::Result<Vec<i32>>>()?;
+                let func = device.get_or_load_custom_func(name, MODULE, ptx()?)?;
+                let input = view::<T>((storage, layout), WHAT)?;
+                let elements = shape.rows() * shape.size * shape.size * shape.channels;
+                // SAFETY: every element is written by the kernel below.
+                let out = unsafe { device.alloc::<T>(elements)? };
+                let mut builder = func.builder();
+                builder.arg(&input).arg(&out);
+                for value in &args {
+                    builder.arg(value);
+                }
+                let count = count as u32;
+                builder.arg(&count);
+                // SAFETY: the arguments match the kernel's signature; the kernel copies bits.
+                unsafe { builder.launch(config) }.w()?;
+                Ok(T::wrap_cuda_slice(out, device.clone()))
             }
-            let slice = match &storage.slice {
-                CudaStorageSlice::F32(x) => launch!(F32, f32, x),
-                CudaStorageSlice::F16(x) => launch!(F16, half::f16, x),
-                CudaStorageSlice::BF16(x) => launch!(BF16, half::bf16, x),
-                _ => candle_core::bail!("im2col-nhwc: f32, f16 or bf16 only"),
-            };
-            Ok(CudaStorage { slice, device })
+            by_dtype!(storage.dtype(), WHAT, launch(storage, layout, shape))
         }
 
         /// Launches a kernel named `{stem}_{f32|f16|bf16}` over `inputs` (one storage each,
@@ -1387,6 +1883,133 @@ POOL_ADD(bf16, bf16)
             Ok(CudaStorage { slice, device })
         }
 
+        /// A column-major cuBLAS product `c = a · b (+ c)`, batched with element strides
+        /// (`stride_a` 0: every batch multiplies the same `a`), accumulating in f32.
+        struct Product {
+            m: usize,
+            n: usize,
+            k: usize,
+            ld: [usize; 3],
+            batch: usize,
+            strides: [usize; 3],
+            accumulate: bool,
+        }
+
+        impl Product {
+            fn run<T: DeviceRepr + candle_core::WithDType>(
+                &self,
+                blas: &CudaBlas,
+                a: &CudaView<'_, T>,
+                b: &CudaView<'_, T>,
+                c: &mut CudaViewMut<'_, T>,
+            ) -> candle_core::Result<()>
+            where
+                CudaBlas: Gemm<T>,
+            {
+                let long = |value: usize| {
+                    i64::try_from(value)
+                        .map_err(|_| candle_core::Error::Msg(format!("{value} exceeds i64")))
+                };
+                let config = StridedBatchedConfig {
+                    gemm: GemmConfig {
+                        transa: cublasOperation_t::CUBLAS_OP_N,
+                        transb: cublasOperation_t::CUBLAS_OP_N,
+                        m: as_i32(self.m)?,
+                        n: as_i32(self.n)?,
+                        k: as_i32(self.k)?,
+                        alpha: T::from_f64(1.0),
+                        lda: as_i32(self.ld[0])?,
+                        ldb: as_i32(self.ld[1])?,
+                        beta: T::from_f64(if self.accumulate { 1.0 } else { 0.0 }),
+                        ldc: as_i32(self.ld[2])?,
+                    },
+                    batch_size: as_i32(self.batch)?,
+                    stride_a: long(self.strides[0])?,
+                    stride_b: long(self.strides[1])?,
+                    stride_c: long(self.strides[2])?,
+                };
+                // SAFETY: the callers derive the sizes and strides from the operands' shapes.
+                unsafe { blas.gemm_strided_batched(config, a, b, c) }.w()
+            }
+        }
+
+        /// `sum += xs · matrix` through cuBLAS (β = 1): row-major `(rows, out) += (rows, inner) ·
+        /// (inner, out)` is column-major `sumᵀ += matrixᵀ · xsᵀ`.
+        pub fn accumulate_product(
+            sum: (&mut CudaStorage, &Layout),
+            xs: (&CudaStorage, &Layout),
+            matrix: (&CudaStorage, &Layout),
+            dims: [usize; 3],
+        ) -> candle_core::Result<()> {
+            const WHAT: &str = "accumulate-product";
+            fn launch<T: CudaDType + DeviceRepr + candle_core::WithDType>(
+                sum: (&mut CudaStorage, &Layout),
+                xs: (&CudaStorage, &Layout),
+                matrix: (&CudaStorage, &Layout),
+                [rows, inner, out]: [usize; 3],
+            ) -> candle_core::Result<()>
+            where
+                CudaBlas: Gemm<T>,
+            {
+                let blas = sum.0.device().cublas_handle();
+                let Some((start, end)) = sum.1.contiguous_offsets() else {
+                    candle_core::bail!("{WHAT}: the sum must be contiguous");
+                };
+                let mut target = T::as_cuda_slice_mut(sum.0)?.slice_mut(start..end);
+                let product = Product {
+                    m: out,
+                    n: rows,
+                    k: inner,
+                    ld: [out, inner, out],
+                    batch: 1,
+                    strides: [0, 0, 0],
+                    accumulate: true,
+                };
+                let (xs, matrix) = (view::<T>(xs, WHAT)?, view::<T>(matrix, WHAT)?);
+                product.run(&blas, &matrix, &xs, &mut target)
+            }
+            by_dtype!(sum.0.dtype(), WHAT, launch(sum, xs, matrix, dims))
+        }
+
+        /// A strided 1×1 convolution as one batched product, reading the kept pixels where they
+        /// lie: batch `(image, output row)` starts `stride` input rows after the last, and its
+        /// pixels are `stride · channels` elements apart (`ldb`). Needs the height to divide by
+        /// the stride, so that the batches are evenly spaced.
+        pub fn strided_product(
+            xs: (&CudaStorage, &Layout),
+            matrix: (&CudaStorage, &Layout),
+            geometry: &StridedGeometry,
+        ) -> candle_core::Result<CudaStorage> {
+            const WHAT: &str = "strided-product";
+            fn launch<T: CudaDType + DeviceRepr + candle_core::WithDType>(
+                xs: (&CudaStorage, &Layout),
+                matrix: (&CudaStorage, &Layout),
+                g: &StridedGeometry,
+            ) -> candle_core::Result<CudaStorage>
+            where
+                CudaBlas: Gemm<T>,
+            {
+                let device = xs.0.device();
+                let blas = device.cublas_handle();
+                // SAFETY: the product below writes every element.
+                let mut out =
+                    unsafe { device.alloc::<T>(g.batch * g.out_h * g.out_w * g.outputs)? };
+                let product = Product {
+                    m: g.outputs,
+                    n: g.out_w,
+                    k: g.channels,
+                    ld: [g.outputs, g.stride * g.channels, g.outputs],
+                    batch: g.batch * g.out_h,
+                    strides: [0, g.stride * g.width * g.channels, g.out_w * g.outputs],
+                    accumulate: false,
+                };
+                let (xs, matrix) = (view::<T>(xs, WHAT)?, view::<T>(matrix, WHAT)?);
+                product.run(&blas, &matrix, &xs, &mut out.slice_mut(..))?;
+                Ok(T::wrap_cuda_slice(out, device.clone()))
+            }
+            by_dtype!(xs.0.dtype(), WHAT, launch(xs, matrix, geometry))
+        }
+
         /// Launches BiT's stem pool: input `(h, w)`, output dims `out`.
         pub fn stem_max_pool(
             storage: &CudaStorage,
@@ -1414,22 +2037,6 @@ POOL_ADD(bf16, bf16)
                 &args,
             )
         }
-
-        /// Launches the residual sum.
-        pub fn residual_add(
-            a: (&CudaStorage, &Layout),
-            b: (&CudaStorage, &Layout),
-        ) -> candle_core::Result<CudaStorage> {
-            let count = a.1.shape().elem_count();
-            fits_u32(count, "residual-add")?;
-            let config = LaunchConfig {
-                grid_dim: (count.div_ceil(256).clamp(1, 1 << 16) as u32, 1, 1),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let count = count as u32;
-            launch_typed("residual_add", &[a, b], count as usize, config, &[count])
-        }
     }
 }
 
@@ -1443,8 +2050,10 @@ mod tests {
     fn kernels_compile_with_nvrtc() {
         let ptx = super::kernels::compiled_ptx().unwrap();
         for kernel in [
-            "group_stats_nhwc_f16",
-            "group_apply_nhwc_bf16",
+            "group_stats_nhwc_f16_v8",
+            "group_apply_nhwc_bf16_v1",
+            "im2col_normalised_nhwc_f32_v4",
+            "group_affine_f16",
             "im2col_nhwc_v16",
         ] {
             assert!(ptx.contains(kernel), "{kernel} missing");
