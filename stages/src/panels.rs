@@ -1399,22 +1399,19 @@ fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u
     // differences[line * len + n]: pixel n of the line against the same pixel of the line before.
     let mut differences = vec![0u8; lines * len];
     for y in 0..rows {
-        let pixels = row(y).chunks_exact(channels);
         match axis {
             Axis::Rows if y > 0 => {
                 let out = &mut differences[y * len..(y + 1) * len];
-                for ((d, a), b) in out
-                    .iter_mut()
-                    .zip(pixels)
-                    .zip(row(y - 1).chunks_exact(channels))
-                {
-                    *d = deviation(a, b);
-                }
+                pixel_deviations(row(y), row(y - 1), channels, |n, d| out[n] = d);
             }
             Axis::Cols => {
-                for (x, (a, b)) in pixels.clone().skip(1).zip(pixels).enumerate() {
-                    differences[(x + 1) * len + y] = deviation(a, b);
-                }
+                let pixels = row(y);
+                pixel_deviations(
+                    &pixels[channels..],
+                    &pixels[..pixels.len() - channels],
+                    channels,
+                    |x, d| differences[(x + 1) * len + y] = d,
+                );
             }
             Axis::Rows => {}
         }
@@ -1433,6 +1430,39 @@ fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u
         *strength = u64::from(kth_smallest(&counts, k));
     }
     strengths
+}
+
+/// The largest channel difference of every pixel of `a` against the same pixel of `b` (pixels
+/// of `channels` bytes), handed to `out` with the pixel's index. Gray and RGB, the rasters' usual
+/// layouts, get loops of a fixed pixel size: this runs over every pixel of every figure.
+#[inline(always)]
+fn pixel_deviations(a: &[u8], b: &[u8], channels: usize, mut out: impl FnMut(usize, u8)) {
+    match channels {
+        3 => {
+            for (n, (p, q)) in a.chunks_exact(3).zip(b.chunks_exact(3)).enumerate() {
+                out(
+                    n,
+                    p[0].abs_diff(q[0])
+                        .max(p[1].abs_diff(q[1]))
+                        .max(p[2].abs_diff(q[2])),
+                );
+            }
+        }
+        1 => {
+            for (n, (&p, &q)) in a.iter().zip(b).enumerate() {
+                out(n, p.abs_diff(q));
+            }
+        }
+        _ => {
+            for (n, (p, q)) in a
+                .chunks_exact(channels)
+                .zip(b.chunks_exact(channels))
+                .enumerate()
+            {
+                out(n, deviation(p, q));
+            }
+        }
+    }
 }
 
 /// The `k`-th smallest (from 0) of the bytes `counts` tallies.
