@@ -540,16 +540,17 @@ impl LearnedEmbedder {
         })
     }
 
-    /// Unit vectors of a preprocessed batch. On the CPU the pass runs on the calling thread's
-    /// own one-thread pool: the pipeline already runs one embed worker per core, and candle's
-    /// operators, left on the shared pool, spend the cores spinning for each other's work.
-    fn forward(&self, pixels: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
-        let run = || -> Result<Vec<Vec<f32>>, ModelError> {
-            let vectors = match &self.gpu_net {
-                Some(net) => net.forward(pixels)?,
-                None => self.net.forward(pixels)?,
-            };
-            Ok(vectors.to_vec2::<f32>()?)
+    /// The unit vectors of a preprocessed batch, as a tensor on the model's device. On a GPU the
+    /// pass is only queued: nothing waits for it until the vectors are read. On the CPU it runs
+    /// on the calling thread's own one-thread pool: the pipeline already runs one embed worker
+    /// per core, and candle's operators, left on the shared pool, spend the cores spinning for
+    /// each other's work.
+    fn forward(&self, pixels: &Tensor) -> Result<Tensor, ModelError> {
+        let run = || -> Result<Tensor, ModelError> {
+            match &self.gpu_net {
+                Some(net) => net.forward(pixels),
+                None => self.net.forward(pixels),
+            }
         };
         if !self.device.is_cpu() {
             return run();
@@ -562,6 +563,29 @@ impl LearnedEmbedder {
             Some(pool) => pool.install(run),
             None => run(),
         })
+    }
+
+    /// The vectors of every view of every panel of `chunks`, one forward pass per chunk, in
+    /// order. Each chunk is preprocessed before the previous chunk's vectors are waited for: on a
+    /// GPU the preprocessing of one batch overlaps the pass of the one before.
+    fn pipelined<'a>(
+        &self,
+        chunks: impl Iterator<Item = &'a [GrayImage]>,
+        views: &[Dihedral],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut vectors = Vec::new();
+        let mut queued: Option<Tensor> = None;
+        for chunk in chunks {
+            let pixels = self.inputs(chunk, views)?;
+            if let Some(pass) = queued.take() {
+                vectors.extend(pass.to_vec2::<f32>()?);
+            }
+            queued = Some(self.forward(&pixels)?);
+        }
+        if let Some(pass) = queued {
+            vectors.extend(pass.to_vec2::<f32>()?);
+        }
+        Ok(vectors)
     }
 
     /// The model's shape.
@@ -610,12 +634,7 @@ impl Embedder for LearnedEmbedder {
     }
 
     fn embed(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let mut vectors = Vec::with_capacity(images.len());
-        for chunk in images.chunks(EMBED_BATCH) {
-            let pixels = self.inputs(chunk, &[Dihedral::Identity])?;
-            vectors.extend(self.forward(&pixels)?);
-        }
-        Ok(vectors)
+        self.pipelined(images.chunks(EMBED_BATCH), &[Dihedral::Identity])
     }
 
     /// Resizes the panel once and turns the small input eight ways, one forward pass for all.
@@ -630,16 +649,12 @@ impl Embedder for LearnedEmbedder {
     /// batch of eight left the convolutions' matrix products too small to be efficient.
     fn embed_dihedral_many(&self, images: &[GrayImage]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         let views = Dihedral::ALL.len();
-        let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks((EMBED_BATCH / views).max(1)) {
-            let pixels = self.inputs(chunk, &Dihedral::ALL)?;
-            let vectors = self.forward(&pixels)?;
-            let mut vectors = vectors.into_iter();
-            for _ in chunk {
-                out.push(vectors.by_ref().take(views).collect());
-            }
-        }
-        Ok(out)
+        let chunks = images.chunks((EMBED_BATCH / views).max(1));
+        let mut vectors = self.pipelined(chunks, &Dihedral::ALL)?.into_iter();
+        Ok(images
+            .iter()
+            .map(|_| vectors.by_ref().take(views).collect())
+            .collect())
     }
 }
 
@@ -669,6 +684,36 @@ mod tests {
             embedder.embed_dihedral_many(&images).unwrap(),
         );
         assert_eq!(serial, parallel);
+    }
+
+    #[test]
+    fn batches_queued_behind_each_other_give_each_panel_its_own_vectors() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("weights/panelscope-embed-small.safetensors");
+        let embedder = LearnedEmbedder::load(&path, &Device::Cpu).unwrap();
+        // Three batches of EMBED_BATCH, the last one short; eight views of 19 panels fill three
+        // batches of eight panels.
+        let images: Vec<GrayImage> = (0..(2 * EMBED_BATCH as u32 + 5))
+            .map(|k| {
+                GrayImage::from_fn(40 + k % 13, 30 + k % 7, |x, y| {
+                    image::Luma([((x * (k % 5 + 2) + y * (k % 3 + 5) + k) % 251) as u8])
+                })
+            })
+            .collect();
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        let all = embedder.embed(&images).unwrap();
+        assert_eq!(all.len(), images.len());
+        for (image, vector) in images.iter().zip(&all) {
+            let alone = embedder.embed(std::slice::from_ref(image)).unwrap();
+            assert!(close(&alone[0], vector));
+        }
+        let many = embedder.embed_dihedral_many(&images[..19]).unwrap();
+        assert_eq!(many.len(), 19);
+        for (image, views) in images.iter().zip(&many) {
+            let alone = embedder.embed_dihedral(image).unwrap();
+            assert_eq!(alone.len(), views.len());
+            assert!(alone.iter().zip(views).all(|(a, b)| close(a, b)));
+        }
     }
 
     #[test]
