@@ -127,6 +127,9 @@ const FRAME_COVER: f32 = 0.97;
 const FRAME_SIDE_PX: usize = 3;
 /// ... are lighter by this much on average (levels).
 const FRAME_CONTRAST: f32 = 50.0;
+/// A panel's outer lines are a frame when each is one colour within this many levels ...
+const FRAME_FLAT_TOLERANCE: u8 = 10;
+/// ... along at least [`FRAME_COVER`] of its length, the four sides of one colour.
 /// Gutters tried per region, widest first, before the region is kept whole.
 const CUTS_TRIED: usize = 3;
 /// Regions evaluated per figure after which only the widest gutter of a region is tried, and
@@ -403,6 +406,9 @@ impl Panels {
                     dropped += 1;
                     return None;
                 }
+                // Where a frame is drawn around the picture, the panel is what it encloses.
+                let pixel_box = without_frame(raster, pixel_box);
+                let bbox = pixel_box.to_page(origin, ppx, ppy);
                 Some(Panel {
                     bbox,
                     pixel_box: in_figure(pixel_box),
@@ -553,6 +559,78 @@ fn frame_cells(raster: &Raster, region: Rect) -> Vec<Rect> {
         return cells;
     }
     vec![region]
+}
+
+/// `area` without the frame drawn around its picture: up to [`MAX_FRAME_PX`] outermost rows
+/// and columns that are each one colour, the same on all four sides (frames are drawn around
+/// some copies of a picture and not around others).
+fn without_frame(raster: &Raster, area: PixelBox) -> PixelBox {
+    let channels = usize::from(raster.channels.max(1));
+    let (width, height) = (
+        area.x1.saturating_sub(area.x0),
+        area.y1.saturating_sub(area.y0),
+    );
+    if width.min(height) < 8 * MAX_FRAME_PX || raster.width < area.x1 || raster.height < area.y1 {
+        return area;
+    }
+    let pixel = |x: u32, y: u32| {
+        let at = (y as usize * raster.width as usize + x as usize) * channels;
+        &raster.data[at..at + channels]
+    };
+    // The colour of a line of pixels when it is one colour, but for a few.
+    let flat_colour = |pixels: &mut dyn Iterator<Item = &[u8]>| -> Option<Vec<u8>> {
+        let pixels: Vec<&[u8]> = pixels.collect();
+        let colour = pixels[pixels.len() / 2].to_vec();
+        let alike = pixels
+            .iter()
+            .filter(|p| deviation(p, &colour) <= FRAME_FLAT_TOLERANCE)
+            .count();
+        (alike as f32 >= FRAME_COVER * pixels.len() as f32).then_some(colour)
+    };
+    let mut depth = 0;
+    while depth < MAX_FRAME_PX {
+        let (x0, y0, x1, y1) = (
+            area.x0 + depth,
+            area.y0 + depth,
+            area.x1 - 1 - depth,
+            area.y1 - 1 - depth,
+        );
+        let sides = [
+            flat_colour(&mut (x0..=x1).map(|x| pixel(x, y0))),
+            flat_colour(&mut (x0..=x1).map(|x| pixel(x, y1))),
+            flat_colour(&mut (y0..=y1).map(|y| pixel(x0, y))),
+            flat_colour(&mut (y0..=y1).map(|y| pixel(x1, y))),
+        ];
+        let Some(top) = sides[0].clone() else { break };
+        let one_colour = sides.iter().all(|side| {
+            side.as_ref()
+                .is_some_and(|c| deviation(c, &top) <= FRAME_FLAT_TOLERANCE)
+        });
+        if !one_colour {
+            break;
+        }
+        depth += 1;
+    }
+    // A frame is a line around something else: flat sides wider than a frame, or a "frame" in
+    // the colour of what it encloses, are the picture's own margins.
+    let frame_colour = pixel(area.x0, area.y0 + height / 2).to_vec();
+    let inner: Vec<&[u8]> = (area.x0 + depth..area.x1 - depth)
+        .map(|x| pixel(x, area.y0 + depth))
+        .chain((area.y0 + depth..area.y1 - depth).map(|y| pixel(area.x0 + depth, y)))
+        .collect();
+    let like_frame = inner
+        .iter()
+        .filter(|p| deviation(p, &frame_colour) <= FRAME_FLAT_TOLERANCE)
+        .count();
+    if depth == 0 || depth == MAX_FRAME_PX || 2 * like_frame >= inner.len() {
+        return area;
+    }
+    PixelBox::new(
+        area.x0 + depth,
+        area.y0 + depth,
+        area.x1 - depth,
+        area.y1 - depth,
+    )
 }
 
 /// The frame lines of `region` along `axis` (columns or rows), as `start..end` in raster
@@ -2841,6 +2919,40 @@ mod tests {
         letter(&mut image, 40, 25);
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_eq!(layout.boxes, vec![PixelBox::new(40, 40, 360, 270)]);
+    }
+
+    #[test]
+    fn a_frame_drawn_around_a_picture_is_left_out_of_its_panel() {
+        // A plot's axes run along its edges: framed, they are one thicker line, left alone.
+        for (i, content) in CONTENTS.into_iter().enumerate() {
+            if matches!(content, Content::Plot) {
+                continue;
+            }
+            let picture = PixelBox::new(40, 40, 360, 270);
+            let figure = |framed: bool| {
+                let mut image = RgbImage::from_pixel(400, 300, Rgb([255, 255, 255]));
+                paint(&mut image, picture, content, &mut Rng(i as u64));
+                if framed {
+                    for (x, y, pixel) in image.enumerate_pixels_mut() {
+                        let inside = (40..360).contains(&x) && (40..270).contains(&y);
+                        if (37..363).contains(&x) && (37..273).contains(&y) && !inside {
+                            *pixel = Rgb([35, 35, 35]);
+                        }
+                    }
+                }
+                Figure::new(
+                    FigureSource::Detected,
+                    BBox::new(0.0, 0.0, 200.0, 150.0),
+                    PixelBox::new(0, 0, 400, 300),
+                    Raster::from_rgb(image),
+                )
+            };
+            let (bare, _) = panels().split(&figure(false));
+            let (framed, _) = panels().split(&figure(true));
+            let boxes = |found: &[Panel]| found.iter().map(|p| p.pixel_box).collect::<Vec<_>>();
+            assert_eq!(boxes(&framed), boxes(&bare), "{content:?}");
+            assert_found(&boxes(&framed), &[picture], &format!("framed {content:?}"));
+        }
     }
 
     #[test]
