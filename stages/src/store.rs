@@ -739,13 +739,15 @@ impl Store {
                     similarity: row.get(16)?,
                     verified: row.get(17)?,
                     kind: row.get(18)?,
-                    transform: serde_json::from_str(&transform).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            19,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })?,
+                    transform: serde_json::from_str::<crate::verify::Relation>(&transform)
+                        .map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                19,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?
+                        .finite_or_unverified(),
                     suppressed: row.get(20)?,
                 })
             })?;

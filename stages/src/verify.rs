@@ -84,31 +84,92 @@ pub struct Relation {
     /// The flip or quarter turn applied to the second panel to align it with the first.
     pub dihedral: String,
     /// Extra rotation (degrees, counter-clockwise) after the dihedral transform.
+    #[serde(deserialize_with = "lenient::number")]
     pub rotation_deg: f32,
     /// Size of the matching content in the second panel relative to the first (second / first).
+    #[serde(deserialize_with = "lenient::number")]
     pub scale: f32,
     /// The matching region of the first panel, as fractions of its width and height
     /// `[x0, y0, x1, y1]`.
+    #[serde(deserialize_with = "lenient::region")]
     pub region_a: [f32; 4],
     /// The matching region of the second panel, in fractions of the second panel as drawn.
+    #[serde(deserialize_with = "lenient::region")]
     pub region_b: [f32; 4],
     /// Correlation of the aligned regions (each one's intensities matched to the other's).
+    #[serde(deserialize_with = "lenient::number")]
     pub correlation: f32,
     /// Correlation of the aligned regions' rank images.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub rank_correlation: f32,
     /// Correlation of their fine detail.
+    #[serde(deserialize_with = "lenient::number")]
     pub detail_correlation: f32,
     /// Correlation of their finest detail (pixel-scale texture: grain, noise, compression), at
     /// the resolution of the smaller of the two regions.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub fine_correlation: f32,
     /// Share of the aligned area left out of the correlations because the two differ there
     /// alone: a panel letter, arrow or mark on one side (0 when none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::number")]
     pub left_out_share: f32,
     /// Whether both correlations clear the thresholds.
     pub verified: bool,
+}
+
+impl Relation {
+    /// The relation with every number finite: a degenerate comparison (a sliver of a panel, a
+    /// few pixels high at the working size) can leave a NaN, which JSON cannot hold. Such a
+    /// relation is not verified; its unknown numbers become neutral ones (scale 1, whole regions,
+    /// no correlation).
+    pub fn finite_or_unverified(self) -> Self {
+        let finite = [
+            self.rotation_deg,
+            self.scale,
+            self.correlation,
+            self.rank_correlation,
+            self.detail_correlation,
+            self.fine_correlation,
+            self.left_out_share,
+        ]
+        .into_iter()
+        .chain(self.region_a)
+        .chain(self.region_b)
+        .all(f32::is_finite);
+        if finite {
+            return self;
+        }
+        let or = |value: f32, neutral: f32| if value.is_finite() { value } else { neutral };
+        let region = |r: [f32; 4]| [or(r[0], 0.0), or(r[1], 0.0), or(r[2], 1.0), or(r[3], 1.0)];
+        Self {
+            rotation_deg: or(self.rotation_deg, 0.0),
+            scale: or(self.scale, 1.0),
+            region_a: region(self.region_a),
+            region_b: region(self.region_b),
+            correlation: or(self.correlation, 0.0),
+            rank_correlation: or(self.rank_correlation, 0.0),
+            detail_correlation: or(self.detail_correlation, 0.0),
+            fine_correlation: or(self.fine_correlation, 0.0),
+            left_out_share: or(self.left_out_share, 0.0),
+            verified: false,
+            ..self
+        }
+    }
+}
+
+/// Reading numbers that JSON holds as `null` (how a NaN is written) as NaN, so that relations
+/// stored before [`Relation::finite_or_unverified`] existed still load.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+        Ok(Option::<f32>::deserialize(deserializer)?.unwrap_or(f32::NAN))
+    }
+
+    pub fn region<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[f32; 4], D::Error> {
+        let values = <[Option<f32>; 4]>::deserialize(deserializer)?;
+        Ok(values.map(|v| v.unwrap_or(f32::NAN)))
+    }
 }
 
 /// `image` downscaled to twice `side` on its longest side when it is larger than that: a source
@@ -651,6 +712,7 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
         region_b: region_as_drawn(d, relation.region_b),
         ..relation
     }
+    .finite_or_unverified()
 }
 
 /// `region` (fractions of the second panel after `d`) as fractions of the panel as drawn.
@@ -1491,6 +1553,37 @@ mod tests {
                 % 23;
             Luma([(225 - y * 25 / height - band + noise).clamp(0, 255) as u8])
         })
+    }
+
+    #[test]
+    fn a_sliver_against_a_panel_gives_finite_numbers() {
+        // A thumbnail of a 1710×27 strip from the real PDFs is 384×6, two pixels high at the
+        // working size; against this panel its regions came out NaN.
+        let sliver = GrayImage::from_fn(384, 6, |x, y| Luma([((x * 31 + y * 17) % 97 + 80) as u8]));
+        let panel = GrayImage::from_fn(117, 45, |x, y| Luma([((x * 13 + y * 7) % 101 + 90) as u8]));
+        for hint in Dihedral::ALL {
+            for (a, b) in [(&sliver, &panel), (&panel, &sliver)] {
+                let relation = verify(a, b, hint, &VerifyConfig::default());
+                let json = serde_json::to_string(&relation).unwrap();
+                assert!(!json.contains("null"), "{hint:?}: {json}");
+                assert!(!relation.verified);
+            }
+        }
+    }
+
+    #[test]
+    fn a_relation_stored_with_nans_loads_unverified_and_finite() {
+        let stored = r#"{"dihedral":"flip_vertical","rotation_deg":0.0,"scale":null,
+            "region_a":[0.0,null,1.0,null],"region_b":[0.0,null,1.0,null],"correlation":0.5,
+            "detail_correlation":null,"verified":true}"#;
+        let relation: Relation = serde_json::from_str(stored).unwrap();
+        assert!(relation.scale.is_nan());
+        let relation = relation.finite_or_unverified();
+        assert!(!relation.verified);
+        assert_eq!(relation.scale, 1.0);
+        assert_eq!(relation.region_a, [0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(relation.correlation, 0.5);
+        assert_eq!(relation.detail_correlation, 0.0);
     }
 
     #[test]
