@@ -127,9 +127,9 @@ const FRAME_COVER: f32 = 0.97;
 const FRAME_SIDE_PX: usize = 3;
 /// ... are lighter by this much on average (levels).
 const FRAME_CONTRAST: f32 = 50.0;
-/// A panel's outer lines are a frame when each is one colour within this many levels ...
+/// A panel's outer lines are a frame when each is one colour within this many levels along at
+/// least [`FRAME_COVER`] of its length, the four sides of one colour.
 const FRAME_FLAT_TOLERANCE: u8 = 10;
-/// ... along at least [`FRAME_COVER`] of its length, the four sides of one colour.
 /// Gutters tried per region, widest first, before the region is kept whole.
 const CUTS_TRIED: usize = 3;
 /// Regions evaluated per figure after which only the widest gutter of a region is tried, and
@@ -561,9 +561,9 @@ fn frame_cells(raster: &Raster, region: Rect) -> Vec<Rect> {
     vec![region]
 }
 
-/// `area` without the frame drawn around its picture: up to [`MAX_FRAME_PX`] outermost rows
-/// and columns that are each one colour, the same on all four sides (frames are drawn around
-/// some copies of a picture and not around others).
+/// `area` without the frame drawn around its picture: fewer than [`MAX_FRAME_PX`] outermost
+/// rows and columns that are each one colour, the same on all four sides, unlike the line inside
+/// them (frames are drawn around some copies of a picture and not around others).
 fn without_frame(raster: &Raster, area: PixelBox) -> PixelBox {
     let channels = usize::from(raster.channels.max(1));
     let (width, height) = (
