@@ -1838,51 +1838,6 @@ STEM_POOL(bf16, bf16)
             by_dtype!(storage.dtype(), WHAT, launch(storage, layout, shape))
         }
 
-        /// Launches a kernel named `{stem}_{f32|f16|bf16}` over `inputs` (one storage each,
-        /// contiguous) writing `elements` values, then the kernel's `scalars`.
-        fn launch_typed<S: candle_core::cuda_backend::cudarc::driver::DeviceRepr>(
-            stem: &str,
-            inputs: &[(&CudaStorage, &Layout)],
-            elements: usize,
-            config: LaunchConfig,
-            scalars: &[S],
-        ) -> candle_core::Result<CudaStorage> {
-            let device = inputs[0].0.device().clone();
-            macro_rules! run {
-                ($variant:ident, $ty:ty, $suffix:literal) => {{
-                    let views = inputs
-                        .iter()
-                        .map(|(storage, layout)| match &storage.slice {
-                            CudaStorageSlice::$variant(slice) => contiguous(slice, layout, stem),
-                            _ => candle_core::bail!("{stem}: operands of mixed dtypes"),
-                        })
-                        .collect::<candle_core::Result<Vec<_>>>()?;
-                    // SAFETY: every element is written by the kernel below.
-                    let out = unsafe { device.alloc::<$ty>(elements)? };
-                    let name = format!("{stem}_{}", $suffix);
-                    let func = device.get_or_load_custom_func(&name, MODULE, ptx()?)?;
-                    let mut builder = func.builder();
-                    for view in &views {
-                        builder.arg(view);
-                    }
-                    builder.arg(&out);
-                    for scalar in scalars {
-                        builder.arg(scalar);
-                    }
-                    // SAFETY: the arguments match the kernel's signature.
-                    unsafe { builder.launch(config) }.w()?;
-                    CudaStorageSlice::$variant(out)
-                }};
-            }
-            let slice = match &inputs[0].0.slice {
-                CudaStorageSlice::F32(_) => run!(F32, f32, "f32"),
-                CudaStorageSlice::F16(_) => run!(F16, half::f16, "f16"),
-                CudaStorageSlice::BF16(_) => run!(BF16, half::bf16, "bf16"),
-                _ => candle_core::bail!("{stem}: f32, f16 or bf16 only"),
-            };
-            Ok(CudaStorage { slice, device })
-        }
-
         /// A column-major cuBLAS product `c = a · b (+ c)`, batched with element strides
         /// (`stride_a` 0: every batch multiplies the same `a`), accumulating in f32.
         struct Product {
@@ -2017,24 +1972,43 @@ STEM_POOL(bf16, bf16)
             [height, width]: [usize; 2],
             out: [usize; 4],
         ) -> candle_core::Result<CudaStorage> {
-            let [batch, out_h, out_w, channels] = out;
-            fits_u32(layout.shape().elem_count(), "stem-max-pool-nhwc")?;
-            let rows = batch * out_h * out_w;
-            let config = LaunchConfig {
-                grid_dim: (as_i32(rows)? as u32, 1, 1),
-                block_dim: (channels.next_multiple_of(32).min(256) as u32, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let args = [height, width, channels, out_h, out_w]
-                .map(as_i32)
-                .into_iter()
-                .collect::<candle_core::Result<Vec<i32>>>()?;
-            launch_typed(
-                "stem_max_pool_nhwc",
-                &[(storage, layout)],
-                rows * channels,
-                config,
-                &args,
+            const WHAT: &str = "stem-max-pool-nhwc";
+            fn launch<T: CudaDType + DeviceRepr>(
+                storage: &CudaStorage,
+                layout: &Layout,
+                [height, width]: [usize; 2],
+                [batch, out_h, out_w, channels]: [usize; 4],
+            ) -> candle_core::Result<CudaStorage> {
+                let device = storage.device();
+                fits_u32(layout.shape().elem_count(), WHAT)?;
+                let rows = batch * out_h * out_w;
+                let config = LaunchConfig {
+                    grid_dim: (as_i32(rows)? as u32, 1, 1),
+                    block_dim: (channels.next_multiple_of(32).min(256) as u32, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let args = [height, width, channels, out_h, out_w]
+                    .map(as_i32)
+                    .into_iter()
+                    .collect::<candle_core::Result<Vec<i32>>>()?;
+                let name = format!("stem_max_pool_nhwc_{}", suffix(storage)?);
+                let func = device.get_or_load_custom_func(&name, MODULE, ptx()?)?;
+                let input = view::<T>((storage, layout), WHAT)?;
+                // SAFETY: every element is written by the kernel below.
+                let pooled = unsafe { device.alloc::<T>(rows * channels)? };
+                let mut builder = func.builder();
+                builder.arg(&input).arg(&pooled);
+                for value in &args {
+                    builder.arg(value);
+                }
+                // SAFETY: the arguments match the kernel's signature.
+                unsafe { builder.launch(config) }.w()?;
+                Ok(T::wrap_cuda_slice(pooled, device.clone()))
+            }
+            by_dtype!(
+                storage.dtype(),
+                WHAT,
+                launch(storage, layout, [height, width], out)
             )
         }
     }
