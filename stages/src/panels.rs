@@ -91,6 +91,14 @@ const RAMP_PX: u32 = 6;
 /// strokes, well below it) and at least half the area of the smallest panel vetoes the cut that
 /// drops it.
 const SOLID_SHARE: f32 = 0.85;
+/// A solid piece at least this many times longer than wide is a strip, a panel whatever its
+/// share of the figure.
+const STRIP_ASPECT: f32 = 2.0;
+/// A strip at least this share one flat fill is a drawn box (a node of a pathway diagram with its
+/// label: 0.67–0.70), not a membrane: of the 339 real blots in ../shared/data, 2% reach it (0.46
+/// at the 99th percentile; smooth generated ones up to 0.69), and those are still panels when
+/// large enough for the share rule.
+const MAX_STRIP_FLAT_SHARE: f32 = 0.55;
 /// A seam between stacked strips is at least this many times sharper than the panel's median
 /// row-to-row change.
 const SEAM_CONTRAST: u64 = 3;
@@ -2118,6 +2126,34 @@ impl InkMap {
         self.sums[y as usize * (self.width as usize + 1) + x as usize]
     }
 
+    /// Share of `r` within [`FLAT_TOLERANCE`] of its commonest deviation, in runs along rows of
+    /// at least [`FLAT_RUN_PX`]: one flat fill, as a drawn box has and a photograph does not.
+    fn flat_share(&self, r: Rect) -> f32 {
+        let w = self.width as usize;
+        let rows = || {
+            (r.y0..r.y1)
+                .map(move |y| &self.deviation[y as usize * w..][r.x0 as usize..r.x1 as usize])
+        };
+        let mut histogram = [0u32; 256];
+        rows()
+            .flatten()
+            .for_each(|&d| histogram[usize::from(d)] += 1);
+        let mode = (0..=255u8)
+            .max_by_key(|&d| histogram[usize::from(d)])
+            .unwrap_or(0);
+        let flat: usize = rows()
+            .map(|row| {
+                row.chunk_by(|a, b| {
+                    a.abs_diff(mode) <= FLAT_TOLERANCE && b.abs_diff(mode) <= FLAT_TOLERANCE
+                })
+                .filter(|run| run.len() >= FLAT_RUN_PX && run[0].abs_diff(mode) <= FLAT_TOLERANCE)
+                .map(<[u8]>::len)
+                .sum::<usize>()
+            })
+            .sum();
+        flat as f32 / r.area().max(1) as f32
+    }
+
     /// Ink pixels in `r`.
     fn count(&self, r: Rect) -> u32 {
         (self.at(r.x1, r.y1) - self.at(r.x0, r.y1)) - (self.at(r.x1, r.y0) - self.at(r.x0, r.y0))
@@ -2470,10 +2506,16 @@ impl Splitter<'_> {
     /// Whether a trimmed region that will not be cut further is a panel worth screening.
     fn is_panel(&self, r: Rect) -> bool {
         let (w, h) = (r.width() as f32, r.height() as f32);
-        if w < self.min_side || h < self.min_side {
+        let ink = self.ink.count(r) as f32;
+        // A blot strip (one protein's row of bands) is solid and long: the share of the figure
+        // that keeps letters and labels out does not apply to it, only the absolute minimum.
+        let strip = w.min(h) >= self.config.min_panel_side_px as f32
+            && w.max(h) >= self.min_side.max(STRIP_ASPECT * w.min(h))
+            && ink >= SOLID_SHARE * r.area() as f32
+            && self.ink.flat_share(r) < MAX_STRIP_FLAT_SHARE;
+        if (w < self.min_side || h < self.min_side) && !strip {
             return false;
         }
-        let ink = self.ink.count(r) as f32;
         if w.max(h) > self.config.max_sparse_aspect * w.min(h) && ink < 0.5 * r.area() as f32 {
             return false;
         }
@@ -3088,6 +3130,54 @@ mod tests {
             chart.x0 <= 600 && chart.x1 >= 890 && chart.y0 <= 20 && chart.y1 >= 360,
             "{chart:?} does not cover the chart"
         );
+    }
+
+    #[test]
+    fn a_blot_strip_thinner_than_the_share_rule_is_a_panel() {
+        // A column of labelled strips in a figure 700 px high: its panels need 56 px a side, but
+        // the strip 40 px high (one protein's row of bands) is a panel still.
+        let mut image = RgbImage::from_pixel(900, 700, Rgb([255, 255, 255]));
+        let mut rng = Rng(11);
+        let strips = [
+            PixelBox::new(100, 20, 700, 120),
+            PixelBox::new(100, 150, 400, 190),
+            PixelBox::new(100, 220, 700, 320),
+            PixelBox::new(100, 350, 700, 450),
+            PixelBox::new(100, 480, 700, 580),
+        ];
+        for strip in strips {
+            paint(&mut image, strip, Content::Blot, &mut rng);
+            let middle = (strip.y0 + strip.y1) / 2 - 4;
+            text_line(&mut image, 30, middle, 60, &mut rng);
+            text_line(&mut image, strip.x1 + 20, middle, 110, &mut rng);
+        }
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_found(&layout.boxes, &strips, "strips");
+    }
+
+    #[test]
+    fn a_drawn_label_box_is_one_flat_fill_and_a_blot_strip_is_not() {
+        // The node of a pathway diagram is as long and as solid as a strip; its fill is what
+        // keeps it from passing as one.
+        let mut image = RgbImage::from_pixel(500, 100, Rgb([255, 255, 255]));
+        let mut rng = Rng(12);
+        let strip = PixelBox::new(10, 10, 410, 50);
+        paint(&mut image, strip, Content::Blot, &mut rng);
+        let node = PixelBox::new(10, 55, 410, 95);
+        fill(&mut image, node, [250, 200, 210]);
+        fill(&mut image, PixelBox::new(10, 55, 410, 57), [40, 40, 40]);
+        fill(&mut image, PixelBox::new(10, 93, 410, 95), [40, 40, 40]);
+        text_line(&mut image, 150, 67, 120, &mut rng);
+        let ink = InkMap::new(&Raster::from_rgb(image), &[255, 255, 255], 20);
+        let rect = |b: PixelBox| Rect {
+            x0: b.x0,
+            y0: b.y0,
+            x1: b.x1,
+            y1: b.y1,
+        };
+        let (strip_flat, node_flat) = (ink.flat_share(rect(strip)), ink.flat_share(rect(node)));
+        assert!(strip_flat < MAX_STRIP_FLAT_SHARE, "strip: {strip_flat}");
+        assert!(node_flat >= MAX_STRIP_FLAT_SHARE, "node: {node_flat}");
     }
 
     #[test]
