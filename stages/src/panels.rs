@@ -180,7 +180,8 @@ pub struct PanelsConfig {
     /// 8–12 pt high.
     pub min_strip_side_pt: f32,
     /// Smallest panel side as a share of the figure's shorter side (0–1); the larger of this and
-    /// `min_panel_side_px` applies.
+    /// `min_panel_side_px` applies. A solid strip (one protein's row of bands, at least twice as
+    /// long as high) needs only `min_panel_side_px`.
     pub min_panel_side_share: f32,
     /// Smallest share (0–1) of a panel's rows, and of its columns, that hold ink; sparser pieces
     /// (one lane of a blot, a row of bands, a column of labels) are not panels on their own.
