@@ -2510,11 +2510,13 @@ impl Splitter<'_> {
         let ink = self.ink.count(r) as f32;
         // A blot strip (one protein's row of bands) is solid and long: the share of the figure
         // that keeps letters and labels out does not apply to it, only the absolute minimum.
-        let strip = w.min(h) >= self.config.min_panel_side_px as f32
-            && w.max(h) >= self.min_side.max(STRIP_ASPECT * w.min(h))
-            && ink >= SOLID_SHARE * r.area() as f32
-            && self.ink.flat_share(r) < MAX_STRIP_FLAT_SHARE;
-        if (w < self.min_side || h < self.min_side) && !strip {
+        let strip = || {
+            w.min(h) >= self.config.min_panel_side_px as f32
+                && w.max(h) >= self.min_side.max(STRIP_ASPECT * w.min(h))
+                && ink >= SOLID_SHARE * r.area() as f32
+                && self.ink.flat_share(r) < MAX_STRIP_FLAT_SHARE
+        };
+        if (w < self.min_side || h < self.min_side) && !strip() {
             return false;
         }
         if w.max(h) > self.config.max_sparse_aspect * w.min(h) && ink < 0.5 * r.area() as f32 {
