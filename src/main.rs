@@ -1,6 +1,7 @@
 //! The `panelscope` command line.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -143,9 +144,14 @@ enum Command {
         /// The weights file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Optimiser steps.
+        /// Optimiser steps (at most, with --minutes).
         #[arg(long, default_value_t = 1600)]
         steps: usize,
+        /// Train for about this many minutes of optimiser steps: after 50 steps the run's length
+        /// is fixed at what fits (at most --steps); the model card gives the --steps that repeat
+        /// it. Loading and held-out evaluations come on top.
+        #[arg(long, value_name = "MINUTES")]
+        minutes: Option<f64>,
         /// Panels per batch (each gives two views).
         #[arg(long, default_value_t = 32)]
         batch: usize,
@@ -475,6 +481,7 @@ fn main() -> Result<()> {
         Command::Train {
             out,
             steps,
+            minutes,
             batch,
             preset,
             side,
@@ -503,6 +510,10 @@ fn main() -> Result<()> {
             let options = train::TrainOptions {
                 out: out.clone(),
                 steps: *steps,
+                time_budget: minutes
+                    .map(|m| Duration::try_from_secs_f64(m * 60.0))
+                    .transpose()
+                    .context("--minutes must be a positive number")?,
                 batch: *batch,
                 preset: match preset {
                     PresetArg::Small => train::Preset::Small,

@@ -15,8 +15,13 @@
 //! ([`eval`]) are logged as training runs; the result is written as safetensors with a model card
 //! beside it.
 //!
+//! A batch's views are made on every core, each from a random stream of its own, so a run is
+//! the same whatever the number of cores. `--minutes` trains for a wall-clock budget: the
+//! first steps are timed and the run's length fixed at what fits; the model card gives the
+//! `--steps` that repeat it.
+//!
 //! ```text
-//! RAYON_NUM_THREADS=1 panelscope train --out models/weights/panelscope-embed-small.safetensors
+//! panelscope train --out models/weights/panelscope-embed-small.safetensors
 //! ```
 
 mod data;
@@ -28,7 +33,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use candle_core::{DType, Device, Tensor};
@@ -36,6 +41,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use image::RgbImage;
 use panelscope_models::learned::{self, Config, LearnedNet};
 use panelscope_models::{ClassicalEmbedder, DevicePreference, Embedder, LearnedEmbedder};
+use rayon::prelude::*;
 
 use crate::synth::rng::{Rng, mix};
 use data::{ProceduralSpec, RealKind, RealPanel};
@@ -71,8 +77,12 @@ impl Preset {
 pub struct TrainOptions {
     /// The weights file to write (`.safetensors`); the model card goes beside it (`.md`).
     pub out: PathBuf,
-    /// Optimiser steps.
+    /// Optimiser steps (at most, with a time budget).
     pub steps: usize,
+    /// Wall-clock time for the optimiser steps: after [`BUDGET_FIXED_AT`] steps the run's
+    /// length is fixed at what fits (at most `steps`). Loading, held-out evaluations and the
+    /// final scoring come on top.
+    pub time_budget: Option<Duration>,
     /// Panels per batch (each gives two views).
     pub batch: usize,
     /// Model shape.
@@ -131,8 +141,11 @@ const POOL_PER_PANEL: usize = 12;
 /// Most procedural panels kept ready.
 const POOL: usize = 384;
 
-/// Pool entries replaced by new panels each step.
+/// Pool entries replaced by new panels each step, per [`REFRESH_BATCH`] panels of a batch.
 const REFRESH: usize = 6;
+
+/// The batch size [`REFRESH`] is for.
+const REFRESH_BATCH: usize = 32;
 
 /// Share of a batch's panels that are real, when real training panels exist.
 const REAL_SHARE: f32 = 0.35;
@@ -156,9 +169,27 @@ const BATCH_STREAM: u64 = 0xBA7C4;
 /// Stream of the initial weights.
 const INIT_STREAM: u64 = 0x1417;
 
+/// Steps left out of the time budget's timing: the first include CUDA's kernel compilation and
+/// the prefetch queue filling.
+const BUDGET_UNTIMED_STEPS: usize = 10;
+
+/// The step after which a time budget fixes the run's length. The learning rate up to it is the
+/// warm-up's, which does not depend on the length, so `--steps` with the length it chose gives
+/// the same run.
+const BUDGET_FIXED_AT: usize = 50;
+
 /// Trains, evaluates and writes the model and its card.
 pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
     ensure!(options.steps > 0, "train needs at least one step (--steps)");
+    ensure!(
+        options.time_budget.is_none()
+            || (options.warmup_steps >= BUDGET_FIXED_AT
+                && options.steps >= 2 * options.warmup_steps),
+        "a time budget (--minutes) needs at least {BUDGET_FIXED_AT} warm-up steps (--warmup) and \
+         --steps of at least twice the warm-up, so that the steps it times are all warm-up"
+    );
+    // The run's length may be fixed by the time budget; what is written is as if it were given.
+    let mut options = options.clone();
     ensure!(
         options.batch >= 2,
         "a batch needs at least two panels (--batch)"
@@ -256,12 +287,29 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
     let mut scores = Vec::new();
     let mut last_log = Instant::now();
     let mut skipped = 0usize;
-    for step in 1..=options.steps {
+    let mut budget = options.time_budget.map(TimeBudget::new);
+    let mut step = 0;
+    while step < options.steps {
+        step += 1;
+        if let Some(budget) = budget.as_mut()
+            && let Some(per_second) = budget.steps_per_second(step)
+        {
+            let fits = BUDGET_FIXED_AT + (budget.left().as_secs_f64() * per_second) as usize;
+            options.steps = fits.clamp(2 * options.warmup_steps, options.steps);
+            options.command = reproduce_command(&options.command, options.steps);
+            let line = format!(
+                "time budget {:.1} min: {per_second:.1} steps/s, so {} steps",
+                budget.limit.as_secs_f64() / 60.0,
+                options.steps
+            );
+            println!("{line}");
+            log.push(line);
+        }
         let pixels = batches
             .recv()
             .context("the batch thread stopped")?
             .context("cannot make a batch")?;
-        let lr = schedule(options, step);
+        let lr = schedule(&options, step);
         optimizer.set_learning_rate(lr);
         let net = LearnedNet::load(vb.clone(), &config)?;
         let side = config.input_side;
@@ -271,7 +319,7 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
             &device,
         )?;
         let embeddings = net.forward(&input)?;
-        let loss = sscd_loss(&embeddings, &masks, options)?;
+        let loss = sscd_loss(&embeddings, &masks, &options)?;
         // A step whose gradients overflowed would poison every weight (and ReLU hides NaN as 0,
         // so the model would silently collapse): skip it and say so.
         let gradients = loss.total.backward()?;
@@ -333,7 +381,7 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
     let size = std::fs::metadata(&options.out)?.len();
     let card = options.out.with_extension("md");
     let text = model_card(&CardInput {
-        options,
+        options: &options,
         config: &config,
         fingerprint: &shipped.fingerprint().to_string(),
         parameters,
@@ -370,6 +418,57 @@ pub fn run(options: &TrainOptions) -> Result<TrainSummary> {
             speed.classical.1
         ),
     })
+}
+
+/// The clock of `--minutes`: times the optimiser's steps after the first few.
+struct TimeBudget {
+    limit: Duration,
+    started: Instant,
+    timed_from: Option<Instant>,
+}
+
+impl TimeBudget {
+    fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            started: Instant::now(),
+            timed_from: None,
+        }
+    }
+
+    /// Called before each step: the steps per second of the timed steps, once, when the run's
+    /// length is to be fixed.
+    fn steps_per_second(&mut self, step: usize) -> Option<f64> {
+        if step == BUDGET_UNTIMED_STEPS + 1 {
+            self.timed_from = Some(Instant::now());
+        }
+        let timed_from = self.timed_from.filter(|_| step == BUDGET_FIXED_AT + 1)?;
+        let seconds = timed_from.elapsed().as_secs_f64().max(1e-9);
+        Some((BUDGET_FIXED_AT - BUDGET_UNTIMED_STEPS) as f64 / seconds)
+    }
+
+    /// Time left of the budget.
+    fn left(&self) -> Duration {
+        self.limit.saturating_sub(self.started.elapsed())
+    }
+}
+
+/// `command` with `--steps steps` in place of its `--steps` and `--minutes`: the command that
+/// repeats a run whose length a time budget chose.
+fn reproduce_command(command: &str, steps: usize) -> String {
+    let mut words = Vec::new();
+    let mut tokens = command.split(' ');
+    while let Some(token) = tokens.next() {
+        match token {
+            "--steps" | "--minutes" => {
+                tokens.next();
+            }
+            _ if token.starts_with("--steps=") || token.starts_with("--minutes=") => {}
+            _ => words.push(token.to_string()),
+        }
+    }
+    words.push(format!("--steps {steps}"));
+    words.join(" ")
 }
 
 /// Sets every weight from the seed, so a run is reproducible on any device: convolutions and
@@ -577,40 +676,59 @@ impl Sampler {
             next_family: 0,
         };
         while sampler.pool.len() < capacity {
+            // Slots as they fill: a panel, then its look-alike if it has one.
             let slot = sampler.pool.len();
-            sampler.draw_into(slot);
+            sampler.draw_into(&[slot]);
         }
         sampler
     }
 
-    /// Puts a new panel (and maybe its look-alike, into the following slot) at `slot`.
-    fn draw_into(&mut self, slot: usize) {
-        let spec = ProceduralSpec::random(&mut self.rng);
-        let family = self.next_family;
-        self.next_family += 1;
-        let mut entries = vec![spec.render()];
-        if self.rng.chance(SIBLING_SHARE) {
-            entries.push(spec.sibling(&mut self.rng).render());
+    /// Puts new panels (each maybe with its look-alike, in the following slot) at `slots`, in
+    /// order. The specs come off the sampler's stream one after another, so the pool does not
+    /// depend on the number of cores; drawing the pixels, the slow part, runs on all of them.
+    fn draw_into(&mut self, slots: &[usize]) {
+        let mut planned = Vec::with_capacity(slots.len());
+        for &slot in slots {
+            let spec = ProceduralSpec::random(&mut self.rng);
+            let family = self.next_family;
+            self.next_family += 1;
+            let sibling = self
+                .rng
+                .chance(SIBLING_SHARE)
+                .then(|| spec.sibling(&mut self.rng));
+            planned.push((slot, family, spec, sibling));
         }
-        for (offset, pixels) in entries.into_iter().enumerate() {
-            let entry = PoolEntry {
-                pixels: Arc::new(pixels),
-                family,
-            };
-            let at = slot + offset;
-            if at < self.pool.len() {
-                self.pool[at] = entry;
-            } else if self.pool.len() < self.capacity {
-                self.pool.push(entry);
+        let rendered: Vec<Vec<RgbImage>> = planned
+            .par_iter()
+            .map(|(_, _, spec, sibling)| {
+                std::iter::once(spec)
+                    .chain(sibling.as_ref())
+                    .map(ProceduralSpec::render)
+                    .collect()
+            })
+            .collect();
+        for ((slot, family, _, _), entries) in planned.into_iter().zip(rendered) {
+            for (offset, pixels) in entries.into_iter().enumerate() {
+                let entry = PoolEntry {
+                    pixels: Arc::new(pixels),
+                    family,
+                };
+                let at = slot + offset;
+                if at < self.pool.len() {
+                    self.pool[at] = entry;
+                } else if self.pool.len() < self.capacity {
+                    self.pool.push(entry);
+                }
             }
         }
     }
 
     fn next(&mut self, batch: usize, side: usize) -> Result<Vec<f32>> {
-        for _ in 0..REFRESH {
-            let slot = self.rng.below(self.capacity);
-            self.draw_into(slot);
-        }
+        let refresh = (REFRESH * batch).div_ceil(REFRESH_BATCH);
+        let slots: Vec<usize> = (0..refresh)
+            .map(|_| self.rng.below(self.capacity))
+            .collect();
+        self.draw_into(&slots);
         let mut sources: Vec<Arc<RgbImage>> = Vec::with_capacity(batch);
         let mut used_slots = BTreeSet::new();
         let mut used_hosts = BTreeSet::new();
@@ -640,34 +758,35 @@ impl Sampler {
                 sources.push(self.pool[mate].pixels.clone());
             }
         }
-        let size = learned::PLANES * side * side;
-        let mut pixels = vec![0f32; 2 * batch * size];
-        for copy in 0..2 {
-            for (index, source) in sources.iter().enumerate() {
-                let start = (copy * batch + index) * size;
-                pixels[start..start + size].copy_from_slice(&self.view(source, side)?);
-            }
-        }
-        Ok(pixels)
+        // Each view draws its edits from a stream of its own, seeded here in order, so a batch
+        // is the same whatever the number of cores that make its views.
+        let seeds: Vec<u64> = (0..2 * batch).map(|_| self.rng.next_u64()).collect();
+        let pool = &self.pool;
+        let views = seeds
+            .par_iter()
+            .enumerate()
+            .map(|(index, &seed)| view(pool, &sources[index % batch], side, Rng::new(seed)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(views.concat())
     }
+}
 
-    /// A preprocessed strongly edited view of `source`. Views that came out flat (a crop of
-    /// empty background, a box over everything) are drawn again: the pipeline never embeds
-    /// uniform panels, and a flat input gives the network's norms nothing to normalise, so its
-    /// gradients overflow.
-    fn view(&mut self, source: &RgbImage, side: usize) -> Result<Vec<f32>> {
-        for _ in 0..MAX_VIEW_TRIES {
-            let donor = self.pool[self.rng.below(self.capacity)].pixels.clone();
-            let view = views::strong_view(source, &donor, &mut self.rng)?;
-            let values = learned::preprocess(&view, side);
-            // The first plane holds the standardised levels.
-            if deviation(&values[..side * side]) >= MIN_VIEW_DEVIATION {
-                return Ok(values);
-            }
+/// A preprocessed strongly edited view of `source`, with donors (pasted strips) from `pool`.
+/// Views that came out flat (a crop of empty background, a box over everything) are drawn again:
+/// the pipeline never embeds uniform panels, and a flat input gives the network's norms nothing
+/// to normalise, so its gradients overflow.
+fn view(pool: &[PoolEntry], source: &RgbImage, side: usize, mut rng: Rng) -> Result<Vec<f32>> {
+    for _ in 0..MAX_VIEW_TRIES {
+        let donor = &pool[rng.below(pool.len())].pixels;
+        let view = views::strong_view(source, donor, &mut rng)?;
+        let values = learned::preprocess(&view, side);
+        // The first plane holds the standardised levels.
+        if deviation(&values[..side * side]) >= MIN_VIEW_DEVIATION {
+            return Ok(values);
         }
-        let plain = image::DynamicImage::ImageRgb8(source.clone()).to_luma8();
-        Ok(learned::preprocess(&plain, side))
     }
+    let plain = image::DynamicImage::ImageRgb8(source.clone()).to_luma8();
+    Ok(learned::preprocess(&plain, side))
 }
 
 /// Standard deviation of preprocessed values.
@@ -960,4 +1079,42 @@ pub fn parse_catalog(text: &str) -> Result<(u64, u32)> {
 /// Whether `path` looks like the data folder (holds `blots/` or `figures/`).
 pub fn looks_like_data(path: &Path) -> bool {
     path.join("blots").is_dir() || path.join("figures").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budgeted_run_is_repeated_by_its_steps() {
+        assert_eq!(
+            reproduce_command(
+                "panelscope train --out m.safetensors --steps 100000 --minutes 75 --batch 64",
+                4753
+            ),
+            "panelscope train --out m.safetensors --batch 64 --steps 4753"
+        );
+        assert_eq!(
+            reproduce_command("panelscope train --minutes=5 --out m.safetensors", 200),
+            "panelscope train --out m.safetensors --steps 200"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_the_same_whatever_the_number_of_cores() {
+        let batch_on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut sampler = Sampler::new(Vec::new(), 5, 8);
+                    sampler.next(3, 16).unwrap();
+                    sampler.next(3, 16).unwrap()
+                })
+        };
+        let one = batch_on(1);
+        assert_eq!(one.len(), 2 * 3 * learned::PLANES * 16 * 16);
+        assert_eq!(one, batch_on(3));
+    }
 }
