@@ -60,8 +60,9 @@ real=()
 "$bin" --data-dir "$work/data" ingest "$work/catalog" > "$work/ingest.txt"
 "$bin" --data-dir "$work/data" eval --truth "$work/catalog/truth.json" --markdown "$work/table.md" > "$work/eval.txt"
 # The learned embedder on the same catalog. Its cosines sit lower than the classical descriptor's:
-# 0.80 is where, on the dev catalog (seed 7), it kept the classical recall at a higher precision.
-printf '[embed]\nmodel = "learned"\n[index]\nmin_similarity = 0.80\n' > "$work/learned.toml"
+# for the model of 2026-12-04 (4753 steps), 0.70 is where, on the dev catalog (seed 7), recall
+# stopped growing (0.675 at 0.80 and 0.75, 0.693 at 0.70 and 0.65) at the same precision.
+printf '[embed]\nmodel = "learned"\n[index]\nmin_similarity = 0.70\n' > "$work/learned.toml"
 "$bin" --config "$work/learned.toml" --data-dir "$work/data-learned" ingest "$work/catalog" > "$work/ingest-learned.txt"
 "$bin" --config "$work/learned.toml" --data-dir "$work/data-learned" eval --truth "$work/catalog/truth.json" --markdown "$work/table-learned.md" > /dev/null
 {
@@ -86,7 +87,7 @@ printf '[embed]\nmodel = "learned"\n[index]\nmin_similarity = 0.80\n' > "$work/l
   echo "## The learned embedder on the same catalog"
   echo
   echo "\`[embed] model = \"learned\"\` (models/weights/panelscope-embed-small.safetensors) with"
-  echo "\`[index] min_similarity = 0.80\` (chosen on the dev catalog, seed 7); verification unchanged."
+  echo "\`[index] min_similarity = 0.70\` (chosen on the dev catalog, seed 7); verification unchanged."
   echo "The pHash columns repeat the baseline."
   echo
   cat "$work/table-learned.md"

@@ -100,7 +100,7 @@ fn main() {
     let index = panelscope_stages::index::IndexConfig::default();
     for (model, threshold) in [
         ("classical", index.min_window_similarity),
-        ("learned", 0.80),
+        ("learned", 0.70),
     ] {
         let base = EmbedConfig {
             model: model.to_string(),

@@ -134,7 +134,7 @@ fn main() {
     let learned = work.join("learned.toml");
     std::fs::write(
         &learned,
-        "[embed]\nmodel = \"learned\"\n[index]\nmin_similarity = 0.80\n",
+        "[embed]\nmodel = \"learned\"\n[index]\nmin_similarity = 0.70\n",
     )
     .unwrap();
 

@@ -147,6 +147,11 @@ const REFRESH: usize = 6;
 /// The batch size [`REFRESH`] is for.
 const REFRESH_BATCH: usize = 32;
 
+/// Pool entries replaced each step for batches of `batch` panels.
+fn refresh_per_step(batch: usize) -> usize {
+    (REFRESH * batch).div_ceil(REFRESH_BATCH)
+}
+
 /// Share of a batch's panels that are real, when real training panels exist.
 const REAL_SHARE: f32 = 0.35;
 
@@ -724,8 +729,7 @@ impl Sampler {
     }
 
     fn next(&mut self, batch: usize, side: usize) -> Result<Vec<f32>> {
-        let refresh = (REFRESH * batch).div_ceil(REFRESH_BATCH);
-        let slots: Vec<usize> = (0..refresh)
+        let slots: Vec<usize> = (0..refresh_per_step(batch))
             .map(|_| self.rng.below(self.capacity))
             .collect();
         self.draw_into(&slots);
@@ -907,7 +911,7 @@ fn model_card(input: &CardInput) -> String {
     let _ = writeln!(card, "# Model card: `{name}`\n");
     let _ = writeln!(
         card,
-        "A copy-detection embedder for panelscope (`[embed] model = \"learned\"`), trained by `panelscope train` (src/train/). Not the default embedder: `bash benches/accuracy.sh` scores it in the pipeline beside the classical descriptor (`benches/accuracy.md`), with `[index] min_similarity = 0.80`.\n"
+        "A copy-detection embedder for panelscope (`[embed] model = \"learned\"`), trained by `panelscope train` (src/train/). Not the default embedder: `bash benches/accuracy.sh` scores it in the pipeline beside the classical descriptor (`benches/accuracy.md`), with the `[index] min_similarity` that script sets for it.\n"
     );
     let _ = writeln!(card, "- Fingerprint: `{}`", input.fingerprint);
     let _ = writeln!(
@@ -957,8 +961,9 @@ fn model_card(input: &CardInput) -> String {
     let _ = writeln!(card, "### Data\n");
     let _ = writeln!(
         card,
-        "- Procedural panels from the synth generators (src/synth/panels.rs, distractors.rs): membranes and blot strips, DNA gels, micrographs, charts, diagrams, in the catalog's proportions, drawn on the fly from the seed ({} in a pool, {REFRESH} replaced per step); {:.0}% arrive with a look-alike sibling (same style, another specimen) that joins the same batch as a hard negative. Generated from the training seed's own streams, so never the panels of a synth catalog.",
+        "- Procedural panels from the synth generators (src/synth/panels.rs, distractors.rs): membranes and blot strips, DNA gels, micrographs, charts, diagrams, in the catalog's proportions, drawn on the fly from the seed ({} in a pool, {} replaced per step); {:.0}% arrive with a look-alike sibling (same style, another specimen) that joins the same batch as a hard negative. Generated from the training seed's own streams, so never the panels of a synth catalog.",
         (o.batch * POOL_PER_PANEL).min(POOL),
+        refresh_per_step(o.batch),
         SIBLING_SHARE * 100.0
     );
     match &o.real_data {
