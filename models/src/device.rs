@@ -51,6 +51,34 @@ pub fn select_device(preference: DevicePreference) -> Result<Device, ModelError>
     }
 }
 
+/// `device` in words for a report: "the CPU", or "CUDA device N (its name)" where the driver
+/// names it. candle's own `Debug` shows an internal id, not the ordinal a user passes.
+pub fn describe_device(device: &Device) -> String {
+    match device {
+        Device::Cuda(_) => cuda_name(device),
+        Device::Metal(_) => "Metal".to_string(),
+        Device::Cpu => "the CPU".to_string(),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_name(device: &Device) -> String {
+    if let Device::Cuda(cuda) = device {
+        let context = cuda.cuda_stream().context().clone();
+        let ordinal = context.ordinal();
+        return match context.name() {
+            Ok(name) => format!("CUDA device {ordinal} ({name})"),
+            Err(_) => format!("CUDA device {ordinal}"),
+        };
+    }
+    "CUDA".to_string()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_name(_device: &Device) -> String {
+    "CUDA".to_string()
+}
+
 /// Keeps memory freed on a CUDA `device` in the driver's stream-ordered pool, for the next
 /// allocation, instead of handing it back to the driver at every synchronisation (the pool's
 /// default). Nothing on the CPU. `benches/gpu_embed.rs` measures it: on an H200 it changed the

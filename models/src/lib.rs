@@ -28,7 +28,7 @@ pub mod resnetv2;
 pub use backbone::BackboneOutput;
 pub use classical::ClassicalEmbedder;
 pub use convnext::ConvNeXt;
-pub use device::{DevicePreference, select_device};
+pub use device::{DevicePreference, describe_device, select_device};
 pub use embedder::{Dihedral, Embedder, ModelFingerprint};
 pub use learned::LearnedEmbedder;
 pub use resnetv2::ResNetV2;

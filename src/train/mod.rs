@@ -937,8 +937,8 @@ fn model_card(input: &CardInput) -> String {
     let _ = writeln!(card, "\n## Reproduce\n\n```text\n{}\n```\n", o.command);
     let _ = writeln!(
         card,
-        "Trained on {:?} in {:.1} min (wall clock, including the evaluations) with {} thread(s); {} step(s) skipped for non-finite gradients.\n",
-        input.device,
+        "Trained on {} in {:.1} min (wall clock, including the evaluations) with {} CPU thread(s); {} step(s) skipped for non-finite gradients.\n",
+        panelscope_models::describe_device(input.device),
         input.seconds / 60.0,
         input.speed.threads,
         input.skipped
