@@ -102,6 +102,7 @@ pub struct Back {
     store: Arc<Store>,
     embedder: Arc<dyn Embedder>,
     windows: Vec<[f32; 4]>,
+    tilts: Vec<f32>,
     index: ShardedIndex,
     cache: Arc<PanelCache>,
 }
@@ -111,6 +112,7 @@ impl Back {
     pub fn open(settings: &Settings, store: Arc<Store>) -> Result<Self> {
         let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
         let windows = settings.embed.windows().map_err(anyhow::Error::msg)?;
+        let tilts = settings.embed.tilts().map_err(anyhow::Error::msg)?;
         let model = embedder.fingerprint().to_string();
         let dir = settings.data_dir.join("index");
         let mut index = ShardedIndex::open(&dir, &model, embedder.dimension(), &settings.index)?;
@@ -122,6 +124,7 @@ impl Back {
             store,
             embedder,
             windows,
+            tilts,
             index,
             cache: Arc::new(PanelCache::new(PANEL_CACHE_BYTES)),
         })
@@ -190,7 +193,11 @@ impl Back {
         let embedded = graph.stage(
             "embed",
             documents,
-            EmbedStageConfig::new(Arc::clone(&self.embedder), self.windows.clone()),
+            EmbedStageConfig::new(
+                Arc::clone(&self.embedder),
+                self.windows.clone(),
+                self.tilts.clone(),
+            ),
             settings.node("embed"),
         );
         let index = IndexStageConfig::new(

@@ -708,29 +708,35 @@ impl IndexStage {
         // Pairs a window query found, for the candidates metric.
         let mut by_windows = HashSet::new();
         let mut boilerplate = vec![false; document.panels.len()];
-        let views = panelscope_models::Dihedral::ALL.len();
         for &k in &indexed {
             let panel = &document.panels[k];
             let vectors = embedded.vectors[k].as_ref().expect("indexed");
+            // The eight views, then the panel turned a few degrees (slightly rotated copies,
+            // which verification relates to it by its own search over small turns).
             let queries: Vec<f32> = vectors
                 .views
                 .iter()
+                .chain(&vectors.tilts)
                 .flat_map(|v| v.iter().copied())
                 .collect();
             let hits = self
                 .index
                 .search(&queries, self.config.top_k)
                 .map_err(|e| StageError::transient(e.to_string()))?;
-            // Best similarity per neighbour over the eight views.
+            // Best similarity per neighbour over the views and tilts.
             let mut best: HashMap<i64, (f32, Dihedral)> = HashMap::new();
-            for (view, view_hits) in hits.iter().enumerate().take(views) {
+            for (view, view_hits) in hits.iter().enumerate() {
+                let dihedral = match Dihedral::ALL.get(view) {
+                    Some(&turn) if view < vectors.views.len() => turn,
+                    _ => Dihedral::Identity,
+                };
                 for &(id, similarity) in view_hits {
                     if id == panel.id {
                         continue;
                     }
                     let entry = best.entry(id).or_insert((f32::MIN, Dihedral::Identity));
                     if similarity > entry.0 {
-                        *entry = (similarity, Dihedral::ALL[view]);
+                        *entry = (similarity, dihedral);
                     }
                 }
             }

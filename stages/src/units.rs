@@ -720,6 +720,8 @@ pub struct PanelVectors {
     pub views: Vec<Vec<f32>>,
     /// Sub-windows of the panel as it is (queries for the panels that are crops of it).
     pub windows: Vec<Vec<f32>>,
+    /// The panel turned by a few degrees (queries for slightly rotated copies of it).
+    pub tilts: Vec<Vec<f32>>,
 }
 
 /// A document with its panels embedded.

@@ -279,7 +279,7 @@ fn high_pass(values: &[f32], width: usize, height: usize, r: isize) -> Vec<f32> 
 }
 
 /// `image` turned by `degrees` about its centre (bilinear), corners filled with its median.
-fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
+pub(crate) fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
     let (w, h) = image.dimensions();
     let histogram = level_counts(image.as_raw());
     let half = w * h / 2;
