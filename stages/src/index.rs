@@ -31,8 +31,8 @@ pub struct IndexConfig {
     pub train_size: usize,
     /// Neighbours fetched per query view.
     pub top_k: usize,
-    /// Vector similarity from which a neighbour of the whole panel (in any of its eight views)
-    /// becomes a candidate for verification (cosine).
+    /// Vector similarity from which a neighbour of the whole panel (in any of its eight views or
+    /// its tilts) becomes a candidate for verification (cosine).
     pub min_similarity: f32,
     /// The same for neighbours that only a window of the panel reaches (its crops). Windows are
     /// many queries each, so they are held to a higher bar than the whole panel.
