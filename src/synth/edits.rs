@@ -279,7 +279,6 @@ impl EditStep {
     }
 }
 
-/// Applies `steps` in order.
 /// `image` cropped as the catalog plants a crop edit (50–90% of its area kept, at a random
 /// place), drawn from `seed`: for measuring crop retrieval outside a catalog
 /// (`benches/crop_windows.rs`).
@@ -288,6 +287,7 @@ pub fn planted_crop(image: RgbImage, seed: u64) -> Result<RgbImage> {
     EditStep::random(Edit::Crop, image.dimensions(), &mut rng).apply(image)
 }
 
+/// Applies `steps` in order.
 pub(crate) fn apply_all(steps: &[EditStep], image: RgbImage) -> Result<RgbImage> {
     steps
         .iter()
