@@ -249,13 +249,42 @@ pub struct Embed {
 /// The windows of `gray`, each `[x0, y0, x1, y1]` in shares of its width and height, cut from a
 /// copy no longer than [`WINDOW_SOURCE_SIDE`]; none when the panel is too small to window.
 pub fn window_crops(gray: &GrayImage, windows: &[[f32; 4]]) -> Vec<GrayImage> {
-    if windows.is_empty() || gray.width().min(gray.height()) < MIN_WINDOWED_SIDE {
-        return Vec::new();
+    extra_queries(gray, windows, &[]).0
+}
+
+/// `gray` turned by each of `tilts` (degrees, counter-clockwise) about its centre on a canvas of
+/// its size, corners filled with its median level, as a copy turned in a figure looks; cut from
+/// a copy no longer than [`WINDOW_SOURCE_SIDE`]. None when the panel is too small to window.
+pub fn tilted_copies(gray: &GrayImage, tilts: &[f32]) -> Vec<GrayImage> {
+    extra_queries(gray, &[], tilts).1
+}
+
+/// The `windows` of `gray` and its copies turned by `tilts`, all cut from one copy of it shrunk
+/// to [`WINDOW_SOURCE_SIDE`] on its longest side; none when the panel is too small to window.
+fn extra_queries(
+    gray: &GrayImage,
+    windows: &[[f32; 4]],
+    tilts: &[f32],
+) -> (Vec<GrayImage>, Vec<GrayImage>) {
+    let (width, height) = gray.dimensions();
+    if (windows.is_empty() && tilts.is_empty()) || width.min(height) < MIN_WINDOWED_SIDE {
+        return (Vec::new(), Vec::new());
     }
-    let shrunk = shrunk_source(gray);
-    let source = shrunk.as_ref().unwrap_or(gray);
+    let longest = width.max(height);
+    let shrunk;
+    let source = if longest > WINDOW_SOURCE_SIDE {
+        let scale = WINDOW_SOURCE_SIDE as f32 / longest as f32;
+        shrunk = image::imageops::thumbnail(
+            gray,
+            ((width as f32 * scale).round() as u32).max(1),
+            ((height as f32 * scale).round() as u32).max(1),
+        );
+        &shrunk
+    } else {
+        gray
+    };
     let (w, h) = (source.width() as f32, source.height() as f32);
-    windows
+    let crops = windows
         .iter()
         .map(|&[x0, y0, x1, y1]| {
             let (left, top) = ((x0 * w).round() as u32, (y0 * h).round() as u32);
@@ -263,36 +292,12 @@ pub fn window_crops(gray: &GrayImage, windows: &[[f32; 4]]) -> Vec<GrayImage> {
             let bottom = ((y1 * h).round() as u32).clamp(top + 1, source.height());
             image::imageops::crop_imm(source, left, top, right - left, bottom - top).to_image()
         })
-        .collect()
-}
-
-/// `gray` shrunk to [`WINDOW_SOURCE_SIDE`] on its longest side; `None` when it is no longer.
-fn shrunk_source(gray: &GrayImage) -> Option<GrayImage> {
-    let (width, height) = gray.dimensions();
-    let longest = width.max(height);
-    (longest > WINDOW_SOURCE_SIDE).then(|| {
-        let scale = WINDOW_SOURCE_SIDE as f32 / longest as f32;
-        image::imageops::thumbnail(
-            gray,
-            ((width as f32 * scale).round() as u32).max(1),
-            ((height as f32 * scale).round() as u32).max(1),
-        )
-    })
-}
-
-/// `gray` turned by each of `tilts` (degrees, counter-clockwise) about its centre on a canvas of
-/// its size, corners filled with its median level, as a copy turned in a figure looks; cut from
-/// a copy no longer than [`WINDOW_SOURCE_SIDE`]. None when the panel is too small to window.
-pub fn tilted_copies(gray: &GrayImage, tilts: &[f32]) -> Vec<GrayImage> {
-    if tilts.is_empty() || gray.width().min(gray.height()) < MIN_WINDOWED_SIDE {
-        return Vec::new();
-    }
-    let shrunk = shrunk_source(gray);
-    let source = shrunk.as_ref().unwrap_or(gray);
-    tilts
+        .collect();
+    let turned = tilts
         .iter()
         .map(|&degrees| crate::verify::rotate(source, degrees))
-        .collect()
+        .collect();
+    (crops, turned)
 }
 
 impl Embed {
@@ -331,29 +336,24 @@ impl Embed {
                 })
                 .collect();
             all_views.extend(self.embedder.embed_dihedral_many(&grays).map_err(failed)?);
-            // A panel's windows, then its tilted copies, all of the chunk in one call.
-            let extras: Vec<(Vec<GrayImage>, Vec<GrayImage>)> = grays
-                .iter()
-                .map(|gray| {
-                    (
-                        window_crops(gray, &self.windows),
-                        tilted_copies(gray, &self.tilts),
-                    )
-                })
-                .collect();
-            let images: Vec<GrayImage> = extras
-                .iter()
-                .flat_map(|(windows, tilts)| windows.iter().chain(tilts).cloned())
-                .collect();
+            // Every panel's windows, then its tilted copies, all of the chunk in one call.
+            let mut images = Vec::new();
+            let mut counts = Vec::with_capacity(grays.len());
+            for gray in &grays {
+                let (crops, turned) = extra_queries(gray, &self.windows, &self.tilts);
+                counts.push((crops.len(), turned.len()));
+                images.extend(crops);
+                images.extend(turned);
+            }
             let mut vectors = if images.is_empty() {
                 Vec::new()
             } else {
                 self.embedder.embed(&images).map_err(failed)?
             }
             .into_iter();
-            for (windows, tilts) in &extras {
-                all_windows.push(vectors.by_ref().take(windows.len()).collect::<Vec<_>>());
-                all_tilts.push(vectors.by_ref().take(tilts.len()).collect::<Vec<_>>());
+            for (windows, tilts) in counts {
+                all_windows.push(vectors.by_ref().take(windows).collect::<Vec<_>>());
+                all_tilts.push(vectors.by_ref().take(tilts).collect::<Vec<_>>());
             }
         }
         let mut views = all_views.into_iter().zip(all_windows).zip(all_tilts);
