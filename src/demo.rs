@@ -85,6 +85,22 @@ impl Stage for ChecksumStage {
     }
 }
 
+/// The stage a `panelscope worker echo` child runs: sends each payload back unchanged, so tests can
+/// move answers of any size through a process pool.
+pub struct EchoStage;
+
+impl Stage for EchoStage {
+    type In = Payload;
+    type Out = Payload;
+
+    fn process(&mut self, batch: &[Payload]) -> Vec<ItemResult<Payload>> {
+        batch
+            .iter()
+            .map(|payload| Ok(Outputs::One(payload.clone())))
+            .collect()
+    }
+}
+
 /// A hashed payload placed into one of 16 buckets.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {

@@ -235,6 +235,8 @@ enum PresetArg {
 enum WorkerKind {
     /// The demo's payload hasher.
     Checksum,
+    /// Sends each payload back as it came (tests of large answers).
+    Echo,
     /// Opens documents with pdfium.
     Probe,
     /// Renders pages with pdfium.
@@ -259,6 +261,9 @@ fn serve_worker(kind: WorkerKind) -> Result<()> {
     match kind {
         WorkerKind::Checksum => {
             panelscope_engine::process::serve(demo::ChecksumStage).context("checksum worker")?
+        }
+        WorkerKind::Echo => {
+            panelscope_engine::process::serve(demo::EchoStage).context("echo worker")?
         }
         WorkerKind::Probe => {
             let worker = ProbeWorker::new(RenderConfig::from_env().map_err(anyhow::Error::msg)?)

@@ -1,5 +1,7 @@
 //! Process pools with real child processes (`panelscope worker checksum`): a child killed with
-//! SIGKILL is respawned and no item is lost; a command that is not a worker fails the run clearly.
+//! SIGKILL is respawned and no item is lost; a command that is not a worker fails the run clearly;
+//! answers of every size (through the shared frames file, past the part of it kept in memory, and
+//! past its end over the pipe) arrive intact.
 
 mod support;
 
@@ -168,4 +170,51 @@ fn a_command_that_is_not_a_worker_fails_the_run_and_names_itself() {
             && reason.contains("did not start as a panelscope worker"),
         "{reason}"
     );
+}
+
+#[test]
+fn answers_of_every_size_arrive_intact() {
+    // 1 KiB and 6 MiB (a page) go through the shared frames file, 24 MiB past the part of it that
+    // stays in memory, 80 MiB past its end (over the pipe); then small ones again.
+    let sizes = [1 << 10, 6 << 20, 24 << 20, 80 << 20, 1 << 10, 6 << 20];
+    let items = sizes
+        .into_iter()
+        .enumerate()
+        .map(|(id, len)| Payload::generate(11, id as u64, len, 0));
+    let mut config = ProcessPoolConfig::command(WORKER, ["worker", "echo"])
+        .with_request_timeout(Duration::from_secs(60));
+    config
+        .env
+        .insert("PANELSCOPE_TEST_TAG".into(), "echo".into());
+    let mut graph = GraphBuilder::new("echo");
+    let dead_letters = Arc::new(CollectedDeadLetters::default());
+    graph.dead_letters(dead_letters.clone());
+    let source = graph.source("payloads", items);
+    let echoed = graph.stage(
+        "echo",
+        source,
+        config.typed::<Payload, Payload>(),
+        NodeConfig::workers(1),
+    );
+    let (sink, collected) = testing::collect();
+    graph.sink("sink", echoed, sink, NodeConfig::workers(1));
+    let summary = graph.build().unwrap().run_blocking().unwrap();
+
+    assert!(
+        dead_letters.letters().is_empty(),
+        "{:?}",
+        dead_letters.letters()
+    );
+    assert_eq!(summary.stage("echo").unwrap().restarts, 0);
+    let echoed = collected.lock().unwrap();
+    assert_eq!(echoed.len(), sizes.len());
+    for payload in echoed.iter() {
+        let sent = Payload::generate(11, payload.id, sizes[payload.id as usize], 0);
+        assert!(
+            payload.bytes == sent.bytes,
+            "payload {} ({} bytes) came back altered",
+            payload.id,
+            sent.bytes.len()
+        );
+    }
 }

@@ -14,7 +14,9 @@ use crossbeam_channel as cb;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{self, Hello, MAGIC, PROTOCOL_VERSION, Request, Response};
+use super::protocol::{
+    self, FRAMES_FD_ENV, Frame, Hello, MAGIC, PROTOCOL_VERSION, ProtocolError, Request, Response,
+};
 use super::sys;
 use crate::error::StageError;
 use crate::stage::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageKind};
@@ -137,12 +139,79 @@ where
     }
 }
 
-/// A running child: its stdin, and a thread that turns its stdout into frames.
+/// The pipe size asked for each child's output: a rendered page is megabytes.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// Size of the frames file shared with each child: a page rendered at 150 dpi on A3 with its
+/// images fits; a larger answer comes over the pipe. Sparse, so memory is taken only as far as the
+/// largest answer so far reached.
+const FRAMES_FILE_BYTES: u64 = 64 << 20;
+
+/// How much of the frames file stays in memory between answers: a typical page and its images.
+/// The memory of an answer past it (a poster, a page of large photographs) is given back once it
+/// has been read, so an idle pool holds at most this much per child.
+const FRAMES_KEPT_BYTES: u64 = 16 << 20;
+
+/// A running child: its stdin, a thread that turns its stdout into frames, and the frames file it
+/// writes large answers to.
 struct Worker {
     process: Child,
     stdin: BufWriter<ChildStdin>,
-    frames: cb::Receiver<Result<Vec<u8>, String>>,
+    frames: cb::Receiver<Result<Frame, String>>,
+    shared: Option<SharedFrames>,
     pid: u32,
+}
+
+/// The parent's side of a frames file.
+struct SharedFrames {
+    file: std::fs::File,
+    map: memmap2::Mmap,
+}
+
+impl Worker {
+    /// The bytes of a frame, wherever the child put them.
+    fn payload<'a>(&'a self, frame: &'a Frame) -> Result<&'a [u8], ProtocolError> {
+        match frame {
+            Frame::Inline(bytes) => Ok(bytes),
+            Frame::Shared(len) => {
+                let shared = self
+                    .shared
+                    .as_ref()
+                    .ok_or(ProtocolError::UnexpectedShared)?;
+                shared
+                    .map
+                    .get(..*len)
+                    .ok_or(ProtocolError::SharedOverrun(*len, shared.map.len()))
+            }
+        }
+    }
+
+    /// Called once a frame has been decoded: gives back the memory of a large one.
+    fn done_with(&self, frame: &Frame) {
+        if let (Frame::Shared(len), Some(shared)) = (frame, &self.shared)
+            && *len as u64 > FRAMES_KEPT_BYTES
+        {
+            sys::release_from(&shared.file, FRAMES_KEPT_BYTES);
+        }
+    }
+}
+
+/// A frames file for a child about to be spawned by `command`, mapped here; `None` (the child
+/// answers over the pipe) where the system refuses one.
+fn share_frames(command: &mut Command) -> Option<SharedFrames> {
+    let shared = sys::shared_memory_file("panelscope-frames", FRAMES_FILE_BYTES)
+        .and_then(|file| sys::map_readable(&file).map(|map| (file, map)));
+    match shared {
+        Ok((file, map)) => {
+            let fd = sys::pass_fd_to_child(command, &file);
+            command.env(FRAMES_FD_ENV, fd.to_string());
+            Some(SharedFrames { file, map })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "No shared frames file; worker answers go over the pipe.");
+            None
+        }
+    }
 }
 
 /// One worker's handle on one child process. Items are sent one at a time; a child that dies is
@@ -199,11 +268,13 @@ where
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         sys::kill_child_with_parent(&mut command);
+        let shared = share_frames(&mut command);
         let mut process = command
             .spawn()
             .map_err(|e| format!("could not start `{}`: {e}", self.config.program.display()))?;
         let stdin = BufWriter::new(process.stdin.take().expect("stdin is piped"));
         let stdout = process.stdout.take().expect("stdout is piped");
+        sys::widen_pipe(&stdout, PIPE_BYTES);
         let (tx, frames) = cb::bounded(1);
         let reader_name = format!("{}-{}-reader", self.cx.stage, self.cx.worker);
         std::thread::Builder::new()
@@ -228,11 +299,12 @@ where
             process,
             stdin,
             frames,
+            shared,
             pid,
         };
         let hello = match worker.frames.recv_timeout(self.config.start_timeout) {
-            Ok(Ok(frame)) => protocol::decode::<Hello>(&frame).ok(),
-            Ok(Err(_)) | Err(_) => None,
+            Ok(Ok(Frame::Inline(frame))) => protocol::decode::<Hello>(&frame).ok(),
+            Ok(Ok(Frame::Shared(_)) | Err(_)) | Err(_) => None,
         };
         match hello {
             Some(hello) if hello.magic == MAGIC && hello.version == PROTOCOL_VERSION => Ok(worker),
@@ -283,7 +355,11 @@ where
         }
         let deadline = Instant::now() + timeout;
         match worker.frames.recv_deadline(deadline) {
-            Ok(Ok(frame)) => match protocol::decode::<Response<Out>>(&frame) {
+            Ok(Ok(frame)) => match worker.payload(&frame).and_then(|payload| {
+                let decoded = protocol::decode::<Response<Out>>(payload);
+                worker.done_with(&frame);
+                decoded
+            }) {
                 Ok(response) if response.id == id => Ok(response.result),
                 Ok(response) => Err(ChildLoss::Died(format!(
                     "answered request {} instead of {id}",
