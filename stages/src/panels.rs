@@ -4,7 +4,8 @@
 //! of the border is flat in it (within 1 level, in runs of 8 px): a page's white is exact, a blot
 //! membrane or a photograph is not. Panels cropped tight (the figures stage merges neighbouring
 //! images into one figure) leave only the gutters' ends on the border: then the background is the
-//! light colour of those ends, provided it fills whole rows or columns somewhere. A figure with
+//! light colour of those ends, provided whole rows or columns somewhere are gutters of it (no ink,
+//! one line within a few levels: a JPEG's ringing leaves no gutter line exactly flat). A figure with
 //! neither is a full-bleed picture (a blot crop, a photograph) and is one panel covering it all.
 //!
 //! **Ink.** A pixel is ink when one of its channels differs from the background by more than
@@ -51,7 +52,9 @@
 //! thinner than a strip join the next one; pieces that are mostly page white (a margin, a label)
 //! are dropped, unless they lie between pictures (a picture's own light interior: then the
 //! picture stays whole). Lanes parted at the light columns between them are joined back into
-//! their blot.
+//! their blot. A piece a seam parted off with paper beside its ink (pictures butted in an L: two
+//! side by side, a third along both, page white under the two) is trimmed and parted again, or,
+//! in a full-bleed figure, split at its own gutters when those leave pictures only.
 //!
 //! A figure that yields one panel is one panel covering the trimmed figure. Panels come in
 //! reading order: rows top to bottom, each row left to right.
@@ -755,10 +758,19 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                         .then(|| layout_of_part(raster, config, part, labels))
                         .flatten();
                     inner.unwrap_or_else(|| {
-                        parted_at_all_seams(raster, part)
+                        let pieces = parted_at_all_seams(raster, None, part);
+                        // A piece a seam parted off may stand on paper of its own (pictures
+                        // butted in an L leave paper beside two of them): split it on its own.
+                        let several = pieces.len() >= 2;
+                        pieces
                             .into_iter()
                             .flat_map(|piece| {
-                                parted_at_row_labels(raster, None, piece, &labels.rows)
+                                several
+                                    .then(|| pictures_of_part(raster, config, piece, labels))
+                                    .flatten()
+                                    .unwrap_or_else(|| {
+                                        parted_at_row_labels(raster, None, piece, &labels.rows)
+                                    })
                             })
                             .collect()
                     })
@@ -845,7 +857,9 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             if (ink.count(panel) as f32) < PICTURE_INK_SHARE * panel.area() as f32 {
                 return vec![panel];
             }
-            parted_at_all_seams(raster, panel)
+            // Pieces are parted again only where paper is what a trim takes off them.
+            let paper = background.iter().all(|&v| v >= PAPER_LEVEL);
+            parted_at_all_seams(raster, paper.then_some((&ink, min_gutter)), panel)
         })
         .collect();
     if outcome.panels.len() >= 2 {
@@ -906,6 +920,33 @@ fn layout_of_part(
             .map(|b| placed_in(b, part))
             .collect(),
     )
+}
+
+/// [`layout_of_part`] when every panel it finds is a picture (at least [`PICTURE_INK_SHARE`]
+/// ink): a piece a seam parted off a full-bleed figure that holds pictures on paper. A table's or
+/// a drawing's cells are mostly paper, and stay whole.
+fn pictures_of_part(
+    raster: &Raster,
+    config: &PanelsConfig,
+    part: Rect,
+    labels: &Labels,
+) -> Option<Vec<Rect>> {
+    let boxes = layout_of_part(raster, config, part, labels)?;
+    let picture = raster.crop(part.into());
+    let background = background(&picture, config, min_gutter(&picture, config))?;
+    let ink = InkMap::new(&picture, &background, config.ink_tolerance);
+    boxes
+        .iter()
+        .all(|b| {
+            let inner = Rect {
+                x0: b.x0 - part.x0,
+                y0: b.y0 - part.y0,
+                x1: b.x1 - part.x0,
+                y1: b.y1 - part.y0,
+            };
+            ink.count(inner) as f32 >= PICTURE_INK_SHARE * inner.area() as f32
+        })
+        .then_some(boxes)
 }
 
 /// Every channel of a background at least this light is paper.
@@ -1005,16 +1046,18 @@ fn background(raster: &Raster, config: &PanelsConfig, min_gutter: u32) -> Option
         }
     }
     let light = dominant_color(&light, usize::from(raster.channels.max(1)))?;
-    // Ringing is only forgiven around the page's own white, never around a pale membrane.
-    let tolerance = if light.iter().all(|&v| v >= PAGE_WHITE) {
-        LIGHT_TOLERANCE
+    // Ringing is only forgiven around the page's own white, never around a pale membrane: there
+    // a gutter is what the splitter takes for one (no ink, one line near clean), which a JPEG's
+    // ringing between tightly cropped panels does not break.
+    let (tolerance, clean) = if light.iter().all(|&v| v >= PAGE_WHITE) {
+        (config.ink_tolerance, LIGHT_TOLERANCE)
     } else {
-        FLAT_TOLERANCE
+        (FLAT_TOLERANCE, FLAT_TOLERANCE)
     };
     has_flat_lines(
         raster,
         &light,
-        tolerance,
+        (tolerance, clean),
         config.gutter_noise_share,
         min_gutter,
     )
@@ -1068,36 +1111,44 @@ fn flat_share(border: &[&[u8]], color: &[u8]) -> f32 {
     flat as f32 / border.len().max(1) as f32
 }
 
-/// Whether `min_gutter` consecutive rows, or columns, of the raster are flat `color` (but for a
-/// `noise_share` of their pixels).
+/// Whether `min_gutter` consecutive rows, or columns, of the raster are within `tolerance.0` of
+/// `color`, one of them within `tolerance.1` (each but for a `noise_share` of its pixels).
 fn has_flat_lines(
     raster: &Raster,
     color: &[u8],
-    tolerance: u8,
+    (tolerance, clean): (u8, u8),
     noise_share: f32,
     min_gutter: u32,
 ) -> bool {
     let (w, h) = (raster.width as usize, raster.height as usize);
     let channels = usize::from(raster.channels.max(1));
-    let mut rows = vec![0u32; h];
-    let mut cols = vec![0u32; w];
+    // Per line: pixels within `tolerance`, and within `clean`.
+    let mut rows = vec![(0u32, 0u32); h];
+    let mut cols = vec![(0u32, 0u32); w];
     for (y, row) in raster.data.chunks_exact(w * channels).take(h).enumerate() {
         for (x, pixel) in row.chunks_exact(channels).enumerate() {
-            if deviation(pixel, color) <= tolerance {
-                rows[y] += 1;
-                cols[x] += 1;
+            let d = deviation(pixel, color);
+            if d <= tolerance {
+                rows[y].0 += 1;
+                cols[x].0 += 1;
+                if d <= clean {
+                    rows[y].1 += 1;
+                    cols[x].1 += 1;
+                }
             }
         }
     }
-    let thick = |counts: &[u32], length: usize| {
-        let mut run = 0;
-        counts.iter().any(|&n| {
-            run = if (length as f32 - n as f32) <= noise_share * length as f32 {
-                run + 1
+    let thick = |counts: &[(u32, u32)], length: usize| {
+        let passes = |n: u32| (length as f32 - n as f32) <= noise_share * length as f32;
+        let (mut run, mut cleaned) = (0, false);
+        counts.iter().any(|&(near, flat)| {
+            if passes(near) {
+                run += 1;
+                cleaned |= passes(flat);
             } else {
-                0
-            };
-            run >= min_gutter
+                (run, cleaned) = (0, false);
+            }
+            run >= min_gutter && cleaned
         })
     };
     thick(&rows, w) || thick(&cols, h)
@@ -1706,14 +1757,47 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
 }
 
 /// `panel` parted at its seams, rows then columns; lanes parted by the light columns between them
-/// are joined back into their blot.
-fn parted_at_all_seams(raster: &Raster, panel: Rect) -> Vec<Rect> {
-    joined_lanes(
-        parted_at_seams(raster, panel, Axis::Rows)
-            .into_iter()
-            .flat_map(|piece| parted_at_seams(raster, piece, Axis::Cols))
-            .collect(),
-    )
+/// are joined back into their blot. On paper (`ink` given, with the narrowest gutter), a piece a
+/// seam parted off that has a margin of paper at least a gutter wide is trimmed to its ink and
+/// parted again: pictures butted in an L (two side by side, a third beside both) part only once
+/// the third is off and the paper it left beside the two is trimmed away.
+fn parted_at_all_seams(raster: &Raster, ink: Option<(&InkMap, u32)>, panel: Rect) -> Vec<Rect> {
+    let mut pieces = Vec::new();
+    part_at_seams_within(raster, ink, panel, MAX_SEAM_DEPTH, &mut pieces);
+    joined_lanes(pieces)
+}
+
+/// How many times a piece parted off by seams is parted again.
+const MAX_SEAM_DEPTH: u32 = 3;
+
+fn part_at_seams_within(
+    raster: &Raster,
+    ink: Option<(&InkMap, u32)>,
+    panel: Rect,
+    depth: u32,
+    out: &mut Vec<Rect>,
+) {
+    let pieces: Vec<Rect> = parted_at_seams(raster, panel, Axis::Rows)
+        .into_iter()
+        .flat_map(|piece| parted_at_seams(raster, piece, Axis::Cols))
+        .collect();
+    let Some((ink, min_gutter)) = ink.filter(|_| pieces.len() >= 2 && depth > 0) else {
+        out.extend(pieces);
+        return;
+    };
+    for piece in pieces {
+        let trimmed = ink.trim(piece).unwrap_or(piece);
+        let margin = (trimmed.x0 - piece.x0)
+            .max(trimmed.y0 - piece.y0)
+            .max(piece.x1 - trimmed.x1)
+            .max(piece.y1 - trimmed.y1);
+        let picture = ink.count(trimmed) as f32 >= PICTURE_INK_SHARE * trimmed.area() as f32;
+        if margin >= min_gutter && picture {
+            part_at_seams_within(raster, Some((ink, min_gutter)), trimmed, depth - 1, out);
+        } else {
+            out.push(piece);
+        }
+    }
 }
 
 /// How one line of a picture looks.
@@ -3727,6 +3811,74 @@ mod tests {
         }
         let found = panels().layout(&Raster::from_rgb(image)).boxes;
         assert_found(&found, &expected, "noisy gutters, no margins");
+    }
+
+    #[test]
+    fn gutters_rung_by_a_resampled_jpeg_between_panels_cropped_tight_still_part_them() {
+        // A 2 x 4 grid of blots touching the figure's edges, 8 px gutters of page white rung as
+        // a JPEG drawn at another scale leaves them: a third of their pixels up to 14 levels
+        // off white, only the middle line of each within a few levels.
+        let g = 8;
+        let (w, h) = (120, 100);
+        let expected: Vec<PixelBox> = (0..2)
+            .flat_map(|row| {
+                (0..4).map(move |col| {
+                    let (x, y) = (col * (w + g), row * (h + g));
+                    PixelBox::new(x, y, x + w, y + h)
+                })
+            })
+            .collect();
+        let mut rng = Rng(23);
+        let (width, height) = (4 * w + 3 * g, 2 * h + g);
+        let mut image = RgbImage::new(width, height);
+        let middle = |at: u32, step: u32| at % (step + g) == step + g / 2;
+        for (x, y, pixel) in image.enumerate_pixels_mut() {
+            let clean = middle(x, w) || middle(y, h);
+            let off = if clean || rng.below(3) > 0 {
+                rng.below(4)
+            } else {
+                rng.below(15)
+            } as u8;
+            pixel.0 = [255 - off; 3];
+        }
+        for (i, &b) in expected.iter().enumerate() {
+            paint(
+                &mut image,
+                b,
+                [Content::Blot, Content::Gradient][i % 2],
+                &mut rng,
+            );
+        }
+        let found = panels().layout(&Raster::from_rgb(image));
+        assert!(!found.full_bleed, "taken for one full-bleed picture");
+        assert_found(&found.boxes, &expected, "rung gutters, no margins");
+    }
+
+    #[test]
+    fn pictures_butted_in_an_l_on_paper_are_each_a_panel() {
+        // Two blots side by side with no gutter (the right one's membrane darker along the
+        // seam), page white below them, and a taller blot butted against both on the right.
+        let mut rng = Rng(43);
+        let mut image = RgbImage::from_pixel(520, 260, Rgb([255, 255, 255]));
+        let (left, middle, right) = (
+            PixelBox::new(0, 0, 160, 110),
+            PixelBox::new(160, 0, 320, 110),
+            PixelBox::new(320, 0, 520, 260),
+        );
+        for b in [left, middle, right] {
+            paint(&mut image, b, Content::Blot, &mut rng);
+        }
+        for (b, darker) in [(middle, 50u8), (right, 100)] {
+            for y in b.y0..b.y1 {
+                for x in b.x0..b.x1 {
+                    let Rgb([v, _, _]) = *image.get_pixel(x, y);
+                    let v = v.saturating_sub(darker);
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+        }
+        let found = panels().layout(&Raster::from_rgb(image));
+        assert_found(&found.boxes, &[left, middle, right], "blots butted in an L");
     }
 
     #[test]
