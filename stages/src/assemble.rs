@@ -121,10 +121,33 @@ pub fn is_uniform(raster: &Raster) -> bool {
         let mean = values.iter().sum::<f32>() / n;
         (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt()
     };
-    // The inside of an outline, past its antialiasing.
-    let (inset_x, inset_y) = (w / 6, h / 6);
-    let inside = spread(inset_x, inset_y, w - inset_x, h - inset_y);
-    if spread(0, 0, w, h) < FLAT_SPREAD || (inset_x >= 2 && inset_y >= 2 && inside < DRAWN_SPREAD) {
+    // The inside of an outline, past its antialiasing (a pixel at least, on a thin bar).
+    let (inset_x, inset_y) = ((w / 6).max(1), (h / 6).max(1));
+    let roomy = w >= 2 * inset_x + 4 && h >= 2 * inset_y + 4;
+    if spread(0, 0, w, h) < FLAT_SPREAD
+        || (roomy && spread(inset_x, inset_y, w - inset_x, h - inset_y) < DRAWN_SPREAD)
+    {
+        return true;
+    }
+    // Changing along one axis only (a colour-scale legend, stripes): nothing a copy could be
+    // told from a look-alike by.
+    let along = |columns: bool| {
+        let (outer, inner) = if columns { (w, h) } else { (h, w) };
+        let mut total = 0.0;
+        for i in 0..outer {
+            let values: Vec<f32> = (0..inner)
+                .map(|j| {
+                    let (x, y) = if columns { (i, j) } else { (j, i) };
+                    small.get_pixel(x, y).0[0] as f32
+                })
+                .collect();
+            let n = values.len().max(1) as f32;
+            let mean = values.iter().sum::<f32>() / n;
+            total += (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+        }
+        total / outer.max(1) as f32
+    };
+    if w >= 8 && h >= 8 && (along(true) < DRAWN_SPREAD || along(false) < DRAWN_SPREAD) {
         return true;
     }
     // Mean absolute Laplacian: how much local structure there is.
@@ -258,6 +281,35 @@ mod tests {
         for (x, y, pixel) in bar.enumerate_pixels_mut() {
             if !(2..38).contains(&x) || !(2..198).contains(&y) {
                 *pixel = Rgb([20, 20, 20]);
+            }
+        }
+        assert!(is_uniform(&thumbnail(&Raster::from_rgb(bar))));
+    }
+
+    #[test]
+    fn a_colour_scale_and_a_thin_outlined_bar_are_uniform() {
+        // A legend's ramp, green to light green to blue (its lightness rises, then falls).
+        let ramp = RgbImage::from_fn(380, 220, |x, _| {
+            let t = x as f32 / 379.0;
+            let (a, b, u) = if t < 0.5 {
+                ([0.0, 170.0, 60.0], [140.0, 215.0, 80.0], t * 2.0)
+            } else {
+                ([140.0, 215.0, 80.0], [40.0, 60.0, 150.0], t * 2.0 - 1.0)
+            };
+            Rgb([0, 1, 2].map(|c| (a[c] + (b[c] - a[c]) * u) as u8))
+        });
+        assert!(is_uniform(&thumbnail(&Raster::from_rgb(ramp))));
+        // A slider drawn as a thin grey bar, outlined, a small coloured square at each end.
+        let mut bar = RgbImage::from_pixel(52, 344, Rgb([128, 128, 128]));
+        for (x, y, pixel) in bar.enumerate_pixels_mut() {
+            if !(2..50).contains(&x) || !(2..342).contains(&y) {
+                *pixel = Rgb([30, 30, 30]);
+            } else if (16..36).contains(&x) && (y < 22 || y >= 322) {
+                *pixel = if y < 22 {
+                    Rgb([20, 160, 80])
+                } else {
+                    Rgb([60, 110, 180])
+                };
             }
         }
         assert!(is_uniform(&thumbnail(&Raster::from_rgb(bar))));
