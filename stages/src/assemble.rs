@@ -304,7 +304,7 @@ mod tests {
         for (x, y, pixel) in bar.enumerate_pixels_mut() {
             if !(2..50).contains(&x) || !(2..342).contains(&y) {
                 *pixel = Rgb([30, 30, 30]);
-            } else if (16..36).contains(&x) && (y < 22 || y >= 322) {
+            } else if (16..36).contains(&x) && !(22..322).contains(&y) {
                 *pixel = if y < 22 {
                     Rgb([20, 160, 80])
                 } else {
