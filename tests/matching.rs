@@ -261,7 +261,8 @@ fn verified_pairs(data: &Path) -> Vec<(String, String)> {
 
 /// The real papers of ../shared/data/pdfs-bio share no figure, but four of them carry the same
 /// publisher logo in their page headers: whichever paper shows it first, no match of it (nor of a
-/// copy of it) reaches the stream, across papers or within one.
+/// copy of it) reaches the stream, across papers or within one. Nor does any other pair: a
+/// colour-scale legend and a slider bar drawn twice in one paper are near-blank.
 #[test]
 fn publisher_logos_of_real_papers_stay_out_of_the_match_stream() {
     let papers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/pdfs-bio");
@@ -273,13 +274,16 @@ fn publisher_logos_of_real_papers_stay_out_of_the_match_stream() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for m in &matches {
-        assert_eq!(m["kind"], "intra_document", "across papers: {m}");
-        for side in ["a", "b"] {
-            let bottom = m[side]["bbox"][3].as_f64().unwrap();
-            assert!(bottom > 80.0, "a page header: {m}");
-        }
-    }
+    assert!(
+        matches.is_empty(),
+        "a reviewer would see {} matches between papers that share no figure:\n{}",
+        matches.len(),
+        matches
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     // They are kept, outside the stream.
     let all = run(&["matches", "--verified", "--include-suppressed"], &data);
     assert!(
