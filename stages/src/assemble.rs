@@ -131,23 +131,9 @@ pub fn is_uniform(raster: &Raster) -> bool {
     }
     // Changing along one axis only (a colour-scale legend, stripes): nothing a copy could be
     // told from a look-alike by.
-    let along = |columns: bool| {
-        let (outer, inner) = if columns { (w, h) } else { (h, w) };
-        let mut total = 0.0;
-        for i in 0..outer {
-            let values: Vec<f32> = (0..inner)
-                .map(|j| {
-                    let (x, y) = if columns { (i, j) } else { (j, i) };
-                    small.get_pixel(x, y).0[0] as f32
-                })
-                .collect();
-            let n = values.len().max(1) as f32;
-            let mean = values.iter().sum::<f32>() / n;
-            total += (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
-        }
-        total / outer.max(1) as f32
-    };
-    if w >= 8 && h >= 8 && (along(true) < DRAWN_SPREAD || along(false) < DRAWN_SPREAD) {
+    let along_columns = (0..w).map(|x| spread(x, 0, x + 1, h)).sum::<f32>() / w.max(1) as f32;
+    let along_rows = (0..h).map(|y| spread(0, y, w, y + 1)).sum::<f32>() / h.max(1) as f32;
+    if w >= 8 && h >= 8 && (along_columns < DRAWN_SPREAD || along_rows < DRAWN_SPREAD) {
         return true;
     }
     // Mean absolute Laplacian: how much local structure there is.

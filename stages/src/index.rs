@@ -726,9 +726,10 @@ impl IndexStage {
             // Best similarity per neighbour over the views and tilts.
             let mut best: HashMap<i64, (f32, Dihedral)> = HashMap::new();
             for (view, view_hits) in hits.iter().enumerate() {
-                let dihedral = match Dihedral::ALL.get(view) {
-                    Some(&turn) if view < vectors.views.len() => turn,
-                    _ => Dihedral::Identity,
+                let dihedral = if view < vectors.views.len() {
+                    Dihedral::ALL[view]
+                } else {
+                    Dihedral::Identity
                 };
                 for &(id, similarity) in view_hits {
                     if id == panel.id {

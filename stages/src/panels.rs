@@ -755,7 +755,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                     // A part may be a picture of its own with page margins or gutters inside
                     // (a strip above white space, a blot above a chart): split it on its own.
                     let inner = several
-                        .then(|| layout_of_part(raster, config, part, labels))
+                        .then(|| layout_of_part(raster, config, part, labels, false))
                         .flatten();
                     inner.unwrap_or_else(|| {
                         let pieces = parted_at_all_seams(raster, None, part);
@@ -766,7 +766,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                             .into_iter()
                             .flat_map(|piece| {
                                 several
-                                    .then(|| pictures_of_part(raster, config, piece, labels))
+                                    .then(|| layout_of_part(raster, config, piece, labels, true))
                                     .flatten()
                                     .unwrap_or_else(|| {
                                         parted_at_row_labels(raster, None, piece, &labels.rows)
@@ -890,12 +890,15 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
 
 /// The panels of `part` of a full-bleed picture parted at its letters, when the part stands on
 /// paper of its own to split it on; `None` when it is a full-bleed picture itself or its
-/// background is dark (a gel, a fluorescence image).
+/// background is dark (a gel, a fluorescence image). With `pictures_only` (a piece a seam parted
+/// off), also `None` unless every panel found is a picture, at least [`PICTURE_INK_SHARE`] ink: a
+/// table's or a drawing's cells are mostly paper, and stay whole.
 fn layout_of_part(
     raster: &Raster,
     config: &PanelsConfig,
     part: Rect,
     labels: &Labels,
+    pictures_only: bool,
 ) -> Option<Vec<Rect>> {
     // The letters have parted what they can: the part is split at its gutters and row labels.
     let in_part = Labels {
@@ -904,14 +907,26 @@ fn layout_of_part(
     };
     let picture = raster.crop(part.into());
     // Only paper around it: a gel's or a fluorescence image's dark margins are its own.
-    let paper = background(&picture, config, min_gutter(&picture, config))
-        .is_some_and(|colour| colour.iter().all(|&v| v >= PAPER_LEVEL));
-    if !paper {
-        return None;
-    }
+    let colour = background(&picture, config, min_gutter(&picture, config))
+        .filter(|colour| colour.iter().all(|&v| v >= PAPER_LEVEL))?;
     let inner = gutter_layout(&picture, config, &in_part);
     if inner.full_bleed || inner.boxes.is_empty() {
         return None;
+    }
+    if pictures_only {
+        let ink = InkMap::new(&picture, &colour, config.ink_tolerance);
+        let pictures = inner.boxes.iter().all(|b| {
+            let r = Rect {
+                x0: b.x0,
+                y0: b.y0,
+                x1: b.x1,
+                y1: b.y1,
+            };
+            ink.count(r) as f32 >= PICTURE_INK_SHARE * r.area() as f32
+        });
+        if !pictures {
+            return None;
+        }
     }
     Some(
         inner
@@ -920,33 +935,6 @@ fn layout_of_part(
             .map(|b| placed_in(b, part))
             .collect(),
     )
-}
-
-/// [`layout_of_part`] when every panel it finds is a picture (at least [`PICTURE_INK_SHARE`]
-/// ink): a piece a seam parted off a full-bleed figure that holds pictures on paper. A table's or
-/// a drawing's cells are mostly paper, and stay whole.
-fn pictures_of_part(
-    raster: &Raster,
-    config: &PanelsConfig,
-    part: Rect,
-    labels: &Labels,
-) -> Option<Vec<Rect>> {
-    let boxes = layout_of_part(raster, config, part, labels)?;
-    let picture = raster.crop(part.into());
-    let background = background(&picture, config, min_gutter(&picture, config))?;
-    let ink = InkMap::new(&picture, &background, config.ink_tolerance);
-    boxes
-        .iter()
-        .all(|b| {
-            let inner = Rect {
-                x0: b.x0 - part.x0,
-                y0: b.y0 - part.y0,
-                x1: b.x1 - part.x0,
-                y1: b.y1 - part.y0,
-            };
-            ink.count(inner) as f32 >= PICTURE_INK_SHARE * inner.area() as f32
-        })
-        .then_some(boxes)
 }
 
 /// Every channel of a background at least this light is paper.
