@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use panelscope_engine::NodeConfig;
+use panelscope_stages::classify::ClassifyConfig;
 use panelscope_stages::embed::EmbedConfig;
 use panelscope_stages::figures::FiguresConfig;
 use panelscope_stages::index::IndexConfig;
@@ -45,6 +46,9 @@ pub struct Settings {
     /// Splitting figures into panels.
     #[serde(default)]
     pub panels: PanelsConfig,
+    /// Labelling panels blot, gel, microscopy or other.
+    #[serde(default)]
+    pub classify: ClassifyConfig,
     /// The embedder.
     #[serde(default)]
     pub embed: EmbedConfig,

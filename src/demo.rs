@@ -232,10 +232,10 @@ pub async fn run(settings: &Settings, worker_program: PathBuf) -> Result<RunSumm
         .describe_with(|payload| format!("payload {}", payload.id));
     let digests = graph.stage("checksum", payloads, pool, settings.node("checksum"));
     let classified = graph.stage(
-        "classify",
+        "label",
         digests,
         map(|digest: &Digest| Ok::<_, StageError>((digest.clone(), digest.digest[0] >> 4))),
-        settings.node("classify"),
+        settings.node("label"),
     );
     let records = graph.stage("bucket", classified, BucketConfig, settings.node("bucket"));
     graph.sink(

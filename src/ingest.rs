@@ -172,11 +172,25 @@ impl Back {
                     let mut document = document.clone();
                     document.panels.iter_mut().for_each(|p| p.raster = None);
                     let vectors = vec![None; document.panels.len()];
-                    let boilerplate = vec![false; document.panels.len()];
-                    let embedded = panelscope_stages::units::DocumentEmbedded { document, vectors };
+                    Ok::<_, panelscope_engine::StageError>(
+                        panelscope_stages::units::DocumentEmbedded { document, vectors },
+                    )
+                }),
+                settings.node("verify"),
+            );
+            let classified = graph.stage(
+                "classify",
+                unscreened,
+                settings.classify.clone(),
+                settings.node("classify"),
+            );
+            let unmatched = graph.stage(
+                "unmatched",
+                classified,
+                panelscope_engine::map(|embedded: &panelscope_stages::units::DocumentEmbedded| {
                     Ok::<_, panelscope_engine::StageError>(DocumentMatched {
-                        embedded,
-                        boilerplate,
+                        boilerplate: vec![false; embedded.document.panels.len()],
+                        embedded: embedded.clone(),
                         matches: Vec::new(),
                     })
                 }),
@@ -185,7 +199,7 @@ impl Back {
             let progress = progress.unwrap_or_default();
             return graph.stage(
                 "record",
-                unscreened,
+                unmatched,
                 RecordConfig::new(Arc::clone(&self.store), progress, &model),
                 settings.node("record"),
             );
@@ -199,6 +213,14 @@ impl Back {
                 self.tilts.clone(),
             ),
             settings.node("embed"),
+        );
+        // Classification reads the thumbnails: after embed, documents no longer carry the
+        // full-resolution pixels that passing them through one more stage would copy.
+        let embedded = graph.stage(
+            "classify",
+            embedded,
+            settings.classify.clone(),
+            settings.node("classify"),
         );
         let index = IndexStageConfig::new(
             settings.index.clone(),

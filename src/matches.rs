@@ -12,11 +12,13 @@ fn side(place: &PanelPlace) -> Value {
         "page": place.page,
         "bbox": place.bbox.to_array(),
         "panel": place.id,
+        "class": place.class.map(|c| c.as_str()),
     })
 }
 
 /// A match as one JSON object: `a`, `b` (`doc`, `path`, `page` 1-based, `bbox` `[x0, y0, x1, y1]`
-/// in PDF points from the top-left corner, `panel` id), `similarity`, `verified`, `kind` and
+/// in PDF points from the top-left corner, `panel` id, `class`: blot, gel, microscopy, other or
+/// null when unknown), `similarity`, `verified`, `kind` and
 /// `transform`.
 pub fn to_json(m: &MatchRecord) -> Value {
     let t = &m.transform;

@@ -270,13 +270,14 @@ pub async fn write(
         let side = |label: &str, place: &PanelPlace, caption: &Option<String>| {
             let b = place.bbox;
             format!(
-                "<tr><th>{label}</th><td>{} — page {}, [{:.0}, {:.0}, {:.0}, {:.0}] pt<div class=\"caption\">{}</div></td></tr>",
+                "<tr><th>{label}</th><td>{} — page {}, [{:.0}, {:.0}, {:.0}, {:.0}] pt · {}<div class=\"caption\">{}</div></td></tr>",
                 escape(&place.path),
                 place.page,
                 b.x0,
                 b.y0,
                 b.x1,
                 b.y1,
+                place.class.map_or("unclassified", |c| c.as_str()),
                 escape(caption.as_deref().unwrap_or("(no caption found)"))
             )
         };

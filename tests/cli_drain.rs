@@ -115,8 +115,8 @@ fn sigterm_drains_in_flight_items_and_exits_zero() {
         stage("checksum", "emitted") + stage("checksum", "dead"),
         sent
     );
-    assert_eq!(stage("classify", "received"), stage("checksum", "emitted"));
-    assert_eq!(stage("bucket", "received"), stage("classify", "emitted"));
+    assert_eq!(stage("label", "received"), stage("checksum", "emitted"));
+    assert_eq!(stage("bucket", "received"), stage("label", "emitted"));
     assert_eq!(stage("write", "received"), stage("bucket", "emitted"));
     assert_eq!(
         lines(&records) as u64,

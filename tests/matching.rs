@@ -456,3 +456,75 @@ fn after_sigkills_at_varied_moments_index_and_store_agree() {
     assert_consistent(&data);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A pictogram drawn over and over in one document (an infographic's person icon) is a design
+/// element, not reuse: its matches are recorded, labelled `other`, and kept out of the stream,
+/// while a real blot shown twice in the same document still reaches it (labelled a screened class:
+/// this square crop has no lanes to tell a blot by, and is called a micrograph).
+#[test]
+fn an_icon_repeated_through_a_document_is_not_reuse_but_a_blot_shown_twice_is() {
+    use panelscope_stages::units::BBox;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
+    let blot = image::open(&source)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
+        .to_rgb8();
+    // An infographic's roundel: flat rings of three colours, drawn without a grain.
+    let icon = image::RgbImage::from_fn(300, 300, |x, y| {
+        let r = ((x as f32 - 150.0).powi(2) + (y as f32 - 150.0).powi(2)).sqrt();
+        [
+            image::Rgb([236, 238, 240]),
+            image::Rgb([70, 150, 215]),
+            image::Rgb([200, 90, 40]),
+        ][(r / 22.0) as usize % 3]
+    });
+    let dir = temp_dir("repeated-icon");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    let blot_box = BBox::new(120.0, 200.0, 360.0, 440.0);
+    // At a different place on each page: not a page template.
+    let mut pages: Vec<(&image::RgbImage, BBox)> = (0..5)
+        .map(|k| {
+            let shift = 60.0 * k as f32;
+            (
+                &icon,
+                BBox::new(100.0 + shift, 150.0 + shift, 300.0 + shift, 350.0 + shift),
+            )
+        })
+        .collect();
+    pages.push((&blot, blot_box));
+    pages.push((&blot, blot_box));
+    image_pdf(&catalog.join("infographic.pdf"), &pages);
+    let data = dir.join("data");
+    run(&["ingest", catalog.to_str().unwrap()], &data);
+
+    let parse = |out: String| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let streamed = parse(run(&["matches", "--verified"], &data));
+    assert_eq!(streamed.len(), 1, "{streamed:?}");
+    for side in ["a", "b"] {
+        let class = streamed[0][side]["class"].as_str().unwrap_or("none");
+        assert!(
+            ["blot", "gel", "microscopy"].contains(&class),
+            "{}",
+            streamed[0]
+        );
+    }
+    let all = parse(run(
+        &["matches", "--verified", "--include-suppressed"],
+        &data,
+    ));
+    let icons: Vec<_> = all.iter().filter(|m| m["a"]["class"] == "other").collect();
+    // Five copies: every pair of them is a candidate, and none is streamed.
+    assert!(
+        icons.len() >= 4,
+        "the icon's matches are not recorded: {all:?}"
+    );
+    for m in icons {
+        assert_eq!(m["b"]["class"], "other", "{m}");
+        assert_eq!(m["suppressed"], "repeated_graphic", "{m}");
+    }
+}

@@ -12,7 +12,8 @@ use panelscope_engine::{BuildContext, ItemResult, Stage, StageConfig, StageError
 use crate::phash::PHasher;
 use crate::store::Store;
 use crate::units::{
-    DocumentId, DocumentInfo, DocumentPanels, PagePanels, PageRecord, PanelItem, Raster, THUMB_SIDE,
+    BBox, DocumentId, DocumentInfo, DocumentPanels, Figure, FigureSource, PagePanels, PageRecord,
+    PanelItem, Raster, THUMB_SIDE,
 };
 
 /// Builds the [`Assemble`] stage (one worker: it holds the pages of unfinished documents).
@@ -150,6 +151,26 @@ pub fn is_uniform(raster: &Raster) -> bool {
     count > 0.0 && structure / count < 0.5
 }
 
+/// Share of `area` (page space) that raster images of `figure` draw.
+pub fn picture_share(figure: &Figure, area: &BBox) -> f32 {
+    const SAMPLES: usize = 16;
+    if figure.source == FigureSource::Embedded {
+        return 1.0;
+    }
+    let covered = (0..SAMPLES * SAMPLES)
+        .filter(|k| {
+            let (fx, fy) = ((k % SAMPLES) as f32 + 0.5, (k / SAMPLES) as f32 + 0.5);
+            let x = area.x0 + area.width() * fx / SAMPLES as f32;
+            let y = area.y0 + area.height() * fy / SAMPLES as f32;
+            figure
+                .pictures
+                .iter()
+                .any(|p| (p.x0..=p.x1).contains(&x) && (p.y0..=p.y1).contains(&y))
+        })
+        .count();
+    covered as f32 / (SAMPLES * SAMPLES) as f32
+}
+
 impl Assemble {
     fn take(&mut self, page: &PagePanels) -> Option<DocumentPanels> {
         let doc = page.meta.doc;
@@ -177,6 +198,8 @@ impl Assemble {
                     uniform: is_uniform(&thumb),
                     thumb,
                     raster: Some(panel.raster.clone()),
+                    picture_share: picture_share(&page.figures[f].figure, &panel.bbox),
+                    class: None,
                 }
             })
             .collect();

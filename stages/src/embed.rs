@@ -316,6 +316,8 @@ impl Embed {
                 thumb: p.thumb.clone(),
                 uniform: p.uniform,
                 raster: None,
+                picture_share: p.picture_share,
+                class: p.class,
             })
             .collect();
         // Panels go to the embedder a few at a time, so a network batches them while only that

@@ -159,7 +159,12 @@ impl Figures {
                 .chain(boxes.iter().map(|b| b.expand(1.0)))
                 .collect();
             for bbox in self.drawn_regions(page, &taken) {
-                figures.push(self.figure(page, FigureSource::Detected, bbox, None, scale));
+                let mut figure = self.figure(page, FigureSource::Detected, bbox, None, scale);
+                figure.pictures = boxes
+                    .iter()
+                    .filter_map(|image| image.intersection(&bbox))
+                    .collect();
+                figures.push(figure);
             }
         }
 

@@ -674,6 +674,7 @@ impl IndexStage {
                 path: path.clone(),
                 page: panel.page + 1,
                 bbox: panel.bbox,
+                class: panel.class,
             }
         };
         let indexed: Vec<usize> = (0..document.panels.len())
@@ -909,6 +910,7 @@ mod tests {
             path: "cache-test.pdf".to_string(),
             page: 1,
             bbox: crate::units::BBox::new(0.0, 0.0, 10.0, 10.0),
+            class: None,
         };
         let thumb = Raster {
             width: side,

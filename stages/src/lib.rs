@@ -10,6 +10,7 @@
 //! | [`panels`] | splitting compound figures into panels |
 //! | [`phash`] | perceptual hashes of panels, the baseline matcher's signal |
 //! | [`assemble`] | a document's pages gathered, its panels numbered for the store |
+//! | [`classify`] | what each panel shows: blot, gel, microscopy or other (a drawn graphic) |
 //! | [`embed`] | panels → vectors (the panel and its eight dihedral views) |
 //! | [`index`] | the sharded FAISS index and the search for candidate pairs |
 //! | [`record`] | the sink writing each complete document to the store in one transaction |
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod assemble;
+pub mod classify;
 pub mod embed;
 pub mod figures;
 pub mod index;

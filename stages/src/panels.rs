@@ -425,6 +425,7 @@ impl Panels {
                     bbox,
                     pixel_box: in_figure(pixel_box),
                     raster: raster.crop(pixel_box),
+                    class: None,
                 })
             })
             .collect();

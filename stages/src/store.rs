@@ -10,13 +10,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use panelscope_engine::{DeadLetter, DeadLetterSink};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::units::{BBox, DocumentId, DocumentMatched, MatchRecord, PanelPlace, Raster};
+use crate::units::{
+    BBox, DocumentId, DocumentMatched, MatchRecord, PanelClass, PanelPlace, Raster,
+};
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "panelscope.sqlite";
 
 /// The schema version this build writes; older stores are migrated on open.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -71,7 +73,8 @@ CREATE TABLE IF NOT EXISTS panels (
     pixels    TEXT NOT NULL,                  -- blake3 of the panel's pixels, hex
     phash     TEXT,                           -- 64-bit perceptual hash, hex
     boilerplate INTEGER NOT NULL DEFAULT 0,   -- recurs across documents (logo, badge): never matched
-    uniform     INTEGER NOT NULL DEFAULT 0    -- nearly blank: never matched
+    uniform     INTEGER NOT NULL DEFAULT 0,   -- nearly blank: never matched
+    class       TEXT                          -- blot, gel, microscopy or other; NULL: recorded unclassified
 );
 CREATE INDEX IF NOT EXISTS panels_by_figure ON panels (figure);
 CREATE INDEX IF NOT EXISTS panels_by_page ON panels (doc, page);
@@ -188,7 +191,7 @@ pub struct StoreCounts {
     pub dead_letters: u64,
 }
 
-/// A panel's place from the columns `doc, path, page, x0, y0, x1, y1` starting at `first`.
+/// A panel's place from the columns `doc, path, page, x0, y0, x1, y1, class` starting at `first`.
 fn place_of(id: i64, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<PanelPlace> {
     let doc: String = row.get(first)?;
     Ok(PanelPlace {
@@ -204,6 +207,17 @@ fn place_of(id: i64, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<
             row.get(first + 5)?,
             row.get(first + 6)?,
         ),
+        class: row
+            .get::<_, Option<String>>(first + 7)?
+            .map(|label| label.parse::<PanelClass>())
+            .transpose()
+            .map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    first + 7,
+                    rusqlite::types::Type::Text,
+                    e.into(),
+                )
+            })?,
     })
 }
 
@@ -300,6 +314,10 @@ impl Store {
             )
             .map_err(sqlite)?;
         }
+        if (1..=3).contains(&version) {
+            conn.execute_batch("ALTER TABLE panels ADD COLUMN class TEXT;")
+                .map_err(sqlite)?;
+        }
         conn.execute_batch(SCHEMA).map_err(sqlite)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(sqlite)?;
@@ -395,8 +413,8 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             let mut panel_insert = tx.prepare_cached(
-                "INSERT INTO panels (id, figure, doc, page, ordinal, x0, y0, x1, y1, width_px, height_px, pixels, phash, boilerplate, uniform)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT INTO panels (id, figure, doc, page, ordinal, x0, y0, x1, y1, width_px, height_px, pixels, phash, boilerplate, uniform, class)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?;
             for page in pages {
                 let m = &page.meta;
@@ -451,7 +469,8 @@ impl Store {
                             panel.pixels,
                             panel.phash.to_hex(),
                             boilerplate,
-                            item.uniform
+                            item.uniform,
+                            item.class.map(PanelClass::as_str)
                         ])?;
                     }
                 }
@@ -637,7 +656,7 @@ impl Store {
     pub fn panel_place(&self, id: i64) -> Result<Option<PanelPlace>, StoreError> {
         self.read(|conn| {
             conn.query_row(
-                "SELECT p.doc, d.path, p.page, p.x0, p.y0, p.x1, p.y1 FROM panels p JOIN documents d ON d.id = p.doc WHERE p.id = ?1",
+                "SELECT p.doc, d.path, p.page, p.x0, p.y0, p.x1, p.y1, p.class FROM panels p JOIN documents d ON d.id = p.doc WHERE p.id = ?1",
                 [id],
                 |row| place_of(id, row, 0),
             )
@@ -722,8 +741,8 @@ impl Store {
     ) -> Result<Vec<MatchRecord>, StoreError> {
         self.read(|conn| {
             let mut statement = conn.prepare(
-                "SELECT m.panel_a, a.doc, da.path, a.page, a.x0, a.y0, a.x1, a.y1,
-                        m.panel_b, b.doc, db.path, b.page, b.x0, b.y0, b.x1, b.y1,
+                "SELECT m.panel_a, a.doc, da.path, a.page, a.x0, a.y0, a.x1, a.y1, a.class,
+                        m.panel_b, b.doc, db.path, b.page, b.x0, b.y0, b.x1, b.y1, b.class,
                         m.similarity, m.verified, m.kind, m.transform, m.suppressed
                  FROM matches m
                  JOIN panels a ON a.id = m.panel_a JOIN documents da ON da.id = a.doc
@@ -732,23 +751,23 @@ impl Store {
                  ORDER BY m.verified DESC, m.similarity DESC, m.id",
             )?;
             let rows = statement.query_map(params![verified_only, include_suppressed], |row| {
-                let transform: String = row.get(19)?;
+                let transform: String = row.get(21)?;
                 Ok(MatchRecord {
                     a: place_of(row.get(0)?, row, 1)?,
-                    b: place_of(row.get(8)?, row, 9)?,
-                    similarity: row.get(16)?,
-                    verified: row.get(17)?,
-                    kind: row.get(18)?,
+                    b: place_of(row.get(9)?, row, 10)?,
+                    similarity: row.get(18)?,
+                    verified: row.get(19)?,
+                    kind: row.get(20)?,
                     transform: serde_json::from_str::<crate::verify::Relation>(&transform)
                         .map_err(|e| {
                             rusqlite::Error::FromSqlConversionFailure(
-                                19,
+                                21,
                                 rusqlite::types::Type::Text,
                                 Box::new(e),
                             )
                         })?
                         .finite_or_unverified(),
-                    suppressed: row.get(20)?,
+                    suppressed: row.get(22)?,
                 })
             })?;
             rows.collect()
@@ -887,6 +906,7 @@ mod tests {
             path: doc.path().display().to_string(),
             page: 1,
             bbox,
+            class: None,
         };
         let mut matched = DocumentMatched {
             embedded: DocumentEmbedded {
@@ -902,6 +922,8 @@ mod tests {
                         raster: None,
                         thumb,
                         uniform: false,
+                        picture_share: 1.0,
+                        class: None,
                     }],
                 },
                 vectors: vec![None],

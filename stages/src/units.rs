@@ -532,6 +532,11 @@ pub struct Figure {
     /// where stacked strips without a gutter between them lie.
     #[serde(default)]
     pub row_labels: Vec<BBox>,
+    /// Where raster images are drawn inside a figure found on the render (page space): the rest
+    /// of it is vector drawing and text. Empty for figures of embedded images, which are all
+    /// raster.
+    #[serde(default)]
+    pub pictures: Vec<BBox>,
 }
 
 impl Figure {
@@ -547,6 +552,7 @@ impl Figure {
             parts: Vec::new(),
             letters: Vec::new(),
             row_labels: Vec::new(),
+            pictures: Vec::new(),
         }
     }
 }
@@ -569,6 +575,55 @@ pub struct Panel {
     pub pixel_box: PixelBox,
     /// The panel's pixels.
     pub raster: Raster,
+    /// What it shows, once the classify stage has looked at it.
+    #[serde(default)]
+    pub class: Option<PanelClass>,
+}
+
+/// What a panel shows: the screened kinds of scientific image, or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanelClass {
+    /// A Western blot: dark bands on a light membrane, in lanes.
+    Blot,
+    /// An electrophoresis gel shown as stained: light bands on a dark ground.
+    Gel,
+    /// A micrograph or other continuous-tone picture of a specimen (fluorescence, histology,
+    /// electron microscopy, photographs).
+    Microscopy,
+    /// A drawn graphic: a chart, diagram, table, text, logo or icon.
+    Other,
+}
+
+impl PanelClass {
+    /// Every class, in the order reports list them.
+    pub const ALL: [PanelClass; 4] = [
+        PanelClass::Blot,
+        PanelClass::Gel,
+        PanelClass::Microscopy,
+        PanelClass::Other,
+    ];
+
+    /// The label stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PanelClass::Blot => "blot",
+            PanelClass::Gel => "gel",
+            PanelClass::Microscopy => "microscopy",
+            PanelClass::Other => "other",
+        }
+    }
+}
+
+impl std::str::FromStr for PanelClass {
+    type Err = String;
+
+    fn from_str(label: &str) -> Result<Self, String> {
+        PanelClass::ALL
+            .into_iter()
+            .find(|class| class.as_str() == label)
+            .ok_or_else(|| format!("`{label}` is not a panel class (blot, gel, microscopy, other)"))
+    }
 }
 
 /// A figure and the panels it was split into.
@@ -695,6 +750,11 @@ pub struct PanelItem {
     pub thumb: Raster,
     /// Nearly uniform (blank, a flat colour): never matched.
     pub uniform: bool,
+    /// Share of its area drawn by raster images (1 for panels of embedded images; less where
+    /// vector drawing and text make it up).
+    pub picture_share: f32,
+    /// What it shows (`None` until the classify stage, and for panels recorded before it).
+    pub class: Option<PanelClass>,
 }
 
 /// Longest side of the panel thumbnails the store keeps.
@@ -746,6 +806,9 @@ pub struct PanelPlace {
     pub page: u32,
     /// Page space.
     pub bbox: BBox,
+    /// What it shows, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<PanelClass>,
 }
 
 /// A pair the index found similar enough to verify: `older` was indexed before `newer` (or both

@@ -57,6 +57,10 @@ pub struct VerifyConfig {
     pub strong_min_detail_correlation: f32,
     /// See `strong_correlation`.
     pub strong_max_left_out_share: f32,
+    /// A drawn graphic (class `other`) verified this many times over within one document is a
+    /// design element (an icon, a legend, a label), not reuse: its matches are kept in the store
+    /// and out of the match stream. 0 = never.
+    pub min_graphic_repeats: usize,
 }
 
 impl Default for VerifyConfig {
@@ -74,6 +78,7 @@ impl Default for VerifyConfig {
             strong_correlation: 0.98,
             strong_min_detail_correlation: 0.95,
             strong_max_left_out_share: 0.05,
+            min_graphic_repeats: 4,
         }
     }
 }
@@ -1394,6 +1399,45 @@ impl VerifyStageConfig {
     }
 }
 
+/// Suppresses the verified within-document matches of drawn graphics (both panels of class
+/// `other`) whose panels form groups of at least `min_repeats` copies: a document drawing the
+/// same icon or label over and over is not reusing a figure. Matches already suppressed keep
+/// their reason.
+pub fn suppress_repeated_graphics(matches: &mut [crate::units::MatchRecord], min_repeats: usize) {
+    use std::collections::HashMap;
+    let graphic = |m: &crate::units::MatchRecord| {
+        m.verified
+            && m.a.doc == m.b.doc
+            && m.a.class == Some(crate::units::PanelClass::Other)
+            && m.b.class == Some(crate::units::PanelClass::Other)
+    };
+    if min_repeats == 0 {
+        return;
+    }
+    let mut parent: HashMap<i64, i64> = HashMap::new();
+    fn root(parent: &HashMap<i64, i64>, mut id: i64) -> i64 {
+        while let Some(&up) = parent.get(&id).filter(|&&up| up != id) {
+            id = up;
+        }
+        id
+    }
+    for m in matches.iter().filter(|m| graphic(m)) {
+        parent.entry(m.a.id).or_insert(m.a.id);
+        parent.entry(m.b.id).or_insert(m.b.id);
+        let (a, b) = (root(&parent, m.a.id), root(&parent, m.b.id));
+        parent.insert(a, b);
+    }
+    let mut sizes: HashMap<i64, usize> = HashMap::new();
+    for &id in parent.keys() {
+        *sizes.entry(root(&parent, id)).or_default() += 1;
+    }
+    for m in matches.iter_mut() {
+        if graphic(m) && m.suppressed.is_none() && sizes[&root(&parent, m.a.id)] >= min_repeats {
+            m.suppressed = Some("repeated_graphic".to_string());
+        }
+    }
+}
+
 impl panelscope_engine::StageConfig for VerifyStageConfig {
     type Stage = Verify;
 
@@ -1458,6 +1502,7 @@ impl Verify {
                 path: info.job.path.display().to_string(),
                 page: newer.page + 1,
                 bbox: newer.bbox,
+                class: newer.class,
             };
             let kind = if candidate.older.doc == info.job.id {
                 "intra_document"
@@ -1474,6 +1519,7 @@ impl Verify {
                 suppressed: candidate.boilerplate.then(|| "boilerplate".to_string()),
             });
         }
+        suppress_repeated_graphics(&mut matches, self.config.min_graphic_repeats);
         metrics::counter!("panelscope_verify_verified_total").increment(verified);
         metrics::counter!("panelscope_verify_refused_total")
             .increment(matches.len() as u64 - verified);
@@ -1832,6 +1878,53 @@ mod tests {
             region_as_drawn(Dihedral::Rotate90, [0.0, 0.0, 0.5, 1.0]),
             [0.0, 0.5, 1.0, 1.0]
         );
+    }
+
+    #[test]
+    fn only_graphics_repeated_often_enough_within_a_document_are_suppressed() {
+        use crate::units::{BBox, DocumentId, MatchRecord, PanelClass, PanelPlace};
+        let doc = DocumentId::of_bytes(b"an infographic");
+        let place = |id: i64, class: PanelClass| PanelPlace {
+            id,
+            doc,
+            path: "infographic.pdf".into(),
+            page: 1,
+            bbox: BBox::new(0.0, 0.0, 50.0, 50.0),
+            class: Some(class),
+        };
+        let pair = |a: i64, b: i64, class: PanelClass| MatchRecord {
+            a: place(a, class),
+            b: place(b, class),
+            similarity: 0.99,
+            verified: true,
+            kind: "intra_document".into(),
+            transform: verify(
+                &GrayImage::new(8, 8),
+                &GrayImage::new(8, 8),
+                Dihedral::Identity,
+                &VerifyConfig::default(),
+            ),
+            suppressed: None,
+        };
+        // Four copies of an icon (a chain is enough to join them), two of another, and four
+        // copies of a blot (a loading control shown again and again is what screening is for).
+        let mut matches = vec![
+            pair(1, 2, PanelClass::Other),
+            pair(2, 3, PanelClass::Other),
+            pair(3, 4, PanelClass::Other),
+            pair(10, 11, PanelClass::Other),
+            pair(20, 21, PanelClass::Blot),
+            pair(21, 22, PanelClass::Blot),
+            pair(22, 23, PanelClass::Blot),
+        ];
+        suppress_repeated_graphics(&mut matches, 4);
+        let suppressed: Vec<bool> = matches.iter().map(|m| m.suppressed.is_some()).collect();
+        assert_eq!(suppressed, [true, true, true, false, false, false, false]);
+        assert_eq!(matches[0].suppressed.as_deref(), Some("repeated_graphic"));
+        // 0 turns it off.
+        let mut again = vec![pair(1, 2, PanelClass::Other); 1];
+        suppress_repeated_graphics(&mut again, 0);
+        assert!(again[0].suppressed.is_none());
     }
 
     #[test]
