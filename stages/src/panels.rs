@@ -141,6 +141,12 @@ const FRAME_CONTRAST: f32 = 50.0;
 /// A panel's outer lines are a frame when each is one colour within this many levels along at
 /// least [`FRAME_COVER`] of its length, the four sides of one colour.
 const FRAME_FLAT_TOLERANCE: u8 = 10;
+/// Most lines of paper a panel's crop may take in past its picture on a side (its box rounded
+/// out to whole pixels of a render).
+const MAX_PAPER_EDGE_PX: u32 = 2;
+/// Levels by which the line inside must be darker on average than a paper edge line for it to
+/// be taken as the crop's overshoot rather than the picture's own light margin.
+const PAPER_EDGE_CONTRAST: f32 = 40.0;
 /// Gutters tried per region, widest first, before the region is kept whole.
 const CUTS_TRIED: usize = 3;
 /// Regions evaluated per figure after which only the widest gutter of a region is tried, and
@@ -419,7 +425,7 @@ impl Panels {
                     return None;
                 }
                 // Where a frame is drawn around the picture, the panel is what it encloses.
-                let pixel_box = without_frame(raster, pixel_box);
+                let pixel_box = without_frame(raster, without_paper_edges(raster, pixel_box));
                 let bbox = pixel_box.to_page(origin, ppx, ppy);
                 Some(Panel {
                     bbox,
@@ -572,6 +578,64 @@ fn frame_cells(raster: &Raster, region: Rect) -> Vec<Rect> {
         return cells;
     }
     vec![region]
+}
+
+/// `area` without the lines of paper it took in past its picture on any side: a line of page
+/// white, of one colour, beside a darker line (a dark picture's crop rounded out by a pixel). The
+/// picture's own light margins, as light as the line inside them, stay.
+fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
+    let channels = usize::from(raster.channels.max(1));
+    if raster.width < area.x1 || raster.height < area.y1 {
+        return area;
+    }
+    let pixel = |x: u32, y: u32| {
+        let at = (y as usize * raster.width as usize + x as usize) * channels;
+        &raster.data[at..at + channels]
+    };
+    let line = |area: &PixelBox, side: Side, inset: u32| -> Vec<&[u8]> {
+        match side {
+            Side::Top => (area.x0..area.x1).map(|x| pixel(x, area.y0 + inset)).collect(),
+            Side::Bottom => (area.x0..area.x1)
+                .map(|x| pixel(x, area.y1 - 1 - inset))
+                .collect(),
+            Side::Left => (area.y0..area.y1).map(|y| pixel(area.x0 + inset, y)).collect(),
+            Side::Right => (area.y0..area.y1)
+                .map(|y| pixel(area.x1 - 1 - inset, y))
+                .collect(),
+        }
+    };
+    let mean = |pixels: &[&[u8]]| {
+        pixels
+            .iter()
+            .map(|p| p.iter().map(|&v| f32::from(v)).sum::<f32>() / p.len().max(1) as f32)
+            .sum::<f32>()
+            / pixels.len().max(1) as f32
+    };
+    for side in [Side::Top, Side::Bottom, Side::Left, Side::Right] {
+        for _ in 0..MAX_PAPER_EDGE_PX {
+            let (width, height) = (area.x1 - area.x0, area.y1 - area.y0);
+            if width.min(height) <= 8 * MAX_PAPER_EDGE_PX {
+                break;
+            }
+            let (edge, inside) = (line(&area, side, 0), line(&area, side, 1));
+            let paper = edge
+                .iter()
+                .filter(|p| p.iter().all(|&v| v >= PAGE_WHITE - LIGHT_TOLERANCE))
+                .count();
+            if (paper as f32) < FRAME_COVER * edge.len() as f32
+                || mean(&inside) > mean(&edge) - PAPER_EDGE_CONTRAST
+            {
+                break;
+            }
+            match side {
+                Side::Top => area.y0 += 1,
+                Side::Bottom => area.y1 -= 1,
+                Side::Left => area.x0 += 1,
+                Side::Right => area.x1 -= 1,
+            }
+        }
+    }
+    area
 }
 
 /// `area` without the frame drawn around its picture: fewer than [`MAX_FRAME_PX`] outermost
@@ -3037,6 +3101,32 @@ mod tests {
         letter(&mut image, 40, 25);
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_eq!(layout.boxes, vec![PixelBox::new(40, 40, 360, 270)]);
+    }
+
+    #[test]
+    fn paper_taken_in_past_a_dark_picture_is_shed_but_a_light_margin_stays() {
+        // A micrograph whose crop was rounded out by a line of page white below and to its right.
+        let dark = RgbImage::from_fn(60, 50, |x, y| {
+            if x == 59 || y == 49 {
+                Rgb([255, 255, 255])
+            } else {
+                Rgb([20 + ((x * 7 + y * 3) % 11) as u8, 10, 30])
+            }
+        });
+        let whole = PixelBox::new(0, 0, 60, 50);
+        assert_eq!(
+            without_paper_edges(&Raster::from_rgb(dark), whole),
+            PixelBox::new(0, 0, 59, 49)
+        );
+        // A blot's membrane is as light at its edge as the line inside: nothing is shed.
+        let light = RgbImage::from_fn(60, 50, |x, y| {
+            if (20..40).contains(&x) && (20..26).contains(&y) {
+                Rgb([40, 40, 40])
+            } else {
+                Rgb([252, 252, 252])
+            }
+        });
+        assert_eq!(without_paper_edges(&Raster::from_rgb(light), whole), whole);
     }
 
     #[test]
