@@ -39,6 +39,7 @@ pub fn to_json(m: &MatchRecord) -> Value {
             "detail_correlation": t.detail_correlation,
             "fine_correlation": t.fine_correlation,
             "left_out_share": t.left_out_share,
+            "edited": t.edited,
         },
         "suppressed": m.suppressed,
     })

@@ -233,7 +233,7 @@ pub async fn write(
         let dir = out.join(&name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let thumb = |place: &PanelPlace| cache.get(place.id, store).map(|(_, t)| (*t).clone());
+        let thumb = |place: &PanelPlace| cache.get(place.id, store).map(|c| (*c.thumb).clone());
         let (Some(a), Some(b)) = (thumb(&m.a), thumb(&m.b)) else {
             tracing::warn!(
                 a = m.a.id,
@@ -305,7 +305,12 @@ pub async fn write(
             t.scale,
             t.correlation,
             t.detail_correlation,
-            if t.left_out_share > 0.0 {
+            if t.edited {
+                format!(
+                    "; one picture with part of it changed: they share their grain, and {:.0}% of the area (the changed part) differs",
+                    t.left_out_share * 100.0
+                )
+            } else if t.left_out_share > 0.0 {
                 format!(
                     "; {:.0}% of the area differs in one place alone (a label or mark) and was left out",
                     t.left_out_share * 100.0

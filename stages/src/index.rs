@@ -565,14 +565,33 @@ impl PanelCache {
     }
 
     /// A panel's place and thumbnail, from the cache or the store.
-    pub fn get(&self, id: i64, store: &Store) -> Option<(PanelPlace, Arc<Raster>)> {
-        if let Some(hit) = self.lock().panels.get(&id) {
-            return Some(hit.clone());
+    pub fn get(&self, id: i64, store: &Store) -> Option<CachedPanelThumb> {
+        if let Some((place, thumb)) = self.lock().panels.get(&id) {
+            return Some(CachedPanelThumb {
+                place: place.clone(),
+                thumb: Arc::clone(thumb),
+                stored: false,
+            });
         }
         let place = store.panel_place(id).ok()??;
         let thumb = store.panel_thumb(id).ok()??;
-        Some((place, Arc::new(thumb)))
+        Some(CachedPanelThumb {
+            place,
+            thumb: Arc::new(thumb),
+            stored: true,
+        })
     }
+}
+
+/// A panel's place and thumbnail as [`PanelCache::get`] found them.
+pub struct CachedPanelThumb {
+    /// Where the panel is.
+    pub place: PanelPlace,
+    /// Its thumbnail.
+    pub thumb: Arc<Raster>,
+    /// Read back from the store, so through its lossy encoding (see
+    /// [`crate::store::as_stored`]).
+    pub stored: bool,
 }
 
 /// Builds the [`IndexStage`] (one worker: it owns the index).
@@ -789,7 +808,8 @@ impl IndexStage {
                 if same_document && id > panel.id && !by_window {
                     continue;
                 }
-                let Some((older, _)) = self.cache.get(id, &self.store) else {
+                let Some(CachedPanelThumb { place: older, .. }) = self.cache.get(id, &self.store)
+                else {
                     continue;
                 };
                 if !by_window

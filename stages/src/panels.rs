@@ -594,11 +594,15 @@ fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
     };
     let line = |area: &PixelBox, side: Side, inset: u32| -> Vec<&[u8]> {
         match side {
-            Side::Top => (area.x0..area.x1).map(|x| pixel(x, area.y0 + inset)).collect(),
+            Side::Top => (area.x0..area.x1)
+                .map(|x| pixel(x, area.y0 + inset))
+                .collect(),
             Side::Bottom => (area.x0..area.x1)
                 .map(|x| pixel(x, area.y1 - 1 - inset))
                 .collect(),
-            Side::Left => (area.y0..area.y1).map(|y| pixel(area.x0 + inset, y)).collect(),
+            Side::Left => (area.y0..area.y1)
+                .map(|y| pixel(area.x0 + inset, y))
+                .collect(),
             Side::Right => (area.y0..area.y1)
                 .map(|y| pixel(area.x1 - 1 - inset, y))
                 .collect(),

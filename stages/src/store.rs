@@ -243,6 +243,15 @@ fn encode_jpeg(raster: &Raster) -> Vec<u8> {
     out
 }
 
+/// `raster` as the store gives a thumbnail back: through its JPEG and decoded to RGB. Comparing
+/// a thumbnail read from the store with one that was not would set the codec's loss (a level or
+/// two on every pixel) against the other's grain; both go through it instead.
+pub fn as_stored(raster: &Raster) -> Raster {
+    image::load_from_memory(&encode_jpeg(raster))
+        .map(|image| Raster::from_rgb(image.to_rgb8()))
+        .unwrap_or_else(|_| raster.clone())
+}
+
 /// Little-endian f32 bytes.
 pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|v| v.to_le_bytes()).collect()

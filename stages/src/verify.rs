@@ -57,6 +57,13 @@ pub struct VerifyConfig {
     pub strong_min_detail_correlation: f32,
     /// See `strong_correlation`.
     pub strong_max_left_out_share: f32,
+    /// Correlation of the finest detail from which two aligned pictures share their grain so
+    /// plainly that they are one picture even where part of it was changed (a band added, one
+    /// cleaned away): verified from `shared_grain_min_correlation` on. Independent grain
+    /// correlates near 0.
+    pub min_shared_grain: f32,
+    /// See `min_shared_grain`.
+    pub shared_grain_min_correlation: f32,
     /// A drawn graphic (class `other`) verified this many times over within one document is a
     /// design element (an icon, a legend, a label), not reuse: its matches are kept in the store
     /// and out of the match stream. 0 = never.
@@ -78,6 +85,8 @@ impl Default for VerifyConfig {
             strong_correlation: 0.98,
             strong_min_detail_correlation: 0.95,
             strong_max_left_out_share: 0.05,
+            min_shared_grain: 0.6,
+            shared_grain_min_correlation: 0.8,
             min_graphic_repeats: 4,
         }
     }
@@ -118,6 +127,11 @@ pub struct Relation {
     /// alone: a panel letter, arrow or mark on one side (0 when none).
     #[serde(default, deserialize_with = "lenient::number")]
     pub left_out_share: f32,
+    /// Verified as one picture of which a part was changed (bands added or cleaned away, a
+    /// region pasted over): the two share their grain, and agree as copies do outside the
+    /// changed part, which `left_out_share` measures.
+    #[serde(default)]
+    pub edited: bool,
     /// Whether both correlations clear the thresholds.
     pub verified: bool,
 }
@@ -390,6 +404,48 @@ const MARK_MIN_HELD: f32 = 0.6;
 /// image: a panel letter, an arrow or a mark drawn on one copy and not the other. A copy is still
 /// a copy with its label changed, while look-alikes differ all over and keep every pixel.
 fn local_marks(a: &[f32], b: &[f32], width: usize, height: usize, grow: usize) -> Vec<bool> {
+    local_differences(a, b, (width, height), grow, &MARKS)
+}
+
+/// What a local difference may be: how much of the image, in how many places, how sharp.
+struct DifferenceLimits {
+    /// Most of the area the differing cells may cover.
+    max_share: f32,
+    /// Most separate groups of differing cells.
+    max_blobs: usize,
+    /// Least share of each differing cell's difference energy in sharp edges.
+    min_edge_share: f32,
+    /// Least share of each picture's variance that must remain once they are left out.
+    min_held: f32,
+}
+
+/// A panel letter, an arrow or a mark drawn on one copy only: small, in one place, sharp.
+const MARKS: DifferenceLimits = DifferenceLimits {
+    max_share: MARK_MAX_SHARE,
+    max_blobs: MARK_MAX_BLOBS,
+    min_edge_share: MARK_MIN_EDGE_SHARE,
+    min_held: MARK_MIN_HELD,
+};
+
+/// An edit of a picture (bands added or cleaned away, a region pasted over or inpainted): up to
+/// a third of it, in a few places, as smooth as the picture itself. Edits go where the content
+/// is, so less of each picture's variance may remain than around a mark.
+const EDITS: DifferenceLimits = DifferenceLimits {
+    max_share: 0.3,
+    max_blobs: 4,
+    min_edge_share: 0.0,
+    min_held: 0.3,
+};
+
+/// The pixels of cells where `a` and `b` (intensities already matched) differ far more than
+/// elsewhere, grown by `grow` pixels, when such cells stay within `limits`.
+fn local_differences(
+    a: &[f32],
+    b: &[f32],
+    (width, height): (usize, usize),
+    grow: usize,
+    limits: &DifferenceLimits,
+) -> Vec<bool> {
     let mut left_out = vec![false; a.len()];
     let cell = (width.max(height) / MARK_CELLS_PER_SIDE).max(4);
     let (columns, rows) = (width.div_ceil(cell), height.div_ceil(cell));
@@ -411,7 +467,7 @@ fn local_marks(a: &[f32], b: &[f32], width: usize, height: usize, grow: usize) -
     let typical = sorted[sorted.len() / 2];
     let limit = (typical * MARK_CELL_RATIO).max(MARK_MIN_LEVELS);
     let outliers: Vec<usize> = (0..means.len()).filter(|&c| means[c] > limit).collect();
-    if outliers.is_empty() || outliers.len() as f32 > MARK_MAX_SHARE * means.len() as f32 {
+    if outliers.is_empty() || outliers.len() as f32 > limits.max_share * means.len() as f32 {
         return left_out;
     }
     // A mark is drawn: its difference has sharp edges. Different bands or cells of look-alikes
@@ -429,9 +485,9 @@ fn local_marks(a: &[f32], b: &[f32], width: usize, height: usize, grow: usize) -
     }
     let marked: Vec<usize> = outliers
         .into_iter()
-        .filter(|&c| energy[c].0 >= MARK_MIN_EDGE_SHARE * energy[c].1)
+        .filter(|&c| energy[c].0 >= limits.min_edge_share * energy[c].1)
         .collect();
-    if blobs(&marked, columns) > MARK_MAX_BLOBS {
+    if marked.is_empty() || blobs(&marked, columns) > limits.max_blobs {
         return left_out;
     }
     for c in marked {
@@ -459,7 +515,7 @@ fn local_marks(a: &[f32], b: &[f32], width: usize, height: usize, grow: usize) -
                 kept += energy;
             }
         }
-        kept >= MARK_MIN_HELD * total
+        kept >= limits.min_held * total
     };
     if !held(a) || !held(b) {
         left_out.fill(false);
@@ -988,6 +1044,7 @@ fn aligned(
         detail_correlation: agreement.detail_correlation,
         fine_correlation: 0.0,
         left_out_share: 0.0,
+        edited: false,
         verified: false,
     }
 }
@@ -1132,8 +1189,61 @@ fn settle(
                 && relation.detail_correlation >= cfg.strong_min_detail_correlation
                 && relation.left_out_share <= cfg.strong_max_left_out_share)
             || (relation.fine_correlation >= cfg.min_fine_correlation
-                && texture_is_evidence(&relation, a, b_turned)));
+                && texture_is_evidence(&relation, a, b_turned)))
+        || shared_grain_edited(&mut relation, (aligned_a, aligned_b), a, b_turned, cfg);
     relation
+}
+
+/// Whether two pictures that share their grain (`min_shared_grain`) are one picture of which a
+/// part was changed: outside one or two regions (reported as left out), they agree as copies do.
+/// Look-alikes drawn alike can share fine structure (band outlines, frames) but differ all over.
+fn shared_grain_edited(
+    relation: &mut Relation,
+    (aligned_a, aligned_b): (&GrayImage, &GrayImage),
+    a: &GrayImage,
+    b_turned: &GrayImage,
+    cfg: &VerifyConfig,
+) -> bool {
+    if relation.fine_correlation < cfg.min_shared_grain
+        || relation.correlation < cfg.shared_grain_min_correlation
+        || relation.rank_correlation < cfg.min_rank_correlation
+        || !texture_is_evidence(relation, a, b_turned)
+    {
+        return false;
+    }
+    match edited_share(aligned_a, aligned_b, cfg.min_correlation) {
+        Some(share) => {
+            relation.left_out_share = relation.left_out_share.max(share);
+            relation.edited = true;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The share of two aligned pictures left out as an edit (see [`EDITS`]) when, outside it, they
+/// correlate at least `min_correlation` both ways: one picture with part of it changed.
+fn edited_share(a: &GrayImage, b: &GrayImage, min_correlation: f32) -> Option<f32> {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    let values =
+        |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
+    let (values_a, values_b) = (values(a), values(b));
+    let matched_b = specified(a, b);
+    let edited = local_differences(
+        &values_a,
+        &matched_b,
+        (w, h),
+        DETAIL_RADIUS as usize,
+        &EDITS,
+    );
+    let share = edited.iter().filter(|out| **out).count() as f32 / edited.len().max(1) as f32;
+    if share == 0.0 {
+        return None;
+    }
+    let correlation = (pearson_outside(&values_a, &matched_b, &edited)
+        + pearson_outside(&values_b, &specified(b, a), &edited))
+        / 2.0;
+    (correlation >= min_correlation).then_some(share)
 }
 
 /// Scale (either way) past which the texture of a small region is not taken as evidence.
@@ -1474,15 +1584,30 @@ impl Verify {
             let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
                 continue;
             };
-            let Some((_, older_thumb)) = self.cache.get(candidate.older.id, &self.store) else {
+            let Some(older) = self.cache.get(candidate.older.id, &self.store) else {
                 continue;
             };
+            // Like with like: a thumbnail read back from the store went through its JPEG.
+            let newer_thumb = if older.stored {
+                crate::store::as_stored(&newer.thumb)
+            } else {
+                newer.thumb.clone()
+            };
             let mut relation = verify(
-                &older_thumb.to_gray(),
-                &newer.thumb.to_gray(),
+                &older.thumb.to_gray(),
+                &newer_thumb.to_gray(),
                 candidate.view,
                 &self.config,
             );
+            // Drawings share fine structure (strokes, gridlines, lettering) without any grain:
+            // that a part of one differs says nothing of a common source.
+            let drawn = |class: Option<crate::units::PanelClass>| {
+                class == Some(crate::units::PanelClass::Other)
+            };
+            if relation.edited && drawn(candidate.older.class) && drawn(newer.class) {
+                relation.edited = false;
+                relation.verified = false;
+            }
             // The scale a reviewer sees: on the page, in points.
             let points = |b: &crate::units::BBox| {
                 (
@@ -1928,6 +2053,35 @@ mod tests {
     }
 
     #[test]
+    fn a_real_blot_with_bands_cleaned_away_is_one_picture_with_a_changed_part() {
+        // Two hand edits of one real crop (../shared/data/blots/polimi): bands erased with
+        // Cleanup on one, retouched in GIMP on the other.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blots/polimi");
+        let load = |name: &str| image::open(dir.join(name)).map(|i| i.to_luma8());
+        let (Ok(a), Ok(b)) = (
+            load("polimi_cleanup__google_000040_patch_003_clipdrop-cleanup.png"),
+            load("polimi_gimp__google_000040_patch_003_gimp_gd.png"),
+        ) else {
+            eprintln!("../shared/data/blots/polimi is absent: nothing to check");
+            return;
+        };
+        let config = VerifyConfig::default();
+        let relation = verify(&a, &b, Dihedral::Identity, &config);
+        assert!(relation.verified && relation.edited, "{relation:?}");
+        assert!(
+            (0.01..=0.35).contains(&relation.left_out_share),
+            "{relation:?}"
+        );
+        // Whole, they correlate less than copies do: without the shared grain they are refused.
+        let without_grain = VerifyConfig {
+            min_shared_grain: 1.5,
+            ..config
+        };
+        assert!(!verify(&a, &b, Dihedral::Identity, &without_grain).verified);
+    }
+
+    #[test]
     fn texture_of_a_small_region_shrunk_past_twice_is_not_evidence() {
         let relation = |scale: f32| Relation {
             dihedral: "identity".into(),
@@ -1940,6 +2094,7 @@ mod tests {
             detail_correlation: 0.86,
             fine_correlation: 0.2,
             left_out_share: 0.0,
+            edited: false,
             verified: false,
         };
         // A single-band strip of 112 x 55 px against strips four times its size (seed 17's
