@@ -18,8 +18,8 @@ use panelscope_stages::record::{IngestProgress, RecordConfig};
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::{ScanStageConfig, catalog};
 use panelscope_stages::store::{Store, StoreCounts};
+use panelscope_stages::units::{DocumentEmbedded, DocumentMatched, MatchRecord};
 use panelscope_stages::units::{DocumentJob, PagePanels};
-use panelscope_stages::units::{DocumentMatched, MatchRecord};
 use panelscope_stages::verify::VerifyStageConfig;
 
 use crate::config::Settings;
@@ -164,6 +164,14 @@ impl Back {
         let assemble =
             AssembleConfig::new(Arc::clone(&self.store)).expect("the store answered a moment ago");
         let documents = graph.stage("assemble", pages, assemble, settings.node("assemble"));
+        let classify = |graph: &mut GraphBuilder, documents: Stream<DocumentEmbedded>| {
+            graph.stage(
+                "classify",
+                documents,
+                settings.classify.clone(),
+                settings.node("classify"),
+            )
+        };
         if !screen {
             let unscreened = graph.stage(
                 "unscreened",
@@ -172,22 +180,15 @@ impl Back {
                     let mut document = document.clone();
                     document.panels.iter_mut().for_each(|p| p.raster = None);
                     let vectors = vec![None; document.panels.len()];
-                    Ok::<_, panelscope_engine::StageError>(
-                        panelscope_stages::units::DocumentEmbedded { document, vectors },
-                    )
+                    Ok::<_, panelscope_engine::StageError>(DocumentEmbedded { document, vectors })
                 }),
                 settings.node("verify"),
             );
-            let classified = graph.stage(
-                "classify",
-                unscreened,
-                settings.classify.clone(),
-                settings.node("classify"),
-            );
+            let classified = classify(graph, unscreened);
             let unmatched = graph.stage(
                 "unmatched",
                 classified,
-                panelscope_engine::map(|embedded: &panelscope_stages::units::DocumentEmbedded| {
+                panelscope_engine::map(|embedded: &DocumentEmbedded| {
                     Ok::<_, panelscope_engine::StageError>(DocumentMatched {
                         boilerplate: vec![false; embedded.document.panels.len()],
                         embedded: embedded.clone(),
@@ -216,12 +217,7 @@ impl Back {
         );
         // Classification reads the thumbnails: after embed, documents no longer carry the
         // full-resolution pixels that passing them through one more stage would copy.
-        let embedded = graph.stage(
-            "classify",
-            embedded,
-            settings.classify.clone(),
-            settings.node("classify"),
-        );
+        let embedded = classify(graph, embedded);
         let index = IndexStageConfig::new(
             settings.index.clone(),
             self.index,

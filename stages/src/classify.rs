@@ -285,11 +285,11 @@ impl Stage for Classify {
     }
 
     fn describe(&self, document: &DocumentEmbedded) -> String {
-        document.document.info.job.path.display().to_string()
+        document.describe()
     }
 
     fn key(&self, document: &DocumentEmbedded) -> Option<String> {
-        Some(document.document.info.job.id.to_hex())
+        Some(document.key())
     }
 }
 

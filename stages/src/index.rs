@@ -911,11 +911,11 @@ impl Stage for IndexStage {
     }
 
     fn describe(&self, document: &DocumentEmbedded) -> String {
-        document.document.info.job.path.display().to_string()
+        document.describe()
     }
 
     fn key(&self, document: &DocumentEmbedded) -> Option<String> {
-        Some(document.document.info.job.id.to_hex())
+        Some(document.key())
     }
 }
 

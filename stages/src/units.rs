@@ -793,6 +793,18 @@ pub struct DocumentEmbedded {
     pub vectors: Vec<Option<PanelVectors>>,
 }
 
+impl DocumentEmbedded {
+    /// Where the document was read from, as stages describe it.
+    pub fn describe(&self) -> String {
+        self.document.info.job.path.display().to_string()
+    }
+
+    /// The document's id, as stages key it.
+    pub fn key(&self) -> String {
+        self.document.info.job.id.to_hex()
+    }
+}
+
 /// Where a panel is, for matches and evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PanelPlace {
