@@ -1,6 +1,6 @@
 //! Evidence bundles: for every match, the two panels side by side with the matched regions drawn,
-//! each page with its panel marked, the captions, the similarity and the transform, as files and
-//! a static `index.html` that opens from disk in any browser.
+//! where the aligned panels differ, each page with its panel marked, the captions, the similarity
+//! and the transform, as files and a static `index.html` that opens from disk in any browser.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -97,6 +97,98 @@ fn side_by_side(a: &Raster, b: &Raster, m: &MatchRecord) -> RgbImage {
     image::imageops::replace(&mut canvas, &left, 0, 0);
     image::imageops::replace(&mut canvas, &right, i64::from(left.width() + gap), 0);
     canvas
+}
+
+/// Height of the difference map.
+const DIFFERENCE_HEIGHT: u32 = 240;
+/// Levels (after the second panel's brightness and contrast are fitted to the first's) from
+/// which a pixel is shown as differing: above a recompression's loss and a scan's grain.
+const DIFFERENCE_LEVELS: f32 = 24.0;
+
+/// Where two matched panels differ: the first panel's matched region in grey, red where the
+/// second, aligned onto it (its region cut out, flipped or turned as the match says, its
+/// brightness and contrast fitted), differs from it. `None` for pairs turned by a small angle,
+/// whose alignment this map would not reproduce.
+fn difference_map(a: &Raster, b: &Raster, m: &MatchRecord) -> Option<RgbImage> {
+    let t = &m.transform;
+    if t.rotation_deg.abs() > 0.05 {
+        return None;
+    }
+    let dihedral = panelscope_models::Dihedral::ALL
+        .into_iter()
+        .find(|d| d.name() == t.dihedral)?;
+    let cut = |raster: &Raster, region: [f32; 4]| {
+        let gray = raster.to_gray();
+        let (w, h) = (gray.width() as f32, gray.height() as f32);
+        let (x0, y0) = ((region[0] * w) as u32, (region[1] * h) as u32);
+        let (x1, y1) = (
+            ((region[2] * w).ceil() as u32).min(gray.width()),
+            ((region[3] * h).ceil() as u32).min(gray.height()),
+        );
+        (x1 > x0 + 1 && y1 > y0 + 1)
+            .then(|| image::imageops::crop_imm(&gray, x0, y0, x1 - x0, y1 - y0).to_image())
+    };
+    let first = cut(a, t.region_a)?;
+    let second = dihedral.apply(&cut(b, t.region_b)?);
+    let width = ((first.width() as f32 * DIFFERENCE_HEIGHT as f32 / first.height() as f32).round()
+        as u32)
+        .max(1);
+    let resized = |image: &image::GrayImage| {
+        image::imageops::resize(
+            image,
+            width,
+            DIFFERENCE_HEIGHT,
+            image::imageops::FilterType::Triangle,
+        )
+    };
+    let (first, second) = (resized(&first), resized(&second));
+    let values = |image: &image::GrayImage| -> Vec<f32> {
+        image.pixels().map(|p| f32::from(p.0[0])).collect()
+    };
+    let (x, y) = (values(&second), values(&first));
+    // The second panel's levels fitted to the first's (least squares): a contrast or brightness
+    // change is not a difference.
+    let n = x.len().max(1) as f32;
+    let (mean_x, mean_y) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
+    let (mut covariance, mut variance) = (0f32, 0f32);
+    for (xi, yi) in x.iter().zip(&y) {
+        covariance += (xi - mean_x) * (yi - mean_y);
+        variance += (xi - mean_x) * (xi - mean_x);
+    }
+    let slope = if variance > 0.0 {
+        covariance / variance
+    } else {
+        0.0
+    };
+    let difference: Vec<f32> = x
+        .iter()
+        .zip(&y)
+        .map(|(xi, yi)| (mean_y + slope * (xi - mean_x) - yi).abs())
+        .collect();
+    // Averaged over 3×3 so that single-pixel grain and edge jitter do not light up.
+    let (w, h) = (width as usize, DIFFERENCE_HEIGHT as usize);
+    let smoothed = |cx: usize, cy: usize| {
+        let (mut sum, mut count) = (0f32, 0f32);
+        for yy in cy.saturating_sub(1)..(cy + 2).min(h) {
+            for xx in cx.saturating_sub(1)..(cx + 2).min(w) {
+                sum += difference[yy * w + xx];
+                count += 1.0;
+            }
+        }
+        sum / count
+    };
+    Some(RgbImage::from_fn(width, DIFFERENCE_HEIGHT, |px, py| {
+        let level = f32::from(first.get_pixel(px, py).0[0]);
+        let strength = ((smoothed(px as usize, py as usize) - DIFFERENCE_LEVELS)
+            / DIFFERENCE_LEVELS)
+            .clamp(0.0, 1.0);
+        let grey = level * 0.6 + 100.0;
+        Rgb([
+            (grey + (255.0 - grey) * strength) as u8,
+            (grey * (1.0 - strength)) as u8,
+            (grey * (1.0 - strength)) as u8,
+        ])
+    }))
 }
 
 /// A page thumbnail with the panel (red) and its matched region (blue) drawn.
@@ -251,6 +343,10 @@ pub async fn write(
         save(&a.to_rgb(), "a.png")?;
         save(&b.to_rgb(), "b.png")?;
         save(&side_by_side(&a, &b, m), "pair.png")?;
+        let difference = difference_map(&a, &b, m);
+        if let Some(map) = &difference {
+            save(map, "difference.png")?;
+        }
         for (place, region, file) in [
             (&m.a, m.transform.region_a, "page-a.png"),
             (&m.b, m.transform.region_b, "page-b.png"),
@@ -284,7 +380,7 @@ pub async fn write(
         let _ = writeln!(
             html,
             "<section class=\"match\" id=\"{name}\" data-match=\"{}\"><h2>Match {}: {} · similarity {:.3} · {}</h2>\
-             <img class=\"pair\" src=\"{name}/pair.png\" alt=\"the two panels side by side\">\
+             <img class=\"pair\" src=\"{name}/pair.png\" alt=\"the two panels side by side\">{}\
              <table>{}{}<tr><th>relation</th><td>{}, rotated {:+.1}°, scale {:.2}, correlation {:.3} (detail {:.3}){}</td></tr></table>\
              <div class=\"pages\"><figure><img src=\"{name}/page-a.png\" alt=\"page of the first panel\"><figcaption>first panel on its page</figcaption></figure>\
              <figure><img src=\"{name}/page-b.png\" alt=\"page of the second panel\"><figcaption>second panel on its page</figcaption></figure></div>\
@@ -297,6 +393,14 @@ pub async fn write(
                 "verified"
             } else {
                 "not verified"
+            },
+            if difference.is_some() {
+                format!(
+                    "<figure class=\"difference\"><img src=\"{name}/difference.png\" alt=\"where the aligned panels differ\">\
+                     <figcaption>the first panel's matched region; red where the second, aligned onto it with its brightness and contrast fitted, differs</figcaption></figure>"
+                )
+            } else {
+                String::new()
             },
             side("first", &m.a, &caption_a),
             side("second", &m.b, &caption_b),
@@ -324,4 +428,86 @@ pub async fn write(
     let index = out.join("index.html");
     std::fs::write(&index, html).with_context(|| format!("cannot write {}", index.display()))?;
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(transform: serde_json::Value) -> MatchRecord {
+        let place = |id: i64| PanelPlace {
+            id,
+            doc: DocumentId::of_bytes(b"difference map"),
+            path: "paper.pdf".into(),
+            page: 1,
+            bbox: BBox::new(0.0, 0.0, 100.0, 100.0),
+            class: None,
+        };
+        MatchRecord {
+            a: place(1),
+            b: place(2),
+            similarity: 0.95,
+            verified: true,
+            kind: "intra_document".into(),
+            transform: serde_json::from_value(transform).unwrap(),
+            suppressed: None,
+        }
+    }
+
+    fn relation(dihedral: &str, rotation_deg: f32) -> serde_json::Value {
+        serde_json::json!({
+            "dihedral": dihedral, "rotation_deg": rotation_deg, "scale": 1.0,
+            "region_a": [0.0, 0.0, 1.0, 1.0], "region_b": [0.0, 0.0, 1.0, 1.0],
+            "correlation": 0.95, "rank_correlation": 0.95, "detail_correlation": 0.9,
+            "fine_correlation": 0.8, "left_out_share": 0.1, "edited": true, "verified": true
+        })
+    }
+
+    #[test]
+    fn the_difference_map_marks_the_changed_band_and_nothing_else() {
+        // A band on a membrane, erased on the copy, which is also flipped and darker.
+        let original = image::GrayImage::from_fn(120, 80, |x, y| {
+            let band = (20..60).contains(&x) && (30..45).contains(&y);
+            image::Luma([if band {
+                40
+            } else {
+                200 + ((x * 7 + y * 13) % 9) as u8
+            }])
+        });
+        let mut copy = original.clone();
+        for (x, y, pixel) in copy.enumerate_pixels_mut() {
+            if (20..60).contains(&x) && (30..45).contains(&y) {
+                pixel.0[0] = 200;
+            }
+            pixel.0[0] = (f32::from(pixel.0[0]) * 0.8) as u8;
+        }
+        let flipped = image::imageops::flip_horizontal(&copy);
+        let map = difference_map(
+            &Raster::from_gray(original),
+            &Raster::from_gray(flipped),
+            &record(relation("flip_horizontal", 0.0)),
+        )
+        .expect("an unturned pair has a map");
+        let red = |x: u32, y: u32| {
+            let p = map.get_pixel(x, y).0;
+            p[0] > 200 && p[1] < 100
+        };
+        let (sx, sy) = (map.width() as f32 / 120.0, map.height() as f32 / 80.0);
+        let at = |x: f32, y: f32| ((x * sx) as u32, (y * sy) as u32);
+        let (bx, by) = at(40.0, 37.0);
+        assert!(red(bx, by), "the erased band is not marked");
+        for (x, y) in [(5.0, 5.0), (100.0, 60.0), (80.0, 37.0), (40.0, 70.0)] {
+            let (px, py) = at(x, y);
+            assert!(!red(px, py), "({x}, {y}) is marked but did not change");
+        }
+        // A pair turned by a few degrees is not mapped: the map would not align it.
+        assert!(
+            difference_map(
+                &Raster::from_gray(image::GrayImage::new(50, 50)),
+                &Raster::from_gray(image::GrayImage::new(50, 50)),
+                &record(relation("identity", 3.0)),
+            )
+            .is_none()
+        );
+    }
 }
