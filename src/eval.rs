@@ -9,11 +9,12 @@ use std::path::Path;
 
 use anyhow::Result;
 use panelscope_stages::store::Store;
+use panelscope_stages::units::PanelClass;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::truth::{PairKind, Truth, TruthPair};
+use crate::truth::{Edit, PairKind, Truth, TruthPair};
 
 /// One side of a found match.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -447,6 +448,108 @@ pub fn pipeline_matches(store: &Store) -> Result<Vec<FoundMatch>> {
         .collect())
 }
 
+/// The kind of panel a planted pair's source is, by the name the truth gives it; `None` for
+/// sources of no single kind (panels cut from real compound figures).
+fn expected_class(source: &str) -> Option<PanelClass> {
+    if source.contains("blot") {
+        Some(PanelClass::Blot)
+    } else if source.contains("gel") {
+        Some(PanelClass::Gel)
+    } else if source.contains("micrograph") {
+        Some(PanelClass::Microscopy)
+    } else if source.contains("chart") || source.contains("diagram") {
+        Some(PanelClass::Other)
+    } else {
+        None
+    }
+}
+
+/// How the classify stage labelled the panels under the planted pairs' regions, by the kind of
+/// their source: `labels[kind][label]` counts, in [`PanelClass::ALL`] order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClassScore {
+    /// Panels counted (each side of each planted pair whose region a panel covers).
+    pub panels: usize,
+    /// Counts by source kind, then by label.
+    pub labels: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// Labels of the panels that cover the planted pairs' regions (splices left out: their regions
+/// are strips, not panels).
+pub fn class_score(truth: &Truth, store: &Store) -> Result<ClassScore> {
+    let labelled: Vec<(FoundRegion, Option<String>)> = store.read(|conn| {
+        let mut statement =
+            conn.prepare("SELECT doc, page, x0, y0, x1, y1, class FROM panels ORDER BY id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                FoundRegion {
+                    doc: row.get(0)?,
+                    page: row.get(1)?,
+                    bbox: [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?],
+                },
+                row.get(6)?,
+            ))
+        })?;
+        rows.collect()
+    })?;
+    let mut score = ClassScore::default();
+    for pair in truth
+        .pairs
+        .iter()
+        .filter(|p| !p.edits.contains(&Edit::Splice))
+    {
+        let Some(kind) = pair.params["source"].as_str().and_then(expected_class) else {
+            continue;
+        };
+        for region in [&pair.a, &pair.b] {
+            let label = labelled
+                .iter()
+                .filter(|(found, _)| overlaps(found, &region.doc, region.page, &region.bbox))
+                .max_by(|x, y| {
+                    iou(&x.0.bbox, &region.bbox).total_cmp(&iou(&y.0.bbox, &region.bbox))
+                })
+                .map(|(_, label)| label.clone().unwrap_or_else(|| "unclassified".into()));
+            if let Some(label) = label {
+                score.panels += 1;
+                *score
+                    .labels
+                    .entry(kind.as_str().to_string())
+                    .or_default()
+                    .entry(label)
+                    .or_default() += 1;
+            }
+        }
+    }
+    Ok(score)
+}
+
+/// [`ClassScore`] as a table: a row per source kind, a column per label, and the share labelled
+/// as its kind.
+pub fn class_table(score: &ClassScore) -> String {
+    let mut out = format!(
+        "{:<12} {:>6} {:>6} {:>11} {:>6} {:>8}\n",
+        "source", "blot", "gel", "microscopy", "other", "right"
+    );
+    for kind in PanelClass::ALL {
+        let Some(row) = score.labels.get(kind.as_str()) else {
+            continue;
+        };
+        let count = |label: PanelClass| row.get(label.as_str()).copied().unwrap_or(0);
+        let total: usize = row.values().sum();
+        let _ = writeln!(
+            out,
+            "{:<12} {:>6} {:>6} {:>11} {:>6} {:>8.2}",
+            kind.as_str(),
+            count(PanelClass::Blot),
+            count(PanelClass::Gel),
+            count(PanelClass::Microscopy),
+            count(PanelClass::Other),
+            count(kind) as f32 / total.max(1) as f32
+        );
+    }
+    out
+}
+
 /// Everything `panelscope eval` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -458,6 +561,8 @@ pub struct Report {
     pub missing_documents: Vec<String>,
     /// One score per matcher.
     pub scores: Vec<Score>,
+    /// How the planted pairs' panels were labelled.
+    pub classes: ClassScore,
 }
 
 /// Scores every matcher whose results the store holds against `truth`.
@@ -480,6 +585,7 @@ pub fn evaluate(truth_path: &Path, store: &Store, phash_max_bits: u32) -> Result
         pairs: truth.pairs.len(),
         missing_documents: missing,
         scores,
+        classes: class_score(&truth, store)?,
     })
 }
 

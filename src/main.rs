@@ -442,6 +442,11 @@ fn main() -> Result<()> {
                 );
             }
             print!("{}", eval::table(&report.scores));
+            println!(
+                "\npanel classes under the planted pairs ({} panels), by the kind of their source:",
+                report.classes.panels
+            );
+            print!("{}", eval::class_table(&report.classes));
             let out = out
                 .clone()
                 .unwrap_or_else(|| settings.data_dir.join("eval.json"));

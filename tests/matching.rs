@@ -95,6 +95,11 @@ fn ingest_matches_and_an_html_report_a_browser_loads() {
             assert!(m[side]["page"].as_u64().unwrap() >= 1);
             assert_eq!(m[side]["doc"].as_str().unwrap().len(), 64);
             assert!(m[side]["path"].as_str().unwrap().ends_with(".pdf"));
+            let class = m[side]["class"].as_str().unwrap_or("none");
+            assert!(
+                ["blot", "gel", "microscopy", "other"].contains(&class),
+                "{m}"
+            );
         }
         assert_eq!(m["verified"], true);
         assert!(["intra_document", "cross_document"].contains(&m["kind"].as_str().unwrap()));
@@ -113,6 +118,19 @@ fn ingest_matches_and_an_html_report_a_browser_loads() {
         eval.contains("panelscope") && eval.contains("phash"),
         "{eval}"
     );
+    // The planted blots' panels were classified, none of them as a drawn graphic (the one label
+    // that can keep a match out of the stream).
+    let blot_row: Vec<f32> = eval
+        .lines()
+        .skip_while(|l| !l.starts_with("panel classes"))
+        .find(|l| l.starts_with("blot "))
+        .unwrap_or_else(|| panic!("no class table with a blot row:\n{eval}"))
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(blot_row[..4].iter().sum::<f32>() > 0.0, "{eval}");
+    assert_eq!(blot_row[3], 0.0, "planted blots labelled other:\n{eval}");
 
     let report = dir.join("report");
     run(&["report", "--out", report.to_str().unwrap()], &data);

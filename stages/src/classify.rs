@@ -48,8 +48,9 @@ pub struct ClassifyConfig {
     /// Median brightness (0–255) below which a grey picture is on a dark ground (a stained gel,
     /// a dark-field or electron micrograph).
     pub dark_ground: u8,
-    /// How much more a blot's or gel's brightness changes down its lanes than across them (the
-    /// bands are wider than tall); under it a grey picture is a micrograph.
+    /// How much more a blot's or gel's brightness changes along its lanes than across them (the
+    /// bands are wider than tall; lanes run down the panel, or across it when the panel was
+    /// turned); under it a grey picture is a micrograph.
     pub min_band_anisotropy: f32,
 }
 
@@ -109,12 +110,12 @@ impl ClassifyConfig {
         } else if stats.coloured_share >= self.min_coloured_share {
             PanelClass::Microscopy
         } else if stats.median < self.dark_ground {
-            if stats.anisotropy >= self.min_band_anisotropy {
+            if stats.band_anisotropy() >= self.min_band_anisotropy {
                 PanelClass::Gel
             } else {
                 PanelClass::Microscopy
             }
-        } else if stats.anisotropy >= self.min_band_anisotropy || stats.is_strip() {
+        } else if stats.band_anisotropy() >= self.min_band_anisotropy || stats.is_strip() {
             PanelClass::Blot
         } else {
             PanelClass::Microscopy
@@ -230,9 +231,16 @@ impl PixelStats {
         }
     }
 
-    /// A strip much wider than tall: one row of bands, the commonest cut of a blot.
+    /// A strip much wider than tall (or, turned, much taller than wide): one row of bands, the
+    /// commonest cut of a blot.
     fn is_strip(&self) -> bool {
-        self.width >= 3 * self.height
+        self.width >= 3 * self.height || self.height >= 3 * self.width
+    }
+
+    /// The anisotropy either way round: a blot turned a quarter is still banded.
+    fn band_anisotropy(&self) -> f32 {
+        self.anisotropy
+            .max(1.0 / self.anisotropy.max(f32::MIN_POSITIVE))
     }
 }
 
