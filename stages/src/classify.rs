@@ -45,8 +45,8 @@ pub struct ClassifyConfig {
     /// Share of coloured pixels from which a picture is a micrograph (stains, fluorescence)
     /// rather than a blot or a gel (0–1).
     pub min_coloured_share: f32,
-    /// Median brightness (0–255) below which a grey picture is on a dark ground (a stained gel,
-    /// a dark-field or electron micrograph).
+    /// Median brightness (0–255) below which a picture is on a dark ground (a stained gel, a
+    /// fluorescence, dark-field or electron micrograph): never taken for a drawing.
     pub dark_ground: u8,
     /// How much more a blot's or gel's brightness changes along its lanes than across them (the
     /// bands are wider than tall; lanes run down the panel, or across it when the panel was
@@ -101,10 +101,14 @@ impl ClassifyConfig {
             return PanelClass::Other;
         }
         let stats = PixelStats::of(thumb);
-        if stats.edge_share >= self.min_edge_share
-            || stats.edge_share + stats.flat_share >= self.min_drawn_share
-            || (stats.edge_share >= self.min_lettered_edge_share
-                && stats.flat_ground_share >= self.min_flat_ground_share)
+        // Drawings are made on paper. On a dark ground, sharp light marks are a stained gel's
+        // bands or a fluorescence image's cells, however clean the ground was made.
+        let on_paper = stats.median >= self.dark_ground;
+        if on_paper
+            && (stats.edge_share >= self.min_edge_share
+                || stats.edge_share + stats.flat_share >= self.min_drawn_share
+                || (stats.edge_share >= self.min_lettered_edge_share
+                    && stats.flat_ground_share >= self.min_flat_ground_share))
         {
             PanelClass::Other
         } else if stats.coloured_share >= self.min_coloured_share {
