@@ -113,7 +113,7 @@ impl ClassifyConfig {
             PanelClass::Other
         } else if stats.coloured_share >= self.min_coloured_share {
             PanelClass::Microscopy
-        } else if stats.median < self.dark_ground {
+        } else if !on_paper {
             if stats.band_anisotropy() >= self.min_band_anisotropy {
                 PanelClass::Gel
             } else {

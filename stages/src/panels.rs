@@ -584,14 +584,10 @@ fn frame_cells(raster: &Raster, region: Rect) -> Vec<Rect> {
 /// white, of one colour, beside a darker line (a dark picture's crop rounded out by a pixel). The
 /// picture's own light margins, as light as the line inside them, stay.
 fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
-    let channels = usize::from(raster.channels.max(1));
     if raster.width < area.x1 || raster.height < area.y1 {
         return area;
     }
-    let pixel = |x: u32, y: u32| {
-        let at = (y as usize * raster.width as usize + x as usize) * channels;
-        &raster.data[at..at + channels]
-    };
+    let pixel = |x: u32, y: u32| raster.pixel(x, y);
     let line = |area: &PixelBox, side: Side, inset: u32| -> Vec<&[u8]> {
         match side {
             Side::Top => (area.x0..area.x1)
@@ -646,7 +642,6 @@ fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
 /// rows and columns that are each one colour, the same on all four sides, unlike the line inside
 /// them (frames are drawn around some copies of a picture and not around others).
 fn without_frame(raster: &Raster, area: PixelBox) -> PixelBox {
-    let channels = usize::from(raster.channels.max(1));
     let (width, height) = (
         area.x1.saturating_sub(area.x0),
         area.y1.saturating_sub(area.y0),
@@ -654,10 +649,7 @@ fn without_frame(raster: &Raster, area: PixelBox) -> PixelBox {
     if width.min(height) < 8 * MAX_FRAME_PX || raster.width < area.x1 || raster.height < area.y1 {
         return area;
     }
-    let pixel = |x: u32, y: u32| {
-        let at = (y as usize * raster.width as usize + x as usize) * channels;
-        &raster.data[at..at + channels]
-    };
+    let pixel = |x: u32, y: u32| raster.pixel(x, y);
     // The colour of a line of pixels when it is one colour, but for a few.
     let flat_colour = |pixels: &mut dyn Iterator<Item = &[u8]>| -> Option<Vec<u8>> {
         let pixels: Vec<&[u8]> = pixels.collect();

@@ -262,6 +262,13 @@ impl Raster {
         }
     }
 
+    /// The channels of the pixel at (`x`, `y`), which must lie inside the raster.
+    pub fn pixel(&self, x: u32, y: u32) -> &[u8] {
+        let channels = usize::from(self.channels.max(1));
+        let at = (y as usize * self.width as usize + x as usize) * channels;
+        &self.data[at..at + channels]
+    }
+
     /// Whether it holds no pixel.
     pub fn is_empty(&self) -> bool {
         self.width == 0 || self.height == 0

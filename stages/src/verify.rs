@@ -1580,6 +1580,10 @@ impl Verify {
         let info = &document.embedded.document.info;
         let mut matches = Vec::with_capacity(document.candidates.len());
         let mut verified = 0u64;
+        // A panel's grey thumbnail, as is or as the store would give it back, made once however
+        // many candidates it has.
+        let mut newer_grays: std::collections::HashMap<(i64, bool), GrayImage> =
+            std::collections::HashMap::new();
         for candidate in &document.candidates {
             let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
                 continue;
@@ -1588,14 +1592,18 @@ impl Verify {
                 continue;
             };
             // Like with like: a thumbnail read back from the store went through its JPEG.
-            let newer_thumb = if older.stored {
-                crate::store::as_stored(&newer.thumb)
-            } else {
-                newer.thumb.clone()
-            };
+            let newer_gray = newer_grays
+                .entry((newer.id, older.stored))
+                .or_insert_with(|| {
+                    if older.stored {
+                        crate::store::as_stored(&newer.thumb).to_gray()
+                    } else {
+                        newer.thumb.to_gray()
+                    }
+                });
             let mut relation = verify(
                 &older.thumb.to_gray(),
-                &newer_thumb.to_gray(),
+                newer_gray,
                 candidate.view,
                 &self.config,
             );
