@@ -403,8 +403,15 @@ const MARK_MIN_HELD: f32 = 0.6;
 /// elsewhere, grown by `grow` pixels, when such cells cover at most [`MARK_MAX_SHARE`] of the
 /// image: a panel letter, an arrow or a mark drawn on one copy and not the other. A copy is still
 /// a copy with its label changed, while look-alikes differ all over and keep every pixel.
-fn local_marks(a: &[f32], b: &[f32], width: usize, height: usize, grow: usize) -> Vec<bool> {
-    local_differences(a, b, (width, height), grow, &MARKS)
+fn local_marks(
+    a: &[f32],
+    b: &[f32],
+    (width, height): (usize, usize),
+    grow: usize,
+    turned: bool,
+) -> Vec<bool> {
+    let limits = if turned { &TURNED_MARKS } else { &MARKS };
+    local_differences(a, b, (width, height), grow, limits)
 }
 
 /// What a local difference may be: how much of the image, in how many places, how sharp.
@@ -413,6 +420,8 @@ struct DifferenceLimits {
     max_share: f32,
     /// Most separate groups of differing cells.
     max_blobs: usize,
+    /// Most separate groups when every group reaches into a corner of the picture.
+    max_corner_blobs: usize,
     /// Least share of each differing cell's difference energy in sharp edges.
     min_edge_share: f32,
     /// Least share of each picture's variance that must remain once they are left out.
@@ -423,8 +432,16 @@ struct DifferenceLimits {
 const MARKS: DifferenceLimits = DifferenceLimits {
     max_share: MARK_MAX_SHARE,
     max_blobs: MARK_MAX_BLOBS,
+    max_corner_blobs: MARK_MAX_BLOBS,
     min_edge_share: MARK_MIN_EDGE_SHARE,
     min_held: MARK_MIN_HELD,
+};
+
+/// Marks between a picture and a flipped or turned copy: each copy's own panel letter, in the
+/// same corner of each, lands in two corners once one is turned onto the other.
+const TURNED_MARKS: DifferenceLimits = DifferenceLimits {
+    max_corner_blobs: 2,
+    ..MARKS
 };
 
 /// An edit of a picture (bands added or cleaned away, a region pasted over or inpainted): up to
@@ -433,6 +450,7 @@ const MARKS: DifferenceLimits = DifferenceLimits {
 const EDITS: DifferenceLimits = DifferenceLimits {
     max_share: 0.3,
     max_blobs: 4,
+    max_corner_blobs: 4,
     min_edge_share: 0.0,
     min_held: 0.3,
 };
@@ -487,8 +505,27 @@ fn local_differences(
         .into_iter()
         .filter(|&c| energy[c].0 >= limits.min_edge_share * energy[c].1)
         .collect();
-    if marked.is_empty() || blobs(&marked, columns) > limits.max_blobs {
+    if marked.is_empty() {
         return left_out;
+    }
+    let groups = blobs(&marked, columns);
+    let count = groups.iter().max().map_or(0, |last| last + 1);
+    if count > limits.max_blobs {
+        // Letters sit in corners: within the outer quarter of the grid both ways.
+        let (margin_x, margin_y) = ((columns / 4).max(1), (rows / 4).max(1));
+        let in_corner = |c: usize| {
+            let (cx, cy) = (c % columns, c / columns);
+            (cx < margin_x || cx + margin_x >= columns) && (cy < margin_y || cy + margin_y >= rows)
+        };
+        let every_blob_in_a_corner = (0..count).all(|group| {
+            marked
+                .iter()
+                .zip(&groups)
+                .any(|(&c, &g)| g == group && in_corner(c))
+        });
+        if count > limits.max_corner_blobs || !every_blob_in_a_corner {
+            return left_out;
+        }
     }
     for c in marked {
         let (cx, cy) = (c % columns, c / columns);
@@ -523,8 +560,9 @@ fn local_differences(
     left_out
 }
 
-/// How many groups of touching cells (8-neighbours) `cells` form on a grid `columns` wide.
-fn blobs(cells: &[usize], columns: usize) -> usize {
+/// The group of touching cells (8-neighbours) each of `cells` belongs to on a grid `columns`
+/// wide, numbered from 0.
+fn blobs(cells: &[usize], columns: usize) -> Vec<usize> {
     let mut group: Vec<Option<usize>> = vec![None; cells.len()];
     let mut count = 0;
     for start in 0..cells.len() {
@@ -545,7 +583,10 @@ fn blobs(cells: &[usize], columns: usize) -> usize {
         }
         count += 1;
     }
-    count
+    group
+        .into_iter()
+        .map(|g| g.expect("every cell is grouped"))
+        .collect()
 }
 
 /// The values of `values` at the pixels not left out.
@@ -568,15 +609,22 @@ fn pearson_outside(a: &[f32], b: &[f32], left_out: &[bool]) -> f32 {
 }
 
 /// Correlations of two images of equal size, each side's intensities mapped onto the other's
-/// distribution in turn: intensities, then detail, over the pixels outside local marks.
-fn correlate(a: &GrayImage, b: &GrayImage) -> Agreement {
+/// distribution in turn: intensities, then detail, over the pixels outside local marks. `turned`:
+/// `b` was flipped or turned onto `a`.
+fn correlate(a: &GrayImage, b: &GrayImage, turned: bool) -> Agreement {
     let (w, h) = (a.width() as usize, a.height() as usize);
     let values =
         |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
     let (values_a, values_b) = (values(a), values(b));
     // Marks are found once, on `b` matched to `a`; detail reaches DETAIL_RADIUS pixels past them.
     let matched_b = specified(a, b);
-    let left_out = local_marks(&values_a, &matched_b, w, h, DETAIL_RADIUS as usize);
+    let left_out = local_marks(
+        &values_a,
+        &matched_b,
+        (w, h),
+        DETAIL_RADIUS as usize,
+        turned,
+    );
     let one_way = |values_a: &[f32], values_b: Vec<f32>| {
         (
             pearson_outside(values_a, &values_b, &left_out),
@@ -861,7 +909,7 @@ fn verify_turned(
                     .to_image()
             };
             let (aligned_a, aligned_b) = (crop(&a_work), crop(&candidate));
-            let agreement = correlate(&aligned_a, &aligned_b);
+            let agreement = correlate(&aligned_a, &aligned_b, d != Dihedral::Identity);
             let whole = [0.0, 0.0, 1.0, 1.0];
             let relation = aligned(d, angle, (whole, whole), &agreement);
             match placement {
@@ -965,7 +1013,7 @@ fn verify_turned(
             let (x1, y1) = ((fx + fw) as f32 / factor, (fy + fh) as f32 / factor);
             let window = image::imageops::crop_imm(large_work, fx, fy, fw, fh).to_image();
             let small_work = resample(small, window.width(), window.height());
-            let agreement = correlate(&window, &small_work);
+            let agreement = correlate(&window, &small_work, d != Dihedral::Identity);
             let region = [
                 x0 / large.width() as f32,
                 y0 / large.height() as f32,
@@ -1453,7 +1501,7 @@ fn register(
         .expect("size matches its data")
     };
     let aligned_b = to_gray(sample(dx, dy, scale));
-    let agreement = correlate(&aligned_a, &aligned_b);
+    let agreement = correlate(&aligned_a, &aligned_b, relation.dihedral != "identity");
     // The refined second region, back in fractions of the second panel.
     let (bw, bh) = (b_turned.width() as f32, b_turned.height() as f32);
     let (centre_x, centre_y) = (
@@ -1690,6 +1738,7 @@ impl panelscope_engine::Stage for Verify {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use image::Luma;
 
@@ -1934,10 +1983,19 @@ mod tests {
         let values = |image: &GrayImage| -> Vec<f32> {
             fit(image, 96).pixels().map(|p| f32::from(p.0[0])).collect()
         };
-        let one = local_marks(&values(&a), &values(&marked(&base, 8, 2, 20)), 96, 64, 3);
-        assert!(one.iter().any(|out| *out));
-        let two = local_marks(&values(&a), &values(&b), 96, 64, 3);
-        assert!(two.iter().all(|out| !*out));
+        let marks =
+            |b: &GrayImage, turned| local_marks(&values(&a), &values(b), (96, 64), 3, turned);
+        assert!(
+            marks(&marked(&base, 8, 2, 20), false)
+                .iter()
+                .any(|out| *out)
+        );
+        assert!(marks(&b, false).iter().all(|out| !*out));
+        // Between a picture and a turned copy, two corners hold the two copies' letters ...
+        assert!(marks(&b, true).iter().any(|out| *out));
+        // ... but a mark in the middle of an edge is content.
+        let middle = marked(&marked(&base, 8, 2, 20), 110, 138, 20);
+        assert!(marks(&middle, true).iter().all(|out| !*out));
     }
 
     /// Random texture a few pixels across (a micrograph's cells), the same for the same seed.
