@@ -40,7 +40,8 @@ pub struct ClassifyConfig {
     /// `min_flat_ground_share`) is lettering or line art (0–1).
     pub min_lettered_edge_share: f32,
     /// Share of the ground (pixels near the commonest grey) without any grain from which it is
-    /// paper or a drawn fill rather than a membrane, a slide or a photograph (0–1).
+    /// paper or a drawn fill rather than a membrane, a slide or a photograph (0–1). Colour on
+    /// such a ground is a drawing (a logo, a map, a chart, an infographic), not a stain.
     pub min_flat_ground_share: f32,
     /// Share of coloured pixels from which a picture is a micrograph (stains, fluorescence)
     /// rather than a blot or a gel (0–1).
@@ -108,6 +109,8 @@ impl ClassifyConfig {
             && (stats.edge_share >= self.min_edge_share
                 || stats.edge_share + stats.flat_share >= self.min_drawn_share
                 || (stats.edge_share >= self.min_lettered_edge_share
+                    && stats.flat_ground_share >= self.min_flat_ground_share)
+                || (stats.coloured_share >= self.min_coloured_share
                     && stats.flat_ground_share >= self.min_flat_ground_share))
         {
             PanelClass::Other
@@ -380,6 +383,38 @@ mod tests {
             .next()
             .unwrap_or_else(|| ("a bar chart".into(), bar_chart()));
         assert_eq!(config.classify(&blot, 0.2), PanelClass::Other);
+    }
+
+    /// A disc of `colour` shaded darker towards its rim (a rendered sphere, a stained cell), its
+    /// edge ramped over a few pixels (as a JPEG or a resampled logo leaves it), on a ground of
+    /// `ground` plus `grain` levels of noise.
+    fn disc(colour: [u8; 3], ground: u8, grain: u32) -> Raster {
+        Raster::from_rgb(RgbImage::from_fn(200, 160, |x, y| {
+            let d = ((x as f32 - 100.0).powi(2) + (y as f32 - 80.0).powi(2)).sqrt();
+            let inside = ((60.0 - d) / 6.0).clamp(0.0, 1.0);
+            let noise = if grain == 0 {
+                0.0
+            } else {
+                let hash = (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663))
+                    .wrapping_mul(2_654_435_761);
+                ((hash >> 24) % (2 * grain + 1)) as f32 - grain as f32
+            };
+            let shade = 1.0 - 0.8 * (d / 60.0).min(1.0);
+            let mix = |c: u8| {
+                (f32::from(c) * shade * inside + f32::from(ground) * (1.0 - inside) + noise)
+                    .clamp(0.0, 255.0) as u8
+            };
+            image::Rgb([mix(colour[0]), mix(colour[1]), mix(colour[2])])
+        }))
+    }
+
+    #[test]
+    fn colour_on_grainless_paper_is_a_drawing_and_on_a_grainy_slide_a_stain() {
+        let config = ClassifyConfig::default();
+        let logo = disc([30, 180, 230], 255, 0);
+        assert_eq!(config.classify(&logo, 1.0), PanelClass::Other);
+        let stained_cell = disc([180, 60, 150], 225, 6);
+        assert_eq!(config.classify(&stained_cell, 1.0), PanelClass::Microscopy);
     }
 
     #[test]
