@@ -517,8 +517,8 @@ fn a_folder_of_good_and_damaged_pdfs_ingests_the_good_and_dead_letters_the_bad()
     }
     for (name, reason) in [
         ("zero-bytes.pdf", "empty file"),
-        ("truncated.pdf", "damaged or not a PDF"),
-        ("not-a-pdf.pdf", "damaged or not a PDF"),
+        ("truncated.pdf", "damaged or not a PDF (truncated"),
+        ("not-a-pdf.pdf", "not a PDF: it is an HTML page"),
         ("encrypted.pdf", "encrypted"),
     ] {
         let (state, error) = status(name);

@@ -57,6 +57,70 @@ fn open_error(error: PdfiumError) -> PdfError {
     }
 }
 
+/// Bytes within which a PDF's header must start (ISO 32000-1, annex H) and its end-of-file
+/// marker must lie.
+const HEADER_WINDOW: usize = 1024;
+
+/// What is visibly wrong with a file meant to be a PDF, in words a person can act on: another
+/// kind of file saved under a `.pdf` name (an HTML page a scraper fetched instead of the paper,
+/// an image, an archive), or a download cut short. `None` when nothing shows from outside.
+fn visible_fault(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(HEADER_WINDOW)];
+    let Some(start) = find(head, b"%PDF-") else {
+        let text = String::from_utf8_lossy(&head[..head.len().min(64)]).to_ascii_lowercase();
+        let text = text.trim_start_matches('\u{feff}').trim_start();
+        let kind = if text.starts_with("<!doctype html") || text.starts_with("<html") {
+            "an HTML page"
+        } else if text.starts_with("<?xml") || text.starts_with('<') {
+            "an XML or HTML file"
+        } else if head.starts_with(b"\x89PNG") {
+            "a PNG image"
+        } else if head.starts_with(b"\xff\xd8\xff") {
+            "a JPEG image"
+        } else if head.starts_with(b"PK\x03\x04") {
+            "a ZIP archive (a DOCX, EPUB or zipped folder?)"
+        } else if head.starts_with(b"\x1f\x8b") {
+            "a gzip archive"
+        } else {
+            return Some(format!(
+                "not a PDF: no %PDF- header in its first {HEADER_WINDOW} bytes"
+            ));
+        };
+        return Some(format!("not a PDF: it is {kind}"));
+    };
+    // A linearized PDF states its own length in its first object.
+    let declared = find(&head[start..], b"/Linearized").and_then(|at| {
+        let rest = &head[start + at..];
+        let from = find(rest, b"/L ")? + 3;
+        let digits: String = rest[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|&b| char::from(b))
+            .collect();
+        digits.parse::<u64>().ok()
+    });
+    match declared {
+        Some(length) if length > bytes.len() as u64 => Some(format!(
+            "truncated: {} of the {length} bytes it declares",
+            bytes.len()
+        )),
+        _ if find(
+            &bytes[bytes.len().saturating_sub(HEADER_WINDOW)..],
+            b"%%EOF",
+        )
+        .is_none() =>
+        {
+            Some("truncated: no %%EOF marker at its end".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 fn pdfium_error(error: PdfiumError) -> PdfError {
     PdfError::Pdfium(error.to_string())
 }
@@ -90,10 +154,17 @@ impl Pdf {
             if actual != id {
                 return Err(PdfError::Changed(actual.short()));
             }
-            let document = self
-                .pdfium
-                .load_pdf_from_byte_vec(bytes, None)
-                .map_err(open_error)?;
+            // Read before pdfium takes the bytes: said only if it refuses them.
+            let fault = visible_fault(&bytes);
+            let document =
+                self.pdfium
+                    .load_pdf_from_byte_vec(bytes, None)
+                    .map_err(|error| match (open_error(error), fault) {
+                        (PdfError::Damaged(reason), Some(fault)) => {
+                            PdfError::Damaged(format!("{fault}; {reason}"))
+                        }
+                        (error, _) => error,
+                    })?;
             self.open = Some((id, document));
         }
         Ok(&self.open.as_ref().expect("just opened").1)
@@ -597,4 +668,37 @@ fn page_text(page: &PdfPage, space: &PageSpace) -> Vec<TextSpan> {
     }
     flush(&mut current, &mut spans);
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_are_not_pdfs_or_cut_short_are_named_for_what_they_are() {
+        let html = b"\n  <!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\"><html></html>";
+        assert_eq!(
+            visible_fault(html).as_deref(),
+            Some("not a PDF: it is an HTML page")
+        );
+        assert_eq!(
+            visible_fault(b"\x89PNG\r\n\x1a\n....").as_deref(),
+            Some("not a PDF: it is a PNG image")
+        );
+        assert!(visible_fault(b"hello").unwrap().contains("no %PDF- header"));
+
+        let whole = b"%PDF-1.6\n1 0 obj <</Linearized 1/L 57/O 3>> endobj\n%%EOF\n";
+        assert_eq!(visible_fault(whole), None);
+        let mut declared_longer = whole.to_vec();
+        declared_longer.splice(35..37, b"900".iter().copied());
+        assert_eq!(
+            visible_fault(&declared_longer).as_deref(),
+            Some("truncated: 58 of the 900 bytes it declares")
+        );
+        let cut = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n2 0 obj << /Len";
+        assert_eq!(
+            visible_fault(cut).as_deref(),
+            Some("truncated: no %%EOF marker at its end")
+        );
+    }
 }
