@@ -717,6 +717,8 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
 
 /// Share of the shorter side left out at each border when a turned candidate is compared.
 const ROTATION_INSET: f32 = 0.12;
+/// Small turns compared in full, the best of all tried by their plain correlation.
+const TURNS_COMPARED: usize = 3;
 /// Share of the shorter side trimmed off at each border when whole panels are also compared
 /// without their borders.
 const BORDER_TRIM: f32 = 0.05;
@@ -885,30 +887,41 @@ fn verify_turned(
         let (w, h) = a_work.dimensions();
         let rotation_inset = (w.min(h) as f32 * ROTATION_INSET) as u32;
         let border = ((w.min(h) as f32 * BORDER_TRIM) as u32).max(1);
+        let crop = |image: &GrayImage, inset: u32| {
+            image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset).to_image()
+        };
+        // Every small turn is screened by its plain correlation; the few best are compared in
+        // full (marks, detail, both ways round), which costs ten times as much.
+        let a_centre = crop(&a_work, rotation_inset);
+        let values =
+            |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
+        let a_centre_values = values(&a_centre);
+        let mut turns: Vec<(f32, f32, GrayImage)> = cfg
+            .rotations_deg
+            .iter()
+            .map(|&angle| {
+                let turned = rotate(&b_work, angle);
+                let plain = pearson(&a_centre_values, &values(&crop(&turned, rotation_inset)));
+                (plain, angle, turned)
+            })
+            .collect();
+        turns.sort_by(|x, y| y.0.total_cmp(&x.0));
+        turns.truncate(TURNS_COMPARED);
         let placements = [
-            (Placement::Whole, 0.0, 0),
-            (Placement::Trimmed, 0.0, border),
-            (Placement::Centre, 0.0, rotation_inset),
+            (Placement::Whole, 0.0, 0, b_work.clone()),
+            (Placement::Trimmed, 0.0, border, b_work.clone()),
+            (Placement::Centre, 0.0, rotation_inset, b_work.clone()),
         ]
         .into_iter()
         .chain(
-            cfg.rotations_deg
-                .iter()
-                .map(|&angle| (Placement::Turned, angle, rotation_inset)),
+            turns
+                .into_iter()
+                .map(|(_, angle, turned)| (Placement::Turned, angle, rotation_inset, turned)),
         );
         // The unturned centre, compared as a turned candidate is: the bar a turn must clear.
         let mut unturned_centre = f32::MIN;
-        for (placement, angle, inset) in placements {
-            let candidate = if angle == 0.0 {
-                b_work.clone()
-            } else {
-                rotate(&b_work, angle)
-            };
-            let crop = |image: &GrayImage| {
-                image::imageops::crop_imm(image, inset, inset, w - 2 * inset, h - 2 * inset)
-                    .to_image()
-            };
-            let (aligned_a, aligned_b) = (crop(&a_work), crop(&candidate));
+        for (placement, angle, inset, candidate) in placements {
+            let (aligned_a, aligned_b) = (crop(&a_work, inset), crop(&candidate, inset));
             let agreement = correlate(&aligned_a, &aligned_b, d != Dihedral::Identity);
             let whole = [0.0, 0.0, 1.0, 1.0];
             let relation = aligned(d, angle, (whole, whole), &agreement);
