@@ -239,6 +239,11 @@ fn ranks(image: &GrayImage) -> Vec<f32> {
     image.pixels().map(|p| rank[p.0[0] as usize]).collect()
 }
 
+/// The gray levels of `image`, row by row.
+fn intensities(image: &GrayImage) -> Vec<f32> {
+    image.pixels().map(|p| f32::from(p.0[0])).collect()
+}
+
 fn pearson(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len()) as f32;
     if n < 2.0 {
@@ -613,9 +618,7 @@ fn pearson_outside(a: &[f32], b: &[f32], left_out: &[bool]) -> f32 {
 /// `b` was flipped or turned onto `a`.
 fn correlate(a: &GrayImage, b: &GrayImage, turned: bool) -> Agreement {
     let (w, h) = (a.width() as usize, a.height() as usize);
-    let values =
-        |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
-    let (values_a, values_b) = (values(a), values(b));
+    let (values_a, values_b) = (intensities(a), intensities(b));
     // Marks are found once, on `b` matched to `a`; detail reaches DETAIL_RADIUS pixels past them.
     let matched_b = specified(a, b);
     let left_out = local_marks(
@@ -893,15 +896,16 @@ fn verify_turned(
         // Every small turn is screened by its plain correlation; the few best are compared in
         // full (marks, detail, both ways round), which costs ten times as much.
         let a_centre = crop(&a_work, rotation_inset);
-        let values =
-            |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
-        let a_centre_values = values(&a_centre);
+        let a_centre_values = intensities(&a_centre);
         let mut turns: Vec<(f32, f32, GrayImage)> = cfg
             .rotations_deg
             .iter()
             .map(|&angle| {
                 let turned = rotate(&b_work, angle);
-                let plain = pearson(&a_centre_values, &values(&crop(&turned, rotation_inset)));
+                let plain = pearson(
+                    &a_centre_values,
+                    &intensities(&crop(&turned, rotation_inset)),
+                );
                 (plain, angle, turned)
             })
             .collect();
@@ -1286,9 +1290,7 @@ fn shared_grain_edited(
 /// correlate at least `min_correlation` both ways: one picture with part of it changed.
 fn edited_share(a: &GrayImage, b: &GrayImage, min_correlation: f32) -> Option<f32> {
     let (w, h) = (a.width() as usize, a.height() as usize);
-    let values =
-        |image: &GrayImage| -> Vec<f32> { image.pixels().map(|p| f32::from(p.0[0])).collect() };
-    let (values_a, values_b) = (values(a), values(b));
+    let (values_a, values_b) = (intensities(a), intensities(b));
     let matched_b = specified(a, b);
     let edited = local_differences(
         &values_a,
@@ -1477,7 +1479,7 @@ fn register(
         }
         out
     };
-    let values_a: Vec<f32> = aligned_a.pixels().map(|p| f32::from(p.0[0])).collect();
+    let values_a = intensities(&aligned_a);
     let fit_of = |(dx, dy, scale): (f32, f32, f32)| pearson(&values_a, &sample(dx, dy, scale));
     let mut best = ((0.0, 0.0, 1.0), fit_of((0.0, 0.0, 1.0)));
     let search = |candidates: Vec<(f32, f32, f32)>, best: &mut ((f32, f32, f32), f32)| {
@@ -1993,9 +1995,7 @@ mod tests {
         // Both marks on the plain background above and below the bands.
         let b = marked(&marked(&base, 8, 2, 20), 200, 138, 20);
         // Compared at the work resolution, as `correlate` compares them.
-        let values = |image: &GrayImage| -> Vec<f32> {
-            fit(image, 96).pixels().map(|p| f32::from(p.0[0])).collect()
-        };
+        let values = |image: &GrayImage| -> Vec<f32> { intensities(&fit(image, 96)) };
         let marks =
             |b: &GrayImage, turned| local_marks(&values(&a), &values(b), (96, 64), 3, turned);
         assert!(
