@@ -138,7 +138,7 @@ impl Subject {
                     ..IndexConfig::default()
                 };
                 Subject::Sharded(
-                    ShardedIndex::open(dir, "bench", DIMENSION, &config).expect("open index"),
+                    ShardedIndex::open(dir, "bench", DIMENSION, 1, &config).expect("open index"),
                 )
             }
         };

@@ -113,9 +113,8 @@ impl Back {
         let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
         let windows = settings.embed.windows().map_err(anyhow::Error::msg)?;
         let tilts = settings.embed.tilts().map_err(anyhow::Error::msg)?;
-        let model = embedder.fingerprint().to_string();
         let dir = settings.data_dir.join("index");
-        let mut index = ShardedIndex::open(&dir, &model, embedder.dimension(), &settings.index)?;
+        let mut index = ShardedIndex::open_for(&dir, embedder.as_ref(), &settings.index)?;
         let (added, removed) = index.reconcile(&store).map_err(anyhow::Error::msg)?;
         if added + removed > 0 {
             tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");

@@ -50,10 +50,14 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
                 None => unreadable += 1,
             }
         }
+        // Each panel in every orientation the index holds, end to end (as the ingest stores it).
         let vectors = embedder
-            .embed(&images)
+            .embed_views_many(&images, embedder.indexed_views())
             .with_context(|| format!("embedding panels with {model}"))?;
-        let rows: Vec<(i64, Vec<f32>)> = ids.into_iter().zip(vectors).collect();
+        let rows: Vec<(i64, Vec<f32>)> = ids
+            .into_iter()
+            .zip(vectors.into_iter().map(|views| views.concat()))
+            .collect();
         store.record_vectors(&model, &rows)?;
         embedded += rows.len();
         tracing::info!(embedded, of = missing.len(), "Re-embedding stored panels.");
@@ -63,7 +67,7 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot remove the old index {}", dir.display()))?;
     }
-    let mut index = ShardedIndex::open(&dir, &model, embedder.dimension(), &settings.index)?;
+    let mut index = ShardedIndex::open_for(&dir, embedder.as_ref(), &settings.index)?;
     index.reconcile(&store).map_err(anyhow::Error::msg)?;
     index.save()?;
     Ok(ReindexOutcome {

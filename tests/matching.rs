@@ -372,6 +372,67 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The learned embedder's index holds each panel as it is and mirrored, and queries it in four
+/// turns: a real blot is still found in all eight orientations, each with the flip or turn that
+/// takes the copy back onto it.
+#[test]
+fn a_mirrored_index_finds_every_flip_and_turn_of_a_blot() {
+    use panelscope_models::Dihedral;
+    use panelscope_stages::units::BBox;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
+    let blot = image::open(&source)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
+        .to_luma8();
+    let dir = temp_dir("mirrored");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    let place = BBox::new(150.0, 220.0, 330.0, 400.0);
+    let rgb = |gray: &image::GrayImage| image::DynamicImage::ImageLuma8(gray.clone()).to_rgb8();
+    image_pdf(&first.join("original.pdf"), &[(&rgb(&blot), place)]);
+    let turned: Vec<image::RgbImage> = Dihedral::ALL[1..]
+        .iter()
+        .map(|d| rgb(&d.apply(&blot)))
+        .collect();
+    let pages: Vec<_> = turned.iter().map(|image| (image, place)).collect();
+    image_pdf(&second.join("copies.pdf"), &pages);
+    let config = dir.join("learned.toml");
+    std::fs::write(
+        &config,
+        "[embed]\nmodel = \"learned\"\n[index]\nmin_similarity = 0.7\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let config = config.to_str().unwrap();
+    for folder in [&first, &second] {
+        run(
+            &["--config", config, "ingest", folder.to_str().unwrap()],
+            &data,
+        );
+    }
+    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"], &data)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (page, d) in Dihedral::ALL[1..].iter().enumerate() {
+        let found = matches.iter().find(|m| {
+            m["a"]["path"].as_str().unwrap().ends_with("original.pdf")
+                && m["b"]["path"].as_str().unwrap().ends_with("copies.pdf")
+                && m["b"]["page"].as_u64() == Some(page as u64 + 1)
+        });
+        let Some(found) = found else {
+            panic!("the copy turned by {d:?} is not found: {matches:#?}");
+        };
+        assert_eq!(
+            found["transform"]["dihedral"].as_str(),
+            Some(d.inverse().name()),
+            "{d:?}: {found}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// The index holds exactly the vectors the store holds, each once.
 fn assert_consistent(data: &Path) {
     let store = Store::open(data).unwrap();
@@ -393,6 +454,7 @@ fn assert_consistent(data: &Path) {
         &data.join("index"),
         &model,
         dimension,
+        1,
         &IndexConfig::default(),
     )
     .unwrap();
@@ -449,6 +511,7 @@ fn after_sigkills_at_varied_moments_index_and_store_agree() {
         &data.join("index"),
         &model,
         dimension,
+        1,
         &IndexConfig::default(),
     )
     .unwrap();

@@ -131,7 +131,30 @@ impl Dihedral {
             other => other,
         }
     }
+
+    /// The one transform that does this one and then `next`.
+    pub fn then(self, next: Dihedral) -> Dihedral {
+        // Where a 3×3 square of distinct values lands identifies the transform.
+        let square: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let both = next.apply_square(&self.apply_square(&square, 3), 3);
+        Dihedral::ALL
+            .into_iter()
+            .find(|d| d.apply_square(&square, 3) == both)
+            .expect("the eight symmetries of a square are closed under composition")
+    }
 }
+
+/// The four turns: with a panel and its mirror image in the index, queries in these views find
+/// copies in all eight orientations (a mirrored copy turned any way is the mirror image turned).
+pub const TURNS: [Dihedral; 4] = [
+    Dihedral::Identity,
+    Dihedral::Rotate90,
+    Dihedral::Rotate180,
+    Dihedral::Rotate270,
+];
+
+/// A panel as it is and mirrored left–right: see [`TURNS`].
+pub const AS_IS_AND_MIRRORED: [Dihedral; 2] = [Dihedral::Identity, Dihedral::FlipHorizontal];
 
 /// Turns panels into vectors for similarity search.
 pub trait Embedder: Send + Sync {
@@ -149,22 +172,55 @@ pub trait Embedder: Send + Sync {
     /// One L2-normalised vector per image, in order.
     fn embed(&self, images: &[GrayImage]) -> Result<Vec<Vec<f32>>, ModelError>;
 
-    /// Vectors of the image under each of the eight [`Dihedral`] transforms (in
-    /// [`Dihedral::ALL`] order), for queries that must find flipped or turned copies. The default
-    /// transforms the image and embeds each; embedders that can do better override it.
-    fn embed_dihedral(&self, image: &GrayImage) -> Result<Vec<Vec<f32>>, ModelError> {
-        let views: Vec<GrayImage> = Dihedral::ALL.iter().map(|d| d.apply(image)).collect();
-        self.embed(&views)
+    /// The orientations of each panel the index holds a vector of (the panel as it is first).
+    /// With [`Embedder::query_views`] they must reach every orientation: for each of the eight
+    /// transforms `d` there is a query view `q` and an indexed view `i` with `d = q` then `i`
+    /// undone. The default indexes the panel as it is and queries all eight views; a network,
+    /// for which each view is a forward pass, indexes [`AS_IS_AND_MIRRORED`] and queries
+    /// [`TURNS`]: five passes per panel instead of eight.
+    fn indexed_views(&self) -> &'static [Dihedral] {
+        &[Dihedral::Identity]
     }
 
-    /// [`Embedder::embed_dihedral`] of each image, in order. The default embeds them one by one;
-    /// network embedders run many images' views through one forward pass.
-    fn embed_dihedral_many(&self, images: &[GrayImage]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+    /// The orientations each new panel is searched in: see [`Embedder::indexed_views`].
+    fn query_views(&self) -> &'static [Dihedral] {
+        &Dihedral::ALL
+    }
+
+    /// Vectors of each image under each of `views`, in order. The default transforms the images
+    /// and embeds each; embedders that can do better override it.
+    fn embed_views_many(
+        &self,
+        images: &[GrayImage],
+        views: &[Dihedral],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         images
             .iter()
-            .map(|image| self.embed_dihedral(image))
+            .map(|image| {
+                let turned: Vec<GrayImage> = views.iter().map(|d| d.apply(image)).collect();
+                self.embed(&turned)
+            })
             .collect()
     }
+
+    /// Vectors of the image under each of the eight [`Dihedral`] transforms (in
+    /// [`Dihedral::ALL`] order).
+    fn embed_dihedral(&self, image: &GrayImage) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self
+            .embed_views_many(std::slice::from_ref(image), &Dihedral::ALL)?
+            .pop()
+            .unwrap_or_default())
+    }
+}
+
+/// Whether queries in `query` views against an index of `indexed` views reach a copy in every
+/// orientation (see [`Embedder::indexed_views`]).
+pub fn views_reach_every_orientation(indexed: &[Dihedral], query: &[Dihedral]) -> bool {
+    Dihedral::ALL.iter().all(|&d| {
+        query
+            .iter()
+            .any(|&q| indexed.iter().any(|&i| q.then(i.inverse()) == d))
+    })
 }
 
 /// Scales `vector` to unit length (a zero vector stays zero).
@@ -187,5 +243,37 @@ mod tests {
             assert_eq!(back, image, "{d:?}");
             assert_eq!(d.apply(&image).width() == 3, d.swaps_axes(), "{d:?}");
         }
+    }
+
+    #[test]
+    fn composition_applies_one_transform_then_the_other() {
+        let image = GrayImage::from_fn(5, 3, |x, y| image::Luma([(x * 10 + y) as u8]));
+        for first in Dihedral::ALL {
+            for next in Dihedral::ALL {
+                assert_eq!(
+                    first.then(next).apply(&image),
+                    next.apply(&first.apply(&image)),
+                    "{first:?} then {next:?}"
+                );
+            }
+            assert_eq!(first.then(first.inverse()), Dihedral::Identity);
+        }
+    }
+
+    #[test]
+    fn turns_against_a_panel_and_its_mirror_reach_every_orientation() {
+        assert!(views_reach_every_orientation(&AS_IS_AND_MIRRORED, &TURNS));
+        assert!(views_reach_every_orientation(
+            &[Dihedral::Identity],
+            &Dihedral::ALL
+        ));
+        assert!(!views_reach_every_orientation(
+            &[Dihedral::Identity],
+            &TURNS
+        ));
+        assert!(!views_reach_every_orientation(
+            &[Dihedral::Identity, Dihedral::Rotate180],
+            &TURNS
+        ));
     }
 }

@@ -22,7 +22,8 @@
 //!
 //! Weights are safetensors (f32 or f16) whose metadata key [`METADATA_KEY`] holds the
 //! [`Config`], so a file is self-describing; the fingerprint is
-//! `learned-resnetv2-<first 12 hex of the file's blake3>`.
+//! `learned-resnetv2-<first 12 hex of the file's blake3>-mirrored` (the index holds each panel as
+//! it is and mirrored).
 //!
 //! On the CPU, inference runs the backbone's convolutions and GroupNorms through
 //! [`crate::cpu_inference`], each call on its thread's own one-thread pool: the embed stage
@@ -43,7 +44,7 @@ use rayon::prelude::*;
 
 use crate::ModelError;
 use crate::channels_last::ChannelsLastResNetV2;
-use crate::embedder::{Dihedral, Embedder, ModelFingerprint};
+use crate::embedder::{AS_IS_AND_MIRRORED, Dihedral, Embedder, ModelFingerprint, TURNS};
 use crate::resnetv2::{self, ResNetV2};
 
 /// The safetensors metadata key holding the [`Config`] (see [`Config::to_metadata`]).
@@ -524,7 +525,9 @@ impl LearnedEmbedder {
             .clone();
         let config = Config::from_metadata(&description)?;
         let hash = blake3::hash(&bytes).to_hex();
-        let fingerprint = ModelFingerprint(format!("learned-resnetv2-{}", &hash[..12]));
+        // The index holds two vectors of each panel (see `indexed_views`): the suffix keeps an
+        // index of one vector per panel, made before, from being read as one of these.
+        let fingerprint = ModelFingerprint(format!("learned-resnetv2-{}-mirrored", &hash[..12]));
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)?;
         let net = LearnedNet::load(vb, &config)?;
         let gpu_net = (!device.is_cpu())
@@ -637,23 +640,30 @@ impl Embedder for LearnedEmbedder {
         self.pipelined(images.chunks(EMBED_BATCH), &[Dihedral::Identity])
     }
 
-    /// Resizes the panel once and turns the small input eight ways, one forward pass for all.
-    fn embed_dihedral(&self, image: &GrayImage) -> Result<Vec<Vec<f32>>, ModelError> {
-        Ok(self
-            .embed_dihedral_many(std::slice::from_ref(image))?
-            .pop()
-            .unwrap_or_default())
+    /// A forward pass per view: the index holds the panel and its mirror image, and queries
+    /// turn it four ways (five passes per panel, not eight).
+    fn indexed_views(&self) -> &'static [Dihedral] {
+        &AS_IS_AND_MIRRORED
     }
 
-    /// The eight views of several panels per forward pass (`EMBED_BATCH` views at a time): a
-    /// batch of eight left the convolutions' matrix products too small to be efficient.
-    fn embed_dihedral_many(&self, images: &[GrayImage]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let views = Dihedral::ALL.len();
-        let chunks = images.chunks((EMBED_BATCH / views).max(1));
-        let mut vectors = self.pipelined(chunks, &Dihedral::ALL)?.into_iter();
+    fn query_views(&self) -> &'static [Dihedral] {
+        &TURNS
+    }
+
+    /// Resizes each panel once and turns the small input every way of `views`, several panels
+    /// per forward pass (`EMBED_BATCH` views at a time): a batch of a few views left the
+    /// convolutions' matrix products too small to be efficient.
+    fn embed_views_many(
+        &self,
+        images: &[GrayImage],
+        views: &[Dihedral],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let per_image = views.len().max(1);
+        let chunks = images.chunks((EMBED_BATCH / per_image).max(1));
+        let mut vectors = self.pipelined(chunks, views)?.into_iter();
         Ok(images
             .iter()
-            .map(|_| vectors.by_ref().take(views).collect())
+            .map(|_| vectors.by_ref().take(views.len()).collect())
             .collect())
     }
 }
@@ -676,12 +686,12 @@ mod tests {
             .collect();
         let serial = (
             embedder.embed(&images).unwrap(),
-            embedder.embed_dihedral_many(&images).unwrap(),
+            embedder.embed_views_many(&images, &Dihedral::ALL).unwrap(),
         );
         embedder.parallel_preprocessing = true;
         let parallel = (
             embedder.embed(&images).unwrap(),
-            embedder.embed_dihedral_many(&images).unwrap(),
+            embedder.embed_views_many(&images, &Dihedral::ALL).unwrap(),
         );
         assert_eq!(serial, parallel);
     }
@@ -707,7 +717,9 @@ mod tests {
             let alone = embedder.embed(std::slice::from_ref(image)).unwrap();
             assert!(close(&alone[0], vector));
         }
-        let many = embedder.embed_dihedral_many(&images[..19]).unwrap();
+        let many = embedder
+            .embed_views_many(&images[..19], &Dihedral::ALL)
+            .unwrap();
         assert_eq!(many.len(), 19);
         for (image, views) in images.iter().zip(&many) {
             let alone = embedder.embed_dihedral(image).unwrap();

@@ -1,6 +1,7 @@
-//! embed: turns each panel into vectors with the configured embedder: the panel as it is (what
-//! the index stores) and its eight dihedral views (what queries use, so flipped and turned copies
-//! are found), plus sub-windows of it (queries too, so a panel finds the earlier panels that are
+//! embed: turns each panel into vectors with the configured embedder: the orientations of it the
+//! index stores (as it is, and mirrored for a network) and those queries use (all eight flips and
+//! quarter turns, or the four turns against a mirrored index), so flipped and turned copies are
+//! found, plus sub-windows of it (queries too, so a panel finds the earlier panels that are
 //! crops of it), plus the panel turned by a few degrees (queries too, so a slightly rotated copy
 //! is found). Documents are embedded in batches.
 
@@ -12,7 +13,7 @@ use panelscope_engine::{
     BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError, StageKind,
 };
 use panelscope_models::{
-    ClassicalEmbedder, DevicePreference, Embedder, LearnedEmbedder, select_device,
+    ClassicalEmbedder, DevicePreference, Dihedral, Embedder, LearnedEmbedder, select_device,
 };
 use serde::{Deserialize, Serialize};
 
@@ -212,8 +213,16 @@ impl StageConfig for EmbedStageConfig {
     type Stage = Embed;
 
     fn build(&self, _cx: &BuildContext) -> Result<Embed, StageError> {
+        // Each view the index holds or a query needs, embedded once.
+        let mut all_views: Vec<Dihedral> = self.embedder.indexed_views().to_vec();
+        for view in self.embedder.query_views() {
+            if !all_views.contains(view) {
+                all_views.push(*view);
+            }
+        }
         Ok(Embed {
             embedder: Arc::clone(&self.embedder),
+            all_views: all_views.into(),
             windows: Arc::clone(&self.windows),
             tilts: Arc::clone(&self.tilts),
         })
@@ -242,6 +251,8 @@ const WINDOW_SOURCE_SIDE: u32 = 128;
 /// The embed stage.
 pub struct Embed {
     embedder: Arc<dyn Embedder>,
+    /// The indexed and the query views, each once.
+    all_views: Arc<[Dihedral]>,
     windows: Arc<[[f32; 4]]>,
     tilts: Arc<[f32]>,
 }
@@ -337,7 +348,11 @@ impl Embed {
                     panel.raster.as_ref().unwrap_or(&panel.thumb).to_gray()
                 })
                 .collect();
-            all_views.extend(self.embedder.embed_dihedral_many(&grays).map_err(failed)?);
+            all_views.extend(
+                self.embedder
+                    .embed_views_many(&grays, &self.all_views)
+                    .map_err(failed)?,
+            );
             // Every panel's windows, then its tilted copies, all of the chunk in one call.
             let mut images = Vec::new();
             let mut counts = Vec::with_capacity(grays.len());
@@ -365,11 +380,27 @@ impl Embed {
                 if panel.uniform {
                     return None;
                 }
-                views.next().map(|((views, windows), tilts)| PanelVectors {
-                    identity: views[0].clone(),
-                    views,
-                    windows,
-                    tilts,
+                views.next().map(|((views, windows), tilts)| {
+                    let labelled: Vec<(Dihedral, Vec<f32>)> =
+                        self.all_views.iter().copied().zip(views).collect();
+                    let pick = |wanted: &[Dihedral]| {
+                        wanted
+                            .iter()
+                            .map(|d| {
+                                labelled
+                                    .iter()
+                                    .find(|(view, _)| view == d)
+                                    .cloned()
+                                    .expect("every indexed and query view is embedded")
+                            })
+                            .collect()
+                    };
+                    PanelVectors {
+                        indexed: pick(self.embedder.indexed_views()),
+                        views: pick(self.embedder.query_views()),
+                        windows,
+                        tilts,
+                    }
                 })
             })
             .collect();

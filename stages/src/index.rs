@@ -1,5 +1,6 @@
-//! index: the sharded FAISS index of panel vectors and the stage that searches it. Each panel goes
-//! to shard `hash(id) % S`; a query fans out to every shard in parallel and the top-k are merged.
+//! index: the sharded FAISS index of panel vectors and the stage that searches it. Each vector
+//! (a panel holds one per orientation its embedder indexes) goes to shard `hash(label) % S`; a
+//! query fans out to every shard in parallel and the top-k are merged.
 //! The index lives in `DATA_DIR/index/` with the fingerprint of the model whose vectors it holds;
 //! the store keeps every vector too, so the index can always be reconciled with (or rebuilt from)
 //! the store after a crash.
@@ -77,7 +78,7 @@ pub enum IndexError {
     },
     /// The index holds vectors of another model.
     #[error(
-        "{path} holds vectors of model {found} (dimension {found_dimension}) but this run embeds with {wanted}; rebuild it with `panelscope reindex` (re-embeds the stored panels) or use another --data-dir"
+        "{path} holds vectors of model {found} (dimension {found_dimension}, {found_per_panel} a panel) but this run embeds with {wanted} ({wanted_per_panel} a panel); rebuild it with `panelscope reindex` (re-embeds the stored panels) or use another --data-dir"
     )]
     OtherModel {
         /// The index folder.
@@ -86,8 +87,12 @@ pub enum IndexError {
         found: String,
         /// Its dimension.
         found_dimension: usize,
+        /// Its vectors per panel.
+        found_per_panel: usize,
         /// The model wanted.
         wanted: String,
+        /// The vectors per panel wanted.
+        wanted_per_panel: usize,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -106,6 +111,13 @@ struct Meta {
     shards: usize,
     factory: String,
     vectors: usize,
+    /// Vectors each panel has in the index (its orientations; see `Embedder::indexed_views`).
+    #[serde(default = "one_per_panel")]
+    per_panel: usize,
+}
+
+fn one_per_panel() -> usize {
+    1
 }
 
 struct Shard {
@@ -117,7 +129,9 @@ struct Shard {
 /// The neighbours of each query: `(id, inner product)`, best first.
 pub type Neighbours = Vec<Vec<(i64, f32)>>;
 
-/// A sharded FAISS index of unit vectors, searched by inner product.
+/// A sharded FAISS index of unit vectors, searched by inner product. A panel may have several
+/// vectors (`per_panel`, one per orientation the embedder indexes): its `k`-th is labelled
+/// `id × per_panel + k` in FAISS, so with one vector per panel labels are panel ids.
 pub struct ShardedIndex {
     dir: PathBuf,
     meta: Meta,
@@ -164,17 +178,42 @@ fn faiss_error(path: &Path, error: impl std::fmt::Display) -> IndexError {
     }
 }
 
-/// The shard of a panel: a multiplicative hash, so consecutive ids spread evenly.
-pub fn shard_of(id: i64, shards: usize) -> usize {
-    ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % shards.max(1)
+/// The panel of a FAISS label in an index of `per_panel` vectors per panel, and which of its
+/// vectors the label is.
+pub fn panel_of_label(label: i64, per_panel: usize) -> (i64, usize) {
+    let n = per_panel.max(1) as i64;
+    (label.div_euclid(n), label.rem_euclid(n) as usize)
+}
+
+/// The shard of a vector by its label: a multiplicative hash, so consecutive labels spread evenly.
+pub fn shard_of(label: i64, shards: usize) -> usize {
+    ((label as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % shards.max(1)
 }
 
 impl ShardedIndex {
-    /// Opens the index in `dir`, or creates an empty one for `model` vectors of `dimension`.
+    /// Opens the index at `dir` for the vectors `embedder` makes (its fingerprint, dimension and
+    /// views a panel), as [`ShardedIndex::open`] does.
+    pub fn open_for(
+        dir: &Path,
+        embedder: &dyn panelscope_models::Embedder,
+        config: &IndexConfig,
+    ) -> Result<Self, IndexError> {
+        Self::open(
+            dir,
+            &embedder.fingerprint().0,
+            embedder.dimension(),
+            embedder.indexed_views().len(),
+            config,
+        )
+    }
+
+    /// Opens the index in `dir`, or creates an empty one for `model` vectors of `dimension`,
+    /// `per_panel` of them for each panel.
     pub fn open(
         dir: &Path,
         model: &str,
         dimension: usize,
+        per_panel: usize,
         config: &IndexConfig,
     ) -> Result<Self, IndexError> {
         one_blas_thread();
@@ -189,12 +228,14 @@ impl ShardedIndex {
                     .map_err(|e| {
                         faiss_error(&meta_path, format!("unreadable index metadata: {e}"))
                     })?;
-            if meta.model != model || meta.dimension != dimension {
+            if meta.model != model || meta.dimension != dimension || meta.per_panel != per_panel {
                 return Err(IndexError::OtherModel {
                     path: dir.to_path_buf(),
                     found: meta.model,
                     found_dimension: meta.dimension,
+                    found_per_panel: meta.per_panel,
                     wanted: model.to_string(),
+                    wanted_per_panel: per_panel,
                 });
             }
             let mut shards = Vec::with_capacity(meta.shards);
@@ -241,6 +282,7 @@ impl ShardedIndex {
             shards: shards.len(),
             factory: config.factory.clone(),
             vectors: 0,
+            per_panel: per_panel.max(1),
         };
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -269,7 +311,17 @@ impl ShardedIndex {
         &self.meta.model
     }
 
-    /// Every id held.
+    /// Vectors each panel has.
+    pub fn per_panel(&self) -> usize {
+        self.meta.per_panel
+    }
+
+    /// The panel a search result's label belongs to, and which of its vectors it is.
+    pub fn panel_of(&self, label: i64) -> (i64, usize) {
+        panel_of_label(label, self.meta.per_panel)
+    }
+
+    /// Every panel id held.
     pub fn ids(&self) -> HashSet<i64> {
         self.shards
             .iter()
@@ -279,20 +331,24 @@ impl ShardedIndex {
                     .copied()
                     .chain(s.pending_training.iter().map(|(id, _)| *id))
             })
+            .map(|label| self.panel_of(label).0)
             .collect()
     }
 
-    /// Adds vectors (`ids.len() × dimension` values).
+    /// Adds panels: `ids.len() × per_panel × dimension` values, each panel's vectors in a row.
     pub fn add(&mut self, ids: &[i64], vectors: &[f32]) -> Result<(), IndexError> {
         let d = self.meta.dimension;
+        let n = self.meta.per_panel;
         let mut per_shard: Vec<(Vec<i64>, Vec<f32>)> =
             vec![(Vec::new(), Vec::new()); self.shards.len()];
         for (k, &id) in ids.iter().enumerate() {
-            let s = shard_of(id, self.shards.len());
-            per_shard[s].0.push(id);
-            per_shard[s]
-                .1
-                .extend_from_slice(&vectors[k * d..(k + 1) * d]);
+            for slot in 0..n {
+                let label = id * n as i64 + slot as i64;
+                let s = shard_of(label, self.shards.len());
+                let at = (k * n + slot) * d;
+                per_shard[s].0.push(label);
+                per_shard[s].1.extend_from_slice(&vectors[at..at + d]);
+            }
         }
         for (s, (ids, vectors)) in per_shard.into_iter().enumerate() {
             if ids.is_empty() {
@@ -337,14 +393,16 @@ impl ShardedIndex {
         Ok(())
     }
 
-    /// Removes vectors by id.
+    /// Removes panels (every vector of each) by id.
     pub fn remove(&mut self, ids: &HashSet<i64>) -> Result<(), IndexError> {
+        let per_panel = self.meta.per_panel;
+        let held = |label: &i64| ids.contains(&panel_of_label(*label, per_panel).0);
         for shard in &mut self.shards {
             let gone: Vec<Idx> = shard
                 .ids
                 .iter()
-                .filter(|id| ids.contains(id))
-                .map(|&id| Idx::new(id as u64))
+                .filter(|label| held(label))
+                .map(|&label| Idx::new(label as u64))
                 .collect();
             if !gone.is_empty() {
                 let selector = faiss::selector::IdSelector::batch(&gone)
@@ -353,16 +411,16 @@ impl ShardedIndex {
                     .index
                     .remove_ids(&selector)
                     .map_err(|e| faiss_error(&self.dir, e))?;
-                shard.ids.retain(|id| !ids.contains(id));
+                shard.ids.retain(|label| !held(label));
             }
-            shard.pending_training.retain(|(id, _)| !ids.contains(id));
+            shard.pending_training.retain(|(label, _)| !held(label));
         }
         self.dirty = true;
         Ok(())
     }
 
     /// The `k` nearest vectors of each query (`n × dimension` values), best first, merged across
-    /// shards searched in parallel.
+    /// shards searched in parallel: `(label, inner product)` (see [`ShardedIndex::panel_of`]).
     pub fn search(&mut self, queries: &[f32], k: usize) -> Result<Neighbours, IndexError> {
         let d = self.meta.dimension;
         let n = queries.len() / d;
@@ -466,6 +524,16 @@ impl ShardedIndex {
         let stored = store
             .embeddings(&self.meta.model)
             .map_err(|e| e.to_string())?;
+        let width = self.meta.per_panel * self.meta.dimension;
+        if let Some((id, vector)) = stored.iter().find(|(_, v)| v.len() != width) {
+            return Err(format!(
+                "panel {id} has {} stored values of model {}, not {width} ({} vectors of {}): rebuild with `panelscope reindex`",
+                vector.len(),
+                self.meta.model,
+                self.meta.per_panel,
+                self.meta.dimension
+            ));
+        }
         let held = self.ids();
         let stored_ids: HashSet<i64> = stored.iter().map(|(id, _)| *id).collect();
         let extra: HashSet<i64> = held.difference(&stored_ids).copied().collect();
@@ -713,9 +781,7 @@ impl IndexStage {
                     embedded.vectors[k]
                         .as_ref()
                         .expect("indexed")
-                        .identity
-                        .iter()
-                        .copied()
+                        .indexed_concatenated()
                 })
                 .collect();
             self.index
@@ -731,27 +797,43 @@ impl IndexStage {
         for &k in &indexed {
             let panel = &document.panels[k];
             let vectors = embedded.vectors[k].as_ref().expect("indexed");
-            // The eight views, then the panel turned a few degrees (slightly rotated copies,
+            // The query views, then the panel turned a few degrees (slightly rotated copies,
             // which verification relates to it by its own search over small turns).
+            let query_views: Vec<Dihedral> = vectors
+                .views
+                .iter()
+                .map(|(view, _)| *view)
+                .chain(vectors.tilts.iter().map(|_| Dihedral::Identity))
+                .collect();
             let queries: Vec<f32> = vectors
                 .views
                 .iter()
+                .map(|(_, v)| v)
                 .chain(&vectors.tilts)
                 .flat_map(|v| v.iter().copied())
                 .collect();
+            // A panel holds several vectors: as many neighbours as there are panels to fetch.
+            let fetched = self.config.top_k * self.index.per_panel();
             let hits = self
                 .index
-                .search(&queries, self.config.top_k)
+                .search(&queries, fetched)
                 .map_err(|e| StageError::transient(e.to_string()))?;
+            // The transform that takes this panel onto a neighbour: its query view, then the
+            // neighbour's indexed view undone.
+            let per_panel = self.index.per_panel();
+            let relation = |query: Dihedral, label: i64| {
+                let (id, slot) = panel_of_label(label, per_panel);
+                let indexed = vectors
+                    .indexed
+                    .get(slot)
+                    .map_or(Dihedral::Identity, |v| v.0);
+                (id, query.then(indexed.inverse()))
+            };
             // Best similarity per neighbour over the views and tilts.
             let mut best: HashMap<i64, (f32, Dihedral)> = HashMap::new();
-            for (view, view_hits) in hits.iter().enumerate() {
-                let dihedral = if view < vectors.views.len() {
-                    Dihedral::ALL[view]
-                } else {
-                    Dihedral::Identity
-                };
-                for &(id, similarity) in view_hits {
+            for (&query, view_hits) in query_views.iter().zip(&hits) {
+                for &(label, similarity) in view_hits {
+                    let (id, dihedral) = relation(query, label);
                     if id == panel.id {
                         continue;
                     }
@@ -762,21 +844,24 @@ impl IndexStage {
                 }
             }
             // Panels only a window of this one resembles: crops of it, as they are.
-            let mut cropped: HashMap<i64, f32> = HashMap::new();
+            let mut cropped: HashMap<i64, (f32, Dihedral)> = HashMap::new();
             if !vectors.windows.is_empty() {
                 let queries: Vec<f32> = vectors.windows.iter().flatten().copied().collect();
                 let hits = self
                     .index
-                    .search(&queries, self.config.top_k)
+                    .search(&queries, fetched)
                     .map_err(|e| StageError::transient(e.to_string()))?;
-                for &(id, similarity) in hits.iter().flatten() {
+                for &(label, similarity) in hits.iter().flatten() {
+                    let (id, dihedral) = relation(Dihedral::Identity, label);
                     let whole = best.get(&id).map_or(f32::MIN, |b| b.0);
                     if id != panel.id
                         && whole < self.config.min_similarity
                         && similarity >= self.config.min_window_similarity
                     {
-                        let entry = cropped.entry(id).or_insert(f32::MIN);
-                        *entry = entry.max(similarity);
+                        let entry = cropped.entry(id).or_insert((f32::MIN, dihedral));
+                        if similarity > entry.0 {
+                            *entry = (similarity, dihedral);
+                        }
                     }
                 }
             }
@@ -784,11 +869,7 @@ impl IndexStage {
                 .into_iter()
                 .filter(|(_, (s, _))| *s >= self.config.min_similarity)
                 .map(|(id, (s, d))| (id, s, d, false))
-                .chain(
-                    cropped
-                        .into_iter()
-                        .map(|(id, s)| (id, s, Dihedral::Identity, true)),
-                )
+                .chain(cropped.into_iter().map(|(id, (s, d))| (id, s, d, true)))
                 .collect();
             neighbours.sort_by(|a, b| {
                 b.1.partial_cmp(&a.1)
@@ -981,11 +1062,12 @@ mod tests {
             shards: 3,
             ..IndexConfig::default()
         };
-        let mut sharded = ShardedIndex::open(&dir, "m1", d, &config).unwrap();
+        let mut sharded = ShardedIndex::open(&dir, "m1", d, 1, &config).unwrap();
         let mut flat = ShardedIndex::open(
             &dir.join("flat"),
             "m1",
             d,
+            1,
             &IndexConfig {
                 shards: 1,
                 ..IndexConfig::default()
@@ -1002,7 +1084,7 @@ mod tests {
         assert_eq!(a[0][0].0, 7);
         assert!((a[0][0].1 - 1.0).abs() < 1e-5);
         sharded.save().unwrap();
-        let mut reopened = ShardedIndex::open(&dir, "m1", d, &config).unwrap();
+        let mut reopened = ShardedIndex::open(&dir, "m1", d, 1, &config).unwrap();
         assert_eq!(reopened.len(), 200);
         assert_eq!(reopened.search(&queries, 5).unwrap(), a);
         reopened.remove(&[7].into_iter().collect()).unwrap();
@@ -1015,9 +1097,9 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("panelscope-index-model-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut index = ShardedIndex::open(&dir, "m1", 8, &IndexConfig::default()).unwrap();
+        let mut index = ShardedIndex::open(&dir, "m1", 8, 1, &IndexConfig::default()).unwrap();
         index.save().unwrap();
-        let error = ShardedIndex::open(&dir, "m2", 8, &IndexConfig::default())
+        let error = ShardedIndex::open(&dir, "m2", 8, 1, &IndexConfig::default())
             .err()
             .unwrap()
             .to_string();

@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS panel_pixels (
 CREATE TABLE IF NOT EXISTS embeddings (
     panel   INTEGER NOT NULL REFERENCES panels(id),
     model   TEXT NOT NULL,                    -- model fingerprint
-    vector  BLOB NOT NULL,                    -- little-endian f32, L2-normalised
+    vector  BLOB NOT NULL,                    -- little-endian f32: the L2-normalised vector of each orientation the index holds, end to end
     PRIMARY KEY (panel, model)
 );
 CREATE TABLE IF NOT EXISTS matches (
@@ -505,7 +505,7 @@ impl Store {
                     vector_insert.execute(params![
                         item.id,
                         model,
-                        vector_bytes(&vectors.identity)
+                        vector_bytes(&vectors.indexed_concatenated())
                     ])?;
                 }
             }

@@ -781,14 +781,25 @@ pub struct DocumentPanels {
 /// The vectors of one panel under the current model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PanelVectors {
-    /// The panel as it is (what the index stores).
-    pub identity: Vec<f32>,
-    /// The eight dihedral views, in `Dihedral::ALL` order (what queries use).
-    pub views: Vec<Vec<f32>>,
+    /// What the index holds: the panel in each of the embedder's indexed views (as it is first;
+    /// see `Embedder::indexed_views`).
+    pub indexed: Vec<(panelscope_models::Dihedral, Vec<f32>)>,
+    /// The panel in each of the embedder's query views (what queries use).
+    pub views: Vec<(panelscope_models::Dihedral, Vec<f32>)>,
     /// Sub-windows of the panel as it is (queries for the panels that are crops of it).
     pub windows: Vec<Vec<f32>>,
     /// The panel turned by a few degrees (queries for slightly rotated copies of it).
     pub tilts: Vec<Vec<f32>>,
+}
+
+impl PanelVectors {
+    /// The indexed vectors end to end, as the store keeps them.
+    pub fn indexed_concatenated(&self) -> Vec<f32> {
+        self.indexed
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect()
+    }
 }
 
 /// A document with its panels embedded.

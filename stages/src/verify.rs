@@ -14,6 +14,7 @@
 use image::GrayImage;
 use panelscope_models::Dihedral;
 use panelscope_models::resample::resample;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Settings of verification, read from `[verify]`.
@@ -1555,6 +1556,7 @@ pub struct VerifyStageConfig {
     config: VerifyConfig,
     cache: std::sync::Arc<crate::index::PanelCache>,
     store: std::sync::Arc<crate::store::Store>,
+    pool: std::sync::Arc<rayon::ThreadPool>,
 }
 
 impl VerifyStageConfig {
@@ -1568,8 +1570,26 @@ impl VerifyStageConfig {
             config,
             cache,
             store,
+            pool: std::sync::Arc::new(verification_pool()),
         }
     }
+}
+
+/// One thread per core, shared by the stage's workers, for the pairs of each document: a
+/// document with many candidates would otherwise hold one core alone at the end of a run. Its
+/// own pool, because the process's global one is sized for the embedder's single-threaded passes.
+fn verification_pool() -> rayon::ThreadPool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .thread_name(|k| format!("verify-pairs-{k}"))
+        .build()
+        .unwrap_or_else(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .expect("a one-thread pool")
+        })
 }
 
 /// Suppresses the verified within-document matches of drawn graphics (both panels of class
@@ -1622,6 +1642,7 @@ impl panelscope_engine::StageConfig for VerifyStageConfig {
             config: self.config.clone(),
             cache: std::sync::Arc::clone(&self.cache),
             store: std::sync::Arc::clone(&self.store),
+            pool: std::sync::Arc::clone(&self.pool),
         })
     }
 }
@@ -1631,6 +1652,40 @@ pub struct Verify {
     config: VerifyConfig,
     cache: std::sync::Arc<crate::index::PanelCache>,
     store: std::sync::Arc<crate::store::Store>,
+    pool: std::sync::Arc<rayon::ThreadPool>,
+}
+
+/// The relation between a candidate's older panel (`older_gray`) and its newer one, as a reviewer
+/// sees it: verified or not, with the scale on the page.
+fn verify_pair(
+    candidate: &crate::units::Candidate,
+    newer: &crate::units::PanelItem,
+    older_gray: &GrayImage,
+    newer_gray: &GrayImage,
+    config: &VerifyConfig,
+) -> Relation {
+    let mut relation = verify(older_gray, newer_gray, candidate.view, config);
+    // Drawings share fine structure (strokes, gridlines, lettering) without any grain: that a
+    // part of one differs says nothing of a common source.
+    let drawn =
+        |class: Option<crate::units::PanelClass>| class == Some(crate::units::PanelClass::Other);
+    if relation.edited && drawn(candidate.older.class) && drawn(newer.class) {
+        relation.edited = false;
+        relation.verified = false;
+    }
+    // The scale a reviewer sees: on the page, in points.
+    let points = |b: &crate::units::BBox| {
+        (
+            b.width().round().max(1.0) as u32,
+            b.height().round().max(1.0) as u32,
+        )
+    };
+    relation.scale = content_scale(
+        &relation,
+        points(&candidate.older.bbox),
+        points(&newer.bbox),
+    );
+    relation
 }
 
 impl Verify {
@@ -1641,56 +1696,58 @@ impl Verify {
         use crate::units::{MatchRecord, PanelPlace};
         let panels = &document.embedded.document.panels;
         let info = &document.embedded.document.info;
-        let mut matches = Vec::with_capacity(document.candidates.len());
-        let mut verified = 0u64;
-        // A panel's grey thumbnail, as is or as the store would give it back, made once however
-        // many candidates it has.
+        // Each newer panel's grey thumbnail, as is or as the store would give it back, made once
+        // however many candidates it has.
         let mut newer_grays: std::collections::HashMap<(i64, bool), GrayImage> =
             std::collections::HashMap::new();
-        for candidate in &document.candidates {
-            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
-                continue;
-            };
-            let Some(older) = self.cache.get(candidate.older.id, &self.store) else {
-                continue;
-            };
-            // Like with like: a thumbnail read back from the store went through its JPEG.
-            let newer_gray = newer_grays
-                .entry((newer.id, older.stored))
-                .or_insert_with(|| {
-                    if older.stored {
-                        crate::store::as_stored(&newer.thumb).to_gray()
-                    } else {
-                        newer.thumb.to_gray()
-                    }
-                });
-            let mut relation = verify(
-                &older.thumb.to_gray(),
-                newer_gray,
-                candidate.view,
-                &self.config,
-            );
-            // Drawings share fine structure (strokes, gridlines, lettering) without any grain:
-            // that a part of one differs says nothing of a common source.
-            let drawn = |class: Option<crate::units::PanelClass>| {
-                class == Some(crate::units::PanelClass::Other)
-            };
-            if relation.edited && drawn(candidate.older.class) && drawn(newer.class) {
-                relation.edited = false;
-                relation.verified = false;
+        // Older thumbnails are read a few per pool thread at a time, so a document with many
+        // candidates does not hold all of them at once.
+        let chunk = self.pool.current_num_threads().max(1) * 4;
+        let mut pairs = Vec::with_capacity(document.candidates.len());
+        let mut relations: Vec<Relation> = Vec::with_capacity(document.candidates.len());
+        for candidates in document.candidates.chunks(chunk) {
+            let mut olders = Vec::with_capacity(candidates.len());
+            for candidate in candidates {
+                let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
+                    continue;
+                };
+                let Some(older) = self.cache.get(candidate.older.id, &self.store) else {
+                    continue;
+                };
+                // Like with like: a thumbnail read back from the store went through its JPEG.
+                newer_grays
+                    .entry((newer.id, older.stored))
+                    .or_insert_with(|| {
+                        if older.stored {
+                            crate::store::as_stored(&newer.thumb).to_gray()
+                        } else {
+                            newer.thumb.to_gray()
+                        }
+                    });
+                pairs.push((candidate, newer));
+                olders.push(older);
             }
-            // The scale a reviewer sees: on the page, in points.
-            let points = |b: &crate::units::BBox| {
-                (
-                    b.width().round().max(1.0) as u32,
-                    b.height().round().max(1.0) as u32,
-                )
-            };
-            relation.scale = content_scale(
-                &relation,
-                points(&candidate.older.bbox),
-                points(&newer.bbox),
-            );
+            let done = pairs.len() - olders.len();
+            let newer_grays = &newer_grays;
+            relations.extend(self.pool.install(|| {
+                pairs[done..]
+                    .par_iter()
+                    .zip(olders.par_iter())
+                    .map(|((candidate, newer), older)| {
+                        verify_pair(
+                            candidate,
+                            newer,
+                            &older.thumb.to_gray(),
+                            &newer_grays[&(newer.id, older.stored)],
+                            &self.config,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut matches = Vec::with_capacity(pairs.len());
+        let mut verified = 0u64;
+        for ((candidate, newer), relation) in pairs.into_iter().zip(relations) {
             verified += u64::from(relation.verified);
             let b = PanelPlace {
                 id: newer.id,
