@@ -36,8 +36,9 @@ pub struct VerifyConfig {
     /// reach. Ranks weigh every pixel alike, so a flat background's noise and a drawing's empty
     /// fill count as much as the content: shapes alike on their own (the bars of a chart, a
     /// look-alike's bands) do not reach it, copies whose background noise was re-encoded still do.
-    /// A pair that shares grain (`min_fine_correlation`) is compared again without the dark
-    /// floor of either image (a micrograph's black), when what remains is content.
+    /// A pair that shares grain (`min_fine_correlation`), or agrees as `strong_correlation` asks,
+    /// is compared again without the dark floor of either image (a micrograph's black), when
+    /// what remains is content.
     pub min_rank_correlation: f32,
     /// Correlation of the fine detail (band-pass) from which a pair is verified: look-alike blots
     /// share layout, copies share detail.
@@ -1228,11 +1229,14 @@ fn settle(
     relation.fine_correlation = fine_correlation(a, b_turned, &relation);
     // A black background is a few dark levels whose order is noise: clipped to one level on
     // one side, or re-encoded on the other, its ranks correlate with nothing and outweigh the
-    // content. Pixels that share grain already say the two are one picture, so the ranks are
-    // compared again without the dark floors; look-alikes, whose grain is their own, keep the
-    // rank test as it was.
+    // content. Pixels that share grain already say the two are one picture, and so do layout
+    // and detail that agree as strongly as `strong_correlation` asks (a heavy JPEG took the
+    // grain), so the ranks are compared again without the dark floors; look-alikes, whose grain
+    // is their own and whose detail differs, keep the rank test as it was.
+    let strong = relation.correlation >= cfg.strong_correlation
+        && relation.detail_correlation >= cfg.strong_min_detail_correlation;
     if relation.rank_correlation < cfg.min_rank_correlation
-        && relation.fine_correlation >= cfg.min_fine_correlation
+        && (relation.fine_correlation >= cfg.min_fine_correlation || strong)
         && let Some(without) = without_dark_floor(aligned_a, aligned_b, left_out)
     {
         relation.rank_correlation = relation
@@ -2019,6 +2023,44 @@ mod tests {
         assert!(r.verified, "{r:?}");
         // Ranks alone would have refused it.
         assert!(r.rank_correlation < 0.95, "{r:?}");
+    }
+
+    /// `image` through a JPEG of `quality`.
+    fn recompressed(image: &GrayImage, quality: u8) -> GrayImage {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+            .encode_image(image)
+            .unwrap();
+        image::load_from_memory(&bytes).unwrap().to_luma8()
+    }
+
+    #[test]
+    fn a_heavily_recompressed_micrograph_on_a_black_floor_verifies() {
+        // Bright cells on a black floor with the camera's grain; the copy went through a JPEG
+        // of quality 12, which flattened the floor: its ranks and its grain say nothing, its
+        // layout and detail say copy.
+        let grain = |x: u32, y: u32| {
+            let mut h = (u64::from(y) << 32 | u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h ^= h >> 31;
+            (h.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40) as u32 % 7
+        };
+        let centres = [
+            (40.0f32, 50.0f32),
+            (150.0, 40.0),
+            (100.0, 120.0),
+            (200.0, 140.0),
+        ];
+        let a = GrayImage::from_fn(240, 180, |x, y| {
+            let cell = centres.iter().find_map(|&(cx, cy)| {
+                let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+                let d = (dx * dx + dy * dy * 1.6).sqrt();
+                (d < 26.0).then(|| 200.0 - d * 3.0 + ((x * 5 + y * 3) % 17) as f32)
+            });
+            Luma([cell.map_or(6 + grain(x, y), |v| v as u32) as u8])
+        });
+        let b = recompressed(&a, 12);
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
     }
 
     /// `image` with a black letter-like mark (an "L") drawn at (x, y), `size` tall.
