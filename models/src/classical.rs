@@ -1,8 +1,9 @@
 //! A classical copy-detection descriptor: no weights, no GPU. The panel becomes a 48×48 gray
 //! thumbnail whose intensities are replaced by their ranks, levels a few apart ranking alike (so
 //! a monotonic change of contrast, brightness or gamma leaves it nearly unchanged, and a flat
-//! background's grain does not spread over the range), then two parts are concatenated: the rank image
-//! smoothed to 16×16 (layout) and 4×4 cells of 8-bin gradient-orientation histograms (structure).
+//! background's grain does not spread over the range), then two parts are concatenated: the
+//! rank image smoothed to 16×16 (layout) and 4×4 cells of 8-bin gradient-orientation histograms
+//! (structure).
 //! Robust to rescaling, JPEG, noise and photometric edits; flips and quarter turns are found by
 //! querying the eight dihedral variants, which this descriptor computes from the thumbnail.
 
