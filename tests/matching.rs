@@ -310,17 +310,21 @@ fn publisher_logos_of_real_papers_stay_out_of_the_match_stream() {
     );
 }
 
+/// A real blot from ../shared/data (a 256-pixel grey patch).
+fn real_blot() -> image::DynamicImage {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
+    image::open(&source)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
+}
+
 /// A real blot and a crop of it (three quarters of its width and height, off centre): the panel's
 /// window queries find the crop whether the crop was indexed first (another document, an earlier
 /// run) or comes after it on a later page of the same document; without windows neither is found.
 #[test]
 fn crops_are_found_from_the_panel_they_were_cut_from() {
     use panelscope_stages::units::BBox;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
-    let blot = image::open(&source)
-        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
-        .to_rgb8();
+    let blot = real_blot().to_rgb8();
     let crop = image::imageops::crop_imm(&blot, 28, 36, 192, 192).to_image();
     let dir = temp_dir("crops");
     let (first, second) = (dir.join("first"), dir.join("second"));
@@ -379,11 +383,7 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
 fn a_mirrored_index_finds_every_flip_and_turn_of_a_blot() {
     use panelscope_models::Dihedral;
     use panelscope_stages::units::BBox;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
-    let blot = image::open(&source)
-        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
-        .to_luma8();
+    let blot = real_blot().to_luma8();
     let dir = temp_dir("mirrored");
     let (first, second) = (dir.join("first"), dir.join("second"));
     std::fs::create_dir_all(&first).unwrap();
@@ -545,11 +545,7 @@ fn after_sigkills_at_varied_moments_index_and_store_agree() {
 #[test]
 fn an_icon_repeated_through_a_document_is_not_reuse_but_a_blot_shown_twice_is() {
     use panelscope_stages::units::BBox;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/blots/polimi/polimi__lf_64x64_google_000004_patch_000.png");
-    let blot = image::open(&source)
-        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
-        .to_rgb8();
+    let blot = real_blot().to_rgb8();
     // An infographic's roundel: flat rings of three colours, drawn without a grain.
     let icon = image::RgbImage::from_fn(300, 300, |x, y| {
         let r = ((x as f32 - 150.0).powi(2) + (y as f32 - 150.0).powi(2)).sqrt();

@@ -2025,15 +2025,6 @@ mod tests {
         assert!(r.rank_correlation < 0.95, "{r:?}");
     }
 
-    /// `image` through a JPEG of `quality`.
-    fn recompressed(image: &GrayImage, quality: u8) -> GrayImage {
-        let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-            .encode_image(image)
-            .unwrap();
-        image::load_from_memory(&bytes).unwrap().to_luma8()
-    }
-
     #[test]
     fn a_heavily_recompressed_micrograph_on_a_black_floor_verifies() {
         // Bright cells on a black floor with the camera's grain; the copy went through a JPEG
@@ -2058,7 +2049,7 @@ mod tests {
             });
             Luma([cell.map_or(6 + grain(x, y), |v| v as u32) as u8])
         });
-        let b = recompressed(&a, 12);
+        let b = through_jpeg(&a, 12);
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(r.verified, "{r:?}");
     }
