@@ -119,6 +119,14 @@ const LABEL_INK: f32 = 0.25;
 const RINGING_PX: usize = 3;
 /// Most of a panel's height (or width) that labels beside its picture may take.
 const MAX_LABEL_SHARE: f32 = 0.2;
+/// A line of a label that is nearly empty (a marker's "26 —" beside a tall strip) holds less
+/// than this share of ink …
+const FAINT_LABEL_INK: f32 = 0.1;
+/// … and such labels may take up to this share of the panel's width (or height): beside a
+/// narrow strip they can be as wide as a third of it.
+const MAX_FAINT_LABEL_SHARE: f32 = 0.5;
+/// Marker labels beside one strip, at most (more are a chart's tick labels, which stay).
+const MAX_MARKER_LABELS: usize = 2;
 /// Lines of a gutter tried, from its middle outwards, when looking for one that is clean background.
 const MAX_CLEAN_LINES_TRIED: usize = 16;
 /// Every channel of a page-white gutter between panels cropped tight is at least this light.
@@ -2317,11 +2325,13 @@ impl InkMap {
         }
     }
 
-    /// `r` without a label sticking out of one of its sides (a panel letter, a lane label set
-    /// closer than a gutter, kept with the panel by JPEG ringing across the gap): when most of
-    /// `r` is a solid picture (rows and columns at least [`BODY_INK`] ink), lines outside that
-    /// body holding little ink ([`LABEL_INK`]) are dropped, as long as they are a small part
-    /// ([`MAX_LABEL_SHARE`]) of the panel.
+    /// `r` without labels sticking out of its sides (a panel letter, a lane label or a marker
+    /// tick set closer than a gutter, kept with the panel by JPEG ringing across the gap): when
+    /// most of `r` is a solid picture (rows and columns at least [`BODY_INK`] ink), lines outside
+    /// that body holding little ink ([`LABEL_INK`]) are dropped, as long as they are a small part
+    /// ([`MAX_LABEL_SHARE`]) of the panel. Failing that, each side sheds what [`label_lines`]
+    /// finds there on its own: a picture whose far edge fades out keeps that edge and still sheds
+    /// the marker label at its other side.
     fn without_labels(&self, r: Rect) -> Rect {
         let body = |axis: Axis| -> Option<(u32, u32)> {
             let (across, start) = match axis {
@@ -2333,14 +2343,57 @@ impl InkMap {
             let first = profile.iter().position(full)?;
             let last = profile.iter().rposition(full)?;
             let solid = profile[first..=last].iter().filter(|n| full(n)).count();
-            // Outside the body: labels only, never another picture.
+            if (solid as f32) < 0.9 * (last + 1 - first) as f32 {
+                return None;
+            }
+            // Labels at both sides (or one), past the ringing next to the body, together a small
+            // part of the panel: cut at the body.
             let sparse = |n: &u32| (*n as f32) < LABEL_INK * across as f32;
             let outside_sparse = profile[..first].iter().rev().skip(RINGING_PX).all(sparse)
                 && profile[last + 1..].iter().skip(RINGING_PX).all(sparse);
             let small = (profile.len() - (last + 1 - first)) as f32
                 <= MAX_LABEL_SHARE * profile.len() as f32;
-            (solid as f32 >= 0.9 * (last + 1 - first) as f32 && outside_sparse && small)
-                .then_some((start + first as u32, start + last as u32 + 1))
+            if outside_sparse && small {
+                return Some((start + first as u32, start + last as u32 + 1));
+            }
+            // One or two marker labels between `from` and `to`, not a column of tick labels
+            // along a chart's axis.
+            let a_marker = |from: u32, to: u32| {
+                let (zone, along) = match axis {
+                    Axis::Rows => (
+                        Rect {
+                            y0: from,
+                            y1: to,
+                            ..r
+                        },
+                        Axis::Cols,
+                    ),
+                    Axis::Cols => (
+                        Rect {
+                            x0: from,
+                            x1: to,
+                            ..r
+                        },
+                        Axis::Rows,
+                    ),
+                };
+                from < to && ink_runs(&self.profile(zone, along), RINGING_PX) <= MAX_MARKER_LABELS
+            };
+            let end = start + profile.len() as u32;
+            let before: Vec<u32> = profile[..first].iter().rev().copied().collect();
+            let cut_before = label_lines(&before, profile.len(), across) as u32;
+            let cut_before = if a_marker(start, start + cut_before) {
+                cut_before
+            } else {
+                0
+            };
+            let cut_after = label_lines(&profile[last + 1..], profile.len(), across) as u32;
+            let cut_after = if a_marker(end - cut_after, end) {
+                cut_after
+            } else {
+                0
+            };
+            Some((start + cut_before, end - cut_after))
         };
         let mut trimmed = r;
         if let Some((y0, y1)) = body(Axis::Rows) {
@@ -2402,6 +2455,44 @@ impl InkMap {
             y1: r.y0 + last(&rows),
         })
     }
+}
+
+/// How many lines at the outer end of `outward` (the ink counts of the lines beside a solid
+/// picture, from its body out to the panel's edge, each line `across` pixels long, of a panel
+/// `length` lines long) are a label to shed on that side alone: those past the picture's own
+/// fading edge (lines of at least [`LABEL_INK`] ink, going out) when they hold little ink, hold
+/// an empty line (between a marker's number and its tick, or the tick and the picture; a pale
+/// picture edge has none), and are a small part of the panel ([`MAX_LABEL_SHARE`];
+/// [`MAX_FAINT_LABEL_SHARE`] when each line is nearly empty, as a marker label beside a strip
+/// turned upright is); else none.
+fn label_lines(outward: &[u32], length: usize, across: u32) -> usize {
+    let sparse = |n: &u32| (*n as f32) < LABEL_INK * across as f32;
+    let faint = |n: &u32| (*n as f32) < FAINT_LABEL_INK * across as f32;
+    let share = |lines: usize| lines as f32 / length.max(1) as f32;
+    let edge = outward.iter().position(sparse).unwrap_or(outward.len());
+    let past = &outward[edge..];
+    let sheds = past.contains(&0)
+        && past.iter().all(sparse)
+        && (share(past.len()) <= MAX_LABEL_SHARE
+            || (share(past.len()) <= MAX_FAINT_LABEL_SHARE && past.iter().all(faint)));
+    if sheds { past.len() } else { 0 }
+}
+
+/// How many runs of lines holding ink `profile` has, runs at most `bridge` empty lines apart
+/// counting as one.
+fn ink_runs(profile: &[u32], bridge: usize) -> usize {
+    let mut runs = 0;
+    let mut last_ink: Option<usize> = None;
+    for (i, &n) in profile.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        if last_ink.is_none_or(|last| i - last > bridge + 1) {
+            runs += 1;
+        }
+        last_ink = Some(i);
+    }
+    runs
 }
 
 /// Which way a gutter runs: a band of rows (a horizontal cut) or of columns (a vertical cut).
@@ -3315,6 +3406,68 @@ mod tests {
         }
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_found(&layout.boxes, &strips, "strips");
+    }
+
+    #[test]
+    fn ink_runs_bridge_short_gaps_only() {
+        assert_eq!(ink_runs(&[0, 0, 0], 3), 0);
+        // A marker's number and its tick, a column apart: one label.
+        assert_eq!(ink_runs(&[0, 4, 6, 0, 2, 2, 0, 0], 3), 1);
+        // Tick labels along an axis, far apart: one run each.
+        let axis = [
+            [3, 5, 3].as_slice(),
+            &[0; 20],
+            &[4, 4],
+            &[0; 20],
+            &[2, 6, 1],
+        ]
+        .concat();
+        assert_eq!(ink_runs(&axis, 3), 3);
+    }
+
+    #[test]
+    fn a_marker_label_touching_a_strip_is_left_out_whatever_the_strip_s_far_edge() {
+        // A molecular-weight marker ("26 —") whose tick comes closer to the strip than a gutter
+        // (two pixels, as in the synthetic catalog's renders): beside a strip turned upright it
+        // is a third of the panel's width; beside a wide strip whose right end fades to the
+        // paper, it still goes while the faded end stays.
+        let mut rng = Rng(5);
+        let mut upright = RgbImage::from_pixel(300, 500, Rgb([255, 255, 255]));
+        let tall = PixelBox::new(90, 40, 140, 460);
+        paint(&mut upright, tall, Content::Blot, &mut rng);
+        text_line(&mut upright, 52, 246, 20, &mut rng);
+        fill(&mut upright, PixelBox::new(74, 249, 88, 251), [15, 15, 15]);
+        // The strip's edge lanes are paler than its middle, as a membrane's often are.
+        for x in tall.x0..tall.x0 + 8 {
+            for y in (tall.y0..tall.y1).step_by(6) {
+                upright.put_pixel(x, y, Rgb([252, 252, 252]));
+            }
+        }
+        let layout = panels().layout(&Raster::from_rgb(upright));
+        assert_found(&layout.boxes, &[tall], "upright strip");
+        assert!(layout.boxes[0].x0 >= tall.x0 - 2, "{:?}", layout.boxes);
+
+        let mut wide = RgbImage::from_pixel(700, 200, Rgb([255, 255, 255]));
+        let strip = PixelBox::new(110, 40, 640, 160);
+        paint(&mut wide, strip, Content::Blot, &mut rng);
+        for x in 560..strip.x1 {
+            let paper = (x - 560) as f32 / (strip.x1 - 560) as f32;
+            for y in strip.y0..strip.y1 {
+                let pixel = wide.get_pixel_mut(x, y);
+                for channel in pixel.0.iter_mut() {
+                    *channel = (*channel as f32 * (1.0 - paper) + 255.0 * paper) as u8;
+                }
+            }
+        }
+        text_line(&mut wide, 40, 96, 50, &mut rng);
+        fill(&mut wide, PixelBox::new(94, 99, 108, 101), [15, 15, 15]);
+        let layout = panels().layout(&Raster::from_rgb(wide));
+        assert_eq!(layout.boxes.len(), 1, "{:?}", layout.boxes);
+        let found = layout.boxes[0];
+        assert!(
+            (strip.x0 - 2..=strip.x0 + 2).contains(&found.x0) && found.x1 >= 600,
+            "{found:?}, expected about {strip:?}"
+        );
     }
 
     #[test]
