@@ -2356,44 +2356,36 @@ impl InkMap {
             if outside_sparse && small {
                 return Some((start + first as u32, start + last as u32 + 1));
             }
-            // One or two marker labels between `from` and `to`, not a column of tick labels
-            // along a chart's axis.
-            let a_marker = |from: u32, to: u32| {
-                let (zone, along) = match axis {
-                    Axis::Rows => (
-                        Rect {
-                            y0: from,
-                            y1: to,
-                            ..r
-                        },
-                        Axis::Cols,
-                    ),
-                    Axis::Cols => (
-                        Rect {
-                            x0: from,
-                            x1: to,
-                            ..r
-                        },
-                        Axis::Rows,
-                    ),
-                };
-                from < to && ink_runs(&self.profile(zone, along), RINGING_PX) <= MAX_MARKER_LABELS
+            // Lines `from..to` of `r` (relative to its edge) when they hold one or two marker
+            // labels, not a column of tick labels along a chart's axis: how many to shed.
+            let along = match axis {
+                Axis::Rows => Axis::Cols,
+                Axis::Cols => Axis::Rows,
             };
-            let end = start + profile.len() as u32;
+            let markers = |from: usize, to: usize| {
+                if from == to {
+                    return 0;
+                }
+                let (start, end) = (from as u32, to as u32);
+                let zone = cut(r, Gutter { axis, start, end }).2;
+                let labels = ink_runs(&self.profile(zone, along), RINGING_PX);
+                if labels <= MAX_MARKER_LABELS {
+                    to - from
+                } else {
+                    0
+                }
+            };
+            let length = profile.len();
             let before: Vec<u32> = profile[..first].iter().rev().copied().collect();
-            let cut_before = label_lines(&before, profile.len(), across) as u32;
-            let cut_before = if a_marker(start, start + cut_before) {
-                cut_before
-            } else {
-                0
-            };
-            let cut_after = label_lines(&profile[last + 1..], profile.len(), across) as u32;
-            let cut_after = if a_marker(end - cut_after, end) {
-                cut_after
-            } else {
-                0
-            };
-            Some((start + cut_before, end - cut_after))
+            let cut_before = markers(0, label_lines(&before, length, across));
+            let cut_after = markers(
+                length - label_lines(&profile[last + 1..], length, across),
+                length,
+            );
+            Some((
+                start + cut_before as u32,
+                start + (length - cut_after) as u32,
+            ))
         };
         let mut trimmed = r;
         if let Some((y0, y1)) = body(Axis::Rows) {
