@@ -403,8 +403,12 @@ const MARK_MAX_SHARE: f32 = 0.12;
 const MARK_MIN_EDGE_SHARE: f32 = 0.1;
 /// Most separate marks: a panel letter is one; differences in several places are content.
 const MARK_MAX_BLOBS: usize = 1;
-/// Least share of each picture's variance that must remain once marks are left out.
+/// Least share of each picture's variance (each pixel's deviation capped, see
+/// [`HELD_CAP_PERCENTILE`]) that must remain once marks are left out.
 const MARK_MIN_HELD: f32 = 0.6;
+/// Percentile of a picture's deviations from its median at which each pixel's weight in the
+/// share held is capped.
+const HELD_CAP_PERCENTILE: usize = 90;
 
 /// The pixels of cells where `a` and `b` (intensities already matched) differ far more than
 /// elsewhere, grown by `grow` pixels, when such cells cover at most [`MARK_MAX_SHARE`] of the
@@ -548,15 +552,22 @@ fn local_differences(
             left_out[y * width + x0..y * width + x1].fill(true);
         }
     }
-    // What is left must still hold most of each picture: a mark is a small part of it.
+    // What is left must still hold most of each picture: a mark is a small part of it. Each
+    // pixel's weight is capped at the picture's typical strong deviation, so a letter drawn in
+    // full black or white on a faint picture does not outweigh the picture itself.
     let held = |values: &[f32]| {
-        let mean = values.iter().sum::<f32>() / values.len().max(1) as f32;
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f32::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        let mut deviations: Vec<f32> = values.iter().map(|v| (v - median).abs()).collect();
+        deviations.sort_by(f32::total_cmp);
+        let cap = deviations[(deviations.len() * HELD_CAP_PERCENTILE) / 100];
         let (mut kept, mut total) = (0f32, 0f32);
         for (v, out) in values.iter().zip(&left_out) {
-            let energy = (v - mean) * (v - mean);
-            total += energy;
+            let deviation = (v - median).abs().min(cap);
+            total += deviation * deviation;
             if !out {
-                kept += energy;
+                kept += deviation * deviation;
             }
         }
         kept >= limits.min_held * total
@@ -2056,12 +2067,17 @@ mod tests {
 
     /// `image` with a black letter-like mark (an "L") drawn at (x, y), `size` tall.
     fn marked(image: &GrayImage, x: u32, y: u32, size: u32) -> GrayImage {
+        marked_in(image, (x, y), size, 0)
+    }
+
+    /// `image` with a letter-like mark (an "L") of gray `level` drawn at `(x, y)`, `size` tall.
+    fn marked_in(image: &GrayImage, (x, y): (u32, u32), size: u32, level: u8) -> GrayImage {
         let mut out = image.clone();
         let stroke = (size / 4).max(2);
         for dy in 0..size {
             for dx in 0..size * 2 / 3 {
                 if dx < stroke || dy >= size - stroke {
-                    out.put_pixel(x + dx, y + dy, Luma([0]));
+                    out.put_pixel(x + dx, y + dy, Luma([level]));
                 }
             }
         }
@@ -2099,6 +2115,39 @@ mod tests {
         // ... but a mark in the middle of an edge is content.
         let middle = marked(&marked(&base, 8, 2, 20), 110, 138, 20);
         assert!(marks(&middle, true).iter().all(|out| !*out));
+    }
+
+    #[test]
+    fn white_letters_on_a_faint_dark_picture_are_left_out_though_they_outweigh_it() {
+        // A near-black micrograph whose texture spans a few dozen gray levels; each copy carries
+        // its own white label in a corner of its own. The labels hold most of each picture's
+        // variance.
+        let faint = |seed| {
+            let texture = grain(seed, 240, 150);
+            GrayImage::from_fn(240, 150, |x, y| {
+                Luma([10 + texture.get_pixel(x, y).0[0] / 4])
+            })
+        };
+        let base = faint(11);
+        let a = marked_in(&base, (6, 6), 20, 255);
+        let b = marked_in(&Dihedral::FlipHorizontal.apply(&base), (6, 124), 20, 255);
+        let r = verify(&a, &b, Dihedral::FlipHorizontal, &VerifyConfig::default());
+        assert!(r.verified, "{r:?}");
+        assert!(r.left_out_share > 0.0 && r.left_out_share < 0.15, "{r:?}");
+        // The same letters on another faint picture are still no copy.
+        let other = marked_in(
+            &Dihedral::FlipHorizontal.apply(&faint(12)),
+            (6, 124),
+            20,
+            255,
+        );
+        let r = verify(
+            &a,
+            &other,
+            Dihedral::FlipHorizontal,
+            &VerifyConfig::default(),
+        );
+        assert!(!r.verified, "{r:?}");
     }
 
     /// Random texture a few pixels across (a micrograph's cells), the same for the same seed.
