@@ -339,8 +339,13 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
         &[(&blot, whole_box), (&crop, crop_box)],
     );
 
+    // Nor by its nearest neighbours (`crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours`).
     let no_windows = dir.join("no-windows.toml");
-    std::fs::write(&no_windows, "[embed]\nwindow_sizes = []\n").unwrap();
+    std::fs::write(
+        &no_windows,
+        "[embed]\nwindow_sizes = []\n[index]\nnearest_candidates = 0\n",
+    )
+    .unwrap();
     for (config, found) in [(None, true), (Some(&no_windows), false)] {
         let data = dir.join(if found { "data" } else { "data-no-windows" });
         let with_config = |args: &[&str]| -> Vec<String> {
@@ -372,6 +377,49 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), pairs.len(), "{pairs:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A crop indexed after the panel it was cut from (a later document) is reached by no window of
+/// that panel, and resembles it as a whole less than a copy would: it is still among the crop's
+/// nearest neighbours, which verification then relates to it. Without them it is not found.
+#[test]
+fn crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours() {
+    use panelscope_stages::units::BBox;
+    let blot = real_blot().to_rgb8();
+    let crop = image::imageops::crop_imm(&blot, 40, 20, 176, 200).to_image();
+    let dir = temp_dir("later-crops");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    image_pdf(
+        &first.join("whole.pdf"),
+        &[(&blot, BBox::new(120.0, 200.0, 360.0, 440.0))],
+    );
+    image_pdf(
+        &second.join("crop.pdf"),
+        &[(&crop, BBox::new(150.0, 220.0, 315.0, 407.0))],
+    );
+    let none = dir.join("no-nearest.toml");
+    std::fs::write(&none, "[index]\nnearest_candidates = 0\n").unwrap();
+    let pair = ("crop.pdf#1".to_string(), "whole.pdf#1".to_string());
+    for (config, found) in [(None, true), (Some(&none), false)] {
+        let data = dir.join(if found { "data" } else { "data-no-nearest" });
+        for folder in [&first, &second] {
+            let mut args: Vec<&str> = Vec::new();
+            if let Some(config) = config {
+                args.extend(["--config", config.to_str().unwrap()]);
+            }
+            args.extend(["ingest", folder.to_str().unwrap()]);
+            run(&args, &data);
+        }
+        let pairs = verified_pairs(&data);
+        assert_eq!(
+            pairs.contains(&pair),
+            found,
+            "{pair:?} among the verified pairs {pairs:?} (nearest neighbours: {found})"
+        );
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -38,6 +38,14 @@ pub struct IndexConfig {
     /// The same for neighbours that only a window of the panel reaches (its crops). Windows are
     /// many queries each, so they are held to a higher bar than the whole panel.
     pub min_window_similarity: f32,
+    /// The nearest neighbours of the whole panel (this many, in any of its views) are
+    /// candidates from `min_nearest_similarity` on, below `min_similarity` too: a crop resembles
+    /// the panel it was cut from, indexed before it, less than a copy does, yet more than most
+    /// panels do, and no window of the crop reaches that panel. Verification decides; each one
+    /// costs a verification per panel. 0 = none.
+    pub nearest_candidates: usize,
+    /// See `nearest_candidates` (cosine).
+    pub min_nearest_similarity: f32,
     /// Similarity at which a neighbour counts as the same image for boilerplate detection.
     pub boilerplate_similarity: f32,
     /// A small or margin image recurring on at least this many other pages (of this or other
@@ -58,6 +66,8 @@ impl Default for IndexConfig {
             top_k: 8,
             min_similarity: 0.86,
             min_window_similarity: 0.88,
+            nearest_candidates: 1,
+            min_nearest_similarity: 0.5,
             boilerplate_similarity: 0.97,
             boilerplate_documents: 3,
             save_every: Duration::from_secs(60),
@@ -865,9 +875,21 @@ impl IndexStage {
                     }
                 }
             }
+            // The few nearest whole neighbours, however far below the bar (see
+            // `nearest_candidates`).
+            let mut nearest: Vec<(i64, f32)> = best.iter().map(|(&id, &(s, _))| (id, s)).collect();
+            nearest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let nearest: HashSet<i64> = nearest
+                .into_iter()
+                .take(self.config.nearest_candidates)
+                .filter(|&(id, s)| {
+                    s >= self.config.min_nearest_similarity && !cropped.contains_key(&id)
+                })
+                .map(|(id, _)| id)
+                .collect();
             let mut neighbours: Vec<(i64, f32, Dihedral, bool)> = best
                 .into_iter()
-                .filter(|(_, (s, _))| *s >= self.config.min_similarity)
+                .filter(|(id, (s, _))| *s >= self.config.min_similarity || nearest.contains(id))
                 .map(|(id, (s, d))| (id, s, d, false))
                 .chain(cropped.into_iter().map(|(id, (s, d))| (id, s, d, true)))
                 .collect();
