@@ -69,8 +69,14 @@
 # 83 of 114 both (precision 0.912 against 0.922). The rank test without dark floors for strong
 # pairs whose grain a heavy JPEG took (same session) came from JPEG misses on those five seeds
 # (404 -> 406 of 570, precision 0.953 both) and was checked once on the unseen seed 63 (78 -> 79
-# of 114, precision 0.867 -> 0.868). No seed below 64 is unseen (59 was never run): pass 64 or
-# more for an honest check. (The learned embedder's training holds out the real images of seeds 7 and 11 only, so
+# of 114, precision 0.867 -> 0.868). The marker labels shed beside strips (2026-12-05, fourth
+# session) came from seeds 13, 17, 37, 41 and 46 (406 -> 408 of 570) and were checked once on 64
+# (81 of 114 before and after). On 2026-12-05's fifth session, the share a mark may hold weighed
+# with capped deviations (a white letter on a faint picture) and the nearest whole neighbour
+# verified from cosine 0.5 came from those five seeds (408 -> 412 -> 422 of 570, precision 0.953
+# -> 0.955; two nearest neighbours: 424, at twice the verification time) and were checked once on
+# the unseen seed 65 (83 -> 86 of 114, precision 0.912 -> 0.915, crops 1 -> 3 of 7). No seed
+# below 66 is unseen (59 was never run): pass 66 or more for an honest check. (The learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
