@@ -318,18 +318,38 @@ fn real_blot() -> image::DynamicImage {
         .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
 }
 
+/// A fresh folder named after `name` holding two empty catalog folders, ingested in turn by
+/// [`ingest_in_turn`]: returns (the folder, the first catalog, the second).
+fn two_catalogs(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    (dir, first, second)
+}
+
+/// Ingests `catalogs` one after the other into `data`, with `config` overlaid when given.
+fn ingest_in_turn(catalogs: &[&Path], config: Option<&Path>, data: &Path) {
+    for catalog in catalogs {
+        let mut args: Vec<&str> = Vec::new();
+        if let Some(config) = config {
+            args.extend(["--config", config.to_str().unwrap()]);
+        }
+        args.extend(["ingest", catalog.to_str().unwrap()]);
+        run(&args, data);
+    }
+}
+
 /// A real blot and a crop of it (three quarters of its width and height, off centre): the panel's
 /// window queries find the crop whether the crop was indexed first (another document, an earlier
-/// run) or comes after it on a later page of the same document; without windows neither is found.
+/// run) or comes after it on a later page of the same document; without windows or nearest
+/// neighbours, neither is found.
 #[test]
 fn crops_are_found_from_the_panel_they_were_cut_from() {
     use panelscope_stages::units::BBox;
     let blot = real_blot().to_rgb8();
     let crop = image::imageops::crop_imm(&blot, 28, 36, 192, 192).to_image();
-    let dir = temp_dir("crops");
-    let (first, second) = (dir.join("first"), dir.join("second"));
-    std::fs::create_dir_all(&first).unwrap();
-    std::fs::create_dir_all(&second).unwrap();
+    let (dir, first, second) = two_catalogs("crops");
     let whole_box = BBox::new(120.0, 200.0, 360.0, 440.0);
     let crop_box = BBox::new(150.0, 220.0, 330.0, 400.0);
     image_pdf(&first.join("crop.pdf"), &[(&crop, crop_box)]);
@@ -339,7 +359,8 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
         &[(&blot, whole_box), (&crop, crop_box)],
     );
 
-    // Nor by its nearest neighbours (`crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours`).
+    // Nor are they found by the crop's nearest neighbours, with them off (see
+    // `crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours`).
     let no_windows = dir.join("no-windows.toml");
     std::fs::write(
         &no_windows,
@@ -348,18 +369,7 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
     .unwrap();
     for (config, found) in [(None, true), (Some(&no_windows), false)] {
         let data = dir.join(if found { "data" } else { "data-no-windows" });
-        let with_config = |args: &[&str]| -> Vec<String> {
-            config
-                .map(|c| vec!["--config".to_string(), c.display().to_string()])
-                .unwrap_or_default()
-                .into_iter()
-                .chain(args.iter().map(|a| a.to_string()))
-                .collect()
-        };
-        for folder in [&first, &second] {
-            let args = with_config(&["ingest", folder.to_str().unwrap()]);
-            run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &data);
-        }
+        ingest_in_turn(&[&first, &second], config.map(PathBuf::as_path), &data);
         let pairs = verified_pairs(&data);
         let wanted = [
             ("crop.pdf#1".to_string(), "whole.pdf#1".to_string()),
@@ -389,10 +399,7 @@ fn crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours() {
     use panelscope_stages::units::BBox;
     let blot = real_blot().to_rgb8();
     let crop = image::imageops::crop_imm(&blot, 40, 20, 176, 200).to_image();
-    let dir = temp_dir("later-crops");
-    let (first, second) = (dir.join("first"), dir.join("second"));
-    std::fs::create_dir_all(&first).unwrap();
-    std::fs::create_dir_all(&second).unwrap();
+    let (dir, first, second) = two_catalogs("later-crops");
     image_pdf(
         &first.join("whole.pdf"),
         &[(&blot, BBox::new(120.0, 200.0, 360.0, 440.0))],
@@ -406,14 +413,7 @@ fn crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours() {
     let pair = ("crop.pdf#1".to_string(), "whole.pdf#1".to_string());
     for (config, found) in [(None, true), (Some(&none), false)] {
         let data = dir.join(if found { "data" } else { "data-no-nearest" });
-        for folder in [&first, &second] {
-            let mut args: Vec<&str> = Vec::new();
-            if let Some(config) = config {
-                args.extend(["--config", config.to_str().unwrap()]);
-            }
-            args.extend(["ingest", folder.to_str().unwrap()]);
-            run(&args, &data);
-        }
+        ingest_in_turn(&[&first, &second], config.map(PathBuf::as_path), &data);
         let pairs = verified_pairs(&data);
         assert_eq!(
             pairs.contains(&pair),

@@ -970,15 +970,22 @@ impl IndexStage {
                 .remove(&ids)
                 .map_err(|e| StageError::transient(e.to_string()))?;
         }
-        // What window queries add to verification, apart from what whole panels find.
+        // What window queries and nearest neighbours below the bar add to verification, apart
+        // from what whole panels find.
         let windowed = candidates
             .iter()
             .filter(|c| by_windows.contains(&pair(c)))
             .count();
+        let nearest = candidates
+            .iter()
+            .filter(|c| !by_windows.contains(&pair(c)) && c.similarity < self.config.min_similarity)
+            .count();
         metrics::counter!("panelscope_index_candidates_total", "found_by" => "whole")
-            .increment((candidates.len() - windowed) as u64);
+            .increment((candidates.len() - windowed - nearest) as u64);
         metrics::counter!("panelscope_index_candidates_total", "found_by" => "window")
             .increment(windowed as u64);
+        metrics::counter!("panelscope_index_candidates_total", "found_by" => "nearest")
+            .increment(nearest as u64);
         if self.add && self.last_save.elapsed() >= self.config.save_every {
             self.index
                 .save()
