@@ -921,6 +921,17 @@ impl IndexStage {
                 {
                     recurrences.insert((older.doc, older.page));
                 }
+                // Drawings (charts, tables, text set as an image) are drawn alike: the nearest of
+                // them below the bar is a look-alike, and a part of one found in another (a table's
+                // header, a box of text with a word changed) says nothing of a common source.
+                let drawing = Some(crate::units::PanelClass::Other);
+                if !by_window
+                    && similarity < self.config.min_similarity
+                    && older.class == drawing
+                    && panel.class == drawing
+                {
+                    continue;
+                }
                 // Two images drawn over each other (an image and its overlay) are not reuse.
                 if older.doc == doc
                     && older.page == panel.page + 1

@@ -409,6 +409,8 @@ const MARK_MIN_HELD: f32 = 0.6;
 /// Percentile of a picture's deviations from its median at which each pixel's weight in the
 /// share held is capped.
 const HELD_CAP_PERCENTILE: usize = 90;
+/// Median deviation (gray levels) under which a picture is flat and its weights stay uncapped.
+const HELD_MIN_CAP_LEVELS: f32 = 1.0;
 
 /// The pixels of cells where `a` and `b` (intensities already matched) differ far more than
 /// elsewhere, grown by `grow` pixels, when such cells cover at most [`MARK_MAX_SHARE`] of the
@@ -561,7 +563,14 @@ fn local_differences(
         let median = sorted[sorted.len() / 2];
         let mut deviations: Vec<f32> = values.iter().map(|v| (v - median).abs()).collect();
         deviations.sort_by(f32::total_cmp);
-        let cap = deviations[(deviations.len() * HELD_CAP_PERCENTILE) / 100];
+        // Only a picture textured all over (half its pixels off its median) is weighed so: on
+        // a flat one (a table cell, a blank box) what differs is all there is, and uncapped it
+        // outweighs what is left.
+        let cap = if deviations[deviations.len() / 2] < HELD_MIN_CAP_LEVELS {
+            f32::MAX
+        } else {
+            deviations[(deviations.len() * HELD_CAP_PERCENTILE) / 100]
+        };
         let (mut kept, mut total) = (0f32, 0f32);
         for (v, out) in values.iter().zip(&left_out) {
             let deviation = (v - median).abs().min(cap);
@@ -2224,6 +2233,20 @@ mod tests {
             Dihedral::FlipHorizontal,
             &VerifyConfig::default(),
         );
+        assert!(!r.verified, "{r:?}");
+    }
+
+    #[test]
+    fn two_cells_of_a_table_with_different_symbols_are_no_copy() {
+        // A flat cell inside its ruled border holds nothing but its symbol: leaving the symbols
+        // out as marks would leave two identical blank cells.
+        let cell = GrayImage::from_fn(160, 60, |x, y| {
+            let border = x < 2 || y < 2 || x >= 158 || y >= 58;
+            Luma([if border { 190 } else { 245 }])
+        });
+        let a = marked_in(&cell, (72, 20), 20, 40);
+        let b = marked_in(&marked_in(&cell, (66, 22), 16, 60), (80, 22), 16, 60);
+        let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(!r.verified, "{r:?}");
     }
 
