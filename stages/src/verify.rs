@@ -684,6 +684,50 @@ fn dot_product(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// Summed-area tables of an image's values and of their squares: any window's sum and energy in
+/// four lookups each.
+struct SummedAreas {
+    stride: usize,
+    sum: Vec<f64>,
+    square: Vec<f64>,
+}
+
+impl SummedAreas {
+    /// The tables of `values`, `width`×`height` row by row.
+    fn new(values: &[f32], width: usize, height: usize) -> Self {
+        let stride = width + 1;
+        let (mut sum, mut square) = (
+            vec![0f64; stride * (height + 1)],
+            vec![0f64; stride * (height + 1)],
+        );
+        for y in 0..height {
+            let (mut row, mut row_square) = (0f64, 0f64);
+            for x in 0..width {
+                let v = f64::from(values[y * width + x]);
+                row += v;
+                row_square += v * v;
+                sum[(y + 1) * stride + x + 1] = sum[y * stride + x + 1] + row;
+                square[(y + 1) * stride + x + 1] = square[y * stride + x + 1] + row_square;
+            }
+        }
+        Self {
+            stride,
+            sum,
+            square,
+        }
+    }
+
+    /// The sum and the sum of squares of the `w`×`h` window whose top-left corner is `(x, y)`.
+    fn window(&self, x: usize, y: usize, (w, h): (usize, usize)) -> (f64, f64) {
+        let at = |table: &[f64]| {
+            let (x1, y1) = (x + w, y + h);
+            table[y1 * self.stride + x1] - table[y * self.stride + x1] - table[y1 * self.stride + x]
+                + table[y * self.stride + x]
+        };
+        (at(&self.sum), at(&self.square))
+    }
+}
+
 /// The best placement of `small` inside `large` (both gray, plain NCC via sums): returns the
 /// correlation and the top-left corner.
 fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
@@ -701,26 +745,11 @@ fn best_placement(large: &GrayImage, small: &GrayImage) -> (f32, u32, u32) {
     if s_norm < 1e-6 {
         return (-1.0, 0, 0);
     }
-    // Integral images of the large image and its square, for each window's mean and energy.
-    let mut sum = vec![0f64; (lw + 1) * (lh + 1)];
-    let mut sq = vec![0f64; (lw + 1) * (lh + 1)];
-    for y in 0..lh {
-        for x in 0..lw {
-            let v = l[y * lw + x] as f64;
-            let i = (y + 1) * (lw + 1) + x + 1;
-            sum[i] = v + sum[i - 1] + sum[i - lw - 1] - sum[i - lw - 2];
-            sq[i] = v * v + sq[i - 1] + sq[i - lw - 1] - sq[i - lw - 2];
-        }
-    }
-    let window = |table: &[f64], x: usize, y: usize| {
-        let (x1, y1) = (x + sw, y + sh);
-        table[y1 * (lw + 1) + x1] - table[y * (lw + 1) + x1] - table[y1 * (lw + 1) + x]
-            + table[y * (lw + 1) + x]
-    };
+    let areas = SummedAreas::new(&l, lw, lh);
     let mut best = (-1.0f32, 0u32, 0u32);
     for y in 0..=lh - sh {
         for x in 0..=lw - sw {
-            let (ws, wq) = (window(&sum, x, y), window(&sq, x, y));
+            let (ws, wq) = areas.window(x, y, (sw, sh));
             let variance = wq - ws * ws / n as f64;
             if variance <= 1e-6 {
                 continue;
@@ -809,8 +838,8 @@ fn fine_correlation(a: &GrayImage, b_turned: &GrayImage, relation: &Relation) ->
 
 /// The best [`pearson`] of `a`'s centre (`a` inset by `m` on every side) with the window of `b` of
 /// the same size shifted by up to `m` pixels either way (`a` and `b` both `w`×`h`). The centre is
-/// centred once; each shift then costs one dot product, and its window's sums come from running
-/// sums.
+/// centred once; each shift then costs one dot product, and its window's sums come from
+/// [`SummedAreas`].
 fn best_shifted_pearson(a: &[f32], b: &[f32], (w, h): (usize, usize), m: usize) -> f32 {
     let (iw, ih) = (w - 2 * m, h - 2 * m);
     let n = (iw * ih) as f64;
@@ -821,29 +850,11 @@ fn best_shifted_pearson(a: &[f32], b: &[f32], (w, h): (usize, usize), m: usize) 
     let mean = centre.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     centre.iter_mut().for_each(|v| *v -= mean as f32);
     let saa: f64 = centre.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-    // Integral images of `b` and its square, for each window's sum and energy.
-    let stride = w + 1;
-    let (mut sum, mut square) = (vec![0f64; stride * (h + 1)], vec![0f64; stride * (h + 1)]);
-    for y in 0..h {
-        let (mut row, mut row_square) = (0f64, 0f64);
-        for x in 0..w {
-            let v = f64::from(b[y * w + x]);
-            row += v;
-            row_square += v * v;
-            sum[(y + 1) * stride + x + 1] = sum[y * stride + x + 1] + row;
-            square[(y + 1) * stride + x + 1] = square[y * stride + x + 1] + row_square;
-        }
-    }
-    let window = |table: &[f64], x: usize, y: usize| {
-        table[(y + ih) * stride + x + iw]
-            - table[y * stride + x + iw]
-            - table[(y + ih) * stride + x]
-            + table[y * stride + x]
-    };
+    let areas = SummedAreas::new(b, w, h);
     let mut best = f32::MIN;
     for dy in 0..=2 * m {
         for dx in 0..=2 * m {
-            let (s, q) = (window(&sum, dx, dy), window(&square, dx, dy));
+            let (s, q) = areas.window(dx, dy, (iw, ih));
             let sbb = q - s * s / n;
             // The centre sums to zero, so its dot product with the window is the covariance.
             let sab: f64 = (0..ih)
