@@ -61,11 +61,19 @@ pub struct VerifyConfig {
     pub strong_max_left_out_share: f32,
     /// Correlation of the finest detail from which two aligned pictures share their grain so
     /// plainly that they are one picture even where part of it was changed (a band added, one
-    /// cleaned away): verified from `shared_grain_min_correlation` on. Independent grain
-    /// correlates near 0.
+    /// cleaned away, a blob pasted in): verified when, outside up to four changed regions, they
+    /// correlate from `edited_min_correlation` on, and as a whole from
+    /// `shared_grain_min_correlation` on. Independent grain correlates near 0.
     pub min_shared_grain: f32,
-    /// See `min_shared_grain`.
+    /// See `min_shared_grain`. Pictures textured all over (a membrane, a micrograph: half their
+    /// pixels off their surroundings by half a level or more) need not reach it: a large edit
+    /// (a blob pasted over a band) takes their whole correlation anywhere, and their grain is
+    /// theirs alone. A drawing shares its strokes and rules with any other drawn alike, so two
+    /// table cells with different symbols must still correlate as a whole.
     pub shared_grain_min_correlation: f32,
+    /// See `min_shared_grain`. Below `min_correlation`: the flat membrane of a hand-edited copy
+    /// whose grain was re-encoded correlates less than two renders of one file do.
+    pub edited_min_correlation: f32,
     /// A drawn graphic (class `other`) verified this many times over within one document is a
     /// design element (an icon, a legend, a label), not reuse: its matches are kept in the store
     /// and out of the match stream. 0 = never.
@@ -89,6 +97,7 @@ impl Default for VerifyConfig {
             strong_max_left_out_share: 0.05,
             min_shared_grain: 0.6,
             shared_grain_min_correlation: 0.8,
+            edited_min_correlation: 0.9,
             min_graphic_repeats: 4,
         }
     }
@@ -350,9 +359,28 @@ pub(crate) fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
 /// gamma between the two is undone, while a flat background keeps its small spread (ranks would
 /// stretch its noise over most of the range).
 fn specified(a: &GrayImage, b: &GrayImage) -> Vec<f32> {
-    let sorted_a = level_counts(a.as_raw());
-    let histogram_b = level_counts(b.as_raw());
-    let (total_a, total_b) = (a.pixels().len().max(1), b.pixels().len().max(1));
+    specified_outside(a, b, None)
+}
+
+/// [`specified`] with both distributions read outside `left_out` (every pixel when `None`): a
+/// changed region (bands cleaned away, a blob pasted in) is not the same content in the two, and
+/// its levels would shift every other. Levels of `b` found only inside it keep their distance to
+/// the nearest level found outside, so what was changed still differs.
+fn specified_outside(a: &GrayImage, b: &GrayImage, left_out: Option<&[bool]>) -> Vec<f32> {
+    let kept = |image: &GrayImage| match left_out {
+        None => level_counts(image.as_raw()),
+        Some(out) => level_counts(
+            image
+                .as_raw()
+                .iter()
+                .zip(out)
+                .filter(|(_, out)| !**out)
+                .map(|(level, _)| level),
+        ),
+    };
+    let (sorted_a, histogram_b) = (kept(a), kept(b));
+    let total_a = sorted_a.iter().sum::<u32>().max(1);
+    let total_b = histogram_b.iter().sum::<u32>().max(1);
     // Cumulative counts of `a`, to read the value at any quantile.
     let mut cumulative_a = [0u32; 256];
     let mut running = 0;
@@ -367,17 +395,49 @@ fn specified(a: &GrayImage, b: &GrayImage) -> Vec<f32> {
         let (low, high) = (value(below), value(below + 1));
         low + (high - low) * (position - below as f32)
     };
-    let mut mapping = [0f32; 256];
+    let mut mapping = [None; 256];
     let mut below = 0u32;
     for (value, count) in histogram_b.iter().enumerate() {
         if *count > 0 {
             let mid_rank =
                 (below as f32 + (*count as f32 - 1.0) / 2.0) / (total_b - 1).max(1) as f32;
-            mapping[value] = value_at(mid_rank.clamp(0.0, 1.0));
+            mapping[value] = Some(value_at(mid_rank.clamp(0.0, 1.0)));
         }
         below += count;
     }
-    b.pixels().map(|p| mapping[usize::from(p.0[0])]).collect()
+    // The nearest level found below and above each level, for levels found only inside.
+    let mut below_found = [None; 256];
+    let mut above_found = [None; 256];
+    for level in 0..256 {
+        below_found[level] = if mapping[level].is_some() {
+            Some(level)
+        } else {
+            level.checked_sub(1).and_then(|l| below_found[l])
+        };
+    }
+    for level in (0..256).rev() {
+        above_found[level] = if mapping[level].is_some() {
+            Some(level)
+        } else {
+            above_found.get(level + 1).copied().flatten()
+        };
+    }
+    let table: Vec<f32> = (0..256)
+        .map(|level| {
+            let nearest = match (below_found[level], above_found[level]) {
+                (Some(low), Some(high)) => Some(if level - low <= high - level {
+                    low
+                } else {
+                    high
+                }),
+                (low, high) => low.or(high),
+            };
+            nearest.map_or(level as f32, |l| {
+                mapping[l].expect("a found level") + level as f32 - l as f32
+            })
+        })
+        .collect();
+    b.pixels().map(|p| table[usize::from(p.0[0])]).collect()
 }
 
 /// How two aligned images of equal size agree.
@@ -411,6 +471,77 @@ const MARK_MIN_HELD: f32 = 0.6;
 const HELD_CAP_PERCENTILE: usize = 90;
 /// Median deviation (gray levels) under which a picture is flat and its weights stay uncapped.
 const HELD_MIN_CAP_LEVELS: f32 = 1.0;
+
+/// The grid cells where two images differ far more than in most cells.
+struct CellDifferences {
+    /// Side of a cell, in pixels.
+    cell: usize,
+    columns: usize,
+    rows: usize,
+    /// The cells (row-major) whose mean difference stands out.
+    outliers: Vec<usize>,
+}
+
+/// The cells (about [`MARK_CELLS_PER_SIDE`] along the longer side) where `a` and `b`
+/// (intensities already matched) differ on average [`MARK_CELL_RATIO`] times more than in the
+/// typical cell, and by [`MARK_MIN_LEVELS`] at least; none when the grid would be too coarse.
+fn difference_cells(
+    a: &[f32],
+    b: &[f32],
+    (width, height): (usize, usize),
+) -> Option<CellDifferences> {
+    let cell = (width.max(height) / MARK_CELLS_PER_SIDE).max(4);
+    let (columns, rows) = (width.div_ceil(cell), height.div_ceil(cell));
+    if columns * rows < 16 {
+        return None;
+    }
+    let mut sums = vec![(0f32, 0u32); columns * rows];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let slot = &mut sums[(y / cell) * columns + x / cell];
+            slot.0 += (a[i] - b[i]).abs();
+            slot.1 += 1;
+        }
+    }
+    let means: Vec<f32> = sums.iter().map(|(s, n)| s / (*n).max(1) as f32).collect();
+    let mut sorted = means.clone();
+    sorted.sort_by(f32::total_cmp);
+    let typical = sorted[sorted.len() / 2];
+    let limit = (typical * MARK_CELL_RATIO).max(MARK_MIN_LEVELS);
+    let outliers = (0..means.len()).filter(|&c| means[c] > limit).collect();
+    Some(CellDifferences {
+        cell,
+        columns,
+        rows,
+        outliers,
+    })
+}
+
+/// Marks the pixels of `cells` (of a grid of `columns` cells `cell` pixels wide), grown by
+/// `grow` pixels, in `mask`.
+fn paint_cells(
+    mask: &mut [bool],
+    cells: &[usize],
+    (cell, columns): (usize, usize),
+    (width, height): (usize, usize),
+    grow: usize,
+) {
+    for &c in cells {
+        let (cx, cy) = (c % columns, c / columns);
+        let (x0, y0) = (
+            (cx * cell).saturating_sub(grow),
+            (cy * cell).saturating_sub(grow),
+        );
+        let (x1, y1) = (
+            ((cx + 1) * cell + grow).min(width),
+            ((cy + 1) * cell + grow).min(height),
+        );
+        for y in y0..y1 {
+            mask[y * width + x0..y * width + x1].fill(true);
+        }
+    }
+}
 
 /// The pixels of cells where `a` and `b` (intensities already matched) differ far more than
 /// elsewhere, grown by `grow` pixels, when such cells cover at most [`MARK_MAX_SHARE`] of the
@@ -478,27 +609,17 @@ fn local_differences(
     limits: &DifferenceLimits,
 ) -> Vec<bool> {
     let mut left_out = vec![false; a.len()];
-    let cell = (width.max(height) / MARK_CELLS_PER_SIDE).max(4);
-    let (columns, rows) = (width.div_ceil(cell), height.div_ceil(cell));
-    if columns * rows < 16 {
+    let Some(CellDifferences {
+        cell,
+        columns,
+        rows,
+        outliers,
+    }) = difference_cells(a, b, (width, height))
+    else {
         return left_out;
-    }
-    let mut sums = vec![(0f32, 0u32); columns * rows];
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let slot = &mut sums[(y / cell) * columns + x / cell];
-            slot.0 += (a[i] - b[i]).abs();
-            slot.1 += 1;
-        }
-    }
-    let means: Vec<f32> = sums.iter().map(|(s, n)| s / (*n).max(1) as f32).collect();
-    let mut sorted = means.clone();
-    sorted.sort_by(f32::total_cmp);
-    let typical = sorted[sorted.len() / 2];
-    let limit = (typical * MARK_CELL_RATIO).max(MARK_MIN_LEVELS);
-    let outliers: Vec<usize> = (0..means.len()).filter(|&c| means[c] > limit).collect();
-    if outliers.is_empty() || outliers.len() as f32 > limits.max_share * means.len() as f32 {
+    };
+    let cells = columns * rows;
+    if outliers.is_empty() || outliers.len() as f32 > limits.max_share * cells as f32 {
         return left_out;
     }
     // A mark is drawn: its difference has sharp edges. Different bands or cells of look-alikes
@@ -540,20 +661,13 @@ fn local_differences(
             return left_out;
         }
     }
-    for c in marked {
-        let (cx, cy) = (c % columns, c / columns);
-        let (x0, y0) = (
-            (cx * cell).saturating_sub(grow),
-            (cy * cell).saturating_sub(grow),
-        );
-        let (x1, y1) = (
-            ((cx + 1) * cell + grow).min(width),
-            ((cy + 1) * cell + grow).min(height),
-        );
-        for y in y0..y1 {
-            left_out[y * width + x0..y * width + x1].fill(true);
-        }
-    }
+    paint_cells(
+        &mut left_out,
+        &marked,
+        (cell, columns),
+        (width, height),
+        grow,
+    );
     // What is left must still hold most of each picture: a mark is a small part of it. Each
     // pixel's weight is capped at the picture's typical strong deviation, so a letter drawn in
     // full black or white on a faint picture does not outweigh the picture itself.
@@ -1128,11 +1242,37 @@ fn verify_turned(
     // The best alignments are judged in turn: two that score within a hair of each other (the
     // whole panels and their trimmed centres, say) can differ in what decides.
     tried.sort_by(|x, y| alignment_score(&y.relation).total_cmp(&alignment_score(&x.relation)));
+    // Two panels of one shape laid whole on each other are also judged however poorly they
+    // correlate: a picture of which a part was changed (bands cleaned away, a blob pasted in)
+    // correlates poorly as a whole, a crop of it can score better, and only the whole
+    // alignment shows the grain the two share.
+    let same_shape = {
+        let (w, h) = b.dimensions();
+        let b_turned_shape = if hint.swaps_axes() { (h, w) } else { (w, h) };
+        let ratio = |(w, h): (u32, u32)| w as f32 / h.max(1) as f32;
+        (ratio(a.dimensions()) / ratio(b_turned_shape) - 1.0).abs() <= SAME_SHAPE_TOLERANCE
+    };
+    let whole_laid = same_shape
+        .then(|| {
+            tried.iter().position(|t| {
+                t.d == hint
+                    && t.relation.rotation_deg == 0.0
+                    && t.border == [0.0, 0.0]
+                    && t.relation.region_a == [0.0, 0.0, 1.0, 1.0]
+                    && t.relation.region_b == [0.0, 0.0, 1.0, 1.0]
+            })
+        })
+        .flatten();
     let mut judged: Option<(Relation, Dihedral)> = None;
-    for alignment in tried.into_iter().take(JUDGED_ALIGNMENTS) {
+    for (index, alignment) in tried.into_iter().enumerate() {
+        let whole = Some(index) == whole_laid;
+        if index >= JUDGED_ALIGNMENTS && !whole {
+            continue;
+        }
         // Judging settles and may register; an alignment too far below the correlation a copy
         // needs cannot verify either way, so only the best one is judged then.
         if judged.is_some()
+            && !whole
             && alignment.relation.correlation < cfg.min_correlation - REGISTER_WITHIN
         {
             continue;
@@ -1227,6 +1367,8 @@ const EDGE_SNAP: f32 = 1e-3;
 
 /// How many of the best-scoring alignments are judged before a pair is refused.
 const JUDGED_ALIGNMENTS: usize = 3;
+/// Aspect ratios within this share of each other are one shape.
+const SAME_SHAPE_TOLERANCE: f32 = 0.03;
 
 /// One alignment settled, and registered to a fraction of a pixel when it is a near miss that
 /// shares grain.
@@ -1338,8 +1480,9 @@ fn settle(
 }
 
 /// Whether two pictures that share their grain (`min_shared_grain`) are one picture of which a
-/// part was changed: outside one or two regions (reported as left out), they agree as copies do.
-/// Look-alikes drawn alike can share fine structure (band outlines, frames) but differ all over.
+/// part was changed: outside a few regions (reported as left out), they agree as copies do
+/// (`edited_min_correlation`). Look-alikes drawn alike can share fine structure (band outlines,
+/// frames) but differ all over, and drawings are held to `shared_grain_min_correlation` too.
 fn shared_grain_edited(
     relation: &mut Relation,
     (aligned_a, aligned_b): (&GrayImage, &GrayImage),
@@ -1348,13 +1491,14 @@ fn shared_grain_edited(
     cfg: &VerifyConfig,
 ) -> bool {
     if relation.fine_correlation < cfg.min_shared_grain
-        || relation.correlation < cfg.shared_grain_min_correlation
         || relation.rank_correlation < cfg.min_rank_correlation
         || !texture_is_evidence(relation, a, b_turned)
+        || (relation.correlation < cfg.shared_grain_min_correlation
+            && !(textured_all_over(aligned_a) && textured_all_over(aligned_b)))
     {
         return false;
     }
-    match edited_share(aligned_a, aligned_b, cfg.min_correlation) {
+    match edited_share(aligned_a, aligned_b, cfg.edited_min_correlation) {
         Some(share) => {
             relation.left_out_share = relation.left_out_share.max(share);
             relation.edited = true;
@@ -1364,12 +1508,77 @@ fn shared_grain_edited(
     }
 }
 
+/// `b` moved and stretched so that its median and median deviation are `a`'s: a match of two
+/// pictures' intensities that a changed minority of pixels does not move.
+fn robustly_matched(a: &[f32], b: &[f32]) -> Vec<f32> {
+    let median = |values: &[f32]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f32::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let (median_a, median_b) = (median(a), median(b));
+    let spread = |values: &[f32], centre: f32| {
+        median(
+            &values
+                .iter()
+                .map(|v| (v - centre).abs())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (spread_a, spread_b) = (spread(a, median_a), spread(b, median_b));
+    let stretch = if spread_a > 0.0 && spread_b > 0.0 {
+        spread_a / spread_b
+    } else {
+        1.0
+    };
+    b.iter()
+        .map(|v| median_a + (v - median_b) * stretch)
+        .collect()
+}
+
+/// Median size (levels) of the detail of a picture textured all over: a blot's membrane or a
+/// micrograph at the work resolution is 0.8–3 levels off its surroundings at the median (the
+/// hand-edited real blots of ../shared/data), a drawing's flat fill 0.
+const TEXTURED_MEDIAN_DETAIL: f32 = 0.5;
+
+/// Whether most of `image` is texture rather than flat fill.
+fn textured_all_over(image: &GrayImage) -> bool {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut sizes: Vec<f32> = detail(&intensities(image), w, h)
+        .iter()
+        .map(|d| d.abs())
+        .collect();
+    if sizes.is_empty() {
+        return false;
+    }
+    let middle = sizes.len() / 2;
+    let (_, median, _) = sizes.select_nth_unstable_by(middle, f32::total_cmp);
+    *median >= TEXTURED_MEDIAN_DETAIL
+}
+
 /// The share of two aligned pictures left out as an edit (see [`EDITS`]) when, outside it, they
-/// correlate at least `min_correlation` both ways: one picture with part of it changed.
+/// correlate at least `min_correlation` both ways: one picture with part of it changed. Their
+/// intensities are matched outside where a first, robust match (median and spread) finds them
+/// differing most.
 fn edited_share(a: &GrayImage, b: &GrayImage, min_correlation: f32) -> Option<f32> {
     let (w, h) = (a.width() as usize, a.height() as usize);
     let (values_a, values_b) = (intensities(a), intensities(b));
-    let matched_b = specified(a, b);
+    // The edit itself skews the histograms matched (cleaned bands make one picture lighter
+    // throughout): where the pictures differ most at first is left out of the matching.
+    let mut rough = vec![false; values_a.len()];
+    if let Some(cells) =
+        difference_cells(&values_a, &robustly_matched(&values_a, &values_b), (w, h))
+    {
+        let grid = (cells.cell, cells.columns);
+        paint_cells(
+            &mut rough,
+            &cells.outliers,
+            grid,
+            (w, h),
+            DETAIL_RADIUS as usize,
+        );
+    }
+    let matched_b = specified_outside(a, b, Some(&rough));
     let edited = local_differences(
         &values_a,
         &matched_b,
@@ -1382,7 +1591,7 @@ fn edited_share(a: &GrayImage, b: &GrayImage, min_correlation: f32) -> Option<f3
         return None;
     }
     let correlation = (pearson_outside(&values_a, &matched_b, &edited)
-        + pearson_outside(&values_b, &specified(b, a), &edited))
+        + pearson_outside(&values_b, &specified_outside(b, a, Some(&rough)), &edited))
         / 2.0;
     (correlation >= min_correlation).then_some(share)
 }
@@ -2408,6 +2617,69 @@ mod tests {
             ..config
         };
         assert!(!verify(&a, &b, Dihedral::Identity, &without_grain).verified);
+    }
+
+    /// Two files of ../shared/data/blots/polimi, gray; none when the folder is absent.
+    fn polimi_pair(a: &str, b: &str) -> Option<(GrayImage, GrayImage)> {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blots/polimi");
+        let load = |name: &str| image::open(dir.join(name)).map(|i| i.to_luma8()).ok();
+        let pair = load(a).zip(load(b));
+        if pair.is_none() {
+            eprintln!("../shared/data/blots/polimi is absent: nothing to check");
+        }
+        pair
+    }
+
+    #[test]
+    fn hand_edits_that_change_a_real_blot_throughout_its_histogram_are_one_picture() {
+        // GIMP edits of one real crop: on one, the right-hand band of each row erased; on the
+        // other, only the lower one. What is left of the picture is nearly all light membrane,
+        // so matching the two histograms darkens the left bands of one: they differed too, and
+        // the changed part came out as most of the picture.
+        let Some((a, b)) = polimi_pair(
+            "polimi_gimp__img_000040_patch_015_gimp_gd.png",
+            "polimi_gimp__img_000040_patch_015_gimp_sg.png",
+        ) else {
+            return;
+        };
+        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(relation.verified && relation.edited, "{relation:?}");
+        assert!(
+            (0.01..=0.3).contains(&relation.left_out_share),
+            "{relation:?}"
+        );
+    }
+
+    #[test]
+    fn a_real_blot_with_a_blob_pasted_on_it_is_one_picture_however_poorly_they_correlate() {
+        // One real crop, a band cleaned away on one copy and a dark blob pasted over the other:
+        // as a whole they correlate 0.6, yet the grain of the membrane is one.
+        let Some((a, b)) = polimi_pair(
+            "polimi_cleanup__google_000016_patch_023_clipdrop-cleanup.png",
+            "polimi_gimp__google_000016_patch_023_gimp_sg.png",
+        ) else {
+            return;
+        };
+        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(relation.verified && relation.edited, "{relation:?}");
+        assert!(relation.correlation < 0.8, "{relation:?}");
+    }
+
+    #[test]
+    fn edited_copies_of_one_shape_are_judged_whole_though_a_crop_of_one_scores_better() {
+        // A crop of the one laid on half of the other correlates better than the two whole
+        // (their bands differ), but only the whole alignment shares the grain.
+        let Some((a, b)) = polimi_pair(
+            "polimi_cleanup__google_000130_patch_044_clipdrop-cleanup.png",
+            "polimi_gimp__google_000130_patch_044_gimp_gd.png",
+        ) else {
+            return;
+        };
+        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(relation.verified && relation.edited, "{relation:?}");
+        assert_eq!(relation.region_a, [0.0, 0.0, 1.0, 1.0], "{relation:?}");
+        assert_eq!(relation.region_b, [0.0, 0.0, 1.0, 1.0], "{relation:?}");
     }
 
     #[test]
