@@ -130,6 +130,10 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
         found.len(),
         wanted.len()
     );
+    eprintln!(
+        "matches joining crops of two different blots: {}",
+        joined.len()
+    );
     assert!(
         joined.is_empty(),
         "crops of different blots matched:\n{}",
