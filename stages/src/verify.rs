@@ -2615,16 +2615,19 @@ mod tests {
         assert!(!verify(&a, &b, Dihedral::Identity, &without_grain).verified);
     }
 
-    /// Two files of ../shared/data/blots/polimi, gray; none when the folder is absent.
-    fn polimi_pair(a: &str, b: &str) -> Option<(GrayImage, GrayImage)> {
+    /// How two files of ../shared/data/blots/polimi relate, checked to be verified as an edited
+    /// copy; none when the folder is absent.
+    fn verified_edit(a: &str, b: &str) -> Option<Relation> {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blots/polimi");
         let load = |name: &str| image::open(dir.join(name)).map(|i| i.to_luma8()).ok();
-        let pair = load(a).zip(load(b));
-        if pair.is_none() {
+        let Some((a, b)) = load(a).zip(load(b)) else {
             eprintln!("../shared/data/blots/polimi is absent: nothing to check");
-        }
-        pair
+            return None;
+        };
+        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(relation.verified && relation.edited, "{relation:?}");
+        Some(relation)
     }
 
     #[test]
@@ -2633,14 +2636,12 @@ mod tests {
         // other, only the lower one. What is left of the picture is nearly all light membrane,
         // so matching the two histograms darkens the left bands of one: they differed too, and
         // the changed part came out as most of the picture.
-        let Some((a, b)) = polimi_pair(
+        let Some(relation) = verified_edit(
             "polimi_gimp__img_000040_patch_015_gimp_gd.png",
             "polimi_gimp__img_000040_patch_015_gimp_sg.png",
         ) else {
             return;
         };
-        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
-        assert!(relation.verified && relation.edited, "{relation:?}");
         assert!(
             (0.01..=0.3).contains(&relation.left_out_share),
             "{relation:?}"
@@ -2651,14 +2652,12 @@ mod tests {
     fn one_real_membrane_with_its_band_moved_is_one_picture_however_poorly_they_correlate() {
         // Two GIMP edits of one real crop: the only band painted in at two different places.
         // As a whole they do not correlate at all, yet the grain of the membrane is one.
-        let Some((a, b)) = polimi_pair(
+        let Some(relation) = verified_edit(
             "polimi_gimp__google_000006_patch_007_gimp_cg.png",
             "polimi_gimp__google_000006_patch_007_gimp_gd.png",
         ) else {
             return;
         };
-        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
-        assert!(relation.verified && relation.edited, "{relation:?}");
         assert!(relation.correlation < 0.5, "{relation:?}");
     }
 
@@ -2666,14 +2665,12 @@ mod tests {
     fn edited_copies_of_one_shape_are_judged_whole_though_a_crop_of_one_scores_better() {
         // A crop of the one laid on half of the other correlates better than the two whole
         // (their bands differ), but only the whole alignment shares the grain.
-        let Some((a, b)) = polimi_pair(
+        let Some(relation) = verified_edit(
             "polimi_cleanup__google_000130_patch_044_clipdrop-cleanup.png",
             "polimi_gimp__google_000130_patch_044_gimp_gd.png",
         ) else {
             return;
         };
-        let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
-        assert!(relation.verified && relation.edited, "{relation:?}");
         assert_eq!(relation.region_a, [0.0, 0.0, 1.0, 1.0], "{relation:?}");
         assert_eq!(relation.region_b, [0.0, 0.0, 1.0, 1.0], "{relation:?}");
     }
