@@ -1,0 +1,130 @@
+//! Candidates and verification on real duplicates made by people, panel against panel (no PDFs):
+//! every pair of the 319 polimi blot crops of ../shared/data. Pairs of one `same_crop` group
+//! (different edits of one real crop) are the duplicates; hand edits (Cleanup, GIMP) are counted
+//! apart from DALL·E outpaintings, which keep a strip of the crop in one corner and generate the
+//! rest. Pairs cut from different blots (`same_host` groups) are the negatives; crops of one
+//! blot that are not one crop may overlap, so they are counted apart and never as wrong. A pair
+//! is a candidate when the classical descriptors reach `COSINE` (the index's nearest-neighbour
+//! bar), and is then verified as the match stage would.
+//!
+//! Run: `cargo bench --bench real_pairs` (needs ../shared/data; about a minute on 2 cores).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::GrayImage;
+use panelscope_models::{ClassicalEmbedder, Dihedral, Embedder};
+use panelscope_stages::verify::{VerifyConfig, verify};
+use rayon::prelude::*;
+
+/// Cosine from which a pair is verified: `[index] min_nearest_similarity`.
+const COSINE: f32 = 0.5;
+
+fn shared_data() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    assert!(
+        dir.join("ground-truth/polimi_same_source.json").is_file(),
+        "{} is missing: this bench reads the real blots there",
+        dir.display()
+    );
+    dir
+}
+
+/// The group of `kind` each file belongs to, by its path under ../shared/data.
+fn groups(truth: &serde_json::Value, kind: &str) -> BTreeMap<String, String> {
+    let mut group_of = BTreeMap::new();
+    for (group, members) in truth[kind].as_object().expect("ground truth groups") {
+        for member in members.as_array().expect("a group's files") {
+            group_of.insert(member.as_str().expect("a file").to_string(), group.clone());
+        }
+    }
+    group_of
+}
+
+#[derive(Default)]
+struct Count {
+    pairs: usize,
+    candidates: usize,
+    verified: usize,
+}
+
+fn main() {
+    let data = shared_data();
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("ground-truth/polimi_same_source.json")).unwrap(),
+    )
+    .unwrap();
+    let (crop_of, host_of) = (groups(&truth, "same_crop"), groups(&truth, "same_host"));
+    let mut files: Vec<String> = std::fs::read_dir(data.join("blots/polimi"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("blots/polimi/{}", e.file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".png") || f.ends_with(".jpg"))
+        .collect();
+    files.sort();
+    let images: Vec<GrayImage> = files
+        .iter()
+        .map(|f| image::open(data.join(f)).unwrap().to_luma8())
+        .collect();
+    let vectors = ClassicalEmbedder::default().embed(&images).unwrap();
+    let cosine = |i: usize, j: usize| -> f32 {
+        vectors[i].iter().zip(&vectors[j]).map(|(x, y)| x * y).sum()
+    };
+    let same = |of: &BTreeMap<String, String>, i: usize, j: usize| {
+        of.get(&files[i]).is_some() && of.get(&files[i]) == of.get(&files[j])
+    };
+    // Each pair's row: 0 hand edits of one crop, 1 with a DALL·E outpainting, 2 one blot, 3 two.
+    let kind = |i: usize, j: usize| {
+        if same(&crop_of, i, j) {
+            if files[i].contains("dall_e") || files[j].contains("dall_e") {
+                1
+            } else {
+                0
+            }
+        } else if same(&host_of, i, j) {
+            2
+        } else {
+            3
+        }
+    };
+    let pairs: Vec<(usize, usize)> = (0..files.len())
+        .flat_map(|i| (i + 1..files.len()).map(move |j| (i, j)))
+        .collect();
+    let config = VerifyConfig::default();
+    let judged: Vec<(usize, bool, bool)> = pairs
+        .par_iter()
+        .map(|&(i, j)| {
+            let candidate = cosine(i, j) >= COSINE;
+            let verified =
+                candidate && verify(&images[i], &images[j], Dihedral::Identity, &config).verified;
+            (kind(i, j), candidate, verified)
+        })
+        .collect();
+    let mut counts: [Count; 4] = Default::default();
+    for (row, candidate, verified) in judged {
+        counts[row].pairs += 1;
+        counts[row].candidates += usize::from(candidate);
+        counts[row].verified += usize::from(verified);
+    }
+    println!(
+        "{} polimi crops, {} pairs; candidates from cosine {COSINE} (classical descriptor)",
+        files.len(),
+        pairs.len()
+    );
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "pairs", "count", "candidates", "verified"
+    );
+    let labels = [
+        "two hand edits of one crop (duplicates)",
+        "one crop, one side a DALL-E outpainting (duplicates)",
+        "different crops of one blot (may overlap; not counted)",
+        "crops of two different blots (negatives)",
+    ];
+    for (label, count) in labels.iter().zip(&counts) {
+        println!(
+            "{label:<58} {:>8} {:>11} {:>9}",
+            count.pairs, count.candidates, count.verified
+        );
+    }
+}
