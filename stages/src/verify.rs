@@ -2590,14 +2590,10 @@ mod tests {
     fn a_real_blot_with_bands_cleaned_away_is_one_picture_with_a_changed_part() {
         // Two hand edits of one real crop (../shared/data/blots/polimi): bands erased with
         // Cleanup on one, retouched in GIMP on the other.
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blots/polimi");
-        let load = |name: &str| image::open(dir.join(name)).map(|i| i.to_luma8());
-        let (Ok(a), Ok(b)) = (
-            load("polimi_cleanup__google_000040_patch_003_clipdrop-cleanup.png"),
-            load("polimi_gimp__google_000040_patch_003_gimp_gd.png"),
+        let Some((a, b)) = polimi_pair(
+            "polimi_cleanup__google_000040_patch_003_clipdrop-cleanup.png",
+            "polimi_gimp__google_000040_patch_003_gimp_gd.png",
         ) else {
-            eprintln!("../shared/data/blots/polimi is absent: nothing to check");
             return;
         };
         let config = VerifyConfig::default();
@@ -2615,16 +2611,22 @@ mod tests {
         assert!(!verify(&a, &b, Dihedral::Identity, &without_grain).verified);
     }
 
-    /// How two files of ../shared/data/blots/polimi relate, checked to be verified as an edited
-    /// copy; none when the folder is absent.
-    fn verified_edit(a: &str, b: &str) -> Option<Relation> {
+    /// Two files of ../shared/data/blots/polimi, gray; none when the folder is absent.
+    fn polimi_pair(a: &str, b: &str) -> Option<(GrayImage, GrayImage)> {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blots/polimi");
         let load = |name: &str| image::open(dir.join(name)).map(|i| i.to_luma8()).ok();
-        let Some((a, b)) = load(a).zip(load(b)) else {
+        let pair = load(a).zip(load(b));
+        if pair.is_none() {
             eprintln!("../shared/data/blots/polimi is absent: nothing to check");
-            return None;
-        };
+        }
+        pair
+    }
+
+    /// How two files of ../shared/data/blots/polimi relate, checked to be verified as an edited
+    /// copy; none when the folder is absent.
+    fn verified_edit(a: &str, b: &str) -> Option<Relation> {
+        let (a, b) = polimi_pair(a, b)?;
         let relation = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(relation.verified && relation.edited, "{relation:?}");
         Some(relation)
