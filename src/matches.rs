@@ -40,6 +40,7 @@ pub fn to_json(m: &MatchRecord) -> Value {
             "fine_correlation": t.fine_correlation,
             "left_out_share": t.left_out_share,
             "edited": t.edited,
+            "partial": t.partial,
         },
         "suppressed": m.suppressed,
     })

@@ -381,7 +381,7 @@ pub async fn write(
             html,
             "<section class=\"match\" id=\"{name}\" data-match=\"{}\"><h2>Match {}: {} · similarity {:.3} · {}</h2>\
              <img class=\"pair\" src=\"{name}/pair.png\" alt=\"the two panels side by side\">{}\
-             <table>{}{}<tr><th>relation</th><td>{}, rotated {:+.1}°, scale {:.2}, correlation {:.3} (detail {:.3}){}</td></tr></table>\
+             <table>{}{}<tr><th>relation</th><td>{}, rotated {:+.1}°, scale {:.2}, correlation {:.3} (detail {:.3}){}{}</td></tr></table>\
              <div class=\"pages\"><figure><img src=\"{name}/page-a.png\" alt=\"page of the first panel\"><figcaption>first panel on its page</figcaption></figure>\
              <figure><img src=\"{name}/page-b.png\" alt=\"page of the second panel\"><figcaption>second panel on its page</figcaption></figure></div>\
              <p><a href=\"{name}/match.json\">match.json</a></p></section>",
@@ -421,6 +421,15 @@ pub async fn write(
                 )
             } else {
                 String::new()
+            },
+            if t.partial {
+                format!(
+                    "; they share a part only: {:.0}% of the first panel and {:.0}% of the second",
+                    region_area(&t.region_a) * 100.0,
+                    region_area(&t.region_b) * 100.0
+                )
+            } else {
+                String::new()
             }
         );
     }
@@ -428,6 +437,11 @@ pub async fn write(
     let index = out.join("index.html");
     std::fs::write(&index, html).with_context(|| format!("cannot write {}", index.display()))?;
     Ok(index)
+}
+
+/// The share of a panel that a region (`[x0, y0, x1, y1]` in shares of its sides) covers.
+fn region_area(r: &[f32; 4]) -> f32 {
+    (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)
 }
 
 #[cfg(test)]
