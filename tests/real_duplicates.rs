@@ -1,7 +1,8 @@
 //! Real duplicates made by people: the polimi blot crops of ../shared/data that are two hand
 //! edits of one crop (bands erased with Cleanup, retouched in GIMP), placed one per page in PDFs
 //! written here, go through the whole job. The test prints how many of those pairs reach the
-//! match stream and asserts that none of the matches joins crops of two different blots.
+//! match stream and asserts that none of the matches joins crops of two different blots; it also
+//! prints the matches between two different crops cut from one blot (which may overlap).
 //! `cargo test --test real_duplicates -- --nocapture` shows the numbers.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,6 +112,8 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
     run(&["ingest", catalog.to_str().unwrap()]);
     let wanted: BTreeSet<(String, String)> = pairs.into_iter().collect();
     let (mut found, mut joined) = (BTreeSet::new(), Vec::new());
+    // Two crops cut from one blot: they may overlap, and a match laid part on part says so.
+    let (mut same_blot, mut same_blot_partial) = (0, 0);
     for line in run(&["matches", "--verified"]).lines() {
         let m: serde_json::Value = serde_json::from_str(line).unwrap();
         let file = |side: &str| {
@@ -123,6 +126,9 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
             found.insert((a, b));
         } else if host.get(&a) != host.get(&b) {
             joined.push(format!("{a} ~ {b}: {m}"));
+        } else {
+            same_blot += 1;
+            same_blot_partial += usize::from(m["transform"]["partial"] == true);
         }
     }
     eprintln!(
@@ -133,6 +139,9 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
     eprintln!(
         "matches joining crops of two different blots: {}",
         joined.len()
+    );
+    eprintln!(
+        "matches joining two crops cut from one blot: {same_blot}, {same_blot_partial} of them sharing a part only"
     );
     assert!(
         joined.is_empty(),
