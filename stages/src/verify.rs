@@ -81,10 +81,11 @@ pub struct VerifyConfig {
     /// and out of the match stream. 0 = never.
     pub min_graphic_repeats: usize,
     /// Pictures textured all over (a membrane, a micrograph) that share a part only, neither
-    /// lying whole in the other, are laid on each other where their keypoints agree; they are
-    /// verified as copies are, and must also share their grain from this correlation of the
-    /// finest detail on: a part laid on a part has more freedom to fit than a whole panel, and
-    /// look-alike rows of bands fit it at 0.1–0.2. Real overlapping crops of one blot share it
+    /// lying whole in the other, are laid on each other where their keypoints agree (which also
+    /// finds crops too small for the crop search); they are verified as copies are, and must
+    /// also share their grain from this correlation of the finest detail on: a part laid on a
+    /// part has more freedom to fit than a whole panel, and look-alike rows of bands fit it at
+    /// 0.1–0.2. Real overlapping crops of one blot share it
     /// from 0.3 on in 362 of 374 pairs (`cargo bench --bench real_pairs`).
     pub partial_min_fine_correlation: f32,
 }
@@ -1273,9 +1274,9 @@ fn verify_turned(
             // The same part of two panels, in place on each, is their whole alignment with the
             // rest changed: the edited-copy rules judge that, and a template filled in with other
             // numbers or labels must not pass as an overlap.
-            let centre = |r: &[f32; 4]| ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
-            let ((ax, ay), (bx, by)) = (centre(&proposal.region_a), centre(&proposal.region_b));
-            if (ax - bx).hypot(ay - by) <= IN_PLACE_SHIFT {
+            let (ra, rb) = (&proposal.region_a, &proposal.region_b);
+            let in_place = (0..4).all(|i| (ra[i] - rb[i]).abs() <= IN_PLACE_SHIFT);
+            if in_place {
                 continue;
             }
             let window_a = fit(&cut(a, &proposal.region_a), cfg.work_side);
@@ -1348,7 +1349,9 @@ fn verify_turned(
         );
         let (mut relation, d) = judge(a, b, alignment.relation, alignment.d, aligned, cfg);
         if partial {
-            relation.partial = true;
+            // Keypoints also find crops too small for the crop search: one side is then whole.
+            let whole = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]) >= WHOLE_SHARE;
+            relation.partial = !whole(&relation.region_a) && !whole(&relation.region_b);
             relation.verified &= relation.fine_correlation >= cfg.partial_min_fine_correlation;
         }
         // A trimmed centre stands for the whole panels it was cut from.
@@ -1434,11 +1437,14 @@ fn untrimmed(region: [f32; 4], [fx, fy]: [f32; 2]) -> [f32; 4] {
 /// How close (share of a side) a regrown edge must come to the panel's edge to be taken as it.
 const EDGE_SNAP: f32 = 1e-3;
 
-/// Overlaps whose centres lie within this share of their panels' sides of each other are in
-/// place on both.
+/// Overlaps whose edges lie within this share of their panels' sides of each other are in place
+/// on both.
 const IN_PLACE_SHIFT: f32 = 0.05;
 /// Overlaps narrower than this at the work resolution (pixels) are not compared.
 const MIN_OVERLAP_WINDOW_SIDE: u32 = 16;
+
+/// A region covering this share of its panel is the whole panel.
+const WHOLE_SHARE: f32 = 0.95;
 
 /// How many of the best-scoring alignments are judged before a pair is refused.
 const JUDGED_ALIGNMENTS: usize = 3;
@@ -2751,6 +2757,30 @@ mod tests {
             &VerifyConfig::default(),
         );
         assert!(!relation.verified, "{relation:?}");
+    }
+
+    #[test]
+    fn a_crop_too_small_for_the_crop_search_is_found_by_its_keypoints() {
+        // A third of a real blot's width and half its height, under the crop search's smallest
+        // share (`min_crop_share`): it lies whole in the blot, so it is no partial overlap.
+        let Some((blot, _)) = polimi_pair(
+            "polimi_gimp__google_000040_patch_003_gimp_gd.png",
+            "polimi_gimp__google_000040_patch_003_gimp_gd.png",
+        ) else {
+            return;
+        };
+        let (w, h) = blot.dimensions();
+        let crop = image::imageops::crop_imm(&blot, w / 2, h / 4, w / 3, h / 2).to_image();
+        let relation = verify(&blot, &crop, Dihedral::Identity, &VerifyConfig::default());
+        assert!(relation.verified && !relation.partial, "{relation:?}");
+        let near = |got: [f32; 4], want: [f32; 4], by: f32| {
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() <= by)
+        };
+        assert!(
+            near(relation.region_a, [0.5, 0.25, 0.5 + 1.0 / 3.0, 0.75], 0.05)
+                && near(relation.region_b, [0.0, 0.0, 1.0, 1.0], 0.01),
+            "{relation:?}"
+        );
     }
 
     #[test]
