@@ -88,7 +88,7 @@ pub fn table(matches: &[MatchRecord]) -> String {
     for m in matches {
         let t = &m.transform;
         out.push_str(&format!(
-            "{:<8} {:>6.3} {:<15} {:<44} {:<44} {} scale {:.2} rot {:+.0}° corr {:.2}\n",
+            "{:<8} {:>6.3} {:<15} {:<44} {:<44} {} scale {:.2} rot {:+.0}° corr {:.2}{}{}\n",
             if m.verified { "yes" } else { "no" },
             m.similarity,
             m.kind,
@@ -97,8 +97,60 @@ pub fn table(matches: &[MatchRecord]) -> String {
             t.dihedral,
             t.scale,
             t.rotation_deg,
-            t.correlation
+            t.correlation,
+            if t.edited { " edited" } else { "" },
+            if t.partial { " partial" } else { "" }
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use panelscope_stages::units::BBox;
+
+    /// A match whose transform is `transform` (a relation as the store keeps it).
+    fn record(transform: serde_json::Value) -> MatchRecord {
+        let place = |id: i64| PanelPlace {
+            id,
+            doc: panelscope_stages::units::DocumentId([id as u8; 32]),
+            path: "paper.pdf".into(),
+            page: 1,
+            bbox: BBox::new(0.0, 0.0, 100.0, 100.0),
+            class: None,
+        };
+        MatchRecord {
+            a: place(1),
+            b: place(2),
+            similarity: 0.9,
+            verified: true,
+            kind: "cross_document".into(),
+            transform: serde_json::from_value(transform).unwrap(),
+            suppressed: None,
+        }
+    }
+
+    #[test]
+    fn a_part_shared_shows_in_both_formats_and_older_rows_read_as_whole() {
+        let mut relation = serde_json::json!({
+            "dihedral": "identity", "rotation_deg": 0.0, "scale": 1.0,
+            "region_a": [0.5, 0.0, 1.0, 1.0], "region_b": [0.0, 0.0, 0.5, 1.0],
+            "correlation": 0.99, "detail_correlation": 0.97, "verified": true
+        });
+        // Stored before overlaps were verified: no `partial` key.
+        let older = record(relation.clone());
+        assert_eq!(to_json(&older)["transform"]["partial"], false);
+        assert!(!table(std::slice::from_ref(&older)).contains("partial"));
+        relation["partial"] = serde_json::Value::Bool(true);
+        let shared = record(relation);
+        assert_eq!(to_json(&shared)["transform"]["partial"], true);
+        assert!(
+            table(&[shared])
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(" partial")
+        );
+    }
 }

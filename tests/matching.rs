@@ -104,6 +104,7 @@ fn ingest_matches_and_an_html_report_a_browser_loads() {
         assert_eq!(m["verified"], true);
         assert!(["intra_document", "cross_document"].contains(&m["kind"].as_str().unwrap()));
         assert!(m["transform"]["dihedral"].is_string());
+        assert!(m["transform"]["edited"].is_boolean() && m["transform"]["partial"].is_boolean());
     }
 
     let eval = run(

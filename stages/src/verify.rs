@@ -85,8 +85,8 @@ pub struct VerifyConfig {
     /// finds crops too small for the crop search); they are verified as copies are, and must
     /// also share their grain from this correlation of the finest detail on: a part laid on a
     /// part has more freedom to fit than a whole panel, and look-alike rows of bands fit it at
-    /// 0.1–0.2. Real overlapping crops of one blot share it
-    /// from 0.3 on in 362 of 374 pairs (`cargo bench --bench real_pairs`).
+    /// 0.1–0.2. Real overlapping crops of one blot share it from 0.3 on in 362 of 374 pairs
+    /// (`cargo bench --bench real_pairs`).
     pub partial_min_fine_correlation: f32,
 }
 
