@@ -106,15 +106,16 @@ pub fn table(matches: &[MatchRecord]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use panelscope_stages::units::BBox;
 
-    /// A match whose transform is `transform` (a relation as the store keeps it).
-    fn record(transform: serde_json::Value) -> MatchRecord {
+    /// A match between two panels of one page whose transform is `transform` (a relation as
+    /// the store keeps it).
+    pub(crate) fn record(transform: serde_json::Value) -> MatchRecord {
         let place = |id: i64| PanelPlace {
             id,
-            doc: panelscope_stages::units::DocumentId([id as u8; 32]),
+            doc: panelscope_stages::units::DocumentId::of_bytes(b"paper"),
             path: "paper.pdf".into(),
             page: 1,
             bbox: BBox::new(0.0, 0.0, 100.0, 100.0),
@@ -123,9 +124,9 @@ mod tests {
         MatchRecord {
             a: place(1),
             b: place(2),
-            similarity: 0.9,
+            similarity: 0.95,
             verified: true,
-            kind: "cross_document".into(),
+            kind: "intra_document".into(),
             transform: serde_json::from_value(transform).unwrap(),
             suppressed: None,
         }

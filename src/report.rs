@@ -448,25 +448,7 @@ fn region_area(r: &[f32; 4]) -> f32 {
 mod tests {
     use super::*;
 
-    fn record(transform: serde_json::Value) -> MatchRecord {
-        let place = |id: i64| PanelPlace {
-            id,
-            doc: DocumentId::of_bytes(b"difference map"),
-            path: "paper.pdf".into(),
-            page: 1,
-            bbox: BBox::new(0.0, 0.0, 100.0, 100.0),
-            class: None,
-        };
-        MatchRecord {
-            a: place(1),
-            b: place(2),
-            similarity: 0.95,
-            verified: true,
-            kind: "intra_document".into(),
-            transform: serde_json::from_value(transform).unwrap(),
-            suppressed: None,
-        }
-    }
+    use crate::matches::tests::record;
 
     fn relation(dihedral: &str, rotation_deg: f32) -> serde_json::Value {
         serde_json::json!({
