@@ -32,6 +32,8 @@ const MIN_MATCH_SIMILARITY: f32 = 0.8;
 /// A match's distance must be under this share of the distance to the runner-up: a repeated
 /// band or lane matches several places equally and says nothing of where.
 const MAX_DISTANCE_RATIO: f32 = 0.9;
+/// Most matches a model is fitted to (the most alike).
+const MAX_MATCHES: usize = 100;
 /// A match agrees with a model when it lands within this many pixels (at the keypoint side).
 const INLIER_TOLERANCE: f32 = 3.0;
 /// Fewest agreeing matches for a proposal.
@@ -273,7 +275,7 @@ fn describe(
 }
 
 /// Pairs `(i, j)` where `kb[j]` is `ka[i]`'s best match and `ka[i]` is `kb[j]`'s, alike enough
-/// and clearly better than either's runner-up.
+/// and clearly better than either's runner-up; at most [`MAX_MATCHES`], the most alike.
 fn mutual_matches(ka: &[Keypoint], kb: &[Keypoint]) -> Vec<(usize, usize)> {
     if ka.is_empty() || kb.is_empty() {
         return Vec::new();
@@ -302,7 +304,7 @@ fn mutual_matches(ka: &[Keypoint], kb: &[Keypoint]) -> Vec<(usize, usize)> {
     let column_best: Vec<((usize, f32), f32)> = (0..kb.len())
         .map(|j| best_two(&mut (0..ka.len()).map(|i| (i, at(i, j)))))
         .collect();
-    (0..ka.len())
+    let mut matches: Vec<(f32, (usize, usize))> = (0..ka.len())
         .filter_map(|i| {
             let ((j, s), second) = best_two(&mut (0..kb.len()).map(|j| (j, at(i, j))));
             let ((back, _), column_second) = column_best[j];
@@ -310,9 +312,13 @@ fn mutual_matches(ka: &[Keypoint], kb: &[Keypoint]) -> Vec<(usize, usize)> {
                 && back == i
                 && distinct(s, second)
                 && distinct(s, column_second))
-            .then_some((i, j))
+            .then_some((s, (i, j)))
         })
-        .collect()
+        .collect();
+    // Fitting tries every pair of matches against every match: the most alike bound its cost.
+    matches.sort_by(|x, y| y.0.total_cmp(&x.0));
+    matches.truncate(MAX_MATCHES);
+    matches.into_iter().map(|(_, m)| m).collect()
 }
 
 /// `a ≈ scale · b + (tx, ty)`, in keypoint-side pixels.
