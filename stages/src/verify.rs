@@ -1350,7 +1350,7 @@ fn verify_turned(
         let (mut relation, d) = judge(a, b, alignment.relation, alignment.d, aligned, cfg);
         if partial {
             // Keypoints also find crops too small for the crop search: one side is then whole.
-            let whole = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]) >= WHOLE_SHARE;
+            let whole = |r: &[f32; 4]| overlap::area(*r) >= WHOLE_SHARE;
             relation.partial = !whole(&relation.region_a) && !whole(&relation.region_b);
             relation.verified &= relation.fine_correlation >= cfg.partial_min_fine_correlation;
         }

@@ -108,7 +108,8 @@ pub(super) fn overlaps(a: &Keypoints, b: &GrayImage) -> Vec<Overlap> {
     proposals
 }
 
-fn area(r: [f32; 4]) -> f32 {
+/// The area of a region `[x0, y0, x1, y1]` (none when it is empty).
+pub(super) fn area(r: [f32; 4]) -> f32 {
     (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)
 }
 
@@ -396,8 +397,8 @@ impl Model {
 }
 
 /// The scale-and-shift model most matches agree with, fitted to them by least squares; None
-/// below [`MIN_INLIERS`]. Every pair of matches proposes a model (there are few matches, and no
-/// randomness keeps verification reproducible).
+/// below [`MIN_INLIERS`]. Every pair of matches proposes a model (there are at most
+/// [`MAX_MATCHES`], and no randomness keeps verification reproducible).
 fn best_model(
     ka: &[Keypoint],
     kb: &[Keypoint],
