@@ -7,6 +7,10 @@
 //! is a candidate when the classical descriptors reach `COSINE` (the index's nearest-neighbour
 //! bar), and is then verified as the match stage would.
 //!
+//! Then each crop against itself (`verify_within`): as it is (nothing is copied within a real crop,
+//! so any repeat found is wrong), and with a part copied within it (the most varied window of
+//! 30% × 25% of the left half, pasted into the right half), which must be found where it was put.
+//!
 //! Run: `cargo bench --bench real_pairs` (needs ../shared/data; about a minute on 2 cores).
 
 use std::collections::BTreeMap;
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use image::GrayImage;
 use panelscope_models::{ClassicalEmbedder, Dihedral, Embedder};
-use panelscope_stages::verify::{VerifyConfig, verify};
+use panelscope_stages::verify::{VerifyConfig, verify, verify_within};
 use rayon::prelude::*;
 
 /// Cosine from which a pair is verified: `[index] min_nearest_similarity`.
@@ -127,4 +131,78 @@ fn main() {
             count.pairs, count.candidates, count.verified
         );
     }
+    let within: Vec<(bool, bool)> = images
+        .par_iter()
+        .enumerate()
+        .map(|(k, image)| {
+            let as_is = verify_within(image, &config).is_some_and(|r| r.verified);
+            let (edited, [source, copy]) = with_a_part_copied(image, k);
+            let found = verify_within(&edited, &config).is_some_and(|r| {
+                let at = |r: [f32; 4], (x, y): (f32, f32)| {
+                    ((r[0] + r[2]) / 2.0 - x).hypot((r[1] + r[3]) / 2.0 - y) <= 0.06
+                };
+                r.verified
+                    && ((at(r.region_a, source) && at(r.region_b, copy))
+                        || (at(r.region_a, copy) && at(r.region_b, source)))
+            });
+            (as_is, found)
+        })
+        .collect();
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "each crop against itself", "crops", "", "repeats"
+    );
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "as it is (nothing copied within it: wrong)",
+        images.len(),
+        "",
+        within.iter().filter(|w| w.0).count()
+    );
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "with a part copied within it (found where it was put)",
+        images.len(),
+        "",
+        within.iter().filter(|w| w.1).count()
+    );
+}
+
+/// A point as shares of an image's width and height.
+type Centre = (f32, f32);
+
+/// `image` with its most varied 30% × 25% window of the left half (bands more than bare
+/// membrane) pasted into the right half, at a place that varies with `k`; and the centres of the
+/// part and of its copy, as shares of the image's sides.
+fn with_a_part_copied(image: &GrayImage, k: usize) -> (GrayImage, [Centre; 2]) {
+    let (w, h) = image.dimensions();
+    let (cw, ch) = (w * 3 / 10, h / 4);
+    let variance = |x: u32, y: u32| {
+        let part = image::imageops::crop_imm(image, x, y, cw, ch);
+        let values: Vec<f32> = part
+            .to_image()
+            .pixels()
+            .map(|p| f32::from(p.0[0]))
+            .collect();
+        let mean = values.iter().sum::<f32>() / values.len() as f32;
+        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+    };
+    let (from_x, from_y) = (0..w / 2 - cw)
+        .step_by(8)
+        .flat_map(|x| (0..h - ch).step_by(8).map(move |y| (x, y)))
+        .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
+        .expect("a window");
+    let k = k as u32;
+    let to_x = w / 2 + (k * 11) % (w / 2 - cw);
+    let to_y = (k * 29 + h / 3) % (h - ch);
+    let mut edited = image.clone();
+    let part = image::imageops::crop_imm(image, from_x, from_y, cw, ch).to_image();
+    image::imageops::replace(&mut edited, &part, i64::from(to_x), i64::from(to_y));
+    let centre = |x: u32, y: u32| {
+        (
+            (x as f32 + cw as f32 / 2.0) / w as f32,
+            (y as f32 + ch as f32 / 2.0) / h as f32,
+        )
+    };
+    (edited, [centre(from_x, from_y), centre(to_x, to_y)])
 }

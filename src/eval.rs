@@ -430,20 +430,39 @@ pub fn hashed_panels(store: &Store) -> Result<Vec<HashedPanel>> {
     })?)
 }
 
-/// The pipeline's verified, unsuppressed matches, scored by their vector similarity.
+/// The pipeline's verified, unsuppressed matches, scored by their vector similarity. A match
+/// of a panel with itself (a part of it repeated elsewhere in it) stands for its two parts.
 pub fn pipeline_matches(store: &Store) -> Result<Vec<FoundMatch>> {
-    let region = |place: &panelscope_stages::units::PanelPlace| FoundRegion {
-        doc: place.doc.to_hex(),
-        page: place.page,
-        bbox: place.bbox.to_array(),
+    let region = |place: &panelscope_stages::units::PanelPlace, part: Option<[f32; 4]>| {
+        let b = place.bbox.to_array();
+        let bbox = match part {
+            Some(r) => {
+                let (w, h) = (b[2] - b[0], b[3] - b[1]);
+                [
+                    b[0] + r[0] * w,
+                    b[1] + r[1] * h,
+                    b[0] + r[2] * w,
+                    b[1] + r[3] * h,
+                ]
+            }
+            None => b,
+        };
+        FoundRegion {
+            doc: place.doc.to_hex(),
+            page: place.page,
+            bbox,
+        }
     };
     Ok(store
         .matches(true, false)?
         .iter()
-        .map(|m| FoundMatch {
-            a: region(&m.a),
-            b: region(&m.b),
-            similarity: m.similarity,
+        .map(|m| {
+            let within = m.a.id == m.b.id;
+            FoundMatch {
+                a: region(&m.a, within.then_some(m.transform.region_a)),
+                b: region(&m.b, within.then_some(m.transform.region_b)),
+                similarity: m.similarity,
+            }
         })
         .collect())
 }

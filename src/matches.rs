@@ -19,7 +19,9 @@ fn side(place: &PanelPlace) -> Value {
 /// A match as one JSON object: `a`, `b` (`doc`, `path`, `page` 1-based, `bbox` `[x0, y0, x1, y1]`
 /// in PDF points from the top-left corner, `panel` id, `class`: blot, gel, microscopy, other or
 /// null when unknown), `similarity`, `verified`, `kind` and
-/// `transform`.
+/// `transform`. A part of a panel repeated elsewhere in it is a match of the panel with itself
+/// (`transform.within`; `region_a` and `region_b` are the two parts, `similarity` their
+/// correlation).
 pub fn to_json(m: &MatchRecord) -> Value {
     let t = &m.transform;
     json!({
@@ -41,6 +43,7 @@ pub fn to_json(m: &MatchRecord) -> Value {
             "left_out_share": t.left_out_share,
             "edited": t.edited,
             "partial": t.partial,
+            "within": t.within,
         },
         "suppressed": m.suppressed,
     })
@@ -88,7 +91,7 @@ pub fn table(matches: &[MatchRecord]) -> String {
     for m in matches {
         let t = &m.transform;
         out.push_str(&format!(
-            "{:<8} {:>6.3} {:<15} {:<44} {:<44} {} scale {:.2} rot {:+.0}° corr {:.2}{}{}\n",
+            "{:<8} {:>6.3} {:<15} {:<44} {:<44} {} scale {:.2} rot {:+.0}° corr {:.2}{}{}{}\n",
             if m.verified { "yes" } else { "no" },
             m.similarity,
             m.kind,
@@ -99,7 +102,8 @@ pub fn table(matches: &[MatchRecord]) -> String {
             t.rotation_deg,
             t.correlation,
             if t.edited { " edited" } else { "" },
-            if t.partial { " partial" } else { "" }
+            if t.partial { " partial" } else { "" },
+            if t.within { " within" } else { "" }
         ));
     }
     out
@@ -142,6 +146,7 @@ pub(crate) mod tests {
         // Stored before overlaps were verified: no `partial` key.
         let older = record(relation.clone());
         assert_eq!(to_json(&older)["transform"]["partial"], false);
+        assert_eq!(to_json(&older)["transform"]["within"], false);
         assert!(!table(std::slice::from_ref(&older)).contains("partial"));
         relation["partial"] = serde_json::Value::Bool(true);
         let shared = record(relation);
@@ -152,6 +157,24 @@ pub(crate) mod tests {
                 .nth(1)
                 .unwrap()
                 .ends_with(" partial")
+        );
+    }
+
+    #[test]
+    fn a_part_repeated_within_one_panel_is_marked_in_both_formats() {
+        let repeat = record(serde_json::json!({
+            "dihedral": "identity", "rotation_deg": 0.0, "scale": 1.0,
+            "region_a": [0.1, 0.3, 0.4, 0.5], "region_b": [0.6, 0.6, 0.9, 0.8],
+            "correlation": 0.99, "detail_correlation": 0.97, "partial": true, "within": true,
+            "verified": true
+        }));
+        assert_eq!(to_json(&repeat)["transform"]["within"], true);
+        assert!(
+            table(&[repeat])
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(" partial within")
         );
     }
 }

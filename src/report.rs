@@ -422,7 +422,12 @@ pub async fn write(
             } else {
                 String::new()
             },
-            if t.partial {
+            if t.within {
+                format!(
+                    "; a part of the panel ({:.0}% of it) is repeated elsewhere in it: the two parts outlined share their grain",
+                    region_area(&t.region_a) * 100.0
+                )
+            } else if t.partial {
                 format!(
                     "; they share a part only: {:.0}% of the first panel and {:.0}% of the second",
                     region_area(&t.region_a) * 100.0,

@@ -111,7 +111,7 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
     };
     run(&["ingest", catalog.to_str().unwrap()]);
     let wanted: BTreeSet<(String, String)> = pairs.into_iter().collect();
-    let (mut found, mut joined) = (BTreeSet::new(), Vec::new());
+    let (mut found, mut joined, mut within) = (BTreeSet::new(), Vec::new(), Vec::new());
     // Two crops cut from one blot: they may overlap, and a match laid part on part says so.
     let (mut same_blot, mut same_blot_partial) = (0, 0);
     for line in run(&["matches", "--verified"]).lines() {
@@ -124,6 +124,8 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
         let (a, b) = (file("a").min(file("b")), file("a").max(file("b")));
         if wanted.contains(&(a.clone(), b.clone())) {
             found.insert((a, b));
+        } else if m["a"]["panel"] == m["b"]["panel"] {
+            within.push(format!("{a}: {m}"));
         } else if host.get(&a) != host.get(&b) {
             joined.push(format!("{a} ~ {b}: {m}"));
         } else {
@@ -148,11 +150,127 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
         "crops of different blots matched:\n{}",
         joined.join("\n")
     );
+    // Nobody copied a part of these crops within itself.
+    assert!(
+        within.is_empty(),
+        "repeats within real crops:\n{}",
+        within.join("\n")
+    );
     // A floor well under what this build finds, so the test guards against losing the edited
     // copies rather than pinning a number.
     assert!(
         found.len() * 3 >= wanted.len() * 2,
         "only {} found",
         found.len()
+    );
+}
+
+#[test]
+fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
+    let path = shared_data()
+        .join("blots/polimi/polimi_cleanup__img_000025_patch_012_clipdrop-cleanup.png");
+    let Ok(blot) = image::open(&path) else {
+        eprintln!("{} is absent: nothing to check", path.display());
+        return;
+    };
+    let blot = blot.to_luma8();
+    // Its most varied window of 30% x 25% in the left half (bands), pasted into the right half.
+    let (w, h) = blot.dimensions();
+    let (cw, ch) = (w * 3 / 10, h / 4);
+    let variance = |x: u32, y: u32| {
+        let part = image::imageops::crop_imm(&blot, x, y, cw, ch);
+        let values: Vec<f32> = part
+            .to_image()
+            .pixels()
+            .map(|p| f32::from(p.0[0]))
+            .collect();
+        let mean = values.iter().sum::<f32>() / values.len() as f32;
+        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+    };
+    let (from_x, from_y) = (0..w / 2 - cw)
+        .step_by(8)
+        .flat_map(|x| (0..h - ch).step_by(8).map(move |y| (x, y)))
+        .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
+        .unwrap();
+    let (to_x, to_y) = (w * 6 / 10, h * 55 / 100);
+    let mut edited = blot.clone();
+    let part = image::imageops::crop_imm(&blot, from_x, from_y, cw, ch).to_image();
+    image::imageops::replace(&mut edited, &part, i64::from(to_x), i64::from(to_y));
+
+    // The edited blot on page 1, the blot as it was on page 2, drawn at 1.5 of its pixels per
+    // pixel of the page as rendered (150 dpi), so the copy is found on resampled pixels.
+    let dir = temp_dir("repeat-within");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    let mut doc = PdfDoc::new();
+    let side = w as f32 * 1.5 * 72.0 / 150.0;
+    for picture in [&edited, &blot] {
+        let id = doc
+            .add_image(
+                &image::DynamicImage::ImageLuma8(picture.clone()),
+                ImageEncoding::Flate,
+            )
+            .unwrap();
+        let page = doc.add_page(612.0, 792.0);
+        page.image(
+            BBox::new(
+                100.0,
+                150.0,
+                100.0 + side,
+                150.0 + side * h as f32 / w as f32,
+            ),
+            id,
+        );
+    }
+    doc.write_to(&catalog.join("repeat.pdf")).unwrap();
+    let data = dir.join("data");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["ingest", catalog.to_str().unwrap()]);
+    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let repeats: Vec<&serde_json::Value> = matches
+        .iter()
+        .filter(|m| m["transform"]["within"] == true)
+        .collect();
+    assert_eq!(repeats.len(), 1, "{matches:#?}");
+    let repeat = repeats[0];
+    assert_eq!(repeat["a"]["panel"], repeat["b"]["panel"]);
+    assert_eq!(repeat["a"]["page"], 1, "the untouched blot repeats nothing");
+    let centre = |key: &str| {
+        let r: Vec<f64> = repeat["transform"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0)
+    };
+    let placed = |x: u32, y: u32| {
+        (
+            (x as f64 + cw as f64 / 2.0) / w as f64,
+            (y as f64 + ch as f64 / 2.0) / h as f64,
+        )
+    };
+    let near = |(x, y): (f64, f64), (u, v): (f64, f64)| (x - u).hypot(y - v) <= 0.06;
+    let (a, b) = (centre("region_a"), centre("region_b"));
+    let (source, copy) = (placed(from_x, from_y), placed(to_x, to_y));
+    assert!(
+        (near(a, source) && near(b, copy)) || (near(a, copy) && near(b, source)),
+        "{repeat} is not the part at {source:?} and its copy at {copy:?}"
     );
 }

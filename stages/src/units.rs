@@ -883,7 +883,7 @@ pub struct MatchRecord {
     pub a: PanelPlace,
     /// The other.
     pub b: PanelPlace,
-    /// Vector similarity.
+    /// Vector similarity (for a part of a panel repeated within it, the two parts' correlation).
     pub similarity: f32,
     /// Whether geometric verification confirmed it.
     pub verified: bool,

@@ -88,6 +88,13 @@ pub struct VerifyConfig {
     /// 0.1–0.2. Real overlapping crops of one blot share it from 0.3 on in 362 of 374 pairs
     /// (`cargo bench --bench real_pairs`).
     pub partial_min_fine_correlation: f32,
+    /// Finest-detail correlation from which a part of a panel found again elsewhere in it is
+    /// one copied (see [`verify_within`]): look-alike bands and cells, drawn alike within one
+    /// picture, have grain of their own.
+    pub within_min_fine_correlation: f32,
+    /// Whether each picture panel is searched for parts of it repeated elsewhere in it (a
+    /// copied band or group of cells), recorded as a match of the panel with itself.
+    pub search_within_panels: bool,
 }
 
 impl Default for VerifyConfig {
@@ -109,6 +116,8 @@ impl Default for VerifyConfig {
             shared_grain_min_correlation: 0.8,
             min_graphic_repeats: 4,
             partial_min_fine_correlation: 0.3,
+            within_min_fine_correlation: 0.5,
+            search_within_panels: true,
         }
     }
 }
@@ -158,6 +167,10 @@ pub struct Relation {
     /// `region_b` are that part in each.
     #[serde(default)]
     pub partial: bool,
+    /// The two regions are parts of one panel: `region_a` a part of it found again at
+    /// `region_b` (a band or a group of cells copied within one picture).
+    #[serde(default)]
+    pub within: bool,
     /// Whether both correlations clear the thresholds.
     pub verified: bool,
 }
@@ -1036,6 +1049,246 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
     .finite_or_unverified()
 }
 
+/// A part of one panel that is a copy of another part of it (a band, a lane or a group of cells
+/// copied within one picture), as the relation of the panel to itself: `region_a` the part
+/// keypoints find again, `region_b` where it is found. `None` when nothing repeats; the relation
+/// is verified as an overlap between two panels is, and must share its grain from
+/// `within_min_fine_correlation` on. Only pictures textured all over are searched: a drawing
+/// repeats its strokes and lettering by design.
+pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> {
+    if !textured_all_over(&fit(panel, cfg.work_side)) {
+        return None;
+    }
+    let proposal = overlap::repeats(&overlap::Keypoints::for_repeats(panel))
+        .into_iter()
+        .next()?;
+    let (region_a, region_b, flat_grain) = registered_repeat(panel, &proposal)?;
+    // A part found again where it overlaps itself is a periodic structure (lanes, a grid); one
+    // whose grain is not its own is a look-alike. Neither is worth the dense tests.
+    let apart = overlap::area(intersection(&region_a, &region_b))
+        <= MAX_REPEAT_OVERLAP * overlap::area(region_a);
+    if !apart || flat_grain < cfg.within_min_fine_correlation {
+        return None;
+    }
+    let window_a = fit(&cut(panel, &region_a), cfg.work_side);
+    if window_a.width().min(window_a.height()) < MIN_OVERLAP_WINDOW_SIDE {
+        return None;
+    }
+    let window_b = fit(&cut(panel, &region_b), cfg.work_side);
+    let agreement = correlate(&window_a, &window_b, false);
+    let relation = aligned(Dihedral::Identity, 0.0, (region_a, region_b), &agreement);
+    let (mut relation, _) = judge(
+        panel,
+        panel,
+        relation,
+        Dihedral::Identity,
+        (&window_a, &window_b, &agreement.left_out),
+        cfg,
+    );
+    relation.partial = true;
+    relation.within = true;
+    // A repeat with a changed part is two look-alikes: a copy within a picture is moved whole.
+    relation.verified &=
+        !relation.edited && relation.fine_correlation >= cfg.within_min_fine_correlation;
+    Some(relation.finite_or_unverified())
+}
+
+/// Largest share of a repeat's part that its copy may cover.
+const MAX_REPEAT_OVERLAP: f32 = 0.1;
+
+/// Where two regions `[x0, y0, x1, y1]` overlap (empty when they do not).
+fn intersection(a: &[f32; 4], b: &[f32; 4]) -> [f32; 4] {
+    [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].min(b[2]),
+        a[3].min(b[3]),
+    ]
+}
+
+/// How far (pixels of the panel) from a repeat's copy its grain is compared again, as controls.
+const GRAIN_CONTROL_PX: [i64; 2] = [4, 8];
+/// Share of a repeat's box, at each side, left out as its edge.
+const REPEAT_EDGE_SHARE: f32 = 0.08;
+/// How far (pixels of the panel) a repeat's copy is moved to register it with its source.
+const REPEAT_REGISTER_PX: i64 = 3;
+
+/// The two parts of a repeat as boxes of one size, whole pixels of the panel apart, the copy
+/// moved to where its detail best agrees with the source's: a part copied within a picture is
+/// moved, not resized, and its grain only correlates in register. As shares of the panel, a
+/// quarter pixel inside each box's edges, so that cutting them gives back exactly those pixels;
+/// with the correlation of their grain where both are flat (see [`flat_grain_correlation`]),
+/// less the best the source reaches against the copy moved a few pixels any way.
+fn registered_repeat(
+    panel: &GrayImage,
+    proposal: &overlap::Overlap,
+) -> Option<([f32; 4], [f32; 4], f32)> {
+    let (w, h) = (i64::from(panel.width()), i64::from(panel.height()));
+    let (ra, rb) = (proposal.region_a, proposal.region_b);
+    let px = |v: f32, side: i64| (v * side as f32).round() as i64;
+    // The keypoints' span is grown by a patch, past the part copied: its edge, where the copy
+    // meets what it was pasted on, is left out.
+    let (full_w, full_h) = (px(ra[2] - ra[0], w), px(ra[3] - ra[1], h));
+    let (inset_x, inset_y) = (
+        (full_w as f32 * REPEAT_EDGE_SHARE).ceil() as i64 + 1,
+        (full_h as f32 * REPEAT_EDGE_SHARE).ceil() as i64 + 1,
+    );
+    let (bw, bh) = (full_w - 2 * inset_x, full_h - 2 * inset_y);
+    if bw < 8 || bh < 8 || bw > w || bh > h {
+        return None;
+    }
+    let (ax, ay) = (
+        (px(ra[0], w) + inset_x).clamp(0, w - bw),
+        (px(ra[1], h) + inset_y).clamp(0, h - bh),
+    );
+    let centre_b = (
+        (rb[0] + rb[2]) / 2.0 * w as f32,
+        (rb[1] + rb[3]) / 2.0 * h as f32,
+    );
+    let (bx, by) = (
+        (centre_b.0 - bw as f32 / 2.0).round() as i64,
+        (centre_b.1 - bh as f32 / 2.0).round() as i64,
+    );
+    let values = intensities(panel);
+    let finest = high_pass(&values, w as usize, h as usize, 1);
+    let window = |x: i64, y: i64| -> Vec<f32> {
+        (y..y + bh)
+            .flat_map(|yy| {
+                let row = (yy * w) as usize;
+                finest[row + x as usize..row + (x + bw) as usize].to_vec()
+            })
+            .collect()
+    };
+    let source = window(ax, ay);
+    let mut best: Option<(f32, i64, i64)> = None;
+    for dy in -REPEAT_REGISTER_PX..=REPEAT_REGISTER_PX {
+        for dx in -REPEAT_REGISTER_PX..=REPEAT_REGISTER_PX {
+            let (x, y) = (bx + dx, by + dy);
+            if x < 0 || y < 0 || x + bw > w || y + bh > h || (x == ax && y == ay) {
+                continue;
+            }
+            let score = pearson(&source, &window(x, y));
+            if best.is_none_or(|b| score > b.0) {
+                best = Some((score, x, y));
+            }
+        }
+    }
+    let (_, bx, by) = best?;
+    let ((ax, ay), (bx, by), (bw, bh)) =
+        trimmed_to_agreement(&values, w, ((ax, ay), (bx, by), (bw, bh)));
+    if bw < 8 || bh < 8 {
+        return None;
+    }
+    let cut_of = |image: &[f32], x: i64, y: i64| -> Vec<f32> {
+        (y..y + bh)
+            .flat_map(|yy| {
+                let row = (yy * w) as usize;
+                image[row + x as usize..row + (x + bw) as usize].to_vec()
+            })
+            .collect()
+    };
+    let bands = detail(&values, w as usize, h as usize);
+    let (source, source_bands) = (cut_of(&finest, ax, ay), cut_of(&bands, ax, ay));
+    let grain_at = |x: i64, y: i64| {
+        flat_grain_correlation(
+            (&source, &cut_of(&finest, x, y)),
+            (&source_bands, &cut_of(&bands, x, y)),
+        )
+    };
+    // Grain is the copy's own only if it agrees in register and nowhere near it: a stripe, a
+    // lane or a drawn bar agrees just as well a few pixels along itself, and a JPEG's blocks
+    // repeat every 8 pixels with the ringing of whatever was drawn alike in them.
+    let beside = GRAIN_CONTROL_PX
+        .into_iter()
+        .flat_map(|d| [(d, 0), (-d, 0), (0, d), (0, -d)])
+        .map(|(dx, dy)| (bx + dx, by + dy))
+        .filter(|&(x, y)| x >= 0 && y >= 0 && x + bw <= w && y + bh <= h)
+        .map(|(x, y)| grain_at(x, y))
+        .fold(0.0f32, f32::max);
+    let flat_grain = grain_at(bx, by) - beside;
+    let shares = |x: i64, y: i64| {
+        [
+            (x as f32 + 0.25) / w as f32,
+            (y as f32 + 0.25) / h as f32,
+            ((x + bw) as f32 - 0.25) / w as f32,
+            ((y + bh) as f32 - 0.25) / h as f32,
+        ]
+    };
+    Some((shares(ax, ay), shares(bx, by), flat_grain))
+}
+
+/// Most of a repeat's box (share of a side) trimmed off each edge where the two parts differ.
+const MAX_REPEAT_TRIM: f32 = 0.3;
+
+/// The boxes of a registered repeat (`(source, copy, size)` in pixels of the panel whose levels
+/// are `values`, `w` wide) without the lines along their edges where the two differ: the
+/// keypoints' span can reach past the part copied into what it was pasted on. A line differs
+/// when its mean difference is over twice the boxes' typical one and over a level.
+fn trimmed_to_agreement(
+    values: &[f32],
+    w: i64,
+    ((mut ax, mut ay), (mut bx, mut by), (mut bw, mut bh)): ((i64, i64), (i64, i64), (i64, i64)),
+) -> ((i64, i64), (i64, i64), (i64, i64)) {
+    let at = |x: i64, y: i64| values[(y * w + x) as usize];
+    let difference = |dx: i64, dy: i64| (at(ax + dx, ay + dy) - at(bx + dx, by + dy)).abs();
+    let mut all: Vec<f32> = (0..bh)
+        .flat_map(|y| (0..bw).map(move |x| (x, y)))
+        .map(|(x, y)| difference(x, y))
+        .collect();
+    all.sort_by(f32::total_cmp);
+    let typical = all.get(all.len() / 2).copied().unwrap_or(0.0);
+    let limit = (2.0 * typical).max(1.0);
+    let (most_x, most_y) = (
+        (bw as f32 * MAX_REPEAT_TRIM) as i64,
+        (bh as f32 * MAX_REPEAT_TRIM) as i64,
+    );
+    let column = |x: i64, bh: i64| (0..bh).map(|y| difference(x, y)).sum::<f32>() / bh as f32;
+    let row = |y: i64, bw: i64| (0..bw).map(|x| difference(x, y)).sum::<f32>() / bw as f32;
+    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
+    while left < most_x && column(left, bh) > limit {
+        left += 1;
+    }
+    while right < most_x && column(bw - 1 - right, bh) > limit {
+        right += 1;
+    }
+    while top < most_y && row(top, bw) > limit {
+        top += 1;
+    }
+    while bottom < most_y && row(bh - 1 - bottom, bw) > limit {
+        bottom += 1;
+    }
+    (ax, ay, bx, by) = (ax + left, ay + top, bx + left, by + top);
+    (bw, bh) = (bw - left - right, bh - top - bottom);
+    ((ax, ay), (bx, by), (bw, bh))
+}
+
+/// Correlation of two aligned parts' finest detail (`grain`) over the pixels where both are
+/// flat: where the band-pass detail (`bands`) of either is below the median. Bands drawn alike
+/// (a synthetic blot's rows, a stamp) share their outlines, which the finest detail follows; a
+/// copy also shares the grain between them.
+fn flat_grain_correlation(grain: (&[f32], &[f32]), bands: (&[f32], &[f32])) -> f32 {
+    let strength: Vec<f32> = bands
+        .0
+        .iter()
+        .zip(bands.1)
+        .map(|(a, b)| a.abs().max(b.abs()))
+        .collect();
+    let mut sorted = strength.clone();
+    sorted.sort_by(f32::total_cmp);
+    let Some(&median) = sorted.get(sorted.len() / 2) else {
+        return 0.0;
+    };
+    let (flat_a, flat_b): (Vec<f32>, Vec<f32>) = grain
+        .0
+        .iter()
+        .zip(grain.1)
+        .zip(&strength)
+        .filter(|(_, s)| **s <= median)
+        .map(|((a, b), _)| (*a, *b))
+        .unzip();
+    pearson(&flat_a, &flat_b)
+}
+
 /// `region` (fractions of the second panel after `d`) as fractions of the panel as drawn.
 fn region_as_drawn(d: Dihedral, region: [f32; 4]) -> [f32; 4] {
     // Where the point (u, v) of the turned panel comes from, as `Dihedral::apply` maps pixels.
@@ -1397,6 +1650,7 @@ fn aligned(
         left_out_share: 0.0,
         edited: false,
         partial: false,
+        within: false,
         verified: false,
     }
 }
@@ -2119,16 +2373,54 @@ impl Verify {
         }
         let mut matches = Vec::with_capacity(pairs.len());
         let mut verified = 0u64;
+        let place = |panel: &crate::units::PanelItem| PanelPlace {
+            id: panel.id,
+            doc: info.job.id,
+            path: info.job.path.display().to_string(),
+            page: panel.page + 1,
+            bbox: panel.bbox,
+            class: panel.class,
+        };
+        // Parts repeated within one picture: every panel of the document that is a picture
+        // (drawings repeat their strokes and lettering by design) and not boilerplate.
+        let pictures: Vec<&crate::units::PanelItem> = panels
+            .iter()
+            .zip(document.boilerplate.iter().chain(std::iter::repeat(&false)))
+            .filter(|(panel, boilerplate)| {
+                !panel.uniform
+                    && !**boilerplate
+                    && panel
+                        .class
+                        .is_some_and(|c| c != crate::units::PanelClass::Other)
+            })
+            .map(|(panel, _)| panel)
+            .collect();
+        let repeats: Vec<Option<Relation>> = if !self.config.search_within_panels {
+            Vec::new()
+        } else {
+            self.pool.install(|| {
+                pictures
+                    .par_iter()
+                    .map(|panel| verify_within(&panel.thumb.to_gray(), &self.config))
+                    .collect()
+            })
+        };
+        for (panel, relation) in pictures.iter().zip(repeats) {
+            let Some(relation) = relation else { continue };
+            verified += u64::from(relation.verified);
+            matches.push(MatchRecord {
+                a: place(panel),
+                b: place(panel),
+                similarity: relation.correlation,
+                verified: relation.verified,
+                kind: "intra_document".to_string(),
+                transform: relation,
+                suppressed: None,
+            });
+        }
         for ((candidate, newer), relation) in pairs.into_iter().zip(relations) {
             verified += u64::from(relation.verified);
-            let b = PanelPlace {
-                id: newer.id,
-                doc: info.job.id,
-                path: info.job.path.display().to_string(),
-                page: newer.page + 1,
-                bbox: newer.bbox,
-                class: newer.class,
-            };
+            let b = place(newer);
             let kind = if candidate.older.doc == info.job.id {
                 "intra_document"
             } else {
@@ -2713,6 +3005,107 @@ mod tests {
         pair
     }
 
+    /// The real polimi crops named, as grey images; `None` (said once) where the data is absent.
+    fn polimi_blots(names: &[&str]) -> Option<Vec<GrayImage>> {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/blots/polimi");
+        let blots: Option<Vec<GrayImage>> = names
+            .iter()
+            .map(|name| image::open(dir.join(name)).map(|i| i.to_luma8()).ok())
+            .collect();
+        if blots.is_none() {
+            eprintln!("../shared/data/blots/polimi is absent: nothing to check");
+        }
+        blots
+    }
+
+    #[test]
+    fn a_part_copied_elsewhere_in_one_real_blot_is_found_where_it_was_pasted() {
+        let Some(blots) = polimi_blots(&[
+            "polimi_cleanup__img_000025_patch_012_clipdrop-cleanup.png",
+            "polimi_cleanup__img_000003_patch_008_clipdrop-cleanup.png",
+        ]) else {
+            return;
+        };
+        for (blot, (to_x, to_y)) in blots.into_iter().zip([(0.6, 0.55), (0.55, 0.6)]) {
+            // The most varied window of the left half (bands, not bare membrane), pasted as it is
+            // into the right half.
+            let (w, h) = blot.dimensions();
+            let (cw, ch) = (w * 3 / 10, h / 4);
+            let variance = |x: u32, y: u32| {
+                let values =
+                    intensities(&image::imageops::crop_imm(&blot, x, y, cw, ch).to_image());
+                let mean = values.iter().sum::<f32>() / values.len() as f32;
+                values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+            };
+            let (from_x, from_y) = (0..w / 2 - cw)
+                .step_by(8)
+                .flat_map(|x| (0..h - ch).step_by(8).map(move |y| (x, y)))
+                .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
+                .unwrap();
+            let part = image::imageops::crop_imm(&blot, from_x, from_y, cw, ch).to_image();
+            let mut edited = blot.clone();
+            let (to_x, to_y) = ((to_x * w as f32) as u32, (to_y * h as f32) as u32);
+            image::imageops::replace(&mut edited, &part, i64::from(to_x), i64::from(to_y));
+
+            let relation = verify_within(&edited, &VerifyConfig::default()).expect("a repeat");
+            assert!(relation.verified && relation.within, "{relation:?}");
+            let centre = |r: [f32; 4]| ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
+            let placed = |x: u32, y: u32| {
+                (
+                    (x as f32 + cw as f32 / 2.0) / w as f32,
+                    (y as f32 + ch as f32 / 2.0) / h as f32,
+                )
+            };
+            let near = |(x, y): (f32, f32), (u, v): (f32, f32)| (x - u).hypot(y - v) <= 0.06;
+            let (a, b) = (centre(relation.region_a), centre(relation.region_b));
+            let (source, copy) = (placed(from_x, from_y), placed(to_x, to_y));
+            assert!(
+                (near(a, source) && near(b, copy)) || (near(a, copy) && near(b, source)),
+                "{relation:?} is not the part at {source:?} and its copy at {copy:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_blots_as_they_are_repeat_nothing() {
+        // Real membranes: rows of look-alike bands, lanes, a pasted GAN square, a DALL·E
+        // outpainting; none holds a part copied within itself.
+        let Some(blots) = polimi_blots(&[
+            "polimi__lf_64x64_google_000004_patch_000.png",
+            "polimi_cleanup__img_000003_patch_008_clipdrop-cleanup.png",
+            "polimi_cleanup__img_000025_patch_012_clipdrop-cleanup.png",
+            "polimi_gimp__img_000055_patch_031_gimp_p2p.png",
+            "polimi_dall_e__google_000016_patch_006_genuine_western_blots.png",
+            "polimi_dall_e__google_000093_patch_042_western_blots_with_detailed_background_3.png",
+        ]) else {
+            return;
+        };
+        for blot in blots {
+            let found = verify_within(&blot, &VerifyConfig::default());
+            assert!(found.as_ref().is_none_or(|r| !r.verified), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn look_alike_lanes_with_grain_of_their_own_are_no_repeat() {
+        // Lanes of one shape side by side, each with its own noise: every lane matches the next
+        // in layout, none in grain.
+        let mut state = 7u32;
+        let mut noise = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f32::from((state >> 24) as u8) / 255.0 - 0.5
+        };
+        let lanes = GrayImage::from_fn(240, 160, |x, y| {
+            let lane = (x % 40) as f32;
+            let band = (-((y as f32 - 80.0) / 6.0).powi(2)).exp()
+                * (lane > 8.0 && lane < 32.0) as u8 as f32;
+            Luma([(200.0 - 150.0 * band + 12.0 * noise()).clamp(0.0, 255.0) as u8])
+        });
+        let found = verify_within(&lanes, &VerifyConfig::default());
+        assert!(found.as_ref().is_none_or(|r| !r.verified), "{found:?}");
+    }
+
     #[test]
     fn two_crops_of_one_real_blot_that_overlap_are_laid_part_on_part() {
         // The left 65% of a real blot against its right 65%, shrunk to 80%: neither lies in
@@ -2870,6 +3263,7 @@ mod tests {
             left_out_share: 0.0,
             edited: false,
             partial: false,
+            within: false,
             verified: false,
         };
         // A single-band strip of 112 x 55 px against strips four times its size (seed 17's

@@ -19,14 +19,27 @@ const MIN_LEVEL_SIDE: u32 = 32;
 const PATCH_RADIUS: usize = 8;
 /// The patch is pooled into this many cells a side.
 const DESCRIPTOR_CELLS: usize = 8;
-/// Strongest corners kept per image, over all levels.
-const MAX_KEYPOINTS: usize = 250;
 /// Corners closer than this (pixels, at their level) to a stronger one are dropped.
 const SUPPRESSION_RADIUS: isize = 3;
-/// Corners weaker than this share of their level's strongest are noise.
-const MIN_RELATIVE_RESPONSE: f32 = 0.01;
-/// A patch whose pooled cells vary less than this (levels) is flat: no corner of it matches.
-const MIN_PATCH_DEVIATION: f32 = 2.0;
+/// Which corners of an image are kept.
+struct Corners {
+    /// Strongest corners kept per image, over all levels.
+    most: usize,
+    /// Corners weaker than this share of their level's strongest are noise.
+    min_relative_response: f32,
+    /// A patch whose pooled cells vary less than this (levels) is flat: no corner of it matches.
+    min_patch_deviation: f32,
+    /// Most pyramid levels searched.
+    levels: usize,
+}
+
+/// Corners of panels laid on each other.
+const OVERLAP_CORNERS: Corners = Corners {
+    most: 250,
+    min_relative_response: 0.01,
+    min_patch_deviation: 2.0,
+    levels: usize::MAX,
+};
 /// Patches alike from this cosine on may match.
 const MIN_MATCH_SIMILARITY: f32 = 0.8;
 /// A match's distance must be under this share of the distance to the runner-up: a repeated
@@ -76,7 +89,23 @@ impl Keypoints {
         let small = super::fit(image, KEYPOINT_SIDE);
         Self {
             size: (small.width() as f32, small.height() as f32),
-            points: keypoints(&small),
+            points: keypoints(&small, &OVERLAP_CORNERS),
+        }
+    }
+
+    /// Keypoints for [`repeats`]: a part copied within a panel is a small share of it, and what
+    /// it repeats is the membrane's own texture more than the strong edges of its bands, so the
+    /// corners are found at the panel's resolution (never enlarged: that smooths the texture
+    /// away) and down to weak ones.
+    pub(super) fn for_repeats(image: &GrayImage) -> Self {
+        let small = if image.width().max(image.height()) > REPEAT_KEYPOINT_SIDE {
+            super::fit(image, REPEAT_KEYPOINT_SIDE)
+        } else {
+            image.clone()
+        };
+        Self {
+            size: (small.width() as f32, small.height() as f32),
+            points: keypoints(&small, &REPEAT_CORNERS),
         }
     }
 }
@@ -108,18 +137,116 @@ pub(super) fn overlaps(a: &Keypoints, b: &GrayImage) -> Vec<Overlap> {
     proposals
 }
 
+/// Parts of one panel that its keypoints find again elsewhere in it (a band or a group of cells
+/// copied within one picture): the part the agreeing keypoints cover, and where the model lays
+/// it. Keypoints closer than a patch to each other never match, so a part is never found on
+/// itself; a row of look-alike bands matches several places equally and is not proposed.
+pub(super) fn repeats(k: &Keypoints) -> Vec<Overlap> {
+    let points = &k.points;
+    let pairs = repeated_matches(points);
+    let Some((model, inliers)) = best_model_with(points, points, &pairs, MIN_REPEAT_INLIERS) else {
+        return Vec::new();
+    };
+    if !(REPEAT_SCALE_RANGE.0..=REPEAT_SCALE_RANGE.1).contains(&model.scale)
+        || model.tx.hypot(model.ty) < MIN_REPEAT_SHIFT
+    {
+        return Vec::new();
+    }
+    let (w, h) = k.size;
+    let covered = model.covered(points, &inliers, [0.0, 0.0, w, h]);
+    let proposal = model.proposal(covered, k.size, k.size);
+    if area(proposal.region_a) <= 0.0 || area(proposal.region_b) <= 0.0 {
+        return Vec::new();
+    }
+    vec![proposal]
+}
+
+/// Longest side the keypoints of a panel searched for repeats are found at, in pixels.
+const REPEAT_KEYPOINT_SIDE: u32 = 384;
+/// Corners of a panel searched for repeats.
+const REPEAT_CORNERS: Corners = Corners {
+    most: 600,
+    min_relative_response: 0.001,
+    min_patch_deviation: 0.5,
+    levels: 2,
+};
+/// Fewest agreeing matches for a repeat within one panel: a copied band spans few corners.
+const MIN_REPEAT_INLIERS: usize = 6;
+/// Scales a part may be copied at within one panel.
+const REPEAT_SCALE_RANGE: (f32, f32) = (0.8, 1.25);
+/// Shortest shift (pixels at the keypoint side) between a part and its copy.
+const MIN_REPEAT_SHIFT: f32 = 2.0 * PATCH_RADIUS as f32;
+
+/// Matches of a panel's keypoints among themselves, each pair both ways round: mutual best
+/// matches, alike enough and clearly better than the runner-up, between corners whose patches
+/// do not overlap.
+fn repeated_matches(points: &[Keypoint]) -> Vec<(usize, usize)> {
+    let n = points.len();
+    let apart = |i: usize, j: usize| {
+        let reach = PATCH_RADIUS as f32 * 2.0 * points[i].scale.max(points[j].scale);
+        let (dx, dy) = (points[i].x - points[j].x, points[i].y - points[j].y);
+        dx * dx + dy * dy >= reach * reach
+    };
+    // Each pair's similarity, once (the table is symmetric); none between corners too close.
+    let mut table = vec![f32::MIN; n * n];
+    for i in 0..n {
+        for j in i + 1..n {
+            if apart(i, j) {
+                let s = super::dot_product(&points[i].descriptor, &points[j].descriptor);
+                table[i * n + j] = s;
+                table[j * n + i] = s;
+            }
+        }
+    }
+    let distance = |s: f32| (2.0 - 2.0 * s).max(0.0).sqrt();
+    // Each corner's best and runner-up among the corners apart from it.
+    let best: Vec<(usize, f32, f32)> = table
+        .chunks_exact(n.max(1))
+        .map(|row| {
+            let (mut first, mut second) = ((usize::MAX, f32::MIN), f32::MIN);
+            for (j, &s) in row.iter().enumerate() {
+                if s > first.1 {
+                    second = first.1;
+                    first = (j, s);
+                } else if s > second {
+                    second = s;
+                }
+            }
+            (first.0, first.1, second)
+        })
+        .collect();
+    let mut matches: Vec<(f32, (usize, usize))> = (0..n)
+        .filter_map(|i| {
+            let (j, s, second) = best[i];
+            (j != usize::MAX
+                && i < j
+                && best[j].0 == i
+                && s >= MIN_MATCH_SIMILARITY
+                && distance(s) < MAX_DISTANCE_RATIO * distance(second)
+                && distance(s) < MAX_DISTANCE_RATIO * distance(best[j].2))
+            .then_some((s, (i, j)))
+        })
+        .collect();
+    matches.sort_by(|x, y| y.0.total_cmp(&x.0));
+    matches.truncate(MAX_MATCHES / 2);
+    matches
+        .into_iter()
+        .flat_map(|(_, (i, j))| [(i, j), (j, i)])
+        .collect()
+}
+
 /// The area of a region `[x0, y0, x1, y1]` (none when it is empty).
 pub(super) fn area(r: [f32; 4]) -> f32 {
     (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)
 }
 
 /// The strongest corners of `image` over its pyramid, each with its patch.
-fn keypoints(image: &GrayImage) -> Vec<Keypoint> {
+fn keypoints(image: &GrayImage, corners: &Corners) -> Vec<Keypoint> {
     let mut found: Vec<(f32, Keypoint)> = Vec::new();
     let mut level = image.clone();
     let mut scale = 1.0f32;
-    loop {
-        found.extend(level_keypoints(&level, scale));
+    for _ in 0..corners.levels {
+        found.extend(level_keypoints(&level, scale, corners));
         let (w, h) = (
             (image.width() as f32 / (scale * LEVEL_STEP)).round() as u32,
             (image.height() as f32 / (scale * LEVEL_STEP)).round() as u32,
@@ -131,12 +258,12 @@ fn keypoints(image: &GrayImage) -> Vec<Keypoint> {
         level = resample(image, w, h);
     }
     found.sort_by(|x, y| y.0.total_cmp(&x.0));
-    found.truncate(MAX_KEYPOINTS);
+    found.truncate(corners.most);
     found.into_iter().map(|(_, k)| k).collect()
 }
 
 /// Corners of one level (Harris response, local maxima), with their strength.
-fn level_keypoints(level: &GrayImage, scale: f32) -> Vec<(f32, Keypoint)> {
+fn level_keypoints(level: &GrayImage, scale: f32, corners: &Corners) -> Vec<(f32, Keypoint)> {
     let (w, h) = (level.width() as usize, level.height() as usize);
     let r = PATCH_RADIUS;
     if w <= 2 * r + 2 || h <= 2 * r + 2 {
@@ -164,7 +291,7 @@ fn level_keypoints(level: &GrayImage, scale: f32) -> Vec<(f32, Keypoint)> {
             sxx[i] * syy[i] - sxy[i] * sxy[i] - 0.04 * trace * trace
         })
         .collect();
-    let floor = response.iter().copied().fold(0.0f32, f32::max) * MIN_RELATIVE_RESPONSE;
+    let floor = response.iter().copied().fold(0.0f32, f32::max) * corners.min_relative_response;
     let mut found = Vec::new();
     let s = SUPPRESSION_RADIUS;
     for y in r..h - r {
@@ -191,7 +318,7 @@ fn level_keypoints(level: &GrayImage, scale: f32) -> Vec<(f32, Keypoint)> {
             if !is_peak {
                 continue;
             }
-            let Some(descriptor) = describe(&values, w, x, y) else {
+            let Some(descriptor) = describe(&values, w, (x, y), corners.min_patch_deviation) else {
                 continue;
             };
             found.push((
@@ -249,8 +376,8 @@ fn box_sum(values: &[f32], w: usize, h: usize) -> Vec<f32> {
 fn describe(
     values: &[f32],
     w: usize,
-    x: usize,
-    y: usize,
+    (x, y): (usize, usize),
+    min_patch_deviation: f32,
 ) -> Option<[f32; DESCRIPTOR_CELLS * DESCRIPTOR_CELLS]> {
     let r = PATCH_RADIUS;
     let cell = 2 * r / DESCRIPTOR_CELLS;
@@ -268,7 +395,7 @@ fn describe(
     let mean = d.iter().sum::<f32>() / d.len() as f32;
     d.iter_mut().for_each(|v| *v -= mean);
     let norm = d.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm / (d.len() as f32).sqrt() < MIN_PATCH_DEVIATION {
+    if norm / (d.len() as f32).sqrt() < min_patch_deviation {
         return None;
     }
     d.iter_mut().for_each(|v| *v /= norm);
@@ -404,7 +531,17 @@ fn best_model(
     kb: &[Keypoint],
     matches: &[(usize, usize)],
 ) -> Option<(Model, Vec<(usize, usize)>)> {
-    if matches.len() < MIN_INLIERS {
+    best_model_with(ka, kb, matches, MIN_INLIERS)
+}
+
+/// [`best_model`] with at least `min_inliers` agreeing matches.
+fn best_model_with(
+    ka: &[Keypoint],
+    kb: &[Keypoint],
+    matches: &[(usize, usize)],
+    min_inliers: usize,
+) -> Option<(Model, Vec<(usize, usize)>)> {
+    if matches.len() < min_inliers {
         return None;
     }
     let mut best: Option<(usize, Model)> = None;
@@ -434,7 +571,7 @@ fn best_model(
         }
     }
     let (count, model) = best?;
-    if count < MIN_INLIERS {
+    if count < min_inliers {
         return None;
     }
     let inliers: Vec<(usize, usize)> = matches
