@@ -92,8 +92,8 @@ pub struct VerifyConfig {
     /// one copied (see [`verify_within`]): look-alike bands and cells, drawn alike within one
     /// picture, have grain of their own.
     pub within_min_fine_correlation: f32,
-    /// Whether each picture panel is searched for parts of it repeated elsewhere in it (a
-    /// copied band or group of cells), recorded as a match of the panel with itself.
+    /// Whether each blot and gel is searched for parts of it repeated elsewhere in it (a copied
+    /// band or lane), recorded as a match of the panel with itself.
     pub search_within_panels: bool,
 }
 
@@ -2381,17 +2381,18 @@ impl Verify {
             bbox: panel.bbox,
             class: panel.class,
         };
-        // Parts repeated within one picture: every panel of the document that is a picture
-        // (drawings repeat their strokes and lettering by design) and not boilerplate.
+        // Parts repeated within one picture: every blot and gel of the document that is not
+        // boilerplate. Drawings repeat their strokes and lettering by design, and charts taken
+        // for micrographs (coloured bars, a legend's repeated lines, recompressed) are where
+        // repeats were found wrongly, so micrographs are left out for now.
         let pictures: Vec<&crate::units::PanelItem> = panels
             .iter()
             .zip(document.boilerplate.iter().chain(std::iter::repeat(&false)))
             .filter(|(panel, boilerplate)| {
+                use crate::units::PanelClass::{Blot, Gel};
                 !panel.uniform
                     && !**boilerplate
-                    && panel
-                        .class
-                        .is_some_and(|c| c != crate::units::PanelClass::Other)
+                    && panel.class.is_some_and(|c| matches!(c, Blot | Gel))
             })
             .map(|(panel, _)| panel)
             .collect();
