@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::GrayImage;
+use panelscope::synth::edits::{CopiedWithin, copied_within};
 use panelscope_models::{ClassicalEmbedder, Dihedral, Embedder};
 use panelscope_stages::verify::{VerifyConfig, verify, verify_within};
 use rayon::prelude::*;
@@ -136,7 +137,17 @@ fn main() {
         .enumerate()
         .map(|(k, image)| {
             let as_is = verify_within(image, &config).is_some_and(|r| r.verified);
-            let (edited, [source, copy]) = with_a_part_copied(image, k);
+            // A place in the right half that varies with the crop.
+            let (w, h) = image.dimensions();
+            let to = (
+                0.5 + ((k as u32 * 11) % (w / 5)) as f32 / w as f32,
+                ((k as u32 * 29 + h / 3) % (h * 3 / 4)) as f32 / h as f32,
+            );
+            let CopiedWithin {
+                image: edited,
+                source,
+                copy,
+            } = copied_within(image, to);
             let found = verify_within(&edited, &config).is_some_and(|r| {
                 let at = |r: [f32; 4], (x, y): (f32, f32)| {
                     ((r[0] + r[2]) / 2.0 - x).hypot((r[1] + r[3]) / 2.0 - y) <= 0.06
@@ -166,43 +177,4 @@ fn main() {
         "",
         within.iter().filter(|w| w.1).count()
     );
-}
-
-/// A point as shares of an image's width and height.
-type Centre = (f32, f32);
-
-/// `image` with its most varied 30% × 25% window of the left half (bands more than bare
-/// membrane) pasted into the right half, at a place that varies with `k`; and the centres of the
-/// part and of its copy, as shares of the image's sides.
-fn with_a_part_copied(image: &GrayImage, k: usize) -> (GrayImage, [Centre; 2]) {
-    let (w, h) = image.dimensions();
-    let (cw, ch) = (w * 3 / 10, h / 4);
-    let variance = |x: u32, y: u32| {
-        let part = image::imageops::crop_imm(image, x, y, cw, ch);
-        let values: Vec<f32> = part
-            .to_image()
-            .pixels()
-            .map(|p| f32::from(p.0[0]))
-            .collect();
-        let mean = values.iter().sum::<f32>() / values.len() as f32;
-        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
-    };
-    let (from_x, from_y) = (0..w / 2 - cw)
-        .step_by(8)
-        .flat_map(|x| (0..h - ch).step_by(8).map(move |y| (x, y)))
-        .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
-        .expect("a window");
-    let k = k as u32;
-    let to_x = w / 2 + (k * 11) % (w / 2 - cw);
-    let to_y = (k * 29 + h / 3) % (h - ch);
-    let mut edited = image.clone();
-    let part = image::imageops::crop_imm(image, from_x, from_y, cw, ch).to_image();
-    image::imageops::replace(&mut edited, &part, i64::from(to_x), i64::from(to_y));
-    let centre = |x: u32, y: u32| {
-        (
-            (x as f32 + cw as f32 / 2.0) / w as f32,
-            (y as f32 + ch as f32 / 2.0) / h as f32,
-        )
-    };
-    (edited, [centre(from_x, from_y), centre(to_x, to_y)])
 }

@@ -16,19 +16,7 @@ use support::temp_dir;
 const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
 
 fn run(args: &[&str], data: &Path) -> String {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "panelscope {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::panelscope(data, args)
 }
 
 /// A catalog with only procedural panels, so the test needs nothing outside the repository.

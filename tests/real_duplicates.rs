@@ -7,15 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod support;
 
 use panelscope::pdfgen::{ImageEncoding, PdfDoc};
+use panelscope::synth::edits::copied_within;
 use panelscope_stages::units::BBox;
 use support::temp_dir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
 
 fn shared_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
@@ -95,20 +93,7 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
     }
 
     let data = dir.join("data");
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| support::panelscope(&data, args);
     run(&["ingest", catalog.to_str().unwrap()]);
     let wanted: BTreeSet<(String, String)> = pairs.into_iter().collect();
     let (mut found, mut joined, mut within) = (BTreeSet::new(), Vec::new(), Vec::new());
@@ -174,28 +159,8 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
         return;
     };
     let blot = blot.to_luma8();
-    // Its most varied window of 30% x 25% in the left half (bands), pasted into the right half.
     let (w, h) = blot.dimensions();
-    let (cw, ch) = (w * 3 / 10, h / 4);
-    let variance = |x: u32, y: u32| {
-        let part = image::imageops::crop_imm(&blot, x, y, cw, ch);
-        let values: Vec<f32> = part
-            .to_image()
-            .pixels()
-            .map(|p| f32::from(p.0[0]))
-            .collect();
-        let mean = values.iter().sum::<f32>() / values.len() as f32;
-        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
-    };
-    let (from_x, from_y) = (0..w / 2 - cw)
-        .step_by(8)
-        .flat_map(|x| (0..h - ch).step_by(8).map(move |y| (x, y)))
-        .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
-        .unwrap();
-    let (to_x, to_y) = (w * 6 / 10, h * 55 / 100);
-    let mut edited = blot.clone();
-    let part = image::imageops::crop_imm(&blot, from_x, from_y, cw, ch).to_image();
-    image::imageops::replace(&mut edited, &part, i64::from(to_x), i64::from(to_y));
+    let copied = copied_within(&blot, (0.6, 0.55));
 
     // The edited blot on page 1, the blot as it was on page 2, drawn at 1.5 of its pixels per
     // pixel of the page as rendered (150 dpi), so the copy is found on resampled pixels.
@@ -204,7 +169,7 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
     std::fs::create_dir_all(&catalog).unwrap();
     let mut doc = PdfDoc::new();
     let side = w as f32 * 1.5 * 72.0 / 150.0;
-    for picture in [&edited, &blot] {
+    for picture in [&copied.image, &blot] {
         let id = doc
             .add_image(
                 &image::DynamicImage::ImageLuma8(picture.clone()),
@@ -224,20 +189,7 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
     }
     doc.write_to(&catalog.join("repeat.pdf")).unwrap();
     let data = dir.join("data");
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| support::panelscope(&data, args);
     run(&["ingest", catalog.to_str().unwrap()]);
     let matches: Vec<serde_json::Value> = run(&["matches", "--verified"])
         .lines()
@@ -260,15 +212,10 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
             .collect();
         ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0)
     };
-    let placed = |x: u32, y: u32| {
-        (
-            (x as f64 + cw as f64 / 2.0) / w as f64,
-            (y as f64 + ch as f64 / 2.0) / h as f64,
-        )
-    };
     let near = |(x, y): (f64, f64), (u, v): (f64, f64)| (x - u).hypot(y - v) <= 0.06;
     let (a, b) = (centre("region_a"), centre("region_b"));
-    let (source, copy) = (placed(from_x, from_y), placed(to_x, to_y));
+    let widen = |(x, y): (f32, f32)| (f64::from(x), f64::from(y));
+    let (source, copy) = (widen(copied.source), widen(copied.copy));
     assert!(
         (near(a, source) && near(b, copy)) || (near(a, copy) && near(b, source)),
         "{repeat} is not the part at {source:?} and its copy at {copy:?}"
