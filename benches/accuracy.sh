@@ -95,8 +95,9 @@
 # they were checked once on the unseen seed 69 (83 of 114, precision 0.903, before and after).
 # The search for a part repeated within one blot or gel (2026-12-05, eighth session) came from
 # real polimi crops with a part pasted within them, and its guards (grain controls, blots and gels
-# only) from the wrong repeats it found on seeds 13, 17, 37, 41, 46 and 70 (charts taken for
-# micrographs); with them those seeds are as they were (423 of 570 at 0.955; seed 70: 82 of 114
+# only, parts textured all over) from the wrong repeats it found on seeds 13, 17, 37, 41, 46 and
+# 70 (charts taken for micrographs or blots); with them those seeds are as they were (423 of 570
+# at 0.955; seed 70: 82 of 114
 # at 0.943). No seed below 71 is unseen (59 was never run): pass 71 or more for an honest check. (The
 # learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
@@ -124,7 +125,7 @@ printf '[embed]\nmodel = "learned"\n[index]\nmin_similarity = 0.70\n' > "$work/l
 # Real duplicates made by people, through the whole job (tests/real_duplicates.rs).
 real_pairs="(../shared/data is absent: not measured)"
 if [ -d ../shared/data ]; then
-  real_pairs="$(cargo test --release --locked --quiet --test real_duplicates -- --nocapture 2>&1 | grep -E '^(pairs of hand edits|matches joining)')"
+  real_pairs="$(cargo test --release --locked --quiet --test real_duplicates -- --nocapture --test-threads=1 2>&1 | grep -oE '(pairs of hand edits|matches joining).*')"
 fi
 {
   echo "# Accuracy on a synthetic catalog"

@@ -1075,6 +1075,11 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
         return None;
     }
     let window_b = fit(&cut(panel, &region_b), cfg.work_side);
+    // Lettering and rules drawn alike on paper (a chart's tick labels, taken with the chart for
+    // a blot) repeat to the pixel: a repeat must be of picture, textured all over.
+    if !(textured_all_over(&window_a) && textured_all_over(&window_b)) {
+        return None;
+    }
     let agreement = correlate(&window_a, &window_b, false);
     let relation = aligned(Dihedral::Identity, 0.0, (region_a, region_b), &agreement);
     let (mut relation, _) = judge(
