@@ -1059,9 +1059,7 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
     if !textured_all_over(&fit(panel, cfg.work_side)) {
         return None;
     }
-    let proposal = overlap::repeats(&overlap::Keypoints::for_repeats(panel))
-        .into_iter()
-        .next()?;
+    let proposal = overlap::repeat(&overlap::Keypoints::for_repeats(panel))?;
     let (region_a, region_b, flat_grain) = registered_repeat(panel, &proposal)?;
     // A part found again where it overlaps itself is a periodic structure (lanes, a grid); one
     // whose grain is not its own is a look-alike. Neither is worth the dense tests.
@@ -1232,7 +1230,7 @@ const MAX_REPEAT_TRIM: f32 = 0.3;
 fn trimmed_to_agreement(
     values: &[f32],
     w: i64,
-    ((mut ax, mut ay), (mut bx, mut by), (mut bw, mut bh)): ((i64, i64), (i64, i64), (i64, i64)),
+    ((ax, ay), (bx, by), (bw, bh)): ((i64, i64), (i64, i64), (i64, i64)),
 ) -> ((i64, i64), (i64, i64), (i64, i64)) {
     let at = |x: i64, y: i64| values[(y * w + x) as usize];
     let difference = |dx: i64, dy: i64| (at(ax + dx, ay + dy) - at(bx + dx, by + dy)).abs();
@@ -1247,24 +1245,26 @@ fn trimmed_to_agreement(
         (bw as f32 * MAX_REPEAT_TRIM) as i64,
         (bh as f32 * MAX_REPEAT_TRIM) as i64,
     );
-    let column = |x: i64, bh: i64| (0..bh).map(|y| difference(x, y)).sum::<f32>() / bh as f32;
-    let row = |y: i64, bw: i64| (0..bw).map(|x| difference(x, y)).sum::<f32>() / bw as f32;
+    let column = |x: i64| (0..bh).map(|y| difference(x, y)).sum::<f32>() / bh as f32;
+    let row = |y: i64| (0..bw).map(|x| difference(x, y)).sum::<f32>() / bw as f32;
     let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
-    while left < most_x && column(left, bh) > limit {
+    while left < most_x && column(left) > limit {
         left += 1;
     }
-    while right < most_x && column(bw - 1 - right, bh) > limit {
+    while right < most_x && column(bw - 1 - right) > limit {
         right += 1;
     }
-    while top < most_y && row(top, bw) > limit {
+    while top < most_y && row(top) > limit {
         top += 1;
     }
-    while bottom < most_y && row(bh - 1 - bottom, bw) > limit {
+    while bottom < most_y && row(bh - 1 - bottom) > limit {
         bottom += 1;
     }
-    (ax, ay, bx, by) = (ax + left, ay + top, bx + left, by + top);
-    (bw, bh) = (bw - left - right, bh - top - bottom);
-    ((ax, ay), (bx, by), (bw, bh))
+    (
+        (ax + left, ay + top),
+        (bx + left, by + top),
+        (bw - left - right, bh - top - bottom),
+    )
 }
 
 /// Correlation of two aligned parts' finest detail (`grain`) over the pixels where both are

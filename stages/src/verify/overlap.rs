@@ -93,7 +93,7 @@ impl Keypoints {
         }
     }
 
-    /// Keypoints for [`repeats`]: a part copied within a panel is a small share of it, and what
+    /// Keypoints for [`repeat`]: a part copied within a panel is a small share of it, and what
     /// it repeats is the membrane's own texture more than the strong edges of its bands, so the
     /// corners are found at the panel's resolution (never enlarged: that smooths the texture
     /// away) and down to weak ones.
@@ -137,28 +137,23 @@ pub(super) fn overlaps(a: &Keypoints, b: &GrayImage) -> Vec<Overlap> {
     proposals
 }
 
-/// Parts of one panel that its keypoints find again elsewhere in it (a band or a group of cells
+/// A part of one panel that its keypoints find again elsewhere in it (a band or a group of cells
 /// copied within one picture): the part the agreeing keypoints cover, and where the model lays
 /// it. Keypoints closer than a patch to each other never match, so a part is never found on
 /// itself; a row of look-alike bands matches several places equally and is not proposed.
-pub(super) fn repeats(k: &Keypoints) -> Vec<Overlap> {
+pub(super) fn repeat(k: &Keypoints) -> Option<Overlap> {
     let points = &k.points;
     let pairs = repeated_matches(points);
-    let Some((model, inliers)) = best_model_with(points, points, &pairs, MIN_REPEAT_INLIERS) else {
-        return Vec::new();
-    };
+    let (model, inliers) = best_model_with(points, points, &pairs, MIN_REPEAT_INLIERS)?;
     if !(REPEAT_SCALE_RANGE.0..=REPEAT_SCALE_RANGE.1).contains(&model.scale)
         || model.tx.hypot(model.ty) < MIN_REPEAT_SHIFT
     {
-        return Vec::new();
+        return None;
     }
     let (w, h) = k.size;
     let covered = model.covered(points, &inliers, [0.0, 0.0, w, h]);
     let proposal = model.proposal(covered, k.size, k.size);
-    if area(proposal.region_a) <= 0.0 || area(proposal.region_b) <= 0.0 {
-        return Vec::new();
-    }
-    vec![proposal]
+    (area(proposal.region_a) > 0.0 && area(proposal.region_b) > 0.0).then_some(proposal)
 }
 
 /// Longest side the keypoints of a panel searched for repeats are found at, in pixels.
