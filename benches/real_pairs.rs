@@ -11,15 +11,20 @@
 //! so any repeat found is wrong), and with a part copied within it (the most varied window of
 //! 30% × 25% of the left half, pasted into the right half), which must be found where it was put.
 //!
+//! Then each crop with the next crop of another blot (`verify_shared_parts`, at one scale): as they
+//! are (they share nothing, so any shared part found is wrong), and with a band-sized strip of the
+//! first (its most varied window of 30% × 12.5%) pasted into the second, which must be found in
+//! both where it was cut and where it was put.
+//!
 //! Run: `cargo bench --bench real_pairs` (needs ../shared/data; about a minute on 2 cores).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::GrayImage;
-use panelscope::synth::edits::{CopiedWithin, copied_within};
+use panelscope::synth::edits::{CopiedWithin, Spliced, copied_within, spliced};
 use panelscope_models::{ClassicalEmbedder, Dihedral, Embedder};
-use panelscope_stages::verify::{VerifyConfig, verify, verify_within};
+use panelscope_stages::verify::{VerifyConfig, verify, verify_shared_parts, verify_within};
 use rayon::prelude::*;
 
 /// Cosine from which a pair is verified: `[index] min_nearest_similarity`.
@@ -176,5 +181,55 @@ fn main() {
         images.len(),
         "",
         within.iter().filter(|w| w.1).count()
+    );
+    let shared: Vec<(bool, bool)> = (0..images.len())
+        .into_par_iter()
+        .filter_map(|k| {
+            let next = (1..images.len())
+                .map(|step| (k + step) % images.len())
+                .find(|&j| kind(k.min(j), k.max(j)) == 3)?;
+            let (donor, recipient) = (&images[k], &images[next]);
+            let as_is = verify_shared_parts(&[donor, recipient], &config)
+                .iter()
+                .any(|(_, _, r)| r.verified);
+            // A place that varies with the pair.
+            let to = (
+                ((k * 13) % 60) as f32 / 100.0,
+                ((k * 7) % 80) as f32 / 100.0,
+            );
+            let Spliced {
+                image: edited,
+                strip,
+                pasted,
+            } = spliced(donor, recipient, to);
+            let inside = |r: [f32; 4], outer: [f32; 4]| {
+                let (x, y) = ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
+                x >= outer[0] && x <= outer[2] && y >= outer[1] && y <= outer[3]
+            };
+            let found = verify_shared_parts(&[donor, &edited], &config)
+                .iter()
+                .any(|(_, _, r)| {
+                    r.verified && inside(r.region_a, strip) && inside(r.region_b, pasted)
+                });
+            Some((as_is, found))
+        })
+        .collect();
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "each crop with the next crop of another blot", "pairs", "", "shared"
+    );
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "as they are (they share nothing: wrong)",
+        shared.len(),
+        "",
+        shared.iter().filter(|s| s.0).count()
+    );
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "with a strip of one spliced into the other (found)",
+        shared.len(),
+        "",
+        shared.iter().filter(|s| s.1).count()
     );
 }

@@ -431,7 +431,8 @@ pub fn hashed_panels(store: &Store) -> Result<Vec<HashedPanel>> {
 }
 
 /// The pipeline's verified, unsuppressed matches, scored by their vector similarity. A match
-/// of a panel with itself (a part of it repeated elsewhere in it) stands for its two parts.
+/// of two panels that share a part only, or of a panel with itself (a part of it repeated
+/// elsewhere in it), stands for its two parts.
 pub fn pipeline_matches(store: &Store) -> Result<Vec<FoundMatch>> {
     let region = |place: &panelscope_stages::units::PanelPlace, part: Option<[f32; 4]>| {
         let b = place.bbox.to_array();
@@ -457,10 +458,10 @@ pub fn pipeline_matches(store: &Store) -> Result<Vec<FoundMatch>> {
         .matches(true, false)?
         .iter()
         .map(|m| {
-            let within = m.a.id == m.b.id;
+            let parts = m.a.id == m.b.id || m.transform.partial;
             FoundMatch {
-                a: region(&m.a, within.then_some(m.transform.region_a)),
-                b: region(&m.b, within.then_some(m.transform.region_b)),
+                a: region(&m.a, parts.then_some(m.transform.region_a)),
+                b: region(&m.b, parts.then_some(m.transform.region_b)),
                 similarity: m.similarity,
             }
         })

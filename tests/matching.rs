@@ -349,11 +349,13 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
     );
 
     // Nor are they found by the crop's nearest neighbours, with them off (see
-    // `crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours`).
+    // `crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours`), nor by the search
+    // of one document's pictures for parts they share, which finds the crop drawn at its pixels'
+    // scale beside its panel whatever the candidates.
     let no_windows = dir.join("no-windows.toml");
     std::fs::write(
         &no_windows,
-        "[embed]\nwindow_sizes = []\n[index]\nnearest_candidates = 0\n",
+        "[embed]\nwindow_sizes = []\n[index]\nnearest_candidates = 0\n[verify]\nsearch_shared_parts = false\n",
     )
     .unwrap();
     for (config, found) in [(None, true), (Some(&no_windows), false)] {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 mod support;
 
 use panelscope::pdfgen::{ImageEncoding, PdfDoc};
-use panelscope::synth::edits::copied_within;
+use panelscope::synth::edits::{copied_within, spliced};
 use panelscope_stages::units::BBox;
 use support::temp_dir;
 
@@ -150,6 +150,33 @@ fn hand_edited_copies_of_real_blots_are_found_and_no_two_blots_are_joined() {
     );
 }
 
+/// `doc` written as the one PDF of a catalog, ingested into a fresh data dir: the verified
+/// matches, as `matches --verified` prints them.
+fn verified_matches(label: &str, doc: &PdfDoc) -> Vec<serde_json::Value> {
+    let dir = temp_dir(label);
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    doc.write_to(&catalog.join(format!("{label}.pdf"))).unwrap();
+    let data = dir.join("data");
+    let run = |args: &[&str]| support::panelscope(&data, args);
+    run(&["ingest", catalog.to_str().unwrap()]);
+    run(&["matches", "--verified"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The centre of a match's region `key` (`region_a` or `region_b`), as shares of its panel.
+fn centre(found: &serde_json::Value, key: &str) -> (f64, f64) {
+    let r: Vec<f64> = found["transform"][key]
+        .as_array()
+        .expect("a region")
+        .iter()
+        .map(|v| v.as_f64().expect("a number"))
+        .collect();
+    ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0)
+}
+
 #[test]
 fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
     let path = shared_data()
@@ -164,9 +191,6 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
 
     // The edited blot on page 1, the blot as it was on page 2, drawn at 1.5 of its pixels per
     // pixel of the page as rendered (150 dpi), so the copy is found on resampled pixels.
-    let dir = temp_dir("repeat-within");
-    let catalog = dir.join("catalog");
-    std::fs::create_dir_all(&catalog).unwrap();
     let mut doc = PdfDoc::new();
     let side = w as f32 * 1.5 * 72.0 / 150.0;
     for picture in [&copied.image, &blot] {
@@ -187,14 +211,7 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
             id,
         );
     }
-    doc.write_to(&catalog.join("repeat.pdf")).unwrap();
-    let data = dir.join("data");
-    let run = |args: &[&str]| support::panelscope(&data, args);
-    run(&["ingest", catalog.to_str().unwrap()]);
-    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"])
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let matches = verified_matches("repeat-within", &doc);
     let repeats: Vec<&serde_json::Value> = matches
         .iter()
         .filter(|m| m["transform"]["within"] == true)
@@ -203,21 +220,80 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
     let repeat = repeats[0];
     assert_eq!(repeat["a"]["panel"], repeat["b"]["panel"]);
     assert_eq!(repeat["a"]["page"], 1, "the untouched blot repeats nothing");
-    let centre = |key: &str| {
-        let r: Vec<f64> = repeat["transform"][key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0)
-    };
+
     let near = |(x, y): (f64, f64), (u, v): (f64, f64)| (x - u).hypot(y - v) <= 0.06;
-    let (a, b) = (centre("region_a"), centre("region_b"));
+    let (a, b) = (centre(repeat, "region_a"), centre(repeat, "region_b"));
     let widen = |(x, y): (f32, f32)| (f64::from(x), f64::from(y));
     let (source, copy) = (widen(copied.source), widen(copied.copy));
     assert!(
         (near(a, source) && near(b, copy)) || (near(a, copy) && near(b, source)),
         "{repeat} is not the part at {source:?} and its copy at {copy:?}"
+    );
+}
+
+#[test]
+fn a_strip_of_one_real_blot_spliced_into_another_of_its_figure_reaches_the_match_stream() {
+    let dir_blots = shared_data().join("blots/polimi");
+    let read = |name: &str| image::open(dir_blots.join(name)).map(|i| i.to_luma8());
+    let (Ok(donor), Ok(recipient)) = (
+        read("polimi_cleanup__google_000004_patch_006_clipdrop-cleanup.png"),
+        read("polimi_cleanup__google_000006_patch_003_clipdrop-cleanup.png"),
+    ) else {
+        eprintln!("{} is absent: nothing to check", dir_blots.display());
+        return;
+    };
+    let splice = spliced(&donor, &recipient, (0.35, 0.3));
+
+    // One figure of two blots side by side, each its own image drawn at its pixels' size (150
+    // dpi): the donor as it is, the recipient with the donor's strip pasted in.
+    let mut doc = PdfDoc::new();
+    doc.add_page(612.0, 792.0);
+    let mut ids = Vec::new();
+    for picture in [&donor, &splice.image] {
+        ids.push(
+            doc.add_image(
+                &image::DynamicImage::ImageLuma8(picture.clone()),
+                ImageEncoding::Flate,
+            )
+            .unwrap(),
+        );
+    }
+    let side = |image: &image::GrayImage| {
+        (
+            image.width() as f32 * 72.0 / 150.0,
+            image.height() as f32 * 72.0 / 150.0,
+        )
+    };
+    let page = &mut doc.pages_mut()[0];
+    let (dw, dh) = side(&donor);
+    let (rw, rh) = side(&splice.image);
+    page.image(BBox::new(100.0, 150.0, 100.0 + dw, 150.0 + dh), ids[0]);
+    page.image(
+        BBox::new(100.0 + dw + 24.0, 150.0, 100.0 + dw + 24.0 + rw, 150.0 + rh),
+        ids[1],
+    );
+    let matches = verified_matches("splice", &doc);
+    assert_eq!(matches.len(), 1, "{matches:#?}");
+    let found = &matches[0];
+    assert_ne!(found["a"]["panel"], found["b"]["panel"]);
+    assert_eq!(found["transform"]["partial"], true, "{found}");
+    assert_eq!(found["transform"]["within"], false, "{found}");
+    let centre_inside = |(x, y): (f64, f64), outer: [f32; 4]| {
+        x >= f64::from(outer[0])
+            && x <= f64::from(outer[2])
+            && y >= f64::from(outer[1])
+            && y <= f64::from(outer[3])
+    };
+    // The donor was drawn first, left of the recipient.
+    let (strip, pasted) = if found["a"]["bbox"][0].as_f64() < found["b"]["bbox"][0].as_f64() {
+        (centre(found, "region_a"), centre(found, "region_b"))
+    } else {
+        (centre(found, "region_b"), centre(found, "region_a"))
+    };
+    assert!(
+        centre_inside(strip, splice.strip) && centre_inside(pasted, splice.pasted),
+        "{found} is not the strip at {:?} pasted at {:?}",
+        splice.strip,
+        splice.pasted
     );
 }

@@ -303,19 +303,7 @@ pub struct CopiedWithin {
 pub fn copied_within(image: &GrayImage, to: (f32, f32)) -> CopiedWithin {
     let (w, h) = image.dimensions();
     let (cw, ch) = (w * 3 / 10, h / 4);
-    let variance = |x: u32, y: u32| {
-        let part = imageops::crop_imm(image, x, y, cw, ch).to_image();
-        let n = (cw * ch).max(1) as f32;
-        let mean = part.pixels().map(|p| f32::from(p.0[0])).sum::<f32>() / n;
-        part.pixels()
-            .map(|p| (f32::from(p.0[0]) - mean).powi(2))
-            .sum::<f32>()
-    };
-    let (from_x, from_y) = (0..(w / 2).saturating_sub(cw).max(1))
-        .step_by(8)
-        .flat_map(|x| (0..(h - ch).max(1)).step_by(8).map(move |y| (x, y)))
-        .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
-        .unwrap_or((0, 0));
+    let (from_x, from_y) = busiest_window(image, (cw, ch), w / 2);
     let (to_x, to_y) = (
         ((to.0 * w as f32) as u32).min(w - cw),
         ((to.1 * h as f32) as u32).min(h - ch),
@@ -333,6 +321,70 @@ pub fn copied_within(image: &GrayImage, to: (f32, f32)) -> CopiedWithin {
         image: edited,
         source: centre(from_x, from_y),
         copy: centre(to_x, to_y),
+    }
+}
+
+/// The corner of the most varied `size` window of `image` (bands more than bare membrane) whose
+/// left edge is before `left_of`, on a grid of 8 pixels.
+fn busiest_window(image: &GrayImage, (cw, ch): (u32, u32), left_of: u32) -> (u32, u32) {
+    let (_, h) = image.dimensions();
+    let variance = |x: u32, y: u32| {
+        let part = imageops::crop_imm(image, x, y, cw, ch).to_image();
+        let n = (cw * ch).max(1) as f32;
+        let mean = part.pixels().map(|p| f32::from(p.0[0])).sum::<f32>() / n;
+        part.pixels()
+            .map(|p| (f32::from(p.0[0]) - mean).powi(2))
+            .sum::<f32>()
+    };
+    (0..left_of.saturating_sub(cw).max(1))
+        .step_by(8)
+        .flat_map(|x| {
+            (0..h.saturating_sub(ch).max(1))
+                .step_by(8)
+                .map(move |y| (x, y))
+        })
+        .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
+        .unwrap_or((0, 0))
+}
+
+/// A band-sized strip of one picture pasted into another, as the tests and benches of the search
+/// for shared parts make one.
+pub struct Spliced {
+    /// The recipient with the strip pasted.
+    pub image: GrayImage,
+    /// The strip, as shares `[x0, y0, x1, y1]` of the donor's sides.
+    pub strip: [f32; 4],
+    /// Where it was pasted, as shares of the recipient's sides.
+    pub pasted: [f32; 4],
+}
+
+/// `recipient` with the most varied window of 30% × 12.5% of `donor` (a band and its lanes
+/// rather than bare membrane) pasted as it is, at the same pixel size, with its top-left corner
+/// at `to` (shares of the recipient's sides).
+pub fn spliced(donor: &GrayImage, recipient: &GrayImage, to: (f32, f32)) -> Spliced {
+    let (w, h) = donor.dimensions();
+    let (rw, rh) = recipient.dimensions();
+    let (cw, ch) = ((w * 3 / 10).min(rw), (h / 8).max(1).min(rh));
+    let (from_x, from_y) = busiest_window(donor, (cw, ch), w);
+    let (to_x, to_y) = (
+        ((to.0 * rw as f32) as u32).min(rw - cw),
+        ((to.1 * rh as f32) as u32).min(rh - ch),
+    );
+    let mut image = recipient.clone();
+    let part = imageops::crop_imm(donor, from_x, from_y, cw, ch).to_image();
+    imageops::replace(&mut image, &part, i64::from(to_x), i64::from(to_y));
+    let shares = |x: u32, y: u32, (w, h): (u32, u32)| {
+        [
+            x as f32 / w as f32,
+            y as f32 / h as f32,
+            (x + cw) as f32 / w as f32,
+            (y + ch) as f32 / h as f32,
+        ]
+    };
+    Spliced {
+        image,
+        strip: shares(from_x, from_y, (w, h)),
+        pasted: shares(to_x, to_y, (rw, rh)),
     }
 }
 

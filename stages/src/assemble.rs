@@ -198,6 +198,7 @@ impl Assemble {
                     uniform: is_uniform(&thumb),
                     thumb,
                     raster: Some(panel.raster.clone()),
+                    gray: None,
                     picture_share: picture_share(&page.figures[f].figure, &panel.bbox),
                     class: None,
                 }

@@ -313,9 +313,10 @@ fn extra_queries(
 
 impl Embed {
     fn embed(&self, document: &DocumentPanels) -> Result<DocumentEmbedded, StageError> {
-        // Full-resolution pixels stop here: the stages after this one read thumbnails. The copy
-        // going on is made without them rather than cloned and emptied.
-        let panels: Vec<PanelItem> = document
+        // Full-resolution pixels stop here: the stages after this one read thumbnails, and small
+        // pictures' gray (see below). The copy going on is made without the pixels rather than
+        // cloned and emptied.
+        let mut panels: Vec<PanelItem> = document
             .panels
             .iter()
             .map(|p| PanelItem {
@@ -327,6 +328,7 @@ impl Embed {
                 thumb: p.thumb.clone(),
                 uniform: p.uniform,
                 raster: None,
+                gray: None,
                 picture_share: p.picture_share,
                 class: p.class,
             })
@@ -348,6 +350,13 @@ impl Embed {
                     panel.raster.as_ref().unwrap_or(&panel.thumb).to_gray()
                 })
                 .collect();
+            for (&k, gray) in chunk.iter().zip(&grays) {
+                if panels[k].picture_share >= crate::verify::SHARED_PART_MIN_PICTURE_SHARE
+                    && gray.width().max(gray.height()) <= crate::verify::SHARED_PART_MAX_SIDE
+                {
+                    panels[k].gray = Some(gray.clone());
+                }
+            }
             all_views.extend(
                 self.embedder
                     .embed_views_many(&grays, &self.all_views)

@@ -2129,45 +2129,60 @@ impl CellGrid {
     /// The 4-connected components of set cells: their box in pixels, their cell count and the
     /// cell count of their box.
     fn components(&self, set: &[bool]) -> Vec<(Rect, usize, usize)> {
-        let (cw, ch, f, region) = (self.columns, self.rows, self.f, self.region);
-        let mut seen = vec![false; set.len()];
-        let mut stack = Vec::new();
-        let mut found = Vec::new();
-        for start in 0..set.len() {
-            if !set[start] || seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            stack.push(start);
-            let (mut x0, mut y0, mut x1, mut y1, mut count) =
-                (usize::MAX, usize::MAX, 0, 0, 0usize);
-            while let Some(cell) = stack.pop() {
-                let (x, y) = (cell % cw, cell / cw);
-                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
-                count += 1;
-                let neighbours = [
-                    (x > 0).then(|| cell - 1),
-                    (x + 1 < cw).then(|| cell + 1),
-                    (y > 0).then(|| cell - cw),
-                    (y + 1 < ch).then(|| cell + cw),
-                ];
-                for next in neighbours.into_iter().flatten() {
-                    if set[next] && !seen[next] {
-                        seen[next] = true;
-                        stack.push(next);
-                    }
+        let (f, region) = (self.f, self.region);
+        grid_components(set, self.columns, self.rows)
+            .into_iter()
+            .map(|(count, [x0, y0, x1, y1])| {
+                let rect = Rect {
+                    x0: region.x0 + x0 as u32 * f,
+                    y0: region.y0 + y0 as u32 * f,
+                    x1: (region.x0 + x1 as u32 * f).min(region.x1),
+                    y1: (region.y0 + y1 as u32 * f).min(region.y1),
+                };
+                (rect, count, (x1 - x0) * (y1 - y0))
+            })
+            .collect()
+    }
+}
+
+/// The 4-connected components of the set cells of a grid `columns` wide and `rows` high, in the
+/// order their first cells come row by row: each one's cell count and bounds `[c0, r0, c1, r1]`
+/// in cells (ends exclusive).
+pub(crate) fn grid_components(
+    set: &[bool],
+    columns: usize,
+    rows: usize,
+) -> Vec<(usize, [usize; 4])> {
+    let mut seen = vec![false; set.len()];
+    let mut stack = Vec::new();
+    let mut found = Vec::new();
+    for start in 0..set.len() {
+        if !set[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut x0, mut y0, mut x1, mut y1, mut count) = (usize::MAX, usize::MAX, 0, 0, 0usize);
+        while let Some(cell) = stack.pop() {
+            let (x, y) = (cell % columns, cell / columns);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+            count += 1;
+            let neighbours = [
+                (x > 0).then(|| cell - 1),
+                (x + 1 < columns).then(|| cell + 1),
+                (y > 0).then(|| cell - columns),
+                (y + 1 < rows).then(|| cell + columns),
+            ];
+            for next in neighbours.into_iter().flatten() {
+                if set[next] && !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
                 }
             }
-            let rect = Rect {
-                x0: region.x0 + x0 as u32 * f,
-                y0: region.y0 + y0 as u32 * f,
-                x1: (region.x0 + x1 as u32 * f).min(region.x1),
-                y1: (region.y0 + y1 as u32 * f).min(region.y1),
-            };
-            found.push((rect, count, (x1 - x0) * (y1 - y0)));
         }
-        found
+        found.push((count, [x0, y0, x1, y1]));
     }
+    found
 }
 
 /// The largest difference between a pixel and a colour over their channels.

@@ -929,6 +929,7 @@ mod tests {
                         ordinal: 0,
                         bbox,
                         raster: None,
+                        gray: None,
                         thumb,
                         uniform: false,
                         picture_share: 1.0,

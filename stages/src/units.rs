@@ -755,6 +755,10 @@ pub struct PanelItem {
     pub raster: Option<Raster>,
     /// A copy at most `THUMB_SIDE` pixels on its longest side, kept for verification and evidence.
     pub thumb: Raster,
+    /// Its full pixels in gray, kept past embedding for pictures up to
+    /// [`crate::verify::SHARED_PART_MAX_SIDE`] pixels a side: parts spliced from one picture
+    /// into another are searched at the scale both were drawn at.
+    pub gray: Option<image::GrayImage>,
     /// Nearly uniform (blank, a flat colour): never matched.
     pub uniform: bool,
     /// Share of its area drawn by raster images (1 for panels of embedded images; less where

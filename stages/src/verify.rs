@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 mod overlap;
+mod phase;
 
 /// Settings of verification, read from `[verify]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,9 @@ pub struct VerifyConfig {
     /// Whether each blot and gel is searched for parts of it repeated elsewhere in it (a copied
     /// band or lane), recorded as a match of the panel with itself.
     pub search_within_panels: bool,
+    /// Whether every two blots or gels of a document are searched, at the scale they were drawn
+    /// at, for a part of one moved into the other (a band spliced from another blot).
+    pub search_shared_parts: bool,
 }
 
 impl Default for VerifyConfig {
@@ -118,6 +122,7 @@ impl Default for VerifyConfig {
             partial_min_fine_correlation: 0.3,
             within_min_fine_correlation: 0.5,
             search_within_panels: true,
+            search_shared_parts: true,
         }
     }
 }
@@ -1060,41 +1065,129 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
         return None;
     }
     let proposal = overlap::repeat(&overlap::Keypoints::for_repeats(panel))?;
-    let (region_a, region_b, flat_grain) = registered_repeat(panel, &proposal)?;
+    let part = registered_part(panel, panel, &proposal, REPEAT_REGISTER_PX)?;
     // A part found again where it overlaps itself is a periodic structure (lanes, a grid); one
     // whose grain is not its own is a look-alike. Neither is worth the dense tests.
-    let apart = overlap::area(intersection(&region_a, &region_b))
-        <= MAX_REPEAT_OVERLAP * overlap::area(region_a);
-    if !apart || flat_grain < cfg.within_min_fine_correlation {
+    let apart = overlap::area(intersection(&part.region_a, &part.region_b))
+        <= MAX_REPEAT_OVERLAP * overlap::area(part.region_a);
+    if !apart || part.grain_lead() < cfg.within_min_fine_correlation {
         return None;
     }
-    let window_a = fit(&cut(panel, &region_a), cfg.work_side);
+    let mut relation = judged_part(panel, panel, &part, cfg)?;
+    relation.within = true;
+    Some(relation)
+}
+
+/// Parts shared by two pictures of one document drawn at one scale: for every pair `(i, j)`
+/// (`i < j`) of `pictures` (full resolution) where a part of one reappears, moved but not
+/// resized, in the other (a band spliced from one blot into another of its figure), the
+/// relation of the two parts, verified or not. Each picture is transformed once; each pair costs
+/// one inverse transform and the dense tests of its proposals.
+pub fn verify_shared_parts(
+    pictures: &[&GrayImage],
+    cfg: &VerifyConfig,
+) -> Vec<(usize, usize, Relation)> {
+    let textured: Vec<usize> = (0..pictures.len())
+        .filter(|&k| textured_all_over(&fit(pictures[k], cfg.work_side)))
+        .collect();
+    if textured.len() < 2 {
+        return Vec::new();
+    }
+    let (width, height) = textured.iter().fold((0, 0), |(w, h), &k| {
+        (
+            w.max(pictures[k].width() as usize),
+            h.max(pictures[k].height() as usize),
+        )
+    });
+    let transforms = phase::Transforms::for_size(width, height);
+    let spectra: Vec<phase::Spectrum> = textured
+        .par_iter()
+        .map(|&k| transforms.spectrum(pictures[k]))
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..textured.len())
+        .flat_map(|i| (i + 1..textured.len()).map(move |j| (i, j)))
+        .collect();
+    pairs
+        .par_chunks(2)
+        .flat_map_iter(|two| {
+            let laid: Vec<(&phase::Spectrum, &phase::Spectrum)> = two
+                .iter()
+                .map(|&(i, j)| (&spectra[i], &spectra[j]))
+                .collect();
+            two.iter()
+                .zip(transforms.shared_parts(&laid))
+                .filter_map(|(&(i, j), proposals)| {
+                    let (a, b) = (pictures[textured[i]], pictures[textured[j]]);
+                    let relations = proposals.into_iter().filter_map(|proposal| {
+                        let part = registered_part(a, b, &proposal, SHARED_REGISTER_PX)?;
+                        // Grain that agrees no better in register than beside it is a
+                        // look-alike's.
+                        if part.grain_lead() < cfg.min_fine_correlation {
+                            return None;
+                        }
+                        judged_part(a, b, &part, cfg)
+                    });
+                    // The proposal verified with most agreement stands for the pair.
+                    let best = relations.max_by(|x, y| {
+                        (x.verified, x.fine_correlation)
+                            .partial_cmp(&(y.verified, y.fine_correlation))
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    })?;
+                    Some((textured[i], textured[j], best))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The dense tests of a registered part (see [`registered_part`]) in `a` and its copy in `b`: a
+/// part whose grain is not its own is a look-alike, lettering and rules drawn alike repeat to
+/// the pixel without being picture, and a part with a changed piece was not moved whole.
+fn judged_part(
+    a: &GrayImage,
+    b: &GrayImage,
+    part: &RegisteredPart,
+    cfg: &VerifyConfig,
+) -> Option<Relation> {
+    let (region_a, region_b) = (part.region_a, part.region_b);
+    let window_a = fit(&cut(a, &region_a), cfg.work_side);
     if window_a.width().min(window_a.height()) < MIN_OVERLAP_WINDOW_SIDE {
         return None;
     }
-    let window_b = fit(&cut(panel, &region_b), cfg.work_side);
+    let window_b = fit(&cut(b, &region_b), cfg.work_side);
     // Lettering and rules drawn alike on paper (a chart's tick labels, taken with the chart for
-    // a blot) repeat to the pixel: a repeat must be of picture, textured all over.
-    if !(textured_all_over(&window_a) && textured_all_over(&window_b)) {
+    // a blot) repeat to the pixel: a copied part must be of picture, textured all over at its
+    // own resolution (enlarging a small part smooths its grain away).
+    let (part_a, part_b) = (cut(a, &region_a), cut(b, &region_b));
+    if !(textured_all_over(&part_a) && textured_all_over(&part_b)) {
+        return None;
+    }
+    // A scale bar, a panel letter or a label laid on two pictures alike steps between its
+    // levels within a pixel; a photographed part is blurred by its optics.
+    if step_sharpness(&part_a).max(step_sharpness(&part_b)) > MAX_PICTURE_STEP_SHARPNESS {
         return None;
     }
     let agreement = correlate(&window_a, &window_b, false);
     let relation = aligned(Dihedral::Identity, 0.0, (region_a, region_b), &agreement);
     let (mut relation, _) = judge(
-        panel,
-        panel,
+        a,
+        b,
         relation,
         Dihedral::Identity,
         (&window_a, &window_b, &agreement.left_out),
         cfg,
     );
     relation.partial = true;
-    relation.within = true;
-    // A repeat with a changed part is two look-alikes: a copy within a picture is moved whole.
     relation.verified &=
         !relation.edited && relation.fine_correlation >= cfg.within_min_fine_correlation;
     Some(relation.finite_or_unverified())
 }
+
+/// Longest side (pixels) of the pictures searched for parts shared with another at one scale:
+/// larger ones would cost every pair of their document a transform of their size.
+pub const SHARED_PART_MAX_SIDE: u32 = 1024;
+/// Smallest share of a panel drawn by raster images for it to be searched for shared parts.
+pub const SHARED_PART_MIN_PICTURE_SHARE: f32 = 0.9;
 
 /// Largest share of a repeat's part that its copy may cover.
 const MAX_REPEAT_OVERLAP: f32 = 0.1;
@@ -1115,87 +1208,98 @@ const GRAIN_CONTROL_PX: [i64; 2] = [4, 8];
 const REPEAT_EDGE_SHARE: f32 = 0.08;
 /// How far (pixels of the panel) a repeat's copy is moved to register it with its source.
 const REPEAT_REGISTER_PX: i64 = 3;
+/// How far (pixels of its picture) a shared part's copy is moved to register it: the phase
+/// correlation's shift is in whole pixels, its boxes are rounded once.
+const SHARED_REGISTER_PX: i64 = 1;
 
-/// The two parts of a repeat as boxes of one size, whole pixels of the panel apart, the copy
-/// moved to where its detail best agrees with the source's: a part copied within a picture is
-/// moved, not resized, and its grain only correlates in register. As shares of the panel, a
+/// The two parts of a repeat as boxes of one size, whole pixels apart, the copy in `b` moved to
+/// where its detail best agrees with the source in `a` (`b` is `a` for a repeat within one
+/// picture): a part copied within a picture, or spliced into another drawn at its scale, is
+/// moved, not resized, and its grain only correlates in register. As shares of each picture, a
 /// quarter pixel inside each box's edges, so that cutting them gives back exactly those pixels;
 /// with the correlation of their grain where both are flat (see [`flat_grain_correlation`]),
 /// less the best the source reaches against the copy moved a few pixels any way.
-fn registered_repeat(
-    panel: &GrayImage,
+fn registered_part(
+    a: &GrayImage,
+    b: &GrayImage,
     proposal: &overlap::Overlap,
-) -> Option<([f32; 4], [f32; 4], f32)> {
-    let (w, h) = (i64::from(panel.width()), i64::from(panel.height()));
+    register_px: i64,
+) -> Option<RegisteredPart> {
+    let same = std::ptr::eq(a, b);
+    let (wa, ha) = (i64::from(a.width()), i64::from(a.height()));
+    let (wb, hb) = (i64::from(b.width()), i64::from(b.height()));
     let (ra, rb) = (proposal.region_a, proposal.region_b);
     let px = |v: f32, side: i64| (v * side as f32).round() as i64;
-    // The keypoints' span is grown by a patch, past the part copied: its edge, where the copy
-    // meets what it was pasted on, is left out.
-    let (full_w, full_h) = (px(ra[2] - ra[0], w), px(ra[3] - ra[1], h));
+    // The proposal's span can reach past the part copied: its edge, where the copy meets what it
+    // was pasted on, is left out.
+    let (full_w, full_h) = (px(ra[2] - ra[0], wa), px(ra[3] - ra[1], ha));
     let (inset_x, inset_y) = (
         (full_w as f32 * REPEAT_EDGE_SHARE).ceil() as i64 + 1,
         (full_h as f32 * REPEAT_EDGE_SHARE).ceil() as i64 + 1,
     );
     let (bw, bh) = (full_w - 2 * inset_x, full_h - 2 * inset_y);
-    if bw < 8 || bh < 8 || bw > w || bh > h {
+    if bw < 8 || bh < 8 || bw > wa.min(wb) || bh > ha.min(hb) {
         return None;
     }
     let (ax, ay) = (
-        (px(ra[0], w) + inset_x).clamp(0, w - bw),
-        (px(ra[1], h) + inset_y).clamp(0, h - bh),
+        (px(ra[0], wa) + inset_x).clamp(0, wa - bw),
+        (px(ra[1], ha) + inset_y).clamp(0, ha - bh),
     );
     let centre_b = (
-        (rb[0] + rb[2]) / 2.0 * w as f32,
-        (rb[1] + rb[3]) / 2.0 * h as f32,
+        (rb[0] + rb[2]) / 2.0 * wb as f32,
+        (rb[1] + rb[3]) / 2.0 * hb as f32,
     );
     let (bx, by) = (
         (centre_b.0 - bw as f32 / 2.0).round() as i64,
         (centre_b.1 - bh as f32 / 2.0).round() as i64,
     );
-    let values = intensities(panel);
-    let finest = high_pass(&values, w as usize, h as usize, 1);
-    let window = |x: i64, y: i64| -> Vec<f32> {
-        (y..y + bh)
-            .flat_map(|yy| {
-                let row = (yy * w) as usize;
-                finest[row + x as usize..row + (x + bw) as usize].to_vec()
-            })
-            .collect()
-    };
-    let source = window(ax, ay);
+    // Every test below reads within this many pixels of the boxes (registration, the controls
+    // and the widest blur): the levels, grain and detail of those neighbourhoods are all it needs.
+    let margin = register_px + GRAIN_CONTROL_PX[1] + DETAIL_RADIUS as i64;
+    let near_a = Neighbourhood::around(a, (ax, ay), (bw, bh), margin);
+    let near_b = Neighbourhood::around(b, (bx, by), (bw, bh), margin);
+    let source = near_a.cut(&near_a.finest, (ax, ay), (bw, bh));
     let mut best: Option<(f32, i64, i64)> = None;
-    for dy in -REPEAT_REGISTER_PX..=REPEAT_REGISTER_PX {
-        for dx in -REPEAT_REGISTER_PX..=REPEAT_REGISTER_PX {
+    for dy in -register_px..=register_px {
+        for dx in -register_px..=register_px {
             let (x, y) = (bx + dx, by + dy);
-            if x < 0 || y < 0 || x + bw > w || y + bh > h || (x == ax && y == ay) {
+            if !near_b.holds((x, y), (bw, bh)) || (same && x == ax && y == ay) {
                 continue;
             }
-            let score = pearson(&source, &window(x, y));
+            let score = pearson(&source, &near_b.cut(&near_b.finest, (x, y), (bw, bh)));
             if best.is_none_or(|b| score > b.0) {
                 best = Some((score, x, y));
             }
         }
     }
     let (_, bx, by) = best?;
-    let ((ax, ay), (bx, by), (bw, bh)) =
-        trimmed_to_agreement(&values, w, ((ax, ay), (bx, by), (bw, bh)));
-    if bw < 8 || bh < 8 {
+    let ((ax, ay), (bx, by), size) = {
+        let ((ax, ay), (bx, by), size) = trimmed_to_agreement(
+            (&near_a.values, near_a.width),
+            (&near_b.values, near_b.width),
+            (
+                (ax - near_a.x0, ay - near_a.y0),
+                (bx - near_b.x0, by - near_b.y0),
+                (bw, bh),
+            ),
+        );
+        (
+            (ax + near_a.x0, ay + near_a.y0),
+            (bx + near_b.x0, by + near_b.y0),
+            size,
+        )
+    };
+    if size.0 < 8 || size.1 < 8 {
         return None;
     }
-    let cut_of = |image: &[f32], x: i64, y: i64| -> Vec<f32> {
-        (y..y + bh)
-            .flat_map(|yy| {
-                let row = (yy * w) as usize;
-                image[row + x as usize..row + (x + bw) as usize].to_vec()
-            })
-            .collect()
-    };
-    let bands = detail(&values, w as usize, h as usize);
-    let (source, source_bands) = (cut_of(&finest, ax, ay), cut_of(&bands, ax, ay));
+    let (source, source_bands) = (
+        near_a.cut(&near_a.finest, (ax, ay), size),
+        near_a.cut(&near_a.bands, (ax, ay), size),
+    );
     let grain_at = |x: i64, y: i64| {
         flat_grain_correlation(
-            (&source, &cut_of(&finest, x, y)),
-            (&source_bands, &cut_of(&bands, x, y)),
+            (&source, &near_b.cut(&near_b.finest, (x, y), size)),
+            (&source_bands, &near_b.cut(&near_b.bands, (x, y), size)),
         )
     };
     // Grain is the copy's own only if it agrees in register and nowhere near it: a stripe, a
@@ -1205,41 +1309,169 @@ fn registered_repeat(
         .into_iter()
         .flat_map(|d| [(d, 0), (-d, 0), (0, d), (0, -d)])
         .map(|(dx, dy)| (bx + dx, by + dy))
-        .filter(|&(x, y)| x >= 0 && y >= 0 && x + bw <= w && y + bh <= h)
+        .filter(|&(x, y)| near_b.holds((x, y), size))
         .map(|(x, y)| grain_at(x, y))
         .fold(0.0f32, f32::max);
-    let flat_grain = grain_at(bx, by) - beside;
-    let shares = |x: i64, y: i64| {
+    let grain = grain_at(bx, by);
+    let shares = |x: i64, y: i64, (w, h): (i64, i64)| {
         [
             (x as f32 + 0.25) / w as f32,
             (y as f32 + 0.25) / h as f32,
-            ((x + bw) as f32 - 0.25) / w as f32,
-            ((y + bh) as f32 - 0.25) / h as f32,
+            ((x + size.0) as f32 - 0.25) / w as f32,
+            ((y + size.1) as f32 - 0.25) / h as f32,
         ]
     };
-    Some((shares(ax, ay), shares(bx, by), flat_grain))
+    Some(RegisteredPart {
+        region_a: shares(ax, ay, (wa, ha)),
+        region_b: shares(bx, by, (wb, hb)),
+        grain,
+        grain_beside: beside,
+    })
+}
+
+/// Sharpest steps (see [`step_sharpness`]) of a photographed part: drawn lettering and bars, laid
+/// on pictures, step by most of their spread within a pixel (0.5–1 on synthetic figures'
+/// labels and scale bars), membranes and gels by a fraction of it (0.05–0.2).
+const MAX_PICTURE_STEP_SHARPNESS: f32 = 0.3;
+
+/// How sharply `image` steps between its levels: the 95th percentile of its one-pixel level
+/// differences over the spread between its 5th and 95th percentile levels.
+fn step_sharpness(image: &GrayImage) -> f32 {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let values = intensities(image);
+    let mut steps = Vec::with_capacity(values.len() * 2);
+    for y in 0..h {
+        for x in 0..w {
+            let v = values[y * w + x];
+            if x + 1 < w {
+                steps.push((values[y * w + x + 1] - v).abs());
+            }
+            if y + 1 < h {
+                steps.push((values[(y + 1) * w + x] - v).abs());
+            }
+        }
+    }
+    let mut levels = values.clone();
+    let percentile = |v: &mut Vec<f32>, p: f32| {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let k = ((v.len() - 1) as f32 * p) as usize;
+        *v.select_nth_unstable_by(k, f32::total_cmp).1
+    };
+    let spread = percentile(&mut levels, 0.95) - percentile(&mut levels, 0.05);
+    percentile(&mut steps, 0.95) / spread.max(1.0)
+}
+
+/// The levels, grain (finest detail) and band-pass detail of a neighbourhood of a picture,
+/// computed over the neighbourhood alone: inside it by more than the blurs' radius, they equal
+/// those of the whole picture.
+struct Neighbourhood {
+    /// Its top-left corner in the picture's pixels.
+    x0: i64,
+    y0: i64,
+    width: i64,
+    height: i64,
+    values: Vec<f32>,
+    finest: Vec<f32>,
+    bands: Vec<f32>,
+}
+
+impl Neighbourhood {
+    /// `margin` pixels around the box at `(x, y)` of `size`, within `image`.
+    fn around(image: &GrayImage, (x, y): (i64, i64), size: (i64, i64), margin: i64) -> Self {
+        let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+        let (x0, y0) = ((x - margin).clamp(0, w), (y - margin).clamp(0, h));
+        let (x1, y1) = (
+            (x + size.0 + margin).clamp(x0, w),
+            (y + size.1 + margin).clamp(y0, h),
+        );
+        let (width, height) = (x1 - x0, y1 - y0);
+        let crop =
+            image::imageops::crop_imm(image, x0 as u32, y0 as u32, width as u32, height as u32)
+                .to_image();
+        let values = intensities(&crop);
+        let (columns, rows) = (width as usize, height as usize);
+        Self {
+            x0,
+            y0,
+            width,
+            height,
+            finest: high_pass(&values, columns, rows, 1),
+            bands: detail(&values, columns, rows),
+            values,
+        }
+    }
+
+    /// Whether the box at `(x, y)` (the picture's pixels) of `size` lies inside.
+    fn holds(&self, (x, y): (i64, i64), (w, h): (i64, i64)) -> bool {
+        x >= self.x0
+            && y >= self.y0
+            && x + w <= self.x0 + self.width
+            && y + h <= self.y0 + self.height
+    }
+
+    /// The box at `(x, y)` (the picture's pixels) of `size`, row by row, from `plane` (one of
+    /// this neighbourhood's).
+    fn cut(&self, plane: &[f32], (x, y): (i64, i64), (w, h): (i64, i64)) -> Vec<f32> {
+        let (left, top) = (x - self.x0, y - self.y0);
+        (top..top + h)
+            .flat_map(|row| {
+                let start = (row * self.width + left) as usize;
+                plane[start..start + w as usize].iter().copied()
+            })
+            .collect()
+    }
+}
+
+/// A part registered with its copy (see [`registered_part`]).
+#[derive(Debug, Clone, Copy)]
+struct RegisteredPart {
+    /// The part, as shares `[x0, y0, x1, y1]` of the first picture.
+    region_a: [f32; 4],
+    /// Its copy, as shares of the second.
+    region_b: [f32; 4],
+    /// Correlation of their grain where both are flat, in register.
+    grain: f32,
+    /// The best the part's grain correlates with the copy moved a few pixels any way (0 at
+    /// least).
+    grain_beside: f32,
+}
+
+impl RegisteredPart {
+    /// How far the grain agrees in register beyond what it does beside it.
+    fn grain_lead(&self) -> f32 {
+        self.grain - self.grain_beside
+    }
 }
 
 /// Most of a repeat's box (share of a side) trimmed off each edge where the two parts differ.
 const MAX_REPEAT_TRIM: f32 = 0.3;
 
-/// The boxes of a registered repeat (`(source, copy, size)` in pixels of the panel whose levels
-/// are `values`, `w` wide) without the lines along their edges where the two differ: the
-/// keypoints' span can reach past the part copied into what it was pasted on. A line differs
+/// The boxes of a registered part (`(source, copy, size)` in pixels of the pictures whose levels
+/// and widths are `a` and `b`) without the lines along their edges where the two differ: the
+/// proposal's span can reach past the part copied into what it was pasted on. A line differs
 /// when its mean difference is over twice the boxes' typical one and over a level.
 fn trimmed_to_agreement(
-    values: &[f32],
-    w: i64,
+    (values_a, wa): (&[f32], i64),
+    (values_b, wb): (&[f32], i64),
     ((ax, ay), (bx, by), (bw, bh)): ((i64, i64), (i64, i64), (i64, i64)),
 ) -> ((i64, i64), (i64, i64), (i64, i64)) {
-    let at = |x: i64, y: i64| values[(y * w + x) as usize];
-    let difference = |dx: i64, dy: i64| (at(ax + dx, ay + dy) - at(bx + dx, by + dy)).abs();
+    let difference = |dx: i64, dy: i64| {
+        (values_a[((ay + dy) * wa + ax + dx) as usize]
+            - values_b[((by + dy) * wb + bx + dx) as usize])
+            .abs()
+    };
     let mut all: Vec<f32> = (0..bh)
         .flat_map(|y| (0..bw).map(move |x| (x, y)))
         .map(|(x, y)| difference(x, y))
         .collect();
-    all.sort_by(f32::total_cmp);
-    let typical = all.get(all.len() / 2).copied().unwrap_or(0.0);
+    let middle = all.len() / 2;
+    let typical = if all.is_empty() {
+        0.0
+    } else {
+        *all.select_nth_unstable_by(middle, f32::total_cmp).1
+    };
     let limit = (2.0 * typical).max(1.0);
     let (most_x, most_y) = (
         (bw as f32 * MAX_REPEAT_TRIM) as i64,
@@ -1278,11 +1510,12 @@ fn flat_grain_correlation(grain: (&[f32], &[f32]), bands: (&[f32], &[f32])) -> f
         .zip(bands.1)
         .map(|(a, b)| a.abs().max(b.abs()))
         .collect();
-    let mut sorted = strength.clone();
-    sorted.sort_by(f32::total_cmp);
-    let Some(&median) = sorted.get(sorted.len() / 2) else {
+    if strength.is_empty() {
         return 0.0;
-    };
+    }
+    let mut sorted = strength.clone();
+    let middle = sorted.len() / 2;
+    let (_, &mut median, _) = sorted.select_nth_unstable_by(middle, f32::total_cmp);
     let (flat_a, flat_b): (Vec<f32>, Vec<f32>) = grain
         .0
         .iter()
@@ -2411,6 +2644,49 @@ impl Verify {
                     .collect()
             })
         };
+        // Parts spliced from one picture into another of the document, at the scale both were
+        // drawn at; a pair whose whole panels were verified already is left to that match.
+        let shared = if !self.config.search_shared_parts {
+            Vec::new()
+        } else {
+            let searched: Vec<(&crate::units::PanelItem, &GrayImage)> = pictures
+                .iter()
+                .filter_map(|panel| panel.gray.as_ref().map(|gray| (*panel, gray)))
+                .collect();
+            let grays: Vec<&GrayImage> = searched.iter().map(|(_, gray)| *gray).collect();
+            let matched = |a: i64, b: i64| {
+                pairs
+                    .iter()
+                    .zip(&relations)
+                    .any(|((candidate, newer), relation)| {
+                        relation.verified
+                            && ((candidate.older.id, newer.id) == (a, b)
+                                || (candidate.older.id, newer.id) == (b, a))
+                    })
+            };
+            self.pool
+                .install(|| verify_shared_parts(&grays, &self.config))
+                .into_iter()
+                .map(|(i, j, relation)| (searched[i].0, searched[j].0, relation))
+                // Two panels found over one place of a page show the same pixels.
+                .filter(|(a, b, _)| {
+                    let one_place = a.page == b.page && a.bbox.intersection(&b.bbox).is_some();
+                    !one_place && !matched(a.id, b.id)
+                })
+                .collect::<Vec<_>>()
+        };
+        for (a, b, relation) in shared {
+            verified += u64::from(relation.verified);
+            matches.push(MatchRecord {
+                a: place(a),
+                b: place(b),
+                similarity: relation.correlation,
+                verified: relation.verified,
+                kind: "intra_document".to_string(),
+                transform: relation,
+                suppressed: None,
+            });
+        }
         for (panel, relation) in pictures.iter().zip(repeats) {
             let Some(relation) = relation else { continue };
             verified += u64::from(relation.verified);
@@ -3319,5 +3595,128 @@ mod tests {
         let b = blot(6, 240, 120);
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(!r.verified, "{r:?}");
+    }
+
+    /// The most varied `share`-sized window of `image` (bands, not bare membrane): its corner.
+    fn busiest_window(image: &GrayImage, (cw, ch): (u32, u32)) -> (u32, u32) {
+        let (w, h) = image.dimensions();
+        let variance = |x: u32, y: u32| {
+            let values = intensities(&image::imageops::crop_imm(image, x, y, cw, ch).to_image());
+            let mean = values.iter().sum::<f32>() / values.len() as f32;
+            values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+        };
+        (0..w - cw)
+            .step_by(4)
+            .flat_map(|x| (0..h - ch).step_by(4).map(move |y| (x, y)))
+            .max_by(|p, q| variance(p.0, p.1).total_cmp(&variance(q.0, q.1)))
+            .unwrap()
+    }
+
+    /// Membranes of different blots (one crop per original image).
+    const DIFFERENT_MEMBRANES: [&str; 12] = [
+        "polimi_cleanup__google_000004_patch_006_clipdrop-cleanup.png",
+        "polimi_cleanup__google_000006_patch_003_clipdrop-cleanup.png",
+        "polimi_cleanup__google_000016_patch_002_clipdrop-cleanup.png",
+        "polimi_cleanup__google_000040_patch_000_clipdrop-cleanup.png",
+        "polimi_cleanup__google_000093_patch_007_clipdrop-cleanup.png",
+        "polimi_cleanup__google_000130_patch_004_clipdrop-cleanup.png",
+        "polimi_cleanup__img_000003_patch_001_clipdrop-cleanup.png",
+        "polimi_cleanup__img_000017_patch_000_clipdrop-cleanup.png",
+        "polimi_cleanup__img_000022_patch_000_clipdrop-cleanup.png",
+        "polimi_cleanup__img_000025_patch_000_clipdrop-cleanup.png",
+        "polimi_cleanup__img_000040_patch_000_clipdrop-cleanup.png",
+        "polimi_cleanup__img_000055_patch_002_clipdrop-cleanup.png",
+    ];
+
+    #[test]
+    fn a_strip_of_one_real_blot_spliced_into_another_is_found_where_it_was_pasted() {
+        let Some(blots) = polimi_blots(&DIFFERENT_MEMBRANES) else {
+            return;
+        };
+        for (donor, recipient) in [(0, 1), (2, 3), (6, 7)] {
+            let (donor, recipient) = (&blots[donor], &blots[recipient]);
+            // A band-sized strip: 30% of the donor's width, an eighth of its height.
+            let (w, h) = donor.dimensions();
+            let strip = (w * 3 / 10, h / 8);
+            let from = busiest_window(donor, strip);
+            let (rw, rh) = recipient.dimensions();
+            let to = ((rw - strip.0) / 2, (rh - strip.1) / 3);
+            let mut spliced = recipient.clone();
+            let part = image::imageops::crop_imm(donor, from.0, from.1, strip.0, strip.1);
+            image::imageops::replace(&mut spliced, &*part, i64::from(to.0), i64::from(to.1));
+
+            let found = verify_shared_parts(&[donor, &spliced], &VerifyConfig::default());
+            let [(0, 1, relation)] = found.as_slice() else {
+                panic!("one shared part expected, found {found:?}");
+            };
+            assert!(
+                relation.verified && relation.partial && !relation.within,
+                "{relation:?}"
+            );
+            let inside = |r: [f32; 4], (x, y): (u32, u32), (w, h): (u32, u32)| {
+                let (cx, cy) = (
+                    (r[0] + r[2]) / 2.0 * w as f32,
+                    (r[1] + r[3]) / 2.0 * h as f32,
+                );
+                let (x, y) = (x as f32, y as f32);
+                cx >= x && cx <= x + strip.0 as f32 && cy >= y && cy <= y + strip.1 as f32
+            };
+            assert!(
+                inside(relation.region_a, from, (w, h)) && inside(relation.region_b, to, (rw, rh)),
+                "{relation:?} is not the strip at {from:?} pasted at {to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_blots_of_different_membranes_share_no_part() {
+        let Some(blots) = polimi_blots(&DIFFERENT_MEMBRANES) else {
+            return;
+        };
+        let pictures: Vec<&GrayImage> = blots.iter().collect();
+        let found = verify_shared_parts(&pictures, &VerifyConfig::default());
+        assert!(
+            found.iter().all(|(_, _, relation)| !relation.verified),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_scale_bar_and_a_letter_drawn_alike_on_two_real_blots_are_no_shared_part() {
+        let Some(mut blots) = polimi_blots(&DIFFERENT_MEMBRANES[..2]) else {
+            return;
+        };
+        for blot in &mut blots {
+            let (w, h) = blot.dimensions();
+            // A white scale bar at the bottom right, a black "L" at the top left.
+            for y in h - 14..h - 8 {
+                for x in w - 70..w - 12 {
+                    blot.put_pixel(x, y, image::Luma([255]));
+                }
+            }
+            for y in 8..30 {
+                for x in 8..13 {
+                    blot.put_pixel(x, y, image::Luma([0]));
+                }
+            }
+            for y in 25..30 {
+                for x in 8..22 {
+                    blot.put_pixel(x, y, image::Luma([0]));
+                }
+            }
+        }
+        // Saved as a journal's figure would be: the overlays ring alike in both.
+        for blot in &mut blots {
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 80)
+                .encode_image(&*blot)
+                .unwrap();
+            *blot = image::load_from_memory(&bytes).unwrap().to_luma8();
+        }
+        let found = verify_shared_parts(&[&blots[0], &blots[1]], &VerifyConfig::default());
+        assert!(
+            found.iter().all(|(_, _, relation)| !relation.verified),
+            "{found:?}"
+        );
     }
 }
