@@ -1080,7 +1080,7 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
 
 /// Parts shared by two pictures of one document drawn at one scale: for every pair `(i, j)`
 /// (`i < j`) of `pictures` (full resolution) where a part of one reappears, moved but not
-/// resized, in the other (a band spliced from one blot into another of its figure), the
+/// resized, in the other (a band spliced from one blot into another of the paper), the
 /// relation of the two parts, verified or not. Each picture is transformed once; each pair costs
 /// one inverse transform and the dense tests of its proposals.
 pub fn verify_shared_parts(
@@ -1140,9 +1140,9 @@ pub fn verify_shared_parts(
         .collect()
 }
 
-/// The dense tests of a registered part (see [`registered_part`]) in `a` and its copy in `b`: a
-/// part whose grain is not its own is a look-alike, lettering and rules drawn alike repeat to
-/// the pixel without being picture, and a part with a changed piece was not moved whole.
+/// The dense tests of a registered part (see [`registered_part`]) in `a` and its copy in `b`,
+/// once its caller found its grain its own: lettering and rules drawn alike repeat to the pixel
+/// without being picture, and a part with a changed piece was not moved whole.
 fn judged_part(
     a: &GrayImage,
     b: &GrayImage,
