@@ -102,8 +102,8 @@ const STRIP_ASPECT: f32 = 2.0;
 /// at the 99th percentile; smooth generated ones up to 0.69), and those are still panels when
 /// large enough for the share rule.
 const MAX_STRIP_FLAT_SHARE: f32 = 0.55;
-/// A seam between stacked strips is at least this many times sharper than the panel's median
-/// row-to-row change.
+/// A seam between pictures butted together (stacked strips, blots side by side) is at least this
+/// many times sharper than the panel's median line-to-line change.
 const SEAM_CONTRAST: u64 = 3;
 /// … and differs by at least this many levels all along.
 const MIN_SEAM_LEVELS: u64 = 8;
@@ -1532,51 +1532,11 @@ fn ink_components(ink: &InkMap, r: Rect) -> Vec<Rect> {
     components
 }
 
-/// How sharply line `at` of `panel` (a column for `Axis::Cols`, a row for `Axis::Rows`) differs
-/// from the line before it all along: the 10th percentile over the line of the largest channel
-/// difference. A seam between two pictures differs everywhere; a band's or a lane's edge only
-/// where the band is.
-fn seam_strength(raster: &Raster, panel: Rect, axis: Axis, at: u32) -> u64 {
-    seam_strength_over(raster, panel, axis, at, 0.9)
-}
-
-/// How much line `at` of `panel` differs from the line before it over `share` of its length: the
-/// `1 - share` quantile of the largest channel difference.
-fn seam_strength_over(raster: &Raster, panel: Rect, axis: Axis, at: u32, share: f32) -> u64 {
-    let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
-    let pixel = |x: u32, y: u32| (y as usize * w + x as usize) * channels;
-    let (this, before, step, len) = match axis {
-        Axis::Cols => (
-            pixel(at, panel.y0),
-            pixel(at - 1, panel.y0),
-            w * channels,
-            panel.height() as usize,
-        ),
-        Axis::Rows => (
-            pixel(panel.x0, at),
-            pixel(panel.x0, at - 1),
-            channels,
-            panel.width() as usize,
-        ),
-    };
-    if len == 0 {
-        return 0;
-    }
-    // Differences are bytes: counting them finds the quantile without sorting a copy.
-    let mut counts = [0u32; 256];
-    for n in 0..len {
-        let (a, b) = (this + n * step, before + n * step);
-        counts[usize::from(deviation(
-            &raster.data[a..a + channels],
-            &raster.data[b..b + channels],
-        ))] += 1;
-    }
-    let k = (((1.0 - share) * len as f32) as usize).min(len - 1);
-    u64::from(kth_smallest(&counts, k))
-}
-
-/// [`seam_strength_over`] of every line of `panel` along `axis` (0 for its first line), reading
-/// the pixels once in memory order however the lines run.
+/// How much every line of `panel` along `axis` (columns for `Axis::Cols`, rows for `Axis::Rows`)
+/// differs from the line before it over `share` of its length: the `1 - share` quantile of the
+/// largest channel difference (0 for its first line). At a share of 0.9, a seam between two
+/// pictures differs everywhere; a band's or a lane's edge only where the band is. The pixels are
+/// read once in memory order however the lines run.
 fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u64> {
     let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
     let (columns, rows) = (panel.width() as usize, panel.height() as usize);
@@ -1625,6 +1585,20 @@ fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u
         *strength = u64::from(kth_smallest(&counts, k));
     }
     strengths
+}
+
+/// The panel's typical line-to-line change: the median of [`seam_strengths`] past the first line.
+fn typical_step(strengths: &[u64]) -> u64 {
+    let mut steps: Vec<u64> = strengths.iter().skip(1).copied().collect();
+    steps.sort_unstable();
+    steps.get(steps.len() / 2).copied().unwrap_or(0)
+}
+
+/// Whether a line that differs from the one before it by `strength` (as [`seam_strengths`]
+/// measures at a share of 0.9) is a seam between two pictures in a panel whose typical line
+/// differs by `typical`.
+fn is_seam(strength: u64, typical: u64) -> bool {
+    strength >= (SEAM_CONTRAST * typical).max(MIN_SEAM_LEVELS)
 }
 
 /// The largest channel difference of every pixel of `a` against the same pixel of `b` (pixels
@@ -1952,9 +1926,7 @@ fn parted_at_row_labels(
     // A cut needs a seam: a row far sharper than the panel's typical row.
     let strengths = seam_strengths(raster, panel, Axis::Rows, 0.9);
     let strength_at = |y: u32| strengths[(y - panel.y0) as usize];
-    let mut steps: Vec<u64> = strengths.iter().skip(1).copied().collect();
-    steps.sort_unstable();
-    let typical = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    let typical = typical_step(&strengths);
     let mut cuts = vec![panel.y0];
     for pair in rows.windows(2) {
         let (upper, lower) = (pair[0], pair[1]);
@@ -1967,7 +1939,7 @@ fn parted_at_row_labels(
             .map(|y| (strength_at(y), y))
             .max()
             .unwrap_or((0, from));
-        if strength < (SEAM_CONTRAST * typical).max(MIN_SEAM_LEVELS) {
+        if !is_seam(strength, typical) {
             return whole;
         }
         cuts.push(seam);
@@ -2017,7 +1989,10 @@ fn cells_between(
 /// …, at their top-left corner. Only a row holding nothing but two or more glyph-sized marks,
 /// the first at the panel's left edge and the others at least a panel's width apart, parts it
 /// (the lane labels of a blot are words and numbers, closely spaced); each cut goes to the
-/// sharpest seam near its letter's left edge. `panel` alone when there is no such row.
+/// sharpest seam near its letter's left edge. A letter drawn in the picture, not set as text, is
+/// any glyph-sized mark: it parts only at a seam far sharper than the panel's typical column, as
+/// pictures butted together have (lane labels drawn over a blot's lanes stand over the lanes
+/// themselves). `panel` alone when there is no such row.
 fn parted_at_letters(
     raster: &Raster,
     ink: Option<&InkMap>,
@@ -2027,7 +2002,8 @@ fn parted_at_letters(
 ) -> Vec<Rect> {
     let whole = vec![panel];
     let label_height = ((panel.height() as f32 * LETTER_ROW_SHARE) as u32).min(panel.y0);
-    let mut components = if let Some(ink) = ink.filter(|_| label_height >= 6) {
+    // (mark, drawn): drawn marks come from the ink above the panel, the others are set as text.
+    let mut components: Vec<(Rect, bool)> = if let Some(ink) = ink.filter(|_| label_height >= 6) {
         ink_components(
             ink,
             Rect {
@@ -2037,6 +2013,9 @@ fn parted_at_letters(
                 y1: panel.y0,
             },
         )
+        .into_iter()
+        .map(|c| (c, true))
+        .collect()
     } else {
         Vec::new()
     };
@@ -2055,46 +2034,54 @@ fn parted_at_letters(
                 // Above the raster, a letter keeps its size: only its place along the panel counts.
                 let x0 = (l.x0.max(0.0) as u32).max(panel.x0);
                 let y0 = l.y0.max(0.0) as u32;
-                Rect {
+                let mark = Rect {
                     x0,
                     y0,
                     x1: x0 + l.width().ceil().max(1.0) as u32,
                     y1: y0 + l.height().ceil().max(1.0) as u32,
-                }
+                };
+                (mark, false)
             }),
     );
     // Glyphs of one label ("Aa", "i") merge when closer than a glyph's height.
-    let mut labels: Vec<Rect> = Vec::new();
-    components.sort_by_key(|c| c.x0);
-    for c in components {
+    let mut labels: Vec<(Rect, bool)> = Vec::new();
+    components.sort_by_key(|c| c.0.x0);
+    for (c, drawn) in components {
         match labels.last_mut() {
-            Some(last) if c.x0 <= last.x1 + c.height().max(last.height()) / 2 => {
+            Some((last, last_drawn)) if c.x0 <= last.x1 + c.height().max(last.height()) / 2 => {
                 *last = last.union(&c);
+                *last_drawn |= drawn;
             }
-            _ => labels.push(c),
+            _ => labels.push((c, drawn)),
         }
     }
     let min_pitch = min_side.max(LETTER_PITCH_SHARE * panel.height() as f32);
-    let glyph_like = |l: &Rect| l.height() >= 4 && l.width() <= 2 * l.height();
+    let glyph_like = |(l, _): &(Rect, bool)| l.height() >= 4 && l.width() <= 2 * l.height();
     if labels.len() < 2
         || !labels.iter().all(glyph_like)
-        || (labels[0].x0 - panel.x0) as f32 > min_pitch / 2.0
+        || (labels[0].0.x0 - panel.x0) as f32 > min_pitch / 2.0
         || labels
             .windows(2)
-            .any(|pair| ((pair[1].x0 - pair[0].x0) as f32) < min_pitch)
-        || ((panel.x1 - labels[labels.len() - 1].x0) as f32) < min_pitch
+            .any(|pair| ((pair[1].0.x0 - pair[0].0.x0) as f32) < min_pitch)
+        || ((panel.x1 - labels[labels.len() - 1].0.x0) as f32) < min_pitch
     {
         return whole;
     }
     // The seam: the column differing most from its left neighbour, near the letter.
-    let step = |x: u32| seam_strength(raster, panel, Axis::Cols, x);
+    let strengths = seam_strengths(raster, panel, Axis::Cols, 0.9);
+    let strength_at = |x: u32| strengths[(x - panel.x0) as usize];
+    let typical = typical_step(&strengths);
     let mut cuts = vec![panel.x0];
-    for label in &labels[1..] {
+    for (label, drawn) in &labels[1..] {
         let reach = label.width().max(2);
-        let seam = (label.x0.saturating_sub(reach).max(panel.x0 + 1)
+        let (strength, seam) = (label.x0.saturating_sub(reach).max(panel.x0 + 1)
             ..(label.x0 + reach).min(panel.x1))
-            .max_by_key(|&x| step(x))
-            .unwrap_or(label.x0);
+            .map(|x| (strength_at(x), x))
+            .max()
+            .unwrap_or((0, label.x0));
+        if *drawn && !is_seam(strength, typical) {
+            return whole;
+        }
         cuts.push(seam);
     }
     cuts.push(panel.x1);
@@ -3595,6 +3582,41 @@ mod tests {
         );
     }
 
+    /// How much line `at` of `panel` differs from the line before it over `share` of its length: the
+    /// `1 - share` quantile of the largest channel difference.
+    fn seam_strength_over(raster: &Raster, panel: Rect, axis: Axis, at: u32, share: f32) -> u64 {
+        let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
+        let pixel = |x: u32, y: u32| (y as usize * w + x as usize) * channels;
+        let (this, before, step, len) = match axis {
+            Axis::Cols => (
+                pixel(at, panel.y0),
+                pixel(at - 1, panel.y0),
+                w * channels,
+                panel.height() as usize,
+            ),
+            Axis::Rows => (
+                pixel(panel.x0, at),
+                pixel(panel.x0, at - 1),
+                channels,
+                panel.width() as usize,
+            ),
+        };
+        if len == 0 {
+            return 0;
+        }
+        // Differences are bytes: counting them finds the quantile without sorting a copy.
+        let mut counts = [0u32; 256];
+        for n in 0..len {
+            let (a, b) = (this + n * step, before + n * step);
+            counts[usize::from(deviation(
+                &raster.data[a..a + channels],
+                &raster.data[b..b + channels],
+            ))] += 1;
+        }
+        let k = (((1.0 - share) * len as f32) as usize).min(len - 1);
+        u64::from(kth_smallest(&counts, k))
+    }
+
     #[test]
     fn seam_strengths_of_all_lines_equal_each_line_alone() {
         let files = pngs(&data_dir("blots/polimi"));
@@ -4153,6 +4175,75 @@ mod tests {
         };
         let parted = layout(&raster, &PanelsConfig::default(), true, &letters);
         assert_eq!(parted.boxes.len(), 3, "{parted:?}");
+    }
+
+    #[test]
+    fn marks_drawn_over_a_real_blot_s_lanes_part_nothing_but_letters_over_butted_blots_do() {
+        // Strips 80 px tall cut from real membranes, on paper, with glyphs drawn just above them.
+        let files = pngs(&data_dir("blots/polimi"));
+        let strip = |k: usize| {
+            let membrane = load(&files[k * files.len() / 3]);
+            let (w, channels) = (membrane.width as usize, usize::from(membrane.channels));
+            let mut image = RgbImage::new(membrane.width, 80);
+            for (y, row) in (88..168).enumerate() {
+                for x in 0..w {
+                    let at = (row * w + x) * channels;
+                    let v = &membrane.data[at..at + channels];
+                    let rgb = if channels >= 3 {
+                        [v[0], v[1], v[2]]
+                    } else {
+                        [v[0]; 3]
+                    };
+                    image.put_pixel(x as u32, y as u32, Rgb(rgb));
+                }
+            }
+            image
+        };
+        let on_paper = |pictures: &[RgbImage], marks: &[u32]| {
+            let width: u32 = pictures.iter().map(RgbImage::width).sum();
+            let mut page = RgbImage::from_pixel(width + 60, 150, Rgb([255, 255, 255]));
+            let mut x = 30;
+            for picture in pictures {
+                image::imageops::replace(&mut page, picture, i64::from(x), 40);
+                x += picture.width();
+            }
+            for &mark in marks {
+                letter(&mut page, 30 + mark, 22);
+            }
+            layout(
+                &Raster::from_rgb(page),
+                &PanelsConfig::default(),
+                true,
+                &Labels::default(),
+            )
+        };
+        // One membrane with a glyph over every lane, 50 px apart: lane labels ("0", "1", "3" …),
+        // however far apart, stand over lanes, where no seam is.
+        let membrane = strip(0);
+        let lanes = on_paper(std::slice::from_ref(&membrane), &[4, 54, 104, 154, 204]);
+        assert_eq!(lanes.boxes.len(), 1, "{lanes:?}");
+        // Three membranes butted, each with its letter at its top-left corner: parted at the seams.
+        let butted = [strip(0), strip(1), strip(2)];
+        let lefts: Vec<u32> = butted
+            .iter()
+            .scan(0, |x, picture| {
+                let left = *x;
+                *x += picture.width();
+                Some(left)
+            })
+            .collect();
+        let marks: Vec<u32> = lefts.iter().map(|left| left + 2).collect();
+        let parted = on_paper(&butted, &marks);
+        let expected: Vec<PixelBox> = butted
+            .iter()
+            .zip(&lefts)
+            .map(|(picture, left)| PixelBox::new(30 + left, 40, 30 + left + picture.width(), 120))
+            .collect();
+        assert_found(
+            &parted.boxes,
+            &expected,
+            "three butted membranes under drawn letters",
+        );
     }
 
     #[test]
