@@ -644,3 +644,65 @@ fn an_icon_repeated_through_a_document_is_not_reuse_but_a_blot_shown_twice_is() 
         assert_eq!(m["suppressed"], "repeated_graphic", "{m}");
     }
 }
+
+/// A pathway diagram's node, words in a box drawn on the page, shown on two pages beside the same
+/// real blot: the words set twice in one font match pixel for pixel, but the store keeps the
+/// nodes out of matching (they are lettering); the blot shown twice is the one match.
+#[test]
+fn words_boxed_on_the_page_twice_are_no_reuse_but_a_blot_shown_twice_is() {
+    use panelscope::pdfgen::{Font, ImageEncoding, PdfDoc};
+    use panelscope_stages::units::BBox;
+    let dir = temp_dir("boxed-words");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    let mut doc = PdfDoc::new();
+    let blot = doc.add_image(&real_blot(), ImageEncoding::Flate).unwrap();
+    for (k, node_left) in [90.0f32, 300.0].into_iter().enumerate() {
+        let page = doc.add_page(612.0, 792.0);
+        page.text(
+            72.0,
+            60.0,
+            12.0,
+            Font::Helvetica,
+            &format!("Page {}", k + 1),
+        );
+        let node = BBox::new(node_left, 150.0, node_left + 170.0, 195.0);
+        page.rect(node, Some([248, 205, 215]), Some(([20, 20, 20], 1.0)));
+        page.text(
+            node.x0 + 22.0,
+            node.y0 + 29.0,
+            20.0,
+            Font::Helvetica,
+            "Apoptosis",
+        );
+        page.image(BBox::new(180.0, 300.0, 420.0, 540.0), blot);
+    }
+    doc.write_to(&catalog.join("pathway.pdf")).unwrap();
+    let data = dir.join("data");
+    run(&["ingest", catalog.to_str().unwrap()], &data);
+
+    let all: Vec<serde_json::Value> =
+        run(&["matches", "--verified", "--include-suppressed"], &data)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    for side in ["a", "b"] {
+        assert_eq!(all[0][side]["class"], "blot", "{}", all[0]);
+    }
+    // The nodes are panels of the store, kept out of matching.
+    let kept_out = Store::open(&data)
+        .unwrap()
+        .read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM panels WHERE uniform = 1 AND class = 'other'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        kept_out, 2,
+        "the two nodes are not panels kept out of matching"
+    );
+}

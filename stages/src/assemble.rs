@@ -13,7 +13,7 @@ use crate::phash::PHasher;
 use crate::store::Store;
 use crate::units::{
     BBox, DocumentId, DocumentInfo, DocumentPanels, Figure, FigureSource, PagePanels, PageRecord,
-    PanelItem, Raster, THUMB_SIDE,
+    Panel, PanelItem, Raster, THUMB_SIDE,
 };
 
 /// Builds the [`Assemble`] stage (one worker: it holds the pages of unfinished documents).
@@ -151,6 +151,69 @@ pub fn is_uniform(raster: &Raster) -> bool {
     count > 0.0 && structure / count < 0.5
 }
 
+/// Share of a panel's area, at most, that raster images may draw for it to be judged lettering by
+/// the page's text layer: the rest is vector drawing and text.
+const MAX_LETTERING_PICTURE_SHARE: f32 = 0.5;
+/// Grey levels from a panel's commonest level past which a pixel is ink.
+const LETTERING_INK_LEVELS: u8 = 48;
+/// Share of a drawn panel's ink, at least, inside the boxes of the text layer's words for it to
+/// be lettering alone: a chart's or a diagram's strokes and fills lie outside them.
+const MIN_LETTERING_INK_SHARE: f32 = 0.8;
+/// Pixels along a panel's edges left out when its ink is counted, at least, and as a share of its
+/// side: the outline of a box drawn around a label.
+const LETTERING_EDGE_PX: u32 = 3;
+const LETTERING_EDGE_SHARE: f32 = 0.04;
+
+/// Whether a panel drawn on the page (`picture_share` of it raster images) is words of the text
+/// layer and nothing else (a diagram's node, a table's cell, a form's label): the same words set
+/// in the same font match pixel for pixel without anything having been reused. Its ink, but for
+/// a frame along its edges, lies inside the boxes of the words the figure holds.
+pub fn is_lettering(figure: &Figure, panel: &Panel, picture_share: f32) -> bool {
+    if picture_share > MAX_LETTERING_PICTURE_SHARE || figure.words.is_empty() {
+        return false;
+    }
+    let gray = panel.raster.to_gray();
+    let (w, h) = gray.dimensions();
+    if w == 0 || h == 0 || panel.bbox.width() <= 0.0 || panel.bbox.height() <= 0.0 {
+        return false;
+    }
+    // The words over the panel, in its pixels.
+    let (sx, sy) = (
+        w as f32 / panel.bbox.width(),
+        h as f32 / panel.bbox.height(),
+    );
+    let mut in_words = vec![false; (w * h) as usize];
+    for word in &figure.words {
+        let x0 = ((word.x0 - panel.bbox.x0) * sx).floor().max(0.0) as u32;
+        let y0 = ((word.y0 - panel.bbox.y0) * sy).floor().max(0.0) as u32;
+        let x1 = (((word.x1 - panel.bbox.x0) * sx).ceil().max(0.0) as u32).min(w);
+        let y1 = (((word.y1 - panel.bbox.y0) * sy).ceil().max(0.0) as u32).min(h);
+        for y in y0..y1 {
+            in_words[(y * w + x0.min(x1)) as usize..(y * w + x1) as usize].fill(true);
+        }
+    }
+    let mut histogram = [0u32; 256];
+    for &v in gray.as_raw() {
+        histogram[usize::from(v)] += 1;
+    }
+    let ground = (0..=255u8)
+        .max_by_key(|&v| histogram[usize::from(v)])
+        .unwrap_or(0);
+    let edge_x = LETTERING_EDGE_PX.max((LETTERING_EDGE_SHARE * w as f32) as u32);
+    let edge_y = LETTERING_EDGE_PX.max((LETTERING_EDGE_SHARE * h as f32) as u32);
+    let (mut ink, mut ink_in_words) = (0usize, 0usize);
+    for y in edge_y..h.saturating_sub(edge_y) {
+        for x in edge_x..w.saturating_sub(edge_x) {
+            let at = (y * w + x) as usize;
+            if gray.as_raw()[at].abs_diff(ground) > LETTERING_INK_LEVELS {
+                ink += 1;
+                ink_in_words += usize::from(in_words[at]);
+            }
+        }
+    }
+    ink > 0 && ink_in_words as f32 >= MIN_LETTERING_INK_SHARE * ink as f32
+}
+
 /// Share of `area` (page space) that raster images of `figure` draw.
 pub fn picture_share(figure: &Figure, area: &BBox) -> f32 {
     const SAMPLES: usize = 16;
@@ -189,17 +252,19 @@ impl Assemble {
         let items: Vec<PanelItem> = panels
             .map(|(f, k, panel)| {
                 let thumb = thumbnail(&panel.raster);
+                let figure = &page.figures[f].figure;
+                let picture_share = picture_share(figure, &panel.bbox);
                 PanelItem {
                     id: 0,
                     page: page.meta.index,
                     figure: f as u32 + 1,
                     ordinal: k as u32 + 1,
                     bbox: panel.bbox,
-                    uniform: is_uniform(&thumb),
+                    uniform: is_uniform(&thumb) || is_lettering(figure, panel, picture_share),
                     thumb,
                     raster: Some(panel.raster.clone()),
                     gray: None,
-                    picture_share: picture_share(&page.figures[f].figure, &panel.bbox),
+                    picture_share,
                     class: None,
                 }
             })

@@ -178,6 +178,9 @@ impl Figures {
             figure.caption = caption;
             figure.letters = panel_letters(&page.text, &figure.bbox);
             figure.row_labels = row_labels(&page.text, &figure.bbox);
+            if figure.source != FigureSource::Embedded {
+                figure.words = words_inside(&page.text, &figure.bbox);
+            }
         }
         figures
     }
@@ -465,6 +468,18 @@ fn panel_letters(text: &[TextSpan], figure: &BBox) -> Vec<BBox> {
         .collect();
     letters.sort_by(|a, b| a.x0.total_cmp(&b.x0));
     letters
+}
+
+/// Where the text of a figure drawn on the page lies: the spans whose centres are inside it.
+fn words_inside(text: &[TextSpan], figure: &BBox) -> Vec<BBox> {
+    text.iter()
+        .filter(|span| !span.text.trim().is_empty())
+        .map(|span| span.bbox)
+        .filter(|b| {
+            let (x, y) = ((b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0);
+            (figure.x0..=figure.x1).contains(&x) && (figure.y0..=figure.y1).contains(&y)
+        })
+        .collect()
 }
 
 /// Farthest (points) a row label may reach from the figure's side.

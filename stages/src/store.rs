@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS panels (
     pixels    TEXT NOT NULL,                  -- blake3 of the panel's pixels, hex
     phash     TEXT,                           -- 64-bit perceptual hash, hex
     boilerplate INTEGER NOT NULL DEFAULT 0,   -- recurs across documents (logo, badge): never matched
-    uniform     INTEGER NOT NULL DEFAULT 0,   -- nearly blank: never matched
+    uniform     INTEGER NOT NULL DEFAULT 0,   -- nearly blank, or text-layer words alone: never matched
     class       TEXT                          -- blot, gel, microscopy or other; NULL: recorded unclassified
 );
 CREATE INDEX IF NOT EXISTS panels_by_figure ON panels (figure);

@@ -544,6 +544,11 @@ pub struct Figure {
     /// raster.
     #[serde(default)]
     pub pictures: Vec<BBox>,
+    /// Where text of the page's text layer lies inside a figure found on the render (page
+    /// space): a drawn panel that is nothing but words (a diagram's node, a table's cell) is
+    /// told by it. Empty for figures of embedded images, whose text is pixels.
+    #[serde(default)]
+    pub words: Vec<BBox>,
 }
 
 impl Figure {
@@ -560,6 +565,7 @@ impl Figure {
             letters: Vec::new(),
             row_labels: Vec::new(),
             pictures: Vec::new(),
+            words: Vec::new(),
         }
     }
 }
@@ -759,7 +765,8 @@ pub struct PanelItem {
     /// [`crate::verify::SHARED_PART_MAX_SIDE`] pixels a side: parts spliced from one picture
     /// into another are searched at the scale both were drawn at.
     pub gray: Option<image::GrayImage>,
-    /// Nearly uniform (blank, a flat colour): never matched.
+    /// Nearly uniform (blank, a flat colour), or words of the page's text layer alone (a
+    /// diagram's node drawn on the page): never matched.
     pub uniform: bool,
     /// Share of its area drawn by raster images (1 for panels of embedded images; less where
     /// vector drawing and text make it up).
