@@ -224,7 +224,7 @@ fn a_grown_catalog_only_embeds_and_indexes_the_new_documents() {
 
 /// A PDF of one page per image, each holding its image at its box under a line of text.
 fn image_pdf(path: &Path, pages: &[(&image::RgbImage, panelscope_stages::units::BBox)]) {
-    use panelscope::pdfgen::{Font, ImageEncoding, PdfDoc};
+    use panelscope::pdfgen::{ImageEncoding, PdfDoc};
     let mut doc = PdfDoc::new();
     for (n, (image, bbox)) in pages.iter().enumerate() {
         let id = doc
@@ -233,17 +233,25 @@ fn image_pdf(path: &Path, pages: &[(&image::RgbImage, panelscope_stages::units::
                 ImageEncoding::Flate,
             )
             .unwrap();
-        let page = doc.add_page(612.0, 792.0);
-        page.text(
-            72.0,
-            60.0,
-            12.0,
-            Font::Helvetica,
-            &format!("Page {}", n + 1),
-        );
-        page.image(*bbox, id);
+        numbered_page(&mut doc, n + 1).image(*bbox, id);
     }
     doc.write_to(path).unwrap();
+}
+
+/// A new US-letter page of `doc` with its number at the top.
+fn numbered_page(
+    doc: &mut panelscope::pdfgen::PdfDoc,
+    number: usize,
+) -> &mut panelscope::pdfgen::PdfPage {
+    let page = doc.add_page(612.0, 792.0);
+    page.text(
+        72.0,
+        60.0,
+        12.0,
+        panelscope::pdfgen::Font::Helvetica,
+        &format!("Page {number}"),
+    );
+    page
 }
 
 /// The verified matches of `data` as (path of a, path of b) file names, sorted within each pair.
@@ -658,14 +666,7 @@ fn words_boxed_on_the_page_twice_are_no_reuse_but_a_blot_shown_twice_is() {
     let mut doc = PdfDoc::new();
     let blot = doc.add_image(&real_blot(), ImageEncoding::Flate).unwrap();
     for (k, node_left) in [90.0f32, 300.0].into_iter().enumerate() {
-        let page = doc.add_page(612.0, 792.0);
-        page.text(
-            72.0,
-            60.0,
-            12.0,
-            Font::Helvetica,
-            &format!("Page {}", k + 1),
-        );
+        let page = numbered_page(&mut doc, k + 1);
         let node = BBox::new(node_left, 150.0, node_left + 170.0, 195.0);
         page.rect(node, Some([248, 205, 215]), Some(([20, 20, 20], 1.0)));
         page.text(
