@@ -37,10 +37,13 @@
 //! region's left edge and each a panel's width apart, part it at the sharpest seam by each letter.
 //! Each part that has a background of its own (a strip above white space, a blot above a chart)
 //! is then split at its own gutters and trimmed to its ink.
-//! Lane labels are words and numbers, or letters a lane apart: they part nothing. Likewise, blot
-//! strips stacked closer than a gutter, each named by a row label beside it (a protein name set
-//! as text), are parted between their labels — only at a seam that differs all along its width,
-//! and only in a picture (a chart's rows beside its axis labels are mostly empty).
+//! Lane labels are words and numbers, or letters a lane apart: they part nothing. Marks drawn in
+//! the picture rather than set as text may be lane labels however far apart ("0 1 3 6 12 24"
+//! over a blot's lanes): they part it only where a butt seam lies by each (see **Seams**).
+//! Likewise, blot strips stacked closer than a gutter, each named by a row label beside it (a
+//! protein name set as text), are parted between their labels — only at a seam that differs all
+//! along its width, and only in a picture (a chart's rows beside its axis labels are mostly
+//! empty).
 //!
 //! **Seams.** A full-bleed picture that is still one region after the letters, or a panel of a
 //! figure on paper that is mostly ink (a picture, not a chart or a drawing, whose straight edges
