@@ -3585,8 +3585,9 @@ mod tests {
         );
     }
 
-    /// How much line `at` of `panel` differs from the line before it over `share` of its length: the
-    /// `1 - share` quantile of the largest channel difference.
+    /// How much line `at` of `panel` differs from the line before it over `share` of its length:
+    /// the `1 - share` quantile of the largest channel difference (the reference that
+    /// [`seam_strengths`] must equal).
     fn seam_strength_over(raster: &Raster, panel: Rect, axis: Axis, at: u32, share: f32) -> u64 {
         let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
         let pixel = |x: u32, y: u32| (y as usize * w + x as usize) * channels;
