@@ -304,13 +304,7 @@ pub fn copied_within(image: &GrayImage, to: (f32, f32)) -> CopiedWithin {
     let (w, h) = image.dimensions();
     let (cw, ch) = (w * 3 / 10, h / 4);
     let (from_x, from_y) = busiest_window(image, (cw, ch), w / 2);
-    let (to_x, to_y) = (
-        ((to.0 * w as f32) as u32).min(w - cw),
-        ((to.1 * h as f32) as u32).min(h - ch),
-    );
-    let mut edited = image.clone();
-    let part = imageops::crop_imm(image, from_x, from_y, cw, ch).to_image();
-    imageops::replace(&mut edited, &part, i64::from(to_x), i64::from(to_y));
+    let (edited, (to_x, to_y)) = pasted(image, (from_x, from_y), (cw, ch), image, to);
     let centre = |x: u32, y: u32| {
         (
             (x as f32 + cw as f32 / 2.0) / w as f32,
@@ -322,6 +316,26 @@ pub fn copied_within(image: &GrayImage, to: (f32, f32)) -> CopiedWithin {
         source: centre(from_x, from_y),
         copy: centre(to_x, to_y),
     }
+}
+
+/// `target` with the `(cw, ch)` window of `source` whose corner is `from` pasted at `to` (shares
+/// of the target's sides, kept inside it), and the corner it was pasted at.
+fn pasted(
+    source: &GrayImage,
+    (from_x, from_y): (u32, u32),
+    (cw, ch): (u32, u32),
+    target: &GrayImage,
+    to: (f32, f32),
+) -> (GrayImage, (u32, u32)) {
+    let (w, h) = target.dimensions();
+    let (to_x, to_y) = (
+        ((to.0 * w as f32) as u32).min(w - cw),
+        ((to.1 * h as f32) as u32).min(h - ch),
+    );
+    let mut image = target.clone();
+    let part = imageops::crop_imm(source, from_x, from_y, cw, ch).to_image();
+    imageops::replace(&mut image, &part, i64::from(to_x), i64::from(to_y));
+    (image, (to_x, to_y))
 }
 
 /// The corner of the most varied `size` window of `image` (bands more than bare membrane) whose
@@ -366,13 +380,7 @@ pub fn spliced(donor: &GrayImage, recipient: &GrayImage, to: (f32, f32)) -> Spli
     let (rw, rh) = recipient.dimensions();
     let (cw, ch) = ((w * 3 / 10).min(rw), (h / 8).max(1).min(rh));
     let (from_x, from_y) = busiest_window(donor, (cw, ch), w);
-    let (to_x, to_y) = (
-        ((to.0 * rw as f32) as u32).min(rw - cw),
-        ((to.1 * rh as f32) as u32).min(rh - ch),
-    );
-    let mut image = recipient.clone();
-    let part = imageops::crop_imm(donor, from_x, from_y, cw, ch).to_image();
-    imageops::replace(&mut image, &part, i64::from(to_x), i64::from(to_y));
+    let (image, (to_x, to_y)) = pasted(donor, (from_x, from_y), (cw, ch), recipient, to);
     let shares = |x: u32, y: u32, (w, h): (u32, u32)| {
         [
             x as f32 / w as f32,
