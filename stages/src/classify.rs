@@ -27,8 +27,8 @@ const MIN_TINT_CHANNEL: f32 = 0.7;
 /// Largest share of a tinted picture's content (pixels away from its ground) whose colour is
 /// not the tint's for the picture to be grey seen through the tint.
 const MAX_OFF_TINT_SHARE: f32 = 0.05;
-/// Chroma (max − min of R, G, B, once a tint is divided out: see [`lightest_tint`]) from which a pixel is
-/// coloured rather than grey.
+/// Chroma (max − min of R, G, B, once a tint is divided out: see [`lightest_tint`]) from which
+/// a pixel is coloured rather than grey.
 const COLOURED_CHROMA: i32 = 40;
 
 /// How panels are labelled.
