@@ -390,6 +390,65 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A real stained brain section (../shared/data/figures/figure-separator: fibres a pixel or two
+/// wide) and a crop of it below its lettering, shown larger on the next page: the crop is placed
+/// by its content to a work pixel, which the fibres do not survive, and is then registered on
+/// one pixel grid with the section, where they agree.
+#[test]
+fn a_crop_of_a_real_stained_section_shown_larger_is_found_where_it_was_cut() {
+    use panelscope_stages::units::BBox;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/figures/figure-separator/PM27563885-Figure4-1.png");
+    let figure = image::open(&source)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared real-data folder)", source.display()))
+        .to_rgb8();
+    let section = image::imageops::crop_imm(&figure, 74, 708, 210, 156).to_image();
+    let crop = image::imageops::crop_imm(&section, 0, 24, 148, 132).to_image();
+    let dir = temp_dir("stained-section");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    image_pdf(
+        &catalog.join("sections.pdf"),
+        &[
+            (&section, BBox::new(100.0, 200.0, 226.0, 293.6)),
+            (&crop, BBox::new(100.0, 200.0, 233.2, 318.8)),
+        ],
+    );
+    let data = dir.join("data");
+    run(&["ingest", catalog.to_str().unwrap()], &data);
+    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"], &data)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(matches.len(), 1, "{matches:?}");
+    let m = &matches[0];
+    let pages = [m["a"]["page"].as_u64(), m["b"]["page"].as_u64()];
+    assert!(
+        pages == [Some(1), Some(2)] || pages == [Some(2), Some(1)],
+        "{m}"
+    );
+    // Where it was cut: the left 70% of the section below its lettering.
+    let cut = if pages[0] == Some(1) {
+        "region_a"
+    } else {
+        "region_b"
+    };
+    let region: Vec<f64> = m["transform"][cut]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {cut} in {m}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let expected = [0.0, 24.0 / 156.0, 148.0 / 210.0, 1.0];
+    for (found, want) in region.iter().zip(expected) {
+        assert!(
+            (found - want).abs() < 0.02,
+            "{region:?} against {expected:?}: {m}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// A crop indexed after the panel it was cut from (a later document) is reached by no window of
 /// that panel, and resembles it as a whole less than a copy would: it is still among the crop's
 /// nearest neighbours, which verification then relates to it. Without them it is not found.

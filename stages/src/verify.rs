@@ -1175,6 +1175,7 @@ fn judged_part(
         relation,
         Dihedral::Identity,
         (&window_a, &window_b, &agreement.left_out),
+        false,
         cfg,
     );
     relation.partial = true;
@@ -1838,7 +1839,22 @@ fn verify_turned(
             &alignment.aligned_b,
             alignment.left_out.as_slice(),
         );
-        let (mut relation, d) = judge(a, b, alignment.relation, alignment.d, aligned, cfg);
+        // A crop or an overlap is placed by its content alone, to a work pixel, which a fine
+        // grain does not survive; two whole panels (trimmed or not) are placed by their
+        // outlines, and whole screenshots of one template with other numbers in them would
+        // align their grain as closely as copies.
+        let whole = |r: &[f32; 4]| overlap::area(*r) >= WHOLE_SHARE;
+        let placed_by_content = alignment.border == [0.0, 0.0]
+            && !(whole(&alignment.relation.region_a) && whole(&alignment.relation.region_b));
+        let (mut relation, d) = judge(
+            a,
+            b,
+            alignment.relation,
+            alignment.d,
+            aligned,
+            placed_by_content,
+            cfg,
+        );
         if partial {
             // Keypoints also find crops too small for the crop search: one side is then whole.
             let whole = |r: &[f32; 4]| overlap::area(*r) >= WHOLE_SHARE;
@@ -1951,6 +1967,7 @@ fn judge(
     relation: Relation,
     d: Dihedral,
     (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
+    placed_by_content: bool,
     cfg: &VerifyConfig,
 ) -> (Relation, Dihedral) {
     let b_turned = d.apply(b);
@@ -1970,22 +1987,33 @@ fn judge(
     {
         return (settled, d);
     }
-    let Some((registered, aligned_a, aligned_b, left_out)) =
-        register(a, &b_turned, &settled, cfg.work_side)
-    else {
-        return (settled, d);
-    };
-    if alignment_score(&registered) <= alignment_score(&settled) {
-        return (settled, d);
-    }
-    let registered = settle(
-        a,
-        &b_turned,
-        registered,
-        (&aligned_a, &aligned_b, &left_out),
-        cfg,
-    );
-    (registered, d)
+    // Two registrations: interpolated to a fraction of a pixel, and on one grid for both sides.
+    // Each that fits closer than the alignment is settled; a verified one wins, then the one
+    // whose grain agrees best (the finest test of where the pixels lie).
+    let registered = [
+        register(a, &b_turned, &settled, cfg.work_side),
+        placed_by_content
+            .then(|| register_on_grid(a, &b_turned, &settled, cfg))
+            .flatten(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|(registered, ..)| alignment_score(registered) > alignment_score(&settled))
+    .map(|(registered, aligned_a, aligned_b, left_out)| {
+        settle(
+            a,
+            &b_turned,
+            registered,
+            (&aligned_a, &aligned_b, &left_out),
+            cfg,
+        )
+    })
+    .max_by(|x, y| {
+        (x.verified, x.fine_correlation, alignment_score(x))
+            .partial_cmp(&(y.verified, y.fine_correlation, alignment_score(y)))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    (registered.unwrap_or(settled), d)
 }
 
 /// How good an alignment is: fine detail separates copies from look-alikes best; the layout
@@ -2395,6 +2423,180 @@ fn register(
         y0 as f32 / a.height() as f32,
         x1 as f32 / a.width() as f32,
         y1 as f32 / a.height() as f32,
+    ];
+    Some((
+        Relation {
+            region_a,
+            region_b,
+            correlation: agreement.correlation,
+            detail_correlation: agreement.detail_correlation,
+            ..relation.clone()
+        },
+        aligned_a,
+        aligned_b,
+        agreement.left_out,
+    ))
+}
+
+/// Registration of an alignment without a small rotation on one pixel grid: both panels are
+/// brought to a resolution where the first region is at most twice the work size, the second
+/// region is moved there by whole pixels (and scaled within 2 %), and every placement is cut
+/// from both and fit to the work size alike. Both sides pass through the same filters, so a fine
+/// texture's grain (a micrograph's fibres) stays comparable where interpolating one side to a
+/// fraction of a pixel blurs it. Returns what [`register`] returns, or `None` unless the two then
+/// correlate from `strong_correlation` on.
+fn register_on_grid(
+    a: &GrayImage,
+    b_turned: &GrayImage,
+    relation: &Relation,
+    cfg: &VerifyConfig,
+) -> Option<(Relation, GrayImage, GrayImage, Vec<bool>)> {
+    let work_side = cfg.work_side;
+    let pixel_box = |image: &GrayImage, r: &[f32; 4]| {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        [r[0] * w, r[1] * h, r[2] * w, r[3] * h]
+    };
+    let [ax0, ay0, ax1, ay1] = pixel_box(a, &relation.region_a);
+    let [bx0, by0, bx1, by1] = pixel_box(b_turned, &relation.region_b);
+    let (aw, ah, bw, bh) = (ax1 - ax0, ay1 - ay0, bx1 - bx0, by1 - by0);
+    if aw.min(ah).min(bw).min(bh) < 8.0 {
+        return None;
+    }
+    let sized = |image: &GrayImage, w: f32, h: f32| {
+        let (w, h) = ((w.round() as u32).max(1), (h.round() as u32).max(1));
+        if (w, h) == image.dimensions() {
+            image.clone()
+        } else if w < image.width() {
+            resample(image, w, h)
+        } else {
+            image::imageops::resize(image, w, h, image::imageops::FilterType::CatmullRom)
+        }
+    };
+    let grid = (2.0 * work_side as f32 / aw.max(ah)).min(1.0);
+    let a_grid = sized(a, a.width() as f32 * grid, a.height() as f32 * grid);
+    let (gx, gy) = (
+        a_grid.width() as f32 / a.width() as f32,
+        a_grid.height() as f32 / a.height() as f32,
+    );
+    // Second-panel pixels per first-panel pixel, over the region; a copy within a few percent
+    // of one is taken at its pixels first (the commonest copy, which any resampling blurs).
+    let base_scale = match ((bw / aw) * (bh / ah)).sqrt() {
+        near_one if (near_one - 1.0).abs() <= 0.03 => 1.0,
+        scale => scale,
+    };
+    // The second panel on the grid at `scale`, and its region's top-left corner there.
+    let on_grid = |scale: f32| {
+        let image = sized(
+            b_turned,
+            b_turned.width() as f32 * gx / scale,
+            b_turned.height() as f32 * gy / scale,
+        );
+        let (fx, fy) = (
+            image.width() as f32 / b_turned.width() as f32,
+            image.height() as f32 / b_turned.height() as f32,
+        );
+        let corner = ((bx0 * fx).round() as i64, (by0 * fy).round() as i64);
+        (image, corner)
+    };
+    let (b_grid, _) = on_grid(base_scale);
+    // The part cut from both: the first region, within either panel on the grid.
+    let (cx0, cy0) = ((ax0 * gx).round() as u32, (ay0 * gy).round() as u32);
+    let cw = ((aw * gx).round() as u32)
+        .min(a_grid.width().saturating_sub(cx0))
+        .min(b_grid.width());
+    let ch = ((ah * gy).round() as u32)
+        .min(a_grid.height().saturating_sub(cy0))
+        .min(b_grid.height());
+    if cw < 8 || ch < 8 {
+        return None;
+    }
+    let aligned_a = fit(
+        &image::imageops::crop_imm(&a_grid, cx0, cy0, cw, ch).to_image(),
+        work_side,
+    );
+    // Drawings and screenshots (a template filled in with other numbers) align their strokes
+    // as closely as copies do: only a picture textured all over, whose grain is its own, is
+    // registered this finely.
+    if !textured_all_over(&aligned_a) {
+        return None;
+    }
+    let values_a = intensities(&aligned_a);
+    let window = |image: &GrayImage, (x, y): (i64, i64)| -> Option<GrayImage> {
+        (x >= 0 && y >= 0 && x as u32 + cw <= image.width() && y as u32 + ch <= image.height())
+            .then(|| {
+                fit(
+                    &image::imageops::crop_imm(image, x as u32, y as u32, cw, ch).to_image(),
+                    work_side,
+                )
+            })
+    };
+    let a_corner = (i64::from(cx0), i64::from(cy0));
+    // The second region moved by `shift` against the first: the second panel's window moves
+    // where it has room (a part inside it), the first panel's the other way where it has not
+    // (the whole second panel, a crop of the first). The first window's corner, and the pair.
+    let pair = |image: &GrayImage, corner: (i64, i64), (dx, dy): (i64, i64)| {
+        if let Some(b) = window(image, (corner.0 + dx, corner.1 + dy)) {
+            return Some((a_corner, None, b));
+        }
+        let moved = (a_corner.0 - dx, a_corner.1 - dy);
+        let a = window(&a_grid, moved)?;
+        Some((moved, Some(a), window(image, corner)?))
+    };
+    // (score, scale, shift)
+    let mut best: Option<(f32, f32, (i64, i64))> = None;
+    let search =
+        |best: &mut Option<(f32, f32, (i64, i64))>, scale: f32, around: (i64, i64), reach: i64| {
+            let (image, corner) = on_grid(scale);
+            for dy in -reach..=reach {
+                for dx in -reach..=reach {
+                    let shift = (around.0 + dx, around.1 + dy);
+                    let Some((_, a, b)) = pair(&image, corner, shift) else {
+                        continue;
+                    };
+                    let values = a.as_ref().map(intensities);
+                    let score = pearson(values.as_ref().unwrap_or(&values_a), &intensities(&b));
+                    if best.is_none_or(|found| score > found.0) {
+                        *best = Some((score, scale, shift));
+                    }
+                }
+            }
+        };
+    search(&mut best, base_scale, (0, 0), 3);
+    let (_, _, found) = best?;
+    for step in [-0.02f32, -0.01, 0.01, 0.02] {
+        search(&mut best, base_scale * (1.0 + step), found, 1);
+    }
+    let (_, scale, shift) = best?;
+    let (image, b_corner) = on_grid(scale);
+    let ((ax, ay), moved_a, aligned_b) = pair(&image, b_corner, shift)?;
+    let aligned_a = moved_a.unwrap_or(aligned_a);
+    let corner = if ax == a_corner.0 && ay == a_corner.1 {
+        (b_corner.0 + shift.0, b_corner.1 + shift.1)
+    } else {
+        b_corner
+    };
+    let agreement = correlate(&aligned_a, &aligned_b, relation.dihedral != "identity");
+    // On one grid a copy agrees all but exactly. One that this placement only lifts to the bar
+    // is a look-alike it flatters: a screenshot of one template with other numbers in it.
+    if agreement.correlation < cfg.strong_correlation {
+        return None;
+    }
+    let (fx, fy) = (
+        image.width() as f32 / b_turned.width() as f32,
+        image.height() as f32 / b_turned.height() as f32,
+    );
+    let (bw_full, bh_full) = (b_turned.width() as f32, b_turned.height() as f32);
+    let region_b = [
+        (corner.0 as f32 / fx / bw_full).clamp(0.0, 1.0),
+        (corner.1 as f32 / fy / bh_full).clamp(0.0, 1.0),
+        ((corner.0 as f32 + cw as f32) / fx / bw_full).clamp(0.0, 1.0),
+        ((corner.1 as f32 + ch as f32) / fy / bh_full).clamp(0.0, 1.0),
+    ];
+    let region_a = [
+        ax as f32 / a_grid.width() as f32,
+        ay as f32 / a_grid.height() as f32,
+        (ax as f32 + cw as f32) / a_grid.width() as f32,
+        (ay as f32 + ch as f32) / a_grid.height() as f32,
     ];
     Some((
         Relation {
@@ -2895,6 +3097,48 @@ mod tests {
         for (found, want) in r.region_a.iter().zip(expected) {
             assert!((found - want).abs() < 0.06, "{r:?}");
         }
+    }
+
+    /// A real figure of stained brain sections (../shared/data/figures/figure-separator), gray;
+    /// `None` where the data is absent.
+    fn stained_sections() -> Option<GrayImage> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/figures/figure-separator/PM27563885-Figure4-1.png");
+        let figure = image::open(&path).map(|f| f.to_luma8()).ok();
+        if figure.is_none() {
+            eprintln!("{} is absent: nothing to check", path.display());
+        }
+        figure
+    }
+
+    #[test]
+    fn crops_of_a_real_stained_section_are_registered_to_their_fibres() {
+        let Some(figure) = stained_sections() else {
+            return;
+        };
+        // The corpus callosum (IBA-1): fibres a pixel or two wide, its name lettered on top.
+        let section = image::imageops::crop_imm(&figure, 74, 708, 210, 156).to_image();
+        let config = VerifyConfig::default();
+        // Left, right and middle parts below the lettering: a work pixel of misplacement (two
+        // of the section's) decorrelates the fibres.
+        for (x, y, w, h) in [(0, 24, 148, 132), (60, 24, 150, 132), (30, 40, 140, 100)] {
+            let crop = image::imageops::crop_imm(&section, x, y, w, h).to_image();
+            let r = verify(&section, &crop, Dihedral::Identity, &config);
+            assert!(r.verified && r.correlation > 0.99, "{:?}: {r:?}", (x, y));
+            let (sw, sh) = (section.width() as f32, section.height() as f32);
+            let expected = [
+                x as f32 / sw,
+                y as f32 / sh,
+                (x + w) as f32 / sw,
+                (y + h) as f32 / sh,
+            ];
+            for (found, want) in r.region_a.iter().zip(expected) {
+                assert!((found - want).abs() < 0.01, "{:?}: {r:?}", (x, y));
+            }
+        }
+        // The same stain in another animal, framed and lettered alike, is not one of them.
+        let other = image::imageops::crop_imm(&figure, 300, 740, 150, 120).to_image();
+        assert!(!verify(&section, &other, Dihedral::Identity, &config).verified);
     }
 
     #[test]
