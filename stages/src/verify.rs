@@ -2285,6 +2285,38 @@ fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option
     (!flat(a) && !flat(b)).then_some(without)
 }
 
+/// A registration's result: the relation with its registered regions and the correlations of
+/// the two aligned images, those images, and the pixels left out as a mark.
+type Registered = (Relation, GrayImage, GrayImage, Vec<bool>);
+
+/// `relation` registered at `regions`, where `aligned` (the two regions at the work size) agree
+/// as `agreement` says.
+fn registered(
+    relation: &Relation,
+    (region_a, region_b): ([f32; 4], [f32; 4]),
+    (aligned_a, aligned_b): (GrayImage, GrayImage),
+    agreement: Agreement,
+) -> Registered {
+    (
+        Relation {
+            region_a,
+            region_b,
+            correlation: agreement.correlation,
+            detail_correlation: agreement.detail_correlation,
+            ..relation.clone()
+        },
+        aligned_a,
+        aligned_b,
+        agreement.left_out,
+    )
+}
+
+/// Region `r` (fractions of `image`) in pixels of it.
+fn pixel_box(image: &GrayImage, r: &[f32; 4]) -> [f32; 4] {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    [r[0] * w, r[1] * h, r[2] * w, r[3] * h]
+}
+
 /// Sub-pixel registration of an alignment without a small rotation: `b_turned`'s region is
 /// resampled with shifts of a fraction of a work pixel and scales within 2 %, and the placement
 /// correlating best with `a`'s region wins. Returns the relation with its refined second region
@@ -2294,11 +2326,7 @@ fn register(
     b_turned: &GrayImage,
     relation: &Relation,
     work_side: u32,
-) -> Option<(Relation, GrayImage, GrayImage, Vec<bool>)> {
-    let pixel_box = |image: &GrayImage, r: &[f32; 4]| {
-        let (w, h) = (image.width() as f32, image.height() as f32);
-        [r[0] * w, r[1] * h, r[2] * w, r[3] * h]
-    };
+) -> Option<Registered> {
     let [ax0, ay0, ax1, ay1] = pixel_box(a, &relation.region_a);
     let (x0, y0) = (ax0.floor().max(0.0) as u32, ay0.floor().max(0.0) as u32);
     let (x1, y1) = (
@@ -2424,17 +2452,11 @@ fn register(
         x1 as f32 / a.width() as f32,
         y1 as f32 / a.height() as f32,
     ];
-    Some((
-        Relation {
-            region_a,
-            region_b,
-            correlation: agreement.correlation,
-            detail_correlation: agreement.detail_correlation,
-            ..relation.clone()
-        },
-        aligned_a,
-        aligned_b,
-        agreement.left_out,
+    Some(registered(
+        relation,
+        (region_a, region_b),
+        (aligned_a, aligned_b),
+        agreement,
     ))
 }
 
@@ -2450,12 +2472,8 @@ fn register_on_grid(
     b_turned: &GrayImage,
     relation: &Relation,
     cfg: &VerifyConfig,
-) -> Option<(Relation, GrayImage, GrayImage, Vec<bool>)> {
+) -> Option<Registered> {
     let work_side = cfg.work_side;
-    let pixel_box = |image: &GrayImage, r: &[f32; 4]| {
-        let (w, h) = (image.width() as f32, image.height() as f32);
-        [r[0] * w, r[1] * h, r[2] * w, r[3] * h]
-    };
     let [ax0, ay0, ax1, ay1] = pixel_box(a, &relation.region_a);
     let [bx0, by0, bx1, by1] = pixel_box(b_turned, &relation.region_b);
     let (aw, ah, bw, bh) = (ax1 - ax0, ay1 - ay0, bx1 - bx0, by1 - by0);
@@ -2598,17 +2616,11 @@ fn register_on_grid(
         (ax as f32 + cw as f32) / a_grid.width() as f32,
         (ay as f32 + ch as f32) / a_grid.height() as f32,
     ];
-    Some((
-        Relation {
-            region_a,
-            region_b,
-            correlation: agreement.correlation,
-            detail_correlation: agreement.detail_correlation,
-            ..relation.clone()
-        },
-        aligned_a,
-        aligned_b,
-        agreement.left_out,
+    Some(registered(
+        relation,
+        (region_a, region_b),
+        (aligned_a, aligned_b),
+        agreement,
     ))
 }
 
