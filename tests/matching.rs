@@ -19,6 +19,13 @@ fn run(args: &[&str], data: &Path) -> String {
     support::panelscope(data, args)
 }
 
+/// The JSON lines `matches` prints, parsed.
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// A catalog with only procedural panels, so the test needs nothing outside the repository.
 fn synth(out: &Path, docs: u32, seed: u32) {
     let out_s = out.to_str().unwrap();
@@ -67,11 +74,7 @@ fn ingest_matches_and_an_html_report_a_browser_loads() {
     let summary = run(&["ingest", catalog.to_str().unwrap()], &data);
     assert_eq!(stage_counts(&summary, "record").0, 16, "{summary}");
 
-    let lines = run(&["matches", "--verified"], &data);
-    let matches: Vec<serde_json::Value> = lines
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let matches = json_lines(&run(&["matches", "--verified"], &data));
     assert!(
         !matches.is_empty(),
         "a catalog with planted copies yields verified matches"
@@ -264,9 +267,8 @@ fn verified_pairs(data: &Path) -> Vec<(String, String)> {
             Path::new(path).file_name().unwrap().to_string_lossy()
         )
     };
-    run(&["matches", "--verified"], data)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    json_lines(&run(&["matches", "--verified"], data))
+        .into_iter()
         .map(|m| {
             let (a, b) = (name(&m, "a"), name(&m, "b"));
             if a <= b { (a, b) } else { (b, a) }
@@ -285,10 +287,7 @@ fn publisher_logos_of_real_papers_stay_out_of_the_match_stream() {
     let dir = temp_dir("real-boilerplate");
     let data = dir.join("data");
     run(&["ingest", papers.to_str().unwrap()], &data);
-    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"], &data)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let matches = json_lines(&run(&["matches", "--verified"], &data));
     assert!(
         matches.is_empty(),
         "a reviewer would see {} matches between papers that share no figure:\n{}",
@@ -416,10 +415,7 @@ fn a_crop_of_a_real_stained_section_shown_larger_is_found_where_it_was_cut() {
     );
     let data = dir.join("data");
     run(&["ingest", catalog.to_str().unwrap()], &data);
-    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"], &data)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let matches = json_lines(&run(&["matches", "--verified"], &data));
     assert_eq!(matches.len(), 1, "{matches:?}");
     let m = &matches[0];
     let pages = [m["a"]["page"].as_u64(), m["b"]["page"].as_u64()];
@@ -517,10 +513,7 @@ fn a_mirrored_index_finds_every_flip_and_turn_of_a_blot() {
             &data,
         );
     }
-    let matches: Vec<serde_json::Value> = run(&["matches", "--verified"], &data)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let matches = json_lines(&run(&["matches", "--verified"], &data));
     for (page, d) in Dihedral::ALL[1..].iter().enumerate() {
         let found = matches.iter().find(|m| {
             m["a"]["path"].as_str().unwrap().ends_with("original.pdf")
@@ -681,12 +674,7 @@ fn an_icon_repeated_through_a_document_is_not_reuse_but_a_blot_shown_twice_is() 
     let data = dir.join("data");
     run(&["ingest", catalog.to_str().unwrap()], &data);
 
-    let parse = |out: String| -> Vec<serde_json::Value> {
-        out.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let streamed = parse(run(&["matches", "--verified"], &data));
+    let streamed = json_lines(&run(&["matches", "--verified"], &data));
     assert_eq!(streamed.len(), 1, "{streamed:?}");
     for side in ["a", "b"] {
         let class = streamed[0][side]["class"].as_str().unwrap_or("none");
@@ -696,7 +684,7 @@ fn an_icon_repeated_through_a_document_is_not_reuse_but_a_blot_shown_twice_is() 
             streamed[0]
         );
     }
-    let all = parse(run(
+    let all = json_lines(&run(
         &["matches", "--verified", "--include-suppressed"],
         &data,
     ));
@@ -741,11 +729,10 @@ fn words_boxed_on_the_page_twice_are_no_reuse_but_a_blot_shown_twice_is() {
     let data = dir.join("data");
     run(&["ingest", catalog.to_str().unwrap()], &data);
 
-    let all: Vec<serde_json::Value> =
-        run(&["matches", "--verified", "--include-suppressed"], &data)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let all = json_lines(&run(
+        &["matches", "--verified", "--include-suppressed"],
+        &data,
+    ));
     assert_eq!(all.len(), 1, "{all:#?}");
     for side in ["a", "b"] {
         assert_eq!(all[0][side]["class"], "blot", "{}", all[0]);
