@@ -111,10 +111,14 @@ fn main() {
         })
         .collect();
     let mut counts: [Count; 4] = Default::default();
-    for (row, candidate, verified) in judged {
+    let mut wrong = Vec::new();
+    for (&(i, j), (row, candidate, verified)) in pairs.iter().zip(judged) {
         counts[row].pairs += 1;
         counts[row].candidates += usize::from(candidate);
         counts[row].verified += usize::from(verified);
+        if row == 3 && verified {
+            wrong.push((i, j));
+        }
     }
     println!(
         "{} polimi crops, {} pairs; candidates from cosine {COSINE} (classical descriptor)",
@@ -136,6 +140,9 @@ fn main() {
             "{label:<58} {:>8} {:>11} {:>9}",
             count.pairs, count.candidates, count.verified
         );
+    }
+    for (i, j) in wrong {
+        println!("  verified negative: {} and {}", files[i], files[j]);
     }
     let within: Vec<(bool, bool)> = images
         .par_iter()

@@ -39,6 +39,7 @@ pub fn to_json(m: &MatchRecord) -> Value {
             "correlation": t.correlation,
             "rank_correlation": t.rank_correlation,
             "detail_correlation": t.detail_correlation,
+            "coarse_detail_correlation": t.coarse_detail_correlation,
             "fine_correlation": t.fine_correlation,
             "left_out_share": t.left_out_share,
             "edited": t.edited,

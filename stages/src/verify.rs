@@ -57,12 +57,18 @@ pub struct VerifyConfig {
     /// regions come from the same pixels; independent grain correlates near 0.
     pub min_fine_correlation: f32,
     /// From this correlation on, a pair whose grain did not survive (a heavy JPEG, a resample)
-    /// is verified on its detail from `strong_min_detail_correlation`, with at most
-    /// `strong_max_left_out_share` of it left out (a label, a dark floor). Look-alikes drawn
-    /// alike reach such correlations only with coarser detail.
+    /// is verified on its detail from `strong_min_detail_correlation`, or on its coarse detail
+    /// from `strong_min_coarse_detail_correlation`, with at most `strong_max_left_out_share` of
+    /// it left out (a label, a dark floor). Look-alikes drawn alike reach such correlations only
+    /// with coarser detail.
     pub strong_correlation: f32,
     /// See `strong_correlation`.
     pub strong_min_detail_correlation: f32,
+    /// See `strong_correlation`. Whole panels only. A heavy JPEG quantizes a blot's fine detail
+    /// away (its copies' detail correlates at 0.7–0.95) but keeps the outlines of its bands:
+    /// copies of real blots at quality 15 correlate at 0.99 and more in this band, the same
+    /// bands of look-alike blots (one generator, or one membrane exposed twice) at 0.98 at most.
+    pub strong_min_coarse_detail_correlation: f32,
     /// See `strong_correlation`.
     pub strong_max_left_out_share: f32,
     /// Correlation of the finest detail from which two aligned pictures share their grain so
@@ -115,6 +121,7 @@ impl Default for VerifyConfig {
             min_fine_correlation: 0.1,
             strong_correlation: 0.98,
             strong_min_detail_correlation: 0.95,
+            strong_min_coarse_detail_correlation: 0.985,
             strong_max_left_out_share: 0.05,
             min_shared_grain: 0.6,
             shared_grain_min_correlation: 0.8,
@@ -154,6 +161,10 @@ pub struct Relation {
     /// Correlation of their fine detail.
     #[serde(deserialize_with = "lenient::number")]
     pub detail_correlation: f32,
+    /// Correlation of their coarse detail (structure a few to a dozen work pixels across: band
+    /// outlines, cell shapes), which a heavy JPEG keeps where it takes the fine detail.
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub coarse_detail_correlation: f32,
     /// Correlation of their finest detail (pixel-scale texture: grain, noise, compression), at
     /// the resolution of the smaller of the two regions.
     #[serde(default, deserialize_with = "lenient::number")]
@@ -192,6 +203,7 @@ impl Relation {
             self.correlation,
             self.rank_correlation,
             self.detail_correlation,
+            self.coarse_detail_correlation,
             self.fine_correlation,
             self.left_out_share,
         ]
@@ -212,6 +224,7 @@ impl Relation {
             correlation: or(self.correlation, 0.0),
             rank_correlation: or(self.rank_correlation, 0.0),
             detail_correlation: or(self.detail_correlation, 0.0),
+            coarse_detail_correlation: or(self.coarse_detail_correlation, 0.0),
             fine_correlation: or(self.fine_correlation, 0.0),
             left_out_share: or(self.left_out_share, 0.0),
             verified: false,
@@ -1175,7 +1188,7 @@ fn judged_part(
         relation,
         Dihedral::Identity,
         (&window_a, &window_b, &agreement.left_out),
-        false,
+        PlacedBy::Keypoints,
         cfg,
     );
     relation.partial = true;
@@ -1844,15 +1857,20 @@ fn verify_turned(
         // outlines, and whole screenshots of one template with other numbers in them would
         // align their grain as closely as copies.
         let whole = |r: &[f32; 4]| overlap::area(*r) >= WHOLE_SHARE;
-        let placed_by_content = alignment.border == [0.0, 0.0]
-            && !(whole(&alignment.relation.region_a) && whole(&alignment.relation.region_b));
+        let placement = if alignment.border == [0.0, 0.0]
+            && !(whole(&alignment.relation.region_a) && whole(&alignment.relation.region_b))
+        {
+            PlacedBy::Content
+        } else {
+            PlacedBy::Outlines
+        };
         let (mut relation, d) = judge(
             a,
             b,
             alignment.relation,
             alignment.d,
             aligned,
-            placed_by_content,
+            placement,
             cfg,
         );
         if partial {
@@ -1900,6 +1918,7 @@ fn aligned(
         correlation: agreement.correlation,
         rank_correlation: 0.0,
         detail_correlation: agreement.detail_correlation,
+        coarse_detail_correlation: 0.0,
         fine_correlation: 0.0,
         left_out_share: 0.0,
         edited: false,
@@ -1959,6 +1978,17 @@ const JUDGED_ALIGNMENTS: usize = 3;
 /// Aspect ratios within this share of each other are one shape.
 const SAME_SHAPE_TOLERANCE: f32 = 0.03;
 
+/// What placed the second panel on the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlacedBy {
+    /// Two whole panels, trimmed or not: their outlines.
+    Outlines,
+    /// A crop or an overlap: where its content fits best, to a work pixel.
+    Content,
+    /// Two parts that keypoints proposed, registered to a pixel already.
+    Keypoints,
+}
+
 /// One alignment settled, and registered to a fraction of a pixel when it is a near miss that
 /// shares grain.
 fn judge(
@@ -1967,7 +1997,7 @@ fn judge(
     relation: Relation,
     d: Dihedral,
     (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
-    placed_by_content: bool,
+    placement: PlacedBy,
     cfg: &VerifyConfig,
 ) -> (Relation, Dihedral) {
     let b_turned = d.apply(b);
@@ -1976,6 +2006,7 @@ fn judge(
         &b_turned,
         relation,
         (aligned_a, aligned_b, left_out),
+        placement,
         cfg,
     );
     // A near miss that shares grain may be a copy whose boxes differ by a pixel or so:
@@ -1992,7 +2023,7 @@ fn judge(
     // whose grain agrees best (the finest test of where the pixels lie).
     let registered = [
         register(a, &b_turned, &settled, cfg.work_side),
-        placed_by_content
+        (placement == PlacedBy::Content)
             .then(|| register_on_grid(a, &b_turned, &settled, cfg))
             .flatten(),
     ]
@@ -2005,6 +2036,7 @@ fn judge(
             &b_turned,
             registered,
             (&aligned_a, &aligned_b, &left_out),
+            placement,
             cfg,
         )
     })
@@ -2029,6 +2061,25 @@ const REGISTER_WITHIN: f32 = 0.1;
 /// their own, are not given a second try that might fit their layout closer.
 const REGISTER_FROM_FINE: f32 = 0.3;
 
+/// Box radii (work pixels) of the coarse detail band: the image blurred by the first less the
+/// image blurred by the second.
+const COARSE_DETAIL_RADII: (isize, isize) = (2, 8);
+
+/// Correlation of two aligned images' coarse detail outside `left_out`.
+fn coarse_detail_correlation(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> f32 {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    let band = |image: &GrayImage| {
+        let values = intensities(image);
+        let (fine, coarse) = COARSE_DETAIL_RADII;
+        high_pass(&values, w, h, coarse)
+            .iter()
+            .zip(high_pass(&values, w, h, fine))
+            .map(|(wide, narrow)| wide - narrow)
+            .collect::<Vec<f32>>()
+    };
+    pearson_outside(&band(a), &band(b), left_out)
+}
+
 /// `relation` completed from the aligned images it was found with: rank and fine correlations,
 /// the share left out, the scale, and whether it is verified.
 fn settle(
@@ -2036,6 +2087,7 @@ fn settle(
     b_turned: &GrayImage,
     mut relation: Relation,
     (aligned_a, aligned_b, left_out): (&GrayImage, &GrayImage, &[bool]),
+    placement: PlacedBy,
     cfg: &VerifyConfig,
 ) -> Relation {
     let (ranks_a, ranks_b) = (ranks(aligned_a), ranks(aligned_b));
@@ -2043,14 +2095,14 @@ fn settle(
     relation.left_out_share =
         left_out.iter().filter(|out| **out).count() as f32 / left_out.len().max(1) as f32;
     relation.fine_correlation = fine_correlation(a, b_turned, &relation);
+    relation.coarse_detail_correlation = coarse_detail_correlation(aligned_a, aligned_b, left_out);
     // A black background is a few dark levels whose order is noise: clipped to one level on
     // one side, or re-encoded on the other, its ranks correlate with nothing and outweigh the
     // content. Pixels that share grain already say the two are one picture, and so do layout
     // and detail that agree as strongly as `strong_correlation` asks (a heavy JPEG took the
     // grain), so the ranks are compared again without the dark floors; look-alikes, whose grain
     // is their own and whose detail differs, keep the rank test as it was.
-    let strong = relation.correlation >= cfg.strong_correlation
-        && relation.detail_correlation >= cfg.strong_min_detail_correlation;
+    let strong = agrees_strongly(&relation, placement, cfg);
     if relation.rank_correlation < cfg.min_rank_correlation
         && (relation.fine_correlation >= cfg.min_fine_correlation || strong)
         && let Some(without) = without_dark_floor(aligned_a, aligned_b, left_out)
@@ -2071,13 +2123,23 @@ fn settle(
         && relation.detail_correlation >= cfg.min_detail_correlation
         && ((relation.detail_correlation >= cfg.detail_needs_texture_below
             && relation.left_out_share == 0.0)
-            || (relation.correlation >= cfg.strong_correlation
-                && relation.detail_correlation >= cfg.strong_min_detail_correlation
+            || (agrees_strongly(&relation, placement, cfg)
                 && relation.left_out_share <= cfg.strong_max_left_out_share)
             || (relation.fine_correlation >= cfg.min_fine_correlation
                 && texture_is_evidence(&relation, a, b_turned)))
         || shared_grain_edited(&mut relation, (aligned_a, aligned_b), a, b_turned, cfg);
     relation
+}
+
+/// Whether the layout of two aligned pictures agrees as `strong_correlation` asks, and their
+/// detail with it, or their coarse detail where they are whole panels placed by their outlines:
+/// copies whose grain a heavy JPEG took. A crop is placed where it fits best among many windows,
+/// and one smooth band fits a window of another blot's band as well, outline and all.
+fn agrees_strongly(relation: &Relation, placement: PlacedBy, cfg: &VerifyConfig) -> bool {
+    relation.correlation >= cfg.strong_correlation
+        && (relation.detail_correlation >= cfg.strong_min_detail_correlation
+            || (placement == PlacedBy::Outlines
+                && relation.coarse_detail_correlation >= cfg.strong_min_coarse_detail_correlation))
 }
 
 /// Whether two pictures that share their grain (`min_shared_grain`) are one picture of which a
@@ -3797,6 +3859,7 @@ mod tests {
             correlation: 0.98,
             rank_correlation: 0.97,
             detail_correlation: 0.86,
+            coarse_detail_correlation: 0.9,
             fine_correlation: 0.2,
             left_out_share: 0.0,
             edited: false,
@@ -3843,6 +3906,47 @@ mod tests {
             ..cfg
         };
         assert!(!verify(&a, &b, Dihedral::Identity, &without).verified);
+    }
+
+    #[test]
+    fn real_blots_through_a_heavy_jpeg_verify_on_their_band_outlines() {
+        // Crops of seven different membranes (../shared/data/blots/polimi).
+        let Some(blots) = polimi_blots(&[
+            "polimi_cleanup__google_000004_patch_008_clipdrop-cleanup.png",
+            "polimi_cleanup__google_000006_patch_005_clipdrop-cleanup.png",
+            "polimi_cleanup__google_000016_patch_002_clipdrop-cleanup.png",
+            "polimi_cleanup__google_000130_patch_015_clipdrop-cleanup.png",
+            "polimi_cleanup__img_000003_patch_001_clipdrop-cleanup.png",
+            "polimi_cleanup__img_000022_patch_005_clipdrop-cleanup.png",
+            "polimi_cleanup__img_000025_patch_002_clipdrop-cleanup.png",
+        ]) else {
+            return;
+        };
+        let copies: Vec<GrayImage> = blots.iter().map(|b| through_jpeg(b, 15)).collect();
+        let cfg = VerifyConfig::default();
+        let without_coarse = VerifyConfig {
+            strong_min_coarse_detail_correlation: 1.5,
+            ..cfg.clone()
+        };
+        let mut verified_without_coarse = 0;
+        for (i, source) in blots.iter().enumerate() {
+            for (j, copy) in copies.iter().enumerate() {
+                let r = verify(source, copy, Dihedral::Identity, &cfg);
+                if i != j {
+                    assert!(!r.verified, "blot {i} against the copy of blot {j}: {r:?}");
+                    continue;
+                }
+                assert!(r.verified, "blot {i}: {r:?}");
+                // The JPEG quantized the grain and the fine detail away.
+                assert!(
+                    r.detail_correlation < cfg.strong_min_detail_correlation,
+                    "blot {i}: {r:?}"
+                );
+                verified_without_coarse +=
+                    usize::from(verify(source, copy, Dihedral::Identity, &without_coarse).verified);
+            }
+        }
+        assert!(verified_without_coarse <= 2, "{verified_without_coarse}");
     }
 
     #[test]
