@@ -2287,13 +2287,17 @@ const FLOOR_MIN_SHARE: f32 = 0.2;
 /// share of the image's range (1st to 99th percentile), and at least [`FLOOR_MIN_LEVELS`].
 const FLOOR_RANGE_SHARE: f32 = 0.05;
 const FLOOR_MIN_LEVELS: f32 = 2.0;
+/// A noisy floor (a camera's dark noise, a JPEG's ringing) reaches as far above its commonest
+/// level as its darkest pixels lie below it, within this share of the range.
+const FLOOR_NOISE_RANGE_SHARE: f32 = 0.25;
 /// Smallest share of the pixels a rank comparison without the floors must keep.
 const FLOOR_MIN_KEPT: f32 = 0.05;
 /// Largest share of those kept pixels one level may hold.
 const FLOOR_MAX_FLAT_KEPT: f32 = 0.3;
 
 /// `left_out` widened by the dark floor of either image (the pixels within a few levels of its
-/// darkest, when they cover [`FLOOR_MIN_SHARE`] of it), or `None` when neither has one or too
+/// darkest, or as far above its commonest dark level as the darkest lie below it where the floor
+/// is noisy, when they cover [`FLOOR_MIN_SHARE`] of it), or `None` when neither has one or too
 /// little would be left. Light backgrounds are not taken out: a look-alike's own grain there is
 /// what the rank floor refuses.
 fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option<Vec<bool>> {
@@ -2312,7 +2316,12 @@ fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option
                 .unwrap_or(255) as f32
         };
         let (low, high) = (percentile(0.01), percentile(0.99));
-        let top = low + ((high - low) * FLOOR_RANGE_SHARE).max(FLOOR_MIN_LEVELS);
+        let noisy_limit = (low + (high - low) * FLOOR_NOISE_RANGE_SHARE) as usize;
+        let commonest = (low as usize..=noisy_limit.min(255))
+            .max_by_key(|&level| counts[level])
+            .unwrap_or(low as usize) as f32;
+        let top = (low + ((high - low) * FLOOR_RANGE_SHARE).max(FLOOR_MIN_LEVELS))
+            .max((2.0 * commonest - low).min(noisy_limit as f32));
         let level = top.min(255.0) as usize;
         let on_floor: u32 = counts[..=level].iter().sum();
         (on_floor as f32 >= FLOOR_MIN_SHARE * total as f32).then_some(level as u8)
@@ -3274,6 +3283,36 @@ mod tests {
         let a = micrograph(1, 180, 160);
         let b = contrast_with_noise(&micrograph(2, 180, 160));
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
+        assert!(!r.verified, "{r:?}");
+    }
+
+    /// `image` with its black floor lifted into blotchy dark noise (levels 0–32 in 4-pixel
+    /// squares, which a reduction to the work size keeps), drawn from `seed`.
+    fn on_noisy_floor(image: &GrayImage, seed: u32) -> GrayImage {
+        GrayImage::from_fn(image.width(), image.height(), |x, y| {
+            let v = image.get_pixel(x, y).0[0];
+            if v > 0 {
+                return Luma([v]);
+            }
+            let (x, y) = (x / 4, y / 4);
+            let mut h = (u64::from(seed) << 40 | u64::from(y) << 20 | u64::from(x))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h ^= h >> 29;
+            Luma([(h.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40) as u8 % 33])
+        })
+    }
+
+    #[test]
+    fn a_copy_whose_noisy_dark_floor_was_renewed_verifies() {
+        // The floor's noise reaches 32 levels up, past a few levels above the darkest: all of it
+        // is left out of the rank test, not its lower part alone.
+        let a = on_noisy_floor(&micrograph(1, 180, 160), 1);
+        let b = on_noisy_floor(&micrograph(1, 180, 160), 2);
+        let config = VerifyConfig::default();
+        let r = verify(&a, &b, Dihedral::Identity, &config);
+        assert!(r.verified, "{r:?}");
+        let look_alike = on_noisy_floor(&micrograph(2, 180, 160), 2);
+        let r = verify(&a, &look_alike, Dihedral::Identity, &config);
         assert!(!r.verified, "{r:?}");
     }
 
