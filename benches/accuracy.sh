@@ -104,8 +104,15 @@
 # drawn, panels over one place left out) from the scale bars and labels it found on seeds 13 and
 # 17 and a doubly detected panel on seed 37; on seeds 13, 17, 37, 41 and 46 it finds 426 of 570
 # against 423 (three splices; precision 0.955 both), seed 70 is as it was, and it was checked
-# once on the unseen seed 71 (81 of 114, precision 0.844, before and after). No seed below 72 is
-# unseen (59 was never run): pass 72 or more for an honest check. (The
+# once on the unseen seed 71 (81 of 114, precision 0.844, before and after). The coarse-detail
+# rule of 2026-12-06 (two whole panels correlating from 0.98 verify on their band outlines from
+# 0.985, which a heavy JPEG keeps) came from JPEG copies of the real blots of ../shared/data and
+# the unverified pairs of seeds 13, 17, 37, 41, 46, 70 and 71 (428 -> 433 of 570 at 0.956; 70
+# and 71: 163 -> 167 of 228, precision 0.931 -> 0.933); that day's noisy dark floor left out of
+# the rank test came from seed 37 (433 -> 434). Both were checked once on the unseen seed 72 (76
+# of 114, precision 0.835, before and after: its wrong matches are the lanes of one smeared blot
+# cut apart). No seed below 73 is unseen (59 was never run): pass 73 or more for an honest
+# check. (The
 # learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail
