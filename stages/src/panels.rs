@@ -197,7 +197,8 @@ pub struct PanelsConfig {
     pub min_panel_side_pt: f32,
     /// A thinner piece is still a panel when its short side reaches this (points) and its area
     /// that of a `min_panel_side_pt` square: a blot strip, one protein's row of bands, is often
-    /// 8–12 pt high.
+    /// 8–12 pt high. An upright one must also be [`MIN_UPRIGHT_STRIP_ASPECT`] times taller than
+    /// wide (a strip turned a quarter).
     pub min_strip_side_pt: f32,
     /// Smallest panel side as a share of the figure's shorter side (0–1); the larger of this and
     /// `min_panel_side_px` applies. A solid strip (one protein's row of bands, at least twice as
@@ -430,7 +431,9 @@ impl Panels {
                 let (short, area) = (bbox.width().min(bbox.height()), bbox.area());
                 let cfg = &self.config;
                 let strip = short >= cfg.min_strip_side_pt
-                    && area >= cfg.min_panel_side_pt * cfg.min_panel_side_pt;
+                    && area >= cfg.min_panel_side_pt * cfg.min_panel_side_pt
+                    && (bbox.width() >= bbox.height()
+                        || bbox.height() >= MIN_UPRIGHT_STRIP_ASPECT * bbox.width());
                 if short < cfg.min_panel_side_pt && !strip {
                     dropped += 1;
                     return None;
@@ -1454,6 +1457,11 @@ fn joined_lanes(panels: Vec<Rect>) -> Vec<Rect> {
     }
     others
 }
+
+/// How many times taller than wide a piece thinner than `min_panel_side_pt` must be to be a
+/// strip turned a quarter: a blot's smeared lanes, cut apart at the light columns between them,
+/// are two or three times taller than wide, and every one of them would match the others.
+const MIN_UPRIGHT_STRIP_ASPECT: f32 = 3.0;
 
 /// How many times taller than wide a panel is to count as a lane.
 const LANE_ASPECT: u32 = 3;
@@ -4444,6 +4452,50 @@ mod tests {
             .map(|&(y0, y1, _, _)| PixelBox::new(120, y0, 1080, y1))
             .collect();
         assert_found(&boxes, &expected, "stacked strips");
+    }
+
+    /// A figure at 4 px per point, white, with a dark smear (a saturated band smeared down its
+    /// lane) filling each of `lanes` (pixel boxes).
+    fn smeared_lanes(size: (u32, u32), lanes: &[PixelBox]) -> Figure {
+        let mut image = RgbImage::from_pixel(size.0, size.1, Rgb([255, 255, 255]));
+        for lane in lanes {
+            for y in lane.y0..lane.y1 {
+                for x in lane.x0..lane.x1 {
+                    let (dx, dy) = (
+                        (x - lane.x0) as f32 / lane.width() as f32 - 0.5,
+                        (y - lane.y0) as f32 / lane.height() as f32 - 0.5,
+                    );
+                    let v = (70.0 + 300.0 * (dx * dx + dy * dy)).min(230.0) as u8;
+                    image.put_pixel(x, y, Rgb([v, v, v]));
+                }
+            }
+        }
+        let raster = Raster::from_rgb(image);
+        let pixel_box = PixelBox::new(0, 0, raster.width, raster.height);
+        let bbox = BBox::new(0.0, 0.0, size.0 as f32 / 4.0, size.1 as f32 / 4.0);
+        Figure::new(FigureSource::Embedded, bbox, pixel_box, raster)
+    }
+
+    #[test]
+    fn smeared_lanes_cut_apart_are_not_strips_but_a_strip_turned_a_quarter_is() {
+        // Five lanes 14 pt wide and 30 pt tall, 3 pt of white between them: each would match
+        // the others.
+        let lanes: Vec<PixelBox> = (0..5)
+            .map(|i| PixelBox::new(40 + i * 68, 40, 96 + i * 68, 160))
+            .collect();
+        let (found, _) = panels().split(&smeared_lanes((460, 200), &lanes));
+        assert!(
+            found
+                .iter()
+                .all(|p| p.bbox.width().min(p.bbox.height()) >= 16.0),
+            "{:?}",
+            found.iter().map(|p| p.bbox).collect::<Vec<_>>()
+        );
+        // A strip 12 pt wide and 60 pt tall: one protein's row of bands, turned.
+        let strip = PixelBox::new(40, 40, 88, 280);
+        let (found, _) = panels().split(&smeared_lanes((128, 320), &[strip]));
+        let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
+        assert_found(&boxes, &[strip], "a strip turned a quarter");
     }
 
     #[test]
