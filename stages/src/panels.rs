@@ -197,8 +197,8 @@ pub struct PanelsConfig {
     pub min_panel_side_pt: f32,
     /// A thinner piece is still a panel when its short side reaches this (points) and its area
     /// that of a `min_panel_side_pt` square: a blot strip, one protein's row of bands, is often
-    /// 8–12 pt high. An upright one must also be [`MIN_UPRIGHT_STRIP_ASPECT`] times taller than
-    /// wide (a strip turned a quarter).
+    /// 8–12 pt high. An upright one must also be three times taller than wide (a strip turned a
+    /// quarter).
     pub min_strip_side_pt: f32,
     /// Smallest panel side as a share of the figure's shorter side (0–1); the larger of this and
     /// `min_panel_side_px` applies. A solid strip (one protein's row of bands, at least twice as

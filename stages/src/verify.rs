@@ -2147,10 +2147,9 @@ fn outlines_agree(relation: &Relation, placement: PlacedBy, cfg: &VerifyConfig) 
 /// copies whose grain a heavy JPEG took. A crop is placed where it fits best among many windows,
 /// and one smooth band fits a window of another blot's band as well, outline and all.
 fn agrees_strongly(relation: &Relation, placement: PlacedBy, cfg: &VerifyConfig) -> bool {
-    relation.correlation >= cfg.strong_correlation
-        && (relation.detail_correlation >= cfg.strong_min_detail_correlation
-            || (placement == PlacedBy::Outlines
-                && relation.coarse_detail_correlation >= cfg.strong_min_coarse_detail_correlation))
+    (relation.correlation >= cfg.strong_correlation
+        && relation.detail_correlation >= cfg.strong_min_detail_correlation)
+        || outlines_agree(relation, placement, cfg)
 }
 
 /// Whether two pictures that share their grain (`min_shared_grain`) are one picture of which a
