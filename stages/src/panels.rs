@@ -186,7 +186,8 @@ pub struct PanelsConfig {
     /// 1 px: JPEG specks and thin lines crossing the gutter.
     pub gutter_noise_share: f32,
     /// At least one line of a gutter must be within this many levels of the background (0–254):
-    /// the page's white, not the light shading of a panel or a pale blot membrane.
+    /// the page's white, not the light shading of a panel or a pale blot membrane. On a dark
+    /// background the line must be within 1 level of it.
     pub gutter_flat_tolerance: u8,
     /// Lines of ink at most this thick (pixels) running along a gutter do not close it.
     pub max_hairline_px: u32,
@@ -865,9 +866,15 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     let Some(trimmed) = ink.trim(whole) else {
         return PanelLayout::default();
     };
+    let clean_tolerance = if background.iter().all(|&v| v < DARK_BACKGROUND) {
+        FLAT_TOLERANCE
+    } else {
+        config.gutter_flat_tolerance
+    };
     let mut splitter = Splitter {
         ink: &ink,
         config,
+        clean_tolerance,
         min_gutter,
         min_side,
         memo: HashMap::new(),
@@ -899,6 +906,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                 let mut rest_splitter = Splitter {
                     ink: &rest,
                     config,
+                    clean_tolerance,
                     min_gutter,
                     min_side,
                     memo: HashMap::new(),
@@ -1011,6 +1019,11 @@ fn layout_of_part(
             .collect(),
     )
 }
+
+/// Every channel of a background below this is dark: a gel's, a fluorescence image's. Its
+/// gutters must hold a line of that exact dark (a canvas laid out by software), not the dark
+/// between a fluorescent blot's lanes, a few levels off it.
+const DARK_BACKGROUND: u8 = 64;
 
 /// Every channel of a background at least this light is paper.
 const PAPER_LEVEL: u8 = 200;
@@ -2539,6 +2552,9 @@ struct Outcome {
 struct Splitter<'a> {
     ink: &'a InkMap,
     config: &'a PanelsConfig,
+    /// How far from the background a gutter's clean line may be (see
+    /// `PanelsConfig::gutter_flat_tolerance`).
+    clean_tolerance: u8,
     min_gutter: u32,
     min_side: f32,
     memo: HashMap<Rect, Outcome>,
@@ -2724,8 +2740,7 @@ impl Splitter<'_> {
                         Axis::Rows => (i, r.y0 + offset),
                         Axis::Cols => (r.x0 + offset, i),
                     };
-                    self.ink.deviation[y as usize * w + x as usize]
-                        > self.config.gutter_flat_tolerance
+                    self.ink.deviation[y as usize * w + x as usize] > self.clean_tolerance
                 })
                 .take(allowed + 1)
                 .count();
@@ -4496,6 +4511,46 @@ mod tests {
         let (found, _) = panels().split(&smeared_lanes((128, 320), &[strip]));
         let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
         assert_found(&boxes, &[strip], "a strip turned a quarter");
+    }
+
+    /// A fluorescent blot as scanned, starting at `x0` in `image`: a dark membrane (level 10),
+    /// `lanes` lighter lanes (40) of 40 px at a 60 px pitch over rows 10–230 with bright bands,
+    /// and between them a faint glow (35), or, before the lanes listed in `dark_gaps`, the
+    /// membrane's dark 2–3 levels off.
+    fn fluorescent_blot(image: &mut RgbImage, x0: u32, lanes: u32, dark_gaps: &[u32]) {
+        for lane in 0..lanes {
+            let lane_x = x0 + 20 + lane * 60;
+            for y in 10..230 {
+                for x in lane_x - 20..lane_x + 40 {
+                    let in_lane = x >= lane_x;
+                    let band = in_lane && (y % 50) >= 20 && (y % 50) < 30;
+                    let green = match (band, in_lane) {
+                        (true, _) => 200,
+                        (false, true) => 40,
+                        _ if lane == 0 => 10,
+                        _ if dark_gaps.contains(&lane) => 12 + (x % 2) as u8,
+                        _ => 35,
+                    };
+                    image.put_pixel(x, y, Rgb([10, green, 10]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fluorescent_blot_stays_whole_and_a_black_canvas_still_parts_its_panels() {
+        // Seven lanes on a scanned dark membrane, two of the gaps between them as dark as the
+        // membrane but for a few levels: they are not gutters.
+        let mut blot = RgbImage::from_pixel(460, 240, Rgb([10, 10, 10]));
+        fluorescent_blot(&mut blot, 0, 7, &[5, 6]);
+        let boxes = panels().layout(&Raster::from_rgb(blot)).boxes;
+        assert_eq!(boxes.len(), 1, "{boxes:?}");
+        // Two blots laid out by software on a black canvas, 60 px of its exact black between.
+        let mut canvas = RgbImage::from_pixel(960, 240, Rgb([10, 10, 10]));
+        fluorescent_blot(&mut canvas, 0, 7, &[]);
+        fluorescent_blot(&mut canvas, 500, 7, &[]);
+        let boxes = panels().layout(&Raster::from_rgb(canvas)).boxes;
+        assert_eq!(boxes.len(), 2, "{boxes:?}");
     }
 
     #[test]
