@@ -1877,7 +1877,6 @@ fn verify_turned(
         );
         if partial {
             // Keypoints also find crops too small for the crop search: one side is then whole.
-            let whole = |r: &[f32; 4]| overlap::area(*r) >= WHOLE_SHARE;
             relation.partial = !whole(&relation.region_a) && !whole(&relation.region_b);
             relation.verified &= relation.fine_correlation >= cfg.partial_min_fine_correlation;
         }
