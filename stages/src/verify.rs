@@ -2112,6 +2112,20 @@ fn settle(
             .rank_correlation
             .max(pearson_outside(&ranks_a, &ranks_b, &without));
     }
+    // A stained section's pale background is the same noise at the other end of the range: a
+    // JPEG or a camera's noise renews it and its ranks outweigh the cells. Only whole panels
+    // that agree strongly are compared without it; a look-alike's own grain on a pale membrane
+    // is what the rank floor refuses, and a part laid on a part fits too freely.
+    if relation.rank_correlation < cfg.min_rank_correlation
+        && placement == PlacedBy::Outlines
+        && strong
+        && let Some(without) =
+            without_dark_floor(&inverted(aligned_a), &inverted(aligned_b), left_out)
+    {
+        relation.rank_correlation = relation
+            .rank_correlation
+            .max(pearson_outside(&ranks_a, &ranks_b, &without));
+    }
     // The scale is reported against the second panel as drawn; a quarter turn swaps its sides,
     // which the diagonals' ratio does not notice.
     relation.scale = content_scale(
@@ -2290,6 +2304,15 @@ fn texture_is_evidence(relation: &Relation, a: &GrayImage, b_turned: &GrayImage)
     smaller >= MIN_TEXTURE_SIDE_PX || scale <= MAX_TEXTURE_SCALE
 }
 
+/// `image` with its levels reversed, so that a light floor is found as a dark one.
+fn inverted(image: &GrayImage) -> GrayImage {
+    let mut out = image.clone();
+    for level in out.iter_mut() {
+        *level = u8::MAX - *level;
+    }
+    out
+}
+
 /// Smallest share of an aligned image its dark floor (a black background) must cover.
 const FLOOR_MIN_SHARE: f32 = 0.2;
 /// How far above its darkest levels (1st percentile) a pixel still belongs to the floor, as a
@@ -2307,8 +2330,9 @@ const FLOOR_MAX_FLAT_KEPT: f32 = 0.3;
 /// `left_out` widened by the dark floor of either image (the pixels within a few levels of its
 /// darkest, or as far above its commonest dark level as the darkest lie below it where the floor
 /// is noisy, when they cover [`FLOOR_MIN_SHARE`] of it), or `None` when neither has one or too
-/// little would be left. Light backgrounds are not taken out: a look-alike's own grain there is
-/// what the rank floor refuses.
+/// little would be left. A light floor is found on the images' levels reversed, and only for
+/// whole panels that agree strongly (see [`settle`]): a look-alike's own grain there is what the
+/// rank floor refuses.
 fn without_dark_floor(a: &GrayImage, b: &GrayImage, left_out: &[bool]) -> Option<Vec<bool>> {
     let floor = |image: &GrayImage| -> Option<u8> {
         let counts = level_counts(image.as_raw());
@@ -3321,6 +3345,21 @@ mod tests {
         let r = verify(&a, &b, Dihedral::Identity, &config);
         assert!(r.verified, "{r:?}");
         let look_alike = on_noisy_floor(&micrograph(2, 180, 160), 2);
+        let r = verify(&a, &look_alike, Dihedral::Identity, &config);
+        assert!(!r.verified, "{r:?}");
+    }
+
+    #[test]
+    fn a_stained_section_whose_pale_background_was_renewed_verifies() {
+        // Dark cells on a pale background whose noise a JPEG or the camera renewed: the noise's
+        // ranks outweigh the cells' until the pale floor is left out, as a black one is.
+        let stained = |image: &GrayImage| inverted(image);
+        let a = stained(&on_noisy_floor(&micrograph(1, 180, 160), 1));
+        let b = stained(&on_noisy_floor(&micrograph(1, 180, 160), 2));
+        let config = VerifyConfig::default();
+        let r = verify(&a, &b, Dihedral::Identity, &config);
+        assert!(r.verified, "{r:?}");
+        let look_alike = stained(&on_noisy_floor(&micrograph(2, 180, 160), 2));
         let r = verify(&a, &look_alike, Dihedral::Identity, &config);
         assert!(!r.verified, "{r:?}");
     }
