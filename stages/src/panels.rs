@@ -2027,19 +2027,39 @@ fn parted_at_letters(
     let whole = vec![panel];
     let label_height = ((panel.height() as f32 * LETTER_ROW_SHARE) as u32).min(panel.y0);
     // (mark, drawn): drawn marks come from the ink above the panel, the others are set as text.
+    // The letters sit in the inked rows nearest above the panel: the band stops at the blank row
+    // above them, so that the row of pictures before this one, when the gap between the rows is
+    // narrower than the band, does not join them. The band also reaches left of the panel, whose
+    // pale margin may have been trimmed from under its letter: a mark within its own height of
+    // the left edge counts as at it, as a letter set as text does.
     let mut components: Vec<(Rect, bool)> = if let Some(ink) = ink.filter(|_| label_height >= 6) {
-        ink_components(
-            ink,
-            Rect {
-                x0: panel.x0,
-                y0: panel.y0 - label_height,
-                x1: panel.x1,
-                y1: panel.y0,
-            },
-        )
-        .into_iter()
-        .map(|c| (c, true))
-        .collect()
+        let mut band = Rect {
+            x0: panel.x0.saturating_sub(label_height / 2),
+            y0: panel.y0 - label_height,
+            x1: panel.x1,
+            y1: panel.y0,
+        };
+        let mut rows = ink.profile(band, Axis::Rows);
+        // Rows inked across most of the band just above the panel are its own edge, which a
+        // trim left out.
+        while rows.len() > 1 && rows.last().is_some_and(|&n| 2 * n >= band.width()) {
+            rows.pop();
+            band.y1 -= 1;
+        }
+        if let Some(last_inked) = rows.iter().rposition(|&n| n > 0)
+            && let Some(blank) = rows[..last_inked].iter().rposition(|&n| n == 0)
+        {
+            band.y0 += blank as u32 + 1;
+        }
+        ink_components(ink, band)
+            .into_iter()
+            .filter(|c| c.x0 + c.height() >= panel.x0)
+            .map(|c| {
+                let x0 = c.x0.max(panel.x0);
+                let x1 = c.x1.max(x0 + 1);
+                (Rect { x0, x1, ..c }, true)
+            })
+            .collect()
     } else {
         Vec::new()
     };
@@ -4270,6 +4290,52 @@ mod tests {
             &parted.boxes,
             &expected,
             "three butted membranes under drawn letters",
+        );
+    }
+
+    #[test]
+    fn letters_close_under_the_row_above_part_butted_blots_even_left_of_their_edge() {
+        // Three real membranes butted, under a picture that spans the row above and ends 4 px
+        // above their letters: a band of a third of their height would reach into it. The first
+        // letter stands just left of its membrane, as where a pale margin was trimmed away.
+        let files = pngs(&data_dir("blots/polimi"));
+        let membranes: Vec<RgbImage> = (0..3)
+            .map(|k| {
+                let membrane = load(&files[k * files.len() / 3]);
+                let (w, channels) = (membrane.width, usize::from(membrane.channels));
+                RgbImage::from_fn(w, 80, |x, y| {
+                    let at = ((88 + y as usize) * w as usize + x as usize) * channels;
+                    let v = &membrane.data[at..at + channels];
+                    if channels >= 3 {
+                        Rgb([v[0], v[1], v[2]])
+                    } else {
+                        Rgb([v[0]; 3])
+                    }
+                })
+            })
+            .collect();
+        let width: u32 = membranes.iter().map(RgbImage::width).sum();
+        let mut page = RgbImage::from_pixel(width + 60, 240, Rgb([255, 255, 255]));
+        let above = PixelBox::new(30, 10, 30 + width, 108);
+        paint(&mut page, above, Content::Noise, &mut Rng(5));
+        let mut expected = vec![above];
+        let mut x = 30;
+        for (k, membrane) in membranes.iter().enumerate() {
+            image::imageops::replace(&mut page, membrane, i64::from(x), 126);
+            letter(&mut page, if k == 0 { x - 10 } else { x + 2 }, 112);
+            expected.push(PixelBox::new(x, 126, x + membrane.width(), 206));
+            x += membrane.width();
+        }
+        let found = layout(
+            &Raster::from_rgb(page),
+            &PanelsConfig::default(),
+            true,
+            &Labels::default(),
+        );
+        assert_found(
+            &found.boxes,
+            &expected,
+            "butted membranes close under a row",
         );
     }
 
