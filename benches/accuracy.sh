@@ -117,8 +117,13 @@
 # precision 0.931, before and after). That day's exact-dark gutters on dark backgrounds came
 # from a fluorescent blot cut into lane groups on seed 46 (seeds 13-46: 434 -> 435 of 570;
 # 70-73 unchanged) and were checked once on the unseen seed 74 (79 of 114 before and after,
-# precision 0.920 -> 0.919). No seed below 75 is unseen (59 was never run): pass 75 or more
-# for an honest check. (The
+# precision 0.920 -> 0.919). The pale floor left out of the rank test of two whole panels that
+# agree strongly (2026-12-06, second session) came from three stained sections missed on seeds
+# 13 and 37 (435 -> 438 of 570, precision 0.956 -> 0.957), and that session's panel letters
+# looked for just above a panel and left of its trimmed edge from an exact copy butted to its
+# source on seed 13 (438 -> 439); both were checked once on the unseen seed 75 (84 of 114,
+# precision 0.944, before and after). No seed below 76 is unseen (59 was never run): pass 76 or
+# more for an honest check. (The
 # learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail
