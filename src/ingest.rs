@@ -102,6 +102,7 @@ pub struct Back {
     store: Arc<Store>,
     embedder: Arc<dyn Embedder>,
     windows: Vec<[f32; 4]>,
+    indexed_windows: Vec<[f32; 4]>,
     tilts: Vec<f32>,
     index: ShardedIndex,
     cache: Arc<PanelCache>,
@@ -112,9 +113,18 @@ impl Back {
     pub fn open(settings: &Settings, store: Arc<Store>) -> Result<Self> {
         let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
         let windows = settings.embed.windows().map_err(anyhow::Error::msg)?;
+        let indexed_windows = settings
+            .embed
+            .indexed_windows()
+            .map_err(anyhow::Error::msg)?;
         let tilts = settings.embed.tilts().map_err(anyhow::Error::msg)?;
         let dir = settings.data_dir.join("index");
-        let mut index = ShardedIndex::open_for(&dir, embedder.as_ref(), &settings.index)?;
+        let mut index = ShardedIndex::open_for(
+            &dir,
+            embedder.as_ref(),
+            indexed_windows.len(),
+            &settings.index,
+        )?;
         let (added, removed) = index.reconcile(&store).map_err(anyhow::Error::msg)?;
         if added + removed > 0 {
             tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");
@@ -123,6 +133,7 @@ impl Back {
             store,
             embedder,
             windows,
+            indexed_windows,
             tilts,
             index,
             cache: Arc::new(PanelCache::new(PANEL_CACHE_BYTES)),
@@ -210,6 +221,7 @@ impl Back {
             EmbedStageConfig::new(
                 Arc::clone(&self.embedder),
                 self.windows.clone(),
+                self.indexed_windows.clone(),
                 self.tilts.clone(),
             ),
             settings.node("embed"),

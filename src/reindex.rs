@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use panelscope_stages::embed::{indexed_vectors, window_crops};
 use panelscope_stages::index::ShardedIndex;
 use panelscope_stages::store::Store;
 
@@ -36,7 +37,20 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
     let store = Arc::new(Store::open(&settings.data_dir)?);
     let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
     let model = embedder.fingerprint().to_string();
-    let missing = store.panels_without_vectors(&model)?;
+    let indexed_windows = settings
+        .embed
+        .indexed_windows()
+        .map_err(anyhow::Error::msg)?;
+    // Panels without a vector of the model, and those stored with another count of windows.
+    let width = (embedder.indexed_views().len() + indexed_windows.len()) * embedder.dimension();
+    let mut missing = store.panels_without_vectors(&model)?;
+    missing.extend(
+        store
+            .embeddings(&model)?
+            .into_iter()
+            .filter(|(_, vector)| vector.len() != width)
+            .map(|(id, _)| id),
+    );
     let (mut embedded, mut unreadable) = (0, 0);
     for chunk in missing.chunks(CHUNK) {
         let mut ids = Vec::with_capacity(chunk.len());
@@ -50,14 +64,30 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
                 None => unreadable += 1,
             }
         }
-        // Each panel in every orientation the index holds, end to end (as the ingest stores it).
-        let vectors = embedder
+        // Each panel in every orientation the index holds, then its indexed windows, end to end
+        // (as the ingest stores it).
+        let embedding =
+            |e| anyhow::Error::from(e).context(format!("embedding panels with {model}"));
+        let views = embedder
             .embed_views_many(&images, embedder.indexed_views())
-            .with_context(|| format!("embedding panels with {model}"))?;
-        let rows: Vec<(i64, Vec<f32>)> = ids
-            .into_iter()
-            .zip(vectors.into_iter().map(|views| views.concat()))
-            .collect();
+            .map_err(embedding)?;
+        let mut rows: Vec<(i64, Vec<f32>)> = Vec::with_capacity(ids.len());
+        for ((id, image), views) in ids.into_iter().zip(&images).zip(views) {
+            let crops = window_crops(image, &indexed_windows);
+            let windows = if crops.is_empty() {
+                Vec::new()
+            } else {
+                embedder.embed(&crops).map_err(embedding)?
+            };
+            let labelled = embedder
+                .indexed_views()
+                .iter()
+                .copied()
+                .zip(views)
+                .collect();
+            let held = indexed_vectors(labelled, windows, indexed_windows.len());
+            rows.push((id, held.into_iter().flat_map(|(_, v)| v).collect()));
+        }
         store.record_vectors(&model, &rows)?;
         embedded += rows.len();
         tracing::info!(embedded, of = missing.len(), "Re-embedding stored panels.");
@@ -67,7 +97,12 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot remove the old index {}", dir.display()))?;
     }
-    let mut index = ShardedIndex::open_for(&dir, embedder.as_ref(), &settings.index)?;
+    let mut index = ShardedIndex::open_for(
+        &dir,
+        embedder.as_ref(),
+        indexed_windows.len(),
+        &settings.index,
+    )?;
     index.reconcile(&store).map_err(anyhow::Error::msg)?;
     index.save()?;
     Ok(ReindexOutcome {

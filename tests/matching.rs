@@ -355,14 +355,16 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
         &[(&blot, whole_box), (&crop, crop_box)],
     );
 
-    // Nor are they found by the crop's nearest neighbours, with them off (see
-    // `crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours`), nor by the search
+    // Nor are they found by the crop's nearest neighbours or the windows the index holds, with
+    // them off (see
+    // `crops_indexed_after_their_panel_are_found_by_its_indexed_windows_or_nearest_neighbours`),
+    // nor by the search
     // of one document's pictures for parts they share, which finds the crop drawn at its pixels'
     // scale beside its panel whatever the candidates.
     let no_windows = dir.join("no-windows.toml");
     std::fs::write(
         &no_windows,
-        "[embed]\nwindow_sizes = []\n[index]\nnearest_candidates = 0\n[verify]\nsearch_shared_parts = false\n",
+        "[embed]\nwindow_sizes = []\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\n[verify]\nsearch_shared_parts = false\n",
     )
     .unwrap();
     for (config, found) in [(None, true), (Some(&no_windows), false)] {
@@ -445,14 +447,16 @@ fn a_crop_of_a_real_stained_section_shown_larger_is_found_where_it_was_cut() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A crop indexed after the panel it was cut from (a later document) is reached by no window of
-/// that panel, and resembles it as a whole less than a copy would: it is still among the crop's
-/// nearest neighbours, which verification then relates to it. Without them it is not found.
+/// A crop (four fifths of the width, seven eighths of the height) indexed after the panel it was
+/// cut from (a later document) is reached by none of that panel's window queries, which ran before
+/// it was indexed: it reaches a window the index holds of that panel, and it is also among the
+/// crop's nearest neighbours, which verification then
+/// relates to it. Either finds it; without both it is not found.
 #[test]
-fn crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours() {
+fn crops_indexed_after_their_panel_are_found_by_its_indexed_windows_or_nearest_neighbours() {
     use panelscope_stages::units::BBox;
     let blot = real_blot().to_rgb8();
-    let crop = image::imageops::crop_imm(&blot, 40, 20, 176, 200).to_image();
+    let crop = image::imageops::crop_imm(&blot, 24, 16, 208, 224).to_image();
     let (dir, first, second) = two_catalogs("later-crops");
     image_pdf(
         &first.join("whole.pdf"),
@@ -460,19 +464,35 @@ fn crops_indexed_after_their_panel_are_found_by_its_nearest_neighbours() {
     );
     image_pdf(
         &second.join("crop.pdf"),
-        &[(&crop, BBox::new(150.0, 220.0, 315.0, 407.0))],
+        &[(&crop, BBox::new(150.0, 220.0, 315.0, 397.7))],
     );
-    let none = dir.join("no-nearest.toml");
-    std::fs::write(&none, "[index]\nnearest_candidates = 0\n").unwrap();
+    let no_nearest = dir.join("no-nearest.toml");
+    std::fs::write(
+        &no_nearest,
+        "[index]
+nearest_candidates = 0
+",
+    )
+    .unwrap();
+    let neither = dir.join("neither.toml");
+    std::fs::write(
+        &neither,
+        "[embed]\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\n",
+    )
+    .unwrap();
     let pair = ("crop.pdf#1".to_string(), "whole.pdf#1".to_string());
-    for (config, found) in [(None, true), (Some(&none), false)] {
-        let data = dir.join(if found { "data" } else { "data-no-nearest" });
+    for (name, config, found) in [
+        ("data", None, true),
+        ("data-no-nearest", Some(&no_nearest), true),
+        ("data-neither", Some(&neither), false),
+    ] {
+        let data = dir.join(name);
         ingest_in_turn(&[&first, &second], config.map(PathBuf::as_path), &data);
         let pairs = verified_pairs(&data);
         assert_eq!(
             pairs.contains(&pair),
             found,
-            "{pair:?} among the verified pairs {pairs:?} (nearest neighbours: {found})"
+            "{pair:?} among the verified pairs {pairs:?} ({name})"
         );
     }
     std::fs::remove_dir_all(dir).unwrap();

@@ -25,6 +25,16 @@ use crate::units::{DocumentEmbedded, DocumentPanels, PanelItem, PanelVectors};
 /// whole panel alone (`cargo bench --bench crop_windows`).
 pub const CLASSICAL_WINDOW_SIZES: &[f32] = &[0.75, 0.9];
 
+/// Indexed window sizes of the classical descriptor when `[embed] indexed_window_sizes` is unset:
+/// nine windows of nine tenths of the width and height (at the three default positions each
+/// way), held in the index beside the whole panel, so that a panel indexed after one it is a crop
+/// of finds it. Query windows find crops indexed before; without these, a crop whose source came
+/// first was reachable as a whole panel only (on five dev catalogs, 1 of 8 such cross-document
+/// crops). There they found 4 more of 570 planted pairs (two crops, two rescaled copies whose
+/// boxes differ by a label strip) at the same precision, for about a third more ingest time on
+/// 2 cores; nine of 0.8 found 3, the 36 query windows 8 at 2.4 times the ingest time.
+pub const CLASSICAL_INDEXED_WINDOW_SIZES: &[f32] = &[0.9];
+
 /// Which embedder, read from `[embed]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +55,12 @@ pub struct EmbedConfig {
     /// (a window costs it a network pass on the CPU, and found no more pairs on the dev catalog).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_sizes: Option<Vec<f32>>,
+    /// Sub-windows of each panel held in the index beside it (shares as `window_sizes`, at the
+    /// same positions), so that a panel finds the panels indexed before it that it is a crop of.
+    /// Each costs the index one more vector per panel. Empty: none. Unset:
+    /// [`CLASSICAL_INDEXED_WINDOW_SIZES`] for the classical descriptor, none for the learned model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed_window_sizes: Option<Vec<f32>>,
     /// Where each window sits in the room its size leaves, along each axis: 0 at the left (top),
     /// 1 at the right (bottom).
     pub window_positions: Vec<f32>,
@@ -72,6 +88,7 @@ impl Default for EmbedConfig {
             weights: "models/weights/panelscope-embed-small.safetensors".to_string(),
             device: "auto".to_string(),
             window_sizes: None,
+            indexed_window_sizes: None,
             window_positions: vec![0.0, 0.5, 1.0],
             tilt_degrees: None,
         }
@@ -87,9 +104,26 @@ impl EmbedConfig {
             None if self.model == "classical" => CLASSICAL_WINDOW_SIZES,
             None => &[],
         };
+        self.windows_of("window_sizes", sizes)
+    }
+
+    /// The windows of [`EmbedConfig::indexed_window_sizes`] held in the index, as shares
+    /// `[x0, y0, x1, y1]` of a panel's width and height.
+    pub fn indexed_windows(&self) -> Result<Vec<[f32; 4]>, String> {
+        let sizes = match &self.indexed_window_sizes {
+            Some(sizes) => sizes.as_slice(),
+            None if self.model == "classical" => CLASSICAL_INDEXED_WINDOW_SIZES,
+            None => &[],
+        };
+        self.windows_of("indexed_window_sizes", sizes)
+    }
+
+    /// Windows of each of `sizes` (the setting `name`) at every [`EmbedConfig::window_positions`]
+    /// along each axis.
+    fn windows_of(&self, name: &str, sizes: &[f32]) -> Result<Vec<[f32; 4]>, String> {
         if let Some(size) = sizes.iter().find(|s| !(**s > 0.0 && **s < 1.0)) {
             return Err(format!(
-                "embed.window_sizes: {size} is not a share between 0 and 1 (exclusive)"
+                "embed.{name}: {size} is not a share between 0 and 1 (exclusive)"
             ));
         }
         if let Some(at) = self
@@ -193,17 +227,26 @@ impl EmbedConfig {
 pub struct EmbedStageConfig {
     embedder: Arc<dyn Embedder>,
     windows: Arc<[[f32; 4]]>,
+    indexed_windows: usize,
     tilts: Arc<[f32]>,
 }
 
 impl EmbedStageConfig {
-    /// Stages embedding with `embedder`, and querying with `windows` of each panel (shares
+    /// Stages embedding with `embedder`, querying with `windows` of each panel (shares
     /// `[x0, y0, x1, y1]` of its width and height; see [`EmbedConfig::windows`]) and with the
-    /// panel turned by each of `tilts` (degrees; see [`EmbedConfig::tilts`]).
-    pub fn new(embedder: Arc<dyn Embedder>, windows: Vec<[f32; 4]>, tilts: Vec<f32>) -> Self {
+    /// panel turned by each of `tilts` (degrees; see [`EmbedConfig::tilts`]), and indexing its
+    /// `indexed_windows` beside it (see [`EmbedConfig::indexed_windows`]).
+    pub fn new(
+        embedder: Arc<dyn Embedder>,
+        windows: Vec<[f32; 4]>,
+        indexed_windows: Vec<[f32; 4]>,
+        tilts: Vec<f32>,
+    ) -> Self {
+        let count = indexed_windows.len();
         Self {
             embedder,
-            windows: windows.into(),
+            windows: windows.into_iter().chain(indexed_windows).collect(),
+            indexed_windows: count,
             tilts: tilts.into(),
         }
     }
@@ -224,6 +267,7 @@ impl StageConfig for EmbedStageConfig {
             embedder: Arc::clone(&self.embedder),
             all_views: all_views.into(),
             windows: Arc::clone(&self.windows),
+            indexed_windows: self.indexed_windows,
             tilts: Arc::clone(&self.tilts),
         })
     }
@@ -253,8 +297,31 @@ pub struct Embed {
     embedder: Arc<dyn Embedder>,
     /// The indexed and the query views, each once.
     all_views: Arc<[Dihedral]>,
+    /// The query windows, then the last `indexed_windows` of them: those the index holds.
     windows: Arc<[[f32; 4]]>,
+    indexed_windows: usize,
     tilts: Arc<[f32]>,
+}
+
+/// The vectors a panel is indexed with: its `views` (the embedder's indexed views), then one per
+/// indexed window, the whole panel's first view standing in for each window of a panel too small
+/// to window (`windows` empty), so that every panel holds as many vectors.
+pub fn indexed_vectors(
+    views: Vec<(Dihedral, Vec<f32>)>,
+    windows: Vec<Vec<f32>>,
+    indexed_windows: usize,
+) -> Vec<(Dihedral, Vec<f32>)> {
+    let whole = views.first().map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut windows = windows.into_iter();
+    let slots: Vec<(Dihedral, Vec<f32>)> = (0..indexed_windows)
+        .map(|_| {
+            (
+                Dihedral::Identity,
+                windows.next().unwrap_or_else(|| whole.clone()),
+            )
+        })
+        .collect();
+    views.into_iter().chain(slots).collect()
 }
 
 /// The windows of `gray`, each `[x0, y0, x1, y1]` in shares of its width and height, cut from a
@@ -404,8 +471,17 @@ impl Embed {
                             })
                             .collect()
                     };
+                    let (windows, held) = if windows.is_empty() {
+                        (Vec::new(), Vec::new())
+                    } else {
+                        let mut windows = windows;
+                        let held = windows.split_off(windows.len() - self.indexed_windows);
+                        (windows, held)
+                    };
+                    let views: Vec<(Dihedral, Vec<f32>)> = pick(self.embedder.indexed_views());
                     PanelVectors {
-                        indexed: pick(self.embedder.indexed_views()),
+                        indexed_views: views.len(),
+                        indexed: indexed_vectors(views, held, self.indexed_windows),
                         views: pick(self.embedder.query_views()),
                         windows,
                         tilts,
@@ -489,6 +565,35 @@ mod tests {
             ..EmbedConfig::default()
         };
         assert!(whole.windows().unwrap_err().contains("window_sizes"));
+    }
+
+    #[test]
+    fn indexed_windows_default_by_model_and_stand_in_for_small_panels() {
+        assert_eq!(EmbedConfig::default().indexed_windows().unwrap().len(), 9);
+        let learned = EmbedConfig {
+            model: "learned".to_string(),
+            ..EmbedConfig::default()
+        };
+        assert!(learned.indexed_windows().unwrap().is_empty());
+        let bad = EmbedConfig {
+            indexed_window_sizes: Some(vec![0.0]),
+            ..EmbedConfig::default()
+        };
+        assert!(
+            bad.indexed_windows()
+                .unwrap_err()
+                .contains("indexed_window_sizes")
+        );
+        // A panel too small to window holds its whole vector in each window's place.
+        let views = vec![(Dihedral::Identity, vec![1.0, 0.0])];
+        let held = indexed_vectors(views.clone(), Vec::new(), 3);
+        assert_eq!(held.len(), 4);
+        assert!(
+            held.iter()
+                .all(|(d, v)| *d == Dihedral::Identity && v == &vec![1.0, 0.0])
+        );
+        let windowed = indexed_vectors(views, vec![vec![0.0, 1.0]; 3], 3);
+        assert_eq!(windowed[3].1, vec![0.0, 1.0]);
     }
 
     #[test]

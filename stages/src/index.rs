@@ -206,13 +206,14 @@ impl ShardedIndex {
     pub fn open_for(
         dir: &Path,
         embedder: &dyn panelscope_models::Embedder,
+        indexed_windows: usize,
         config: &IndexConfig,
     ) -> Result<Self, IndexError> {
         Self::open(
             dir,
             &embedder.fingerprint().0,
             embedder.dimension(),
-            embedder.indexed_views().len(),
+            embedder.indexed_views().len() + indexed_windows,
             config,
         )
     }
@@ -839,12 +840,21 @@ impl IndexStage {
                     .map_or(Dihedral::Identity, |v| v.0);
                 (id, query.then(indexed.inverse()))
             };
-            // Best similarity per neighbour over the views and tilts.
+            // A label past a panel's views is one of its indexed windows.
+            let is_window =
+                |label: i64| panel_of_label(label, per_panel).1 >= vectors.indexed_views;
+            // Best similarity per neighbour over the views and tilts; a window of a neighbour
+            // reached instead says this panel may be a crop of it.
             let mut best: HashMap<i64, (f32, Dihedral)> = HashMap::new();
+            let mut window_reached: Vec<(i64, f32, Dihedral)> = Vec::new();
             for (&query, view_hits) in query_views.iter().zip(&hits) {
                 for &(label, similarity) in view_hits {
                     let (id, dihedral) = relation(query, label);
                     if id == panel.id {
+                        continue;
+                    }
+                    if is_window(label) {
+                        window_reached.push((id, similarity, dihedral));
                         continue;
                     }
                     let entry = best.entry(id).or_insert((f32::MIN, Dihedral::Identity));
@@ -861,7 +871,7 @@ impl IndexStage {
                     .index
                     .search(&queries, fetched)
                     .map_err(|e| StageError::transient(e.to_string()))?;
-                for &(label, similarity) in hits.iter().flatten() {
+                for &(label, similarity) in hits.iter().flatten().filter(|(l, _)| !is_window(*l)) {
                     let (id, dihedral) = relation(Dihedral::Identity, label);
                     let whole = best.get(&id).map_or(f32::MIN, |b| b.0);
                     if id != panel.id
@@ -872,6 +882,18 @@ impl IndexStage {
                         if similarity > entry.0 {
                             *entry = (similarity, dihedral);
                         }
+                    }
+                }
+            }
+            // Panels this one is a crop of, reached through the windows they are indexed with.
+            for (id, similarity, dihedral) in window_reached {
+                let whole = best.get(&id).map_or(f32::MIN, |b| b.0);
+                if whole < self.config.min_similarity
+                    && similarity >= self.config.min_window_similarity
+                {
+                    let entry = cropped.entry(id).or_insert((f32::MIN, dihedral));
+                    if similarity > entry.0 {
+                        *entry = (similarity, dihedral);
                     }
                 }
             }
@@ -923,10 +945,10 @@ impl IndexStage {
                 }
                 // Drawings (charts, tables, text set as an image) are drawn alike: the nearest of
                 // them below the bar is a look-alike, and a part of one found in another (a table's
-                // header, a box of text with a word changed) says nothing of a common source.
+                // header, a box of text with a word changed, a ring in an arc) says nothing of a
+                // common source.
                 let drawing = Some(crate::units::PanelClass::Other);
-                if !by_window
-                    && similarity < self.config.min_similarity
+                if (by_window || similarity < self.config.min_similarity)
                     && older.class == drawing
                     && panel.class == drawing
                 {

@@ -4224,28 +4224,25 @@ mod tests {
         assert_eq!(parted.boxes.len(), 3, "{parted:?}");
     }
 
+    /// A strip 80 px tall (rows 88–168) cut from the `k`-th third of the real polimi membranes.
+    fn membrane_strip(k: usize) -> RgbImage {
+        let files = pngs(&data_dir("blots/polimi"));
+        let membrane = load(&files[k * files.len() / 3]);
+        let (w, channels) = (membrane.width, usize::from(membrane.channels));
+        RgbImage::from_fn(w, 80, |x, y| {
+            let at = ((88 + y as usize) * w as usize + x as usize) * channels;
+            let v = &membrane.data[at..at + channels];
+            if channels >= 3 {
+                Rgb([v[0], v[1], v[2]])
+            } else {
+                Rgb([v[0]; 3])
+            }
+        })
+    }
+
     #[test]
     fn marks_drawn_over_a_real_blot_s_lanes_part_nothing_but_letters_over_butted_blots_do() {
         // Strips 80 px tall cut from real membranes, on paper, with glyphs drawn just above them.
-        let files = pngs(&data_dir("blots/polimi"));
-        let strip = |k: usize| {
-            let membrane = load(&files[k * files.len() / 3]);
-            let (w, channels) = (membrane.width as usize, usize::from(membrane.channels));
-            let mut image = RgbImage::new(membrane.width, 80);
-            for (y, row) in (88..168).enumerate() {
-                for x in 0..w {
-                    let at = (row * w + x) * channels;
-                    let v = &membrane.data[at..at + channels];
-                    let rgb = if channels >= 3 {
-                        [v[0], v[1], v[2]]
-                    } else {
-                        [v[0]; 3]
-                    };
-                    image.put_pixel(x as u32, y as u32, Rgb(rgb));
-                }
-            }
-            image
-        };
         let on_paper = |pictures: &[RgbImage], marks: &[u32]| {
             let width: u32 = pictures.iter().map(RgbImage::width).sum();
             let mut page = RgbImage::from_pixel(width + 60, 150, Rgb([255, 255, 255]));
@@ -4266,11 +4263,11 @@ mod tests {
         };
         // One membrane with a glyph over every lane, 50 px apart: lane labels ("0", "1", "3" …),
         // however far apart, stand over lanes, where no seam is.
-        let membrane = strip(0);
+        let membrane = membrane_strip(0);
         let lanes = on_paper(std::slice::from_ref(&membrane), &[4, 54, 104, 154, 204]);
         assert_eq!(lanes.boxes.len(), 1, "{lanes:?}");
         // Three membranes butted, each with its letter at its top-left corner: parted at the seams.
-        let butted = [strip(0), strip(1), strip(2)];
+        let butted = [membrane_strip(0), membrane_strip(1), membrane_strip(2)];
         let lefts: Vec<u32> = butted
             .iter()
             .scan(0, |x, picture| {
@@ -4298,22 +4295,7 @@ mod tests {
         // Three real membranes butted, under a picture that spans the row above and ends 4 px
         // above their letters: a band of a third of their height would reach into it. The first
         // letter stands just left of its membrane, as where a pale margin was trimmed away.
-        let files = pngs(&data_dir("blots/polimi"));
-        let membranes: Vec<RgbImage> = (0..3)
-            .map(|k| {
-                let membrane = load(&files[k * files.len() / 3]);
-                let (w, channels) = (membrane.width, usize::from(membrane.channels));
-                RgbImage::from_fn(w, 80, |x, y| {
-                    let at = ((88 + y as usize) * w as usize + x as usize) * channels;
-                    let v = &membrane.data[at..at + channels];
-                    if channels >= 3 {
-                        Rgb([v[0], v[1], v[2]])
-                    } else {
-                        Rgb([v[0]; 3])
-                    }
-                })
-            })
-            .collect();
+        let membranes: Vec<RgbImage> = (0..3).map(membrane_strip).collect();
         let width: u32 = membranes.iter().map(RgbImage::width).sum();
         let mut page = RgbImage::from_pixel(width + 60, 240, Rgb([255, 255, 255]));
         let above = PixelBox::new(30, 10, 30 + width, 108);

@@ -793,8 +793,10 @@ pub struct DocumentPanels {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PanelVectors {
     /// What the index holds: the panel in each of the embedder's indexed views (as it is first;
-    /// see `Embedder::indexed_views`).
+    /// see `Embedder::indexed_views`), then its indexed windows (as they are).
     pub indexed: Vec<(panelscope_models::Dihedral, Vec<f32>)>,
+    /// How many of `indexed` are views of the whole panel; the rest are windows of it.
+    pub indexed_views: usize,
     /// The panel in each of the embedder's query views (what queries use).
     pub views: Vec<(panelscope_models::Dihedral, Vec<f32>)>,
     /// Sub-windows of the panel as it is (queries for the panels that are crops of it).
