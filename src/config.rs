@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use panelscope_engine::NodeConfig;
+use panelscope_models::Embedder;
 use panelscope_stages::classify::ClassifyConfig;
 use panelscope_stages::embed::EmbedConfig;
 use panelscope_stages::figures::FiguresConfig;
-use panelscope_stages::index::IndexConfig;
+use panelscope_stages::index::{IndexConfig, ShardedIndex};
 use panelscope_stages::panels::PanelsConfig;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::ScanConfig;
@@ -100,6 +101,18 @@ pub struct DemoSettings {
 }
 
 impl Settings {
+    /// Opens (or creates) the FAISS index under `data_dir` for `embedder`, with each panel's views
+    /// and the configured indexed windows.
+    pub fn open_index(&self, embedder: &dyn Embedder) -> Result<ShardedIndex> {
+        let indexed_windows = self.embed.indexed_windows().map_err(anyhow::Error::msg)?;
+        Ok(ShardedIndex::open_for(
+            &self.data_dir.join("index"),
+            embedder,
+            indexed_windows.len(),
+            &self.index,
+        )?)
+    }
+
     /// Reads the defaults, overlaid by `file` when given.
     pub fn load(file: Option<&Path>) -> Result<Self> {
         let mut table: toml::Table = DEFAULT_TOML

@@ -119,12 +119,7 @@ impl Back {
             .map_err(anyhow::Error::msg)?;
         let tilts = settings.embed.tilts().map_err(anyhow::Error::msg)?;
         let dir = settings.data_dir.join("index");
-        let mut index = ShardedIndex::open_for(
-            &dir,
-            embedder.as_ref(),
-            indexed_windows.len(),
-            &settings.index,
-        )?;
+        let mut index = settings.open_index(embedder.as_ref())?;
         let (added, removed) = index.reconcile(&store).map_err(anyhow::Error::msg)?;
         if added + removed > 0 {
             tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");

@@ -342,7 +342,7 @@ fn main() -> Result<()> {
             let settings = settings(&cli)?;
             let outcome = reindex::run(&settings)?;
             println!(
-                "{}: {} panels embedded with {}{}, {} vectors indexed",
+                "{}: {} panels embedded with {}{}, {} panels indexed ({} vectors)",
                 outcome.index.display(),
                 outcome.embedded,
                 outcome.model,
@@ -351,7 +351,8 @@ fn main() -> Result<()> {
                 } else {
                     String::new()
                 },
-                outcome.indexed
+                outcome.indexed,
+                outcome.vectors
             );
         }
         Command::Check { pdf, add, out } => {

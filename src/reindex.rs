@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use panelscope_stages::embed::{indexed_vectors, window_crops};
-use panelscope_stages::index::ShardedIndex;
 use panelscope_stages::store::Store;
 
 use crate::config::Settings;
@@ -23,8 +22,10 @@ pub struct ReindexOutcome {
     pub embedded: usize,
     /// Panels whose stored pixels could not be read (left without a vector).
     pub unreadable: usize,
-    /// Vectors in the rebuilt index.
+    /// Panels in the rebuilt index.
     pub indexed: usize,
+    /// Vectors in it: each panel's views and indexed windows.
+    pub vectors: usize,
     /// The index folder.
     pub index: PathBuf,
 }
@@ -97,19 +98,15 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot remove the old index {}", dir.display()))?;
     }
-    let mut index = ShardedIndex::open_for(
-        &dir,
-        embedder.as_ref(),
-        indexed_windows.len(),
-        &settings.index,
-    )?;
+    let mut index = settings.open_index(embedder.as_ref())?;
     index.reconcile(&store).map_err(anyhow::Error::msg)?;
     index.save()?;
     Ok(ReindexOutcome {
         model,
         embedded,
         unreadable,
-        indexed: index.len(),
+        indexed: index.len() / index.per_panel().max(1),
+        vectors: index.len(),
         index: dir,
     })
 }

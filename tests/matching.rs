@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
+use panelscope_stages::embed::EmbedConfig;
 use panelscope_stages::index::{IndexConfig, ShardedIndex};
 use panelscope_stages::store::Store;
 use support::temp_dir;
@@ -218,7 +219,7 @@ fn a_grown_catalog_only_embeds_and_indexes_the_new_documents() {
     let reindexed = run(&["reindex"], &data);
     assert!(
         reindexed.contains(&format!("{dropped} panels embedded"))
-            && reindexed.contains(&format!("{panels} vectors indexed")),
+            && reindexed.contains(&format!("{panels} panels indexed")),
         "{reindexed}"
     );
     assert_consistent(&data);
@@ -552,6 +553,21 @@ fn a_mirrored_index_finds_every_flip_and_turn_of_a_blot() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The index in `data` opened as the ingest left it: vectors of the default embedder's dimension,
+/// as many a panel as the store holds of `model` for each (its views and indexed windows).
+fn stored_index(data: &Path, store: &Store, model: &str) -> ShardedIndex {
+    let dimension = EmbedConfig::default().embedder().unwrap().dimension();
+    let per_panel = store.embeddings(model).unwrap()[0].1.len() / dimension;
+    ShardedIndex::open(
+        &data.join("index"),
+        model,
+        dimension,
+        per_panel,
+        &IndexConfig::default(),
+    )
+    .unwrap()
+}
+
 /// The index holds exactly the vectors the store holds, each once.
 fn assert_consistent(data: &Path) {
     let store = Store::open(data).unwrap();
@@ -568,17 +584,13 @@ fn assert_consistent(data: &Path) {
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let dimension = store.embeddings(&model).unwrap()[0].1.len();
-    let index = ShardedIndex::open(
-        &data.join("index"),
-        &model,
-        dimension,
-        1,
-        &IndexConfig::default(),
-    )
-    .unwrap();
+    let index = stored_index(data, &store, &model);
     assert_eq!(index.ids(), stored, "index and store disagree");
-    assert_eq!(index.len(), stored.len(), "a vector is in the index twice");
+    assert_eq!(
+        index.len(),
+        stored.len() * index.per_panel(),
+        "a vector is in the index twice"
+    );
 }
 
 #[test]
@@ -625,15 +637,7 @@ fn after_sigkills_at_varied_moments_index_and_store_agree() {
         })
         .unwrap();
     let store = Store::open(&data).unwrap();
-    let dimension = store.embeddings(&model).unwrap()[0].1.len();
-    let mut index = ShardedIndex::open(
-        &data.join("index"),
-        &model,
-        dimension,
-        1,
-        &IndexConfig::default(),
-    )
-    .unwrap();
+    let mut index = stored_index(&data, &store, &model);
     index.reconcile(&store).unwrap();
     drop(index);
     assert_consistent(&data);
