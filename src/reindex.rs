@@ -30,8 +30,8 @@ pub struct ReindexOutcome {
     pub index: PathBuf,
 }
 
-/// Embeds every stored panel that has no vector of the configured model (from its stored
-/// thumbnail), then replaces the index with one built from the store's vectors of that model.
+/// Embeds every stored panel that has no vector of the configured model, or one written with
+/// another count of indexed windows (from its stored thumbnail), then replaces the index with one built from the store's vectors of that model.
 /// Matches already recorded stay as they are; documents ingested from now on are matched against
 /// every indexed panel.
 pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
@@ -42,16 +42,9 @@ pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
         .embed
         .indexed_windows()
         .map_err(anyhow::Error::msg)?;
-    // Panels without a vector of the model, and those stored with another count of windows.
+    // Panels without a vector of the model, or stored with another count of windows.
     let width = (embedder.indexed_views().len() + indexed_windows.len()) * embedder.dimension();
-    let mut missing = store.panels_without_vectors(&model)?;
-    missing.extend(
-        store
-            .embeddings(&model)?
-            .into_iter()
-            .filter(|(_, vector)| vector.len() != width)
-            .map(|(id, _)| id),
-    );
+    let missing = store.panels_without_vectors(&model, width)?;
     let (mut embedded, mut unreadable) = (0, 0);
     for chunk in missing.chunks(CHUNK) {
         let mut ids = Vec::with_capacity(chunk.len());

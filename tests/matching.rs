@@ -223,6 +223,19 @@ fn a_grown_catalog_only_embeds_and_indexes_the_new_documents() {
         "{reindexed}"
     );
     assert_consistent(&data);
+    // Another count of indexed windows: every panel is embedded again, the index rebuilt with it.
+    let no_windows = dir.join("no-indexed-windows.toml");
+    std::fs::write(&no_windows, "[embed]\nindexed_window_sizes = []\n").unwrap();
+    let reindexed = run(
+        &["--config", no_windows.to_str().unwrap(), "reindex"],
+        &data,
+    );
+    assert!(
+        reindexed.contains(&format!("{panels} panels embedded"))
+            && reindexed.contains(&format!("{panels} panels indexed ({panels} vectors)")),
+        "{reindexed}"
+    );
+    assert_consistent(&data);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

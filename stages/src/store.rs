@@ -624,17 +624,24 @@ impl Store {
         })
     }
 
-    /// Panels with stored pixels and no vector of `model` (nearly blank ones have none by
-    /// design), in id order.
-    pub fn panels_without_vectors(&self, model: &str) -> Result<Vec<i64>, StoreError> {
+    /// Panels with stored pixels and no vector of `model` holding `values` values (none, or one
+    /// of another width: written with another count of indexed windows); nearly blank ones have
+    /// none by design. In id order.
+    pub fn panels_without_vectors(
+        &self,
+        model: &str,
+        values: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let bytes = (values * std::mem::size_of::<f32>()) as i64;
         self.read(|conn| {
             let mut statement = conn.prepare(
                 "SELECT p.id FROM panels p JOIN panel_pixels x ON x.panel = p.id
                  WHERE p.uniform = 0
-                   AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.panel = p.id AND e.model = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM embeddings e
+                                   WHERE e.panel = p.id AND e.model = ?1 AND length(e.vector) = ?2)
                  ORDER BY p.id",
             )?;
-            let rows = statement.query_map([model], |row| row.get(0))?;
+            let rows = statement.query_map(params![model, bytes], |row| row.get(0))?;
             rows.collect()
         })
     }
