@@ -99,28 +99,33 @@ impl EmbedConfig {
     /// The query windows of [`EmbedConfig::window_sizes`] and [`EmbedConfig::window_positions`],
     /// as shares `[x0, y0, x1, y1]` of a panel's width and height.
     pub fn windows(&self) -> Result<Vec<[f32; 4]>, String> {
-        let sizes = match &self.window_sizes {
-            Some(sizes) => sizes.as_slice(),
-            None if self.model == "classical" => CLASSICAL_WINDOW_SIZES,
-            None => &[],
-        };
-        self.windows_of("window_sizes", sizes)
+        self.windows_of("window_sizes", &self.window_sizes, CLASSICAL_WINDOW_SIZES)
     }
 
     /// The windows of [`EmbedConfig::indexed_window_sizes`] held in the index, as shares
     /// `[x0, y0, x1, y1]` of a panel's width and height.
     pub fn indexed_windows(&self) -> Result<Vec<[f32; 4]>, String> {
-        let sizes = match &self.indexed_window_sizes {
-            Some(sizes) => sizes.as_slice(),
-            None if self.model == "classical" => CLASSICAL_INDEXED_WINDOW_SIZES,
-            None => &[],
-        };
-        self.windows_of("indexed_window_sizes", sizes)
+        self.windows_of(
+            "indexed_window_sizes",
+            &self.indexed_window_sizes,
+            CLASSICAL_INDEXED_WINDOW_SIZES,
+        )
     }
 
-    /// Windows of each of `sizes` (the setting `name`) at every [`EmbedConfig::window_positions`]
-    /// along each axis.
-    fn windows_of(&self, name: &str, sizes: &[f32]) -> Result<Vec<[f32; 4]>, String> {
+    /// Windows of each of the sizes `set` in the setting `name` (unset: `classical` for the
+    /// classical descriptor, none for the learned model) at every
+    /// [`EmbedConfig::window_positions`] along each axis.
+    fn windows_of(
+        &self,
+        name: &str,
+        set: &Option<Vec<f32>>,
+        classical: &[f32],
+    ) -> Result<Vec<[f32; 4]>, String> {
+        let sizes = match set {
+            Some(sizes) => sizes.as_slice(),
+            None if self.model == "classical" => classical,
+            None => &[],
+        };
         if let Some(size) = sizes.iter().find(|s| !(**s > 0.0 && **s < 1.0)) {
             return Err(format!(
                 "embed.{name}: {size} is not a share between 0 and 1 (exclusive)"
