@@ -912,10 +912,20 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                     memo: HashMap::new(),
                     evaluated: 0,
                 };
+                let rest_panels = rest_splitter.segment(*region).panels;
+                // A solid piece lying inside what the rest is split into, and small beside it,
+                // is a piece of a drawing (a filled box of a diagram): the drawing is the panel.
+                // Labels around a picture enclose it too, but the picture fills most of them.
+                let parts: Vec<Rect> = parts
+                    .into_iter()
+                    .filter(|s| {
+                        !rest_panels.iter().any(|p| {
+                            p.contains(s) && s.area() * DRAWING_PIECE_AREA_RATIO <= p.area()
+                        })
+                    })
+                    .collect();
                 let smallest = parts.iter().map(Rect::area).min().unwrap_or(0);
-                let others: Vec<Rect> = rest_splitter
-                    .segment(*region)
-                    .panels
+                let others: Vec<Rect> = rest_panels
                     .into_iter()
                     .filter(|p| 2 * p.area() >= smallest && !parts.iter().any(|s| s.overlaps(p)))
                     .collect();
@@ -1077,6 +1087,11 @@ impl Rect {
 
     fn area(&self) -> u64 {
         u64::from(self.width()) * u64::from(self.height())
+    }
+
+    /// Whether `other` lies within this rectangle.
+    fn contains(&self, other: &Rect) -> bool {
+        self.x0 <= other.x0 && other.x1 <= self.x1 && self.y0 <= other.y0 && other.y1 <= self.y1
     }
 
     /// The smallest rectangle holding both.
@@ -1683,6 +1698,8 @@ const SEAM_SHARE: f32 = 0.95;
 const MIN_SEAM_PIECE_PX: u32 = 12;
 /// Share of a flat line's pixels within [`LIGHT_TOLERANCE`] of its median colour.
 const FLAT_LINE_SHARE: f32 = 0.97;
+/// A solid piece inside a drawing at least this many times its area is a piece of the drawing.
+const DRAWING_PIECE_AREA_RATIO: u64 = 4;
 /// A panel of a figure on paper at least this share ink is a picture that seams may part; one
 /// with less is a drawing or a chart, whose straight edges are strokes.
 const PICTURE_INK_SHARE: f32 = 0.5;
@@ -3422,6 +3439,60 @@ mod tests {
         assert!(
             chart.x0 <= 600 && chart.x1 >= 890 && chart.y0 <= 20 && chart.y1 >= 360,
             "{chart:?} does not cover the chart"
+        );
+    }
+
+    #[test]
+    fn a_diagram_of_filled_boxes_above_a_blot_is_a_panel_of_its_own() {
+        // Two strips 3 px apart, and under them a diagram on a pale fill whose boxes are filled
+        // in colour, butted to the blot below it: its largest box is a solid piece, but a piece
+        // of the diagram, which is the panel.
+        let mut image = RgbImage::from_pixel(900, 760, Rgb([255, 255, 255]));
+        let mut rng = Rng(17);
+        let strips = [
+            PixelBox::new(100, 20, 800, 200),
+            PixelBox::new(100, 203, 800, 360),
+        ];
+        for strip in strips {
+            paint(&mut image, strip, Content::Blot, &mut rng);
+        }
+        let diagram = PixelBox::new(100, 420, 530, 632);
+        fill(&mut image, diagram, [248, 248, 248]);
+        let dark = [60, 60, 60];
+        let boxes = [
+            (PixelBox::new(120, 440, 210, 470), [250, 200, 210]),
+            (PixelBox::new(250, 520, 390, 556), [200, 230, 200]),
+            (PixelBox::new(410, 440, 500, 470), [250, 230, 200]),
+            (PixelBox::new(130, 590, 230, 616), [220, 220, 220]),
+            (PixelBox::new(400, 590, 500, 616), [200, 220, 250]),
+        ];
+        for (b, color) in boxes {
+            fill(&mut image, b, dark);
+            fill(
+                &mut image,
+                PixelBox::new(b.x0 + 2, b.y0 + 2, b.x1 - 2, b.y1 - 2),
+                color,
+            );
+            text_line(
+                &mut image,
+                b.x0 + 8,
+                (b.y0 + b.y1) / 2 - 4,
+                b.x1 - b.x0 - 10,
+                &mut rng,
+            );
+        }
+        fill(&mut image, PixelBox::new(165, 470, 167, 590), dark); // arrows
+        fill(&mut image, PixelBox::new(319, 470, 321, 520), dark);
+        fill(&mut image, PixelBox::new(455, 470, 457, 590), dark);
+        let blot = PixelBox::new(100, 632, 800, 740);
+        paint(&mut image, blot, Content::Blot, &mut rng);
+        let layout = panels().layout(&Raster::from_rgb(image));
+        // A fill this pale is paper to the splitter: the panel is what is drawn on it.
+        let drawn = PixelBox::new(120, 440, 500, 616);
+        assert_found(
+            &layout.boxes,
+            &[strips[0], strips[1], drawn, blot],
+            "panels",
         );
     }
 
