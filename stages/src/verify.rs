@@ -519,7 +519,17 @@ const MARK_MIN_HELD: f32 = 0.6;
 /// Percentile of a picture's deviations from its median at which each pixel's weight in the
 /// share held is capped.
 const HELD_CAP_PERCENTILE: usize = 90;
-/// Median deviation (gray levels) under which a picture is flat and its weights stay uncapped.
+/// Percentile of a flat picture's deviations outside its marks at which each pixel's weight in
+/// the share held is capped.
+const HELD_FLAT_CAP_PERCENTILE: usize = 99;
+/// Share of the shorter side at each border (a frame, a table's rules) not counted in what a
+/// flat picture shows outside its marks.
+const HELD_BORDER_SHARE: f32 = 0.1;
+/// Least deviation (gray levels) of what a flat picture shows outside its marks for it to count
+/// as content: noise and JPEG ringing stay under it.
+const HELD_MIN_CONTENT_LEVELS: f32 = 6.0;
+/// Median deviation (gray levels) under which a picture is flat, its weights capped by what it
+/// shows outside its marks.
 const HELD_MIN_CAP_LEVELS: f32 = 1.0;
 
 /// The grid cells where two images differ far more than in most cells.
@@ -743,11 +753,29 @@ fn local_differences(
         let median = sorted[sorted.len() / 2];
         let mut deviations: Vec<f32> = values.iter().map(|v| (v - median).abs()).collect();
         deviations.sort_by(f32::total_cmp);
-        // Only a picture textured all over (half its pixels off its median) is weighed so: on
-        // a flat one (a table cell, a blank box) what differs is all there is, and uncapped it
-        // outweighs what is left.
+        // A picture textured all over (half its pixels off its median) is weighed up to its
+        // typical strong deviation. A flat one is weighed up to the strongest deviation it shows
+        // inside its borders outside the marks, when that is content: a letter in full white on
+        // a dim micrograph does not outweigh its cells. On a blank box, or a table cell within
+        // its rules, what differs is all there is, and uncapped it outweighs what is left.
         let cap = if deviations[deviations.len() / 2] < HELD_MIN_CAP_LEVELS {
-            f32::MAX
+            let border = ((width.min(height) as f32 * HELD_BORDER_SHARE) as usize).max(1);
+            let inside = |i: usize| {
+                let (x, y) = (i % width, i / width);
+                x >= border && y >= border && x + border < width && y + border < height
+            };
+            let mut outside: Vec<f32> = values
+                .iter()
+                .zip(&left_out)
+                .enumerate()
+                .filter(|(i, (_, out))| !**out && inside(*i))
+                .map(|(_, (v, _))| (v - median).abs())
+                .collect();
+            outside.sort_by(f32::total_cmp);
+            match outside.get((outside.len() * HELD_FLAT_CAP_PERCENTILE) / 100) {
+                Some(&strongest) if strongest >= HELD_MIN_CONTENT_LEVELS => strongest,
+                _ => f32::MAX,
+            }
         } else {
             deviations[(deviations.len() * HELD_CAP_PERCENTILE) / 100]
         };
@@ -3540,6 +3568,32 @@ mod tests {
             60,
         );
         let r = verify(&a, &b, Dihedral::Rotate180, &config);
+        assert!(!r.verified, "{r:?}");
+    }
+
+    #[test]
+    fn a_flipped_copy_of_a_dark_micrograph_with_white_letters_of_its_own_verifies() {
+        // Full-white letters outweigh a few cells on black until each pixel's weight is capped
+        // at what the picture shows outside them.
+        let dim = |image: &GrayImage| {
+            GrayImage::from_fn(image.width(), image.height(), |x, y| {
+                Luma([(f32::from(image.get_pixel(x, y).0[0]) * 0.35) as u8])
+            })
+        };
+        let base = dim(&micrograph(1, 240, 160));
+        let a = marked_in(&base, (10, 8), 36, 255);
+        let b = marked_in(&Dihedral::FlipHorizontal.apply(&base), (10, 8), 36, 255);
+        let config = VerifyConfig::default();
+        let r = verify(&a, &b, Dihedral::FlipHorizontal, &config);
+        assert!(r.verified, "{r:?}");
+        assert!(r.left_out_share > 0.0, "{r:?}");
+        let look_alike = marked_in(
+            &Dihedral::FlipHorizontal.apply(&dim(&micrograph(2, 240, 160))),
+            (10, 8),
+            36,
+            255,
+        );
+        let r = verify(&a, &look_alike, Dihedral::FlipHorizontal, &config);
         assert!(!r.verified, "{r:?}");
     }
 
