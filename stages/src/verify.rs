@@ -509,8 +509,8 @@ const MARK_MAX_SHARE: f32 = 0.12;
 /// Least share of a cell's difference energy in its sharp edges (a 3×3 high-pass) for the cell
 /// to hold a drawn mark.
 const MARK_MIN_EDGE_SHARE: f32 = 0.1;
-/// Share of [`MARK_MIN_EDGE_SHARE`] a cell near a corner of the grid must reach.
-const CORNER_EDGE_SHARE_FACTOR: f32 = 0.3;
+/// Share of [`MARK_MIN_EDGE_SHARE`] a cell in a corner of the grid must reach.
+const CORNER_EDGE_SHARE_FACTOR: f32 = 0.5;
 /// Most separate marks: a panel letter is one; differences in several places are content.
 const MARK_MAX_BLOBS: usize = 1;
 /// Least share of each picture's variance (each pixel's deviation capped, see
@@ -696,18 +696,16 @@ fn local_differences(
         }
     }
     // A panel letter sits in a corner, where a resample to the work size blurs its strokes
-    // into its surroundings, and a bold one differs flat inside its strokes: a cell within a
-    // quarter of the grid from a corner, of a picture at least three cells either way, is held
-    // to a part of the edge share.
-    let in_corner_quarter = |c: usize| {
+    // into its surroundings: a corner cell of a picture at least three cells either way is
+    // held to a part of the edge share.
+    let in_outer_corner = |c: usize| {
         let (cx, cy) = (c % columns, c / columns);
-        let (mx, my) = (columns.div_ceil(4), rows.div_ceil(4));
-        columns >= 3 && rows >= 3 && (cx < mx || cx + mx >= columns) && (cy < my || cy + my >= rows)
+        columns >= 3 && rows >= 3 && (cx == 0 || cx + 1 == columns) && (cy == 0 || cy + 1 == rows)
     };
     let marked: Vec<usize> = outliers
         .into_iter()
         .filter(|&c| {
-            let share = if in_corner_quarter(c) {
+            let share = if in_outer_corner(c) {
                 limits.min_edge_share * CORNER_EDGE_SHARE_FACTOR
             } else {
                 limits.min_edge_share
@@ -3544,30 +3542,6 @@ mod tests {
         assert!(r.left_out_share > 0.0, "{r:?}");
         let look_alike = framed_and_lettered(&micrograph(2, 246, 244));
         let r = verify(&a, &look_alike, Dihedral::Identity, &config);
-        assert!(!r.verified, "{r:?}");
-    }
-
-    #[test]
-    fn a_turned_copy_of_a_section_with_bold_letters_of_its_own_verifies() {
-        // Each copy carries its own bold panel letter in its top-left corner, a little in from
-        // the edge: once one is turned onto the other, the letters are in opposite corners, and
-        // their strokes are wide enough that most of their difference is flat.
-        let base = inverted(&on_noisy_floor(&micrograph(1, 240, 180), 1));
-        let a = through_jpeg(&marked_in(&base, (14, 12), 40, 0), 60);
-        let b = through_jpeg(
-            &marked_in(&Dihedral::Rotate180.apply(&base), (14, 12), 40, 0),
-            60,
-        );
-        let config = VerifyConfig::default();
-        let r = verify(&a, &b, Dihedral::Rotate180, &config);
-        assert!(r.verified, "{r:?}");
-        assert!(r.left_out_share > 0.0, "{r:?}");
-        let look_alike = inverted(&on_noisy_floor(&micrograph(2, 240, 180), 2));
-        let b = through_jpeg(
-            &marked_in(&Dihedral::Rotate180.apply(&look_alike), (14, 12), 40, 0),
-            60,
-        );
-        let r = verify(&a, &b, Dihedral::Rotate180, &config);
         assert!(!r.verified, "{r:?}");
     }
 
