@@ -3558,7 +3558,7 @@ mod tests {
             let mut out = image.clone();
             for (x, y, p) in out.enumerate_pixels_mut() {
                 let (dx, dy) = (x.wrapping_sub(10), y.wrapping_sub(8));
-                let stroke = dx < 3 || dx >= 21 || dy < 3 || (15..18).contains(&dy);
+                let stroke = !(3..21).contains(&dx) || dy < 3 || (15..18).contains(&dy);
                 if dx < 24 && dy < 36 && stroke {
                     *p = Luma([255]);
                 }
