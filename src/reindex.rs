@@ -31,9 +31,9 @@ pub struct ReindexOutcome {
 }
 
 /// Embeds every stored panel that has no vector of the configured model, or one written with
-/// another count of indexed windows (from its stored thumbnail), then replaces the index with one built from the store's vectors of that model.
-/// Matches already recorded stay as they are; documents ingested from now on are matched against
-/// every indexed panel.
+/// another count of indexed windows (from its stored thumbnail), then replaces the index with one
+/// built from the store's vectors of that model. Matches already recorded stay as they are;
+/// documents ingested from now on are matched against every indexed panel.
 pub fn run(settings: &Settings) -> Result<ReindexOutcome> {
     let store = Arc::new(Store::open(&settings.data_dir)?);
     let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
