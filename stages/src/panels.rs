@@ -955,16 +955,6 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             parted_at_all_seams(raster, paper.then_some((&ink, min_gutter)), panel)
         })
         .collect();
-    if background.iter().all(|&v| v < DARK_BACKGROUND) {
-        // One at a time, so that two panels never grow into one dim gap.
-        for i in 0..outcome.panels.len() {
-            let others: Vec<Rect> = (outcome.panels.iter().enumerate())
-                .filter(|&(j, _)| j != i)
-                .map(|(_, &other)| other)
-                .collect();
-            outcome.panels[i] = ink.grown_over_dim_edges(outcome.panels[i], &others);
-        }
-    }
     if outcome.panels.len() >= 2 {
         let boxes = reading_order(outcome.panels)
             .into_iter()
@@ -976,12 +966,14 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             full_bleed: false,
         }
     } else if big_enough(trimmed) {
-        // One panel (or none found but enough ink to be one): the whole figure, trimmed.
-        let panel = ink.without_labels(trimmed);
+        // One panel (or none found but enough ink to be one): the whole figure, trimmed of
+        // paper. A dark background is the picture's own (a gel's membrane, a fluorescence
+        // image's black) and stays: trimmed to its bands, the panel would not align with a copy
+        // turned or cut so that its bands reach its border, which has no background to trim.
         let panel = if background.iter().all(|&v| v < DARK_BACKGROUND) {
-            ink.grown_over_dim_edges(panel, &[])
+            whole
         } else {
-            panel
+            ink.without_labels(trimmed)
         };
         PanelLayout {
             boxes: vec![panel.into()],
@@ -1714,12 +1706,6 @@ const SEAM_SHARE: f32 = 0.95;
 const MIN_SEAM_PIECE_PX: u32 = 12;
 /// Share of a flat line's pixels within [`LIGHT_TOLERANCE`] of its median colour.
 const FLAT_LINE_SHARE: f32 = 0.97;
-/// Least deviation (levels) from a dark figure background of a dim picture's pixel: a black
-/// canvas stays within a level or two of its colour, JPEG and all.
-const DIM_PICTURE_LEVELS: u8 = 4;
-/// Share of a line beside a panel on a dark background that must be dim picture for the panel to
-/// grow over it: the lanes of a gel whose dark membrane is the background.
-const DIM_LINE_SHARE: f32 = 0.4;
 /// A solid piece inside a drawing at least this many times its area is a piece of the drawing.
 const DRAWING_PIECE_AREA_RATIO: u64 = 4;
 /// A panel of a figure on paper at least this share ink is a picture that seams may part; one
@@ -2346,68 +2332,6 @@ impl InkMap {
             deviation,
             tolerance: self.tolerance,
             sums,
-        }
-    }
-
-    /// `panel` grown, one side at a time, over the lines just outside it that are a dim picture
-    /// on a dark background: at least [`DIM_LINE_SHARE`] of their pixels [`DIM_PICTURE_LEVELS`]
-    /// or more off it. A gel's dark lanes and a micrograph's dim edges fall under the ink
-    /// tolerance of a black figure and were trimmed away with its gutters; a gutter's black stays
-    /// within a few levels of it, JPEG and all. The panel grows neither into `others` nor past
-    /// the figure.
-    fn grown_over_dim_edges(&self, mut panel: Rect, others: &[Rect]) -> Rect {
-        let w = self.width as usize;
-        let h = (self.deviation.len() / w.max(1)) as u32;
-        let dim_line = |line: Rect| {
-            let dim = (line.y0..line.y1)
-                .flat_map(|y| &self.deviation[y as usize * w..][line.x0 as usize..line.x1 as usize])
-                .filter(|&&d| d >= DIM_PICTURE_LEVELS)
-                .count();
-            line.area() > 0
-                && dim as f32 >= DIM_LINE_SHARE * line.area() as f32
-                && !others.iter().any(|o| o.overlaps(&line))
-        };
-        loop {
-            let before = panel;
-            if panel.y0 > 0
-                && dim_line(Rect {
-                    y0: panel.y0 - 1,
-                    y1: panel.y0,
-                    ..panel
-                })
-            {
-                panel.y0 -= 1;
-            }
-            if panel.y1 < h
-                && dim_line(Rect {
-                    y0: panel.y1,
-                    y1: panel.y1 + 1,
-                    ..panel
-                })
-            {
-                panel.y1 += 1;
-            }
-            if panel.x0 > 0
-                && dim_line(Rect {
-                    x0: panel.x0 - 1,
-                    x1: panel.x0,
-                    ..panel
-                })
-            {
-                panel.x0 -= 1;
-            }
-            if panel.x1 < self.width
-                && dim_line(Rect {
-                    x0: panel.x1,
-                    x1: panel.x1 + 1,
-                    ..panel
-                })
-            {
-                panel.x1 += 1;
-            }
-            if panel == before {
-                return panel;
-            }
         }
     }
 
@@ -4756,40 +4680,26 @@ mod tests {
         assert_eq!(boxes.len(), 2, "{boxes:?}");
     }
 
-    /// A gel whose bands stand out and whose dark membrane (13) and lanes (16–22, grainy) lie
-    /// under the ink tolerance of anything dark around them, at `(x0, y0)` in `image`: 300×240,
-    /// bands in rows 60–170 only.
-    fn dim_gel(image: &mut RgbImage, (x0, y0): (u32, u32), rng: &mut Rng) {
-        for y in 0..240 {
-            for x in 0..300 {
-                let in_lane = x % 40 >= 8;
-                let band = in_lane && [60, 115, 160].iter().any(|&b| (b..b + 10).contains(&y));
-                let green = match (band, in_lane) {
-                    (true, _) => 200,
-                    (false, true) => rng.level(16, 22),
-                    _ => 13,
-                };
-                image.put_pixel(x0 + x, y0 + y, Rgb([green, green, green]));
-            }
-        }
-    }
-
     #[test]
-    fn a_dim_gel_keeps_its_dark_margins_and_sheds_a_black_canvas() {
-        let mut rng = Rng(11);
-        // The gel alone: its membrane is the background, and the panel is all of it.
-        let mut gel = RgbImage::new(300, 240);
-        dim_gel(&mut gel, (0, 0), &mut rng);
+    fn a_dark_picture_keeps_its_dark_margins() {
+        // A gel on its dark membrane (13), its bands (200) in rows 60–170 only, 40 px from
+        // either side: the margins are the gel's, and a copy turned or cut so that its bands
+        // reach its border is a panel covering it whole, so this one must be too.
+        let gel = RgbImage::from_fn(300, 240, |x, y| {
+            let band = (40..260).contains(&x)
+                && x % 40 >= 8
+                && [60, 115, 160].iter().any(|&b| (b..b + 10).contains(&y));
+            if band {
+                Rgb([200, 200, 200])
+            } else {
+                Rgb([13, 13, 13])
+            }
+        });
         let boxes = panels().layout(&Raster::from_rgb(gel)).boxes;
-        assert_found(&boxes, &[PixelBox::new(0, 0, 300, 240)], "a dim gel");
-        // The gel on a black canvas (3) 30 px wide: the canvas goes, the gel's margins stay.
-        let mut canvas = RgbImage::from_pixel(360, 300, Rgb([3, 3, 3]));
-        dim_gel(&mut canvas, (30, 30), &mut rng);
-        let boxes = panels().layout(&Raster::from_rgb(canvas)).boxes;
         assert_found(
             &boxes,
-            &[PixelBox::new(30, 30, 330, 270)],
-            "a dim gel on a black canvas",
+            &[PixelBox::new(0, 0, 300, 240)],
+            "a gel with dark margins",
         );
     }
 
