@@ -59,8 +59,10 @@
 //! side by side, a third along both, page white under the two) is trimmed and parted again, or,
 //! in a full-bleed figure, split at its own gutters when those leave pictures only.
 //!
-//! A figure that yields one panel is one panel covering the trimmed figure. Panels come in
-//! reading order: rows top to bottom, each row left to right.
+//! A figure that yields one panel is one panel covering the trimmed figure; on a dark background
+//! (a gel, a fluorescence image) it covers the whole figure, dark margins and all, as a copy
+//! whose bands reach its border does. Panels come in reading order: rows top to bottom, each row
+//! left to right.
 //!
 //! This is the first, rule-based splitter; a learned detector will replace it.
 
