@@ -61,8 +61,9 @@
 //!
 //! A figure that yields one panel is one panel covering the trimmed figure; on a dark background
 //! (a gel, a fluorescence image) it covers the whole figure, dark margins and all, as a copy
-//! whose bands reach its border does. Panels come in reading order: rows top to bottom, each row
-//! left to right.
+//! whose bands reach its border does. A panel that took in page white past a sharp edge of its
+//! picture (a picture shorter than the slot a gutterless figure gives it) sheds it. Panels come
+//! in reading order: rows top to bottom, each row left to right.
 //!
 //! This is the first, rule-based splitter; a learned detector will replace it.
 
@@ -442,7 +443,14 @@ impl Panels {
                     return None;
                 }
                 // Where a frame is drawn around the picture, the panel is what it encloses.
-                let pixel_box = without_frame(raster, without_paper_edges(raster, pixel_box));
+                let pixel_box = without_frame(
+                    raster,
+                    without_letterbox(
+                        raster,
+                        without_paper_edges(raster, pixel_box),
+                        min_gutter(raster, cfg),
+                    ),
+                );
                 let bbox = pixel_box.to_page(origin, ppx, ppy);
                 Some(Panel {
                     bbox,
@@ -653,6 +661,68 @@ fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
         }
     }
     area
+}
+
+/// `area` without margins of page white at least `min_margin` lines thick on any side that end
+/// at a sharp edge of a picture: a picture set in a larger slot of a gutterless figure (a blot
+/// above the white its taller neighbour leaves, a framed micrograph beside the white of its
+/// row), which letters or seams parted off whole with the slot. The edge must step from the
+/// paper by [`BUTT_SEAM_LEVELS`] along [`SEAM_SHARE`] of its length: a blot whose own white
+/// membrane runs into the margin keeps it, as its copies, whose white an edit may have dimmed,
+/// keep theirs.
+fn without_letterbox(raster: &Raster, area: PixelBox, min_margin: u32) -> PixelBox {
+    if raster.width < area.x1 || raster.height < area.y1 || area.x1 <= area.x0 || area.y1 <= area.y0
+    {
+        return area;
+    }
+    let channels = usize::from(raster.channels.max(1));
+    let mut r = Rect {
+        x0: area.x0,
+        y0: area.y0,
+        x1: area.x1,
+        y1: area.y1,
+    };
+    for side in [Side::Top, Side::Bottom, Side::Left, Side::Right] {
+        let (axis, lines): (Axis, Vec<u32>) = match side {
+            Side::Top => (Axis::Rows, (r.y0..r.y1).collect()),
+            Side::Bottom => (Axis::Rows, (r.y0..r.y1).rev().collect()),
+            Side::Left => (Axis::Cols, (r.x0..r.x1).collect()),
+            Side::Right => (Axis::Cols, (r.x0..r.x1).rev().collect()),
+        };
+        let margin = lines
+            .iter()
+            .take_while(|&&at| line_look(raster, r, axis, at).paper)
+            .count();
+        if margin < min_margin as usize || margin >= lines.len() {
+            continue;
+        }
+        let line = |at: u32| -> Vec<u8> {
+            match axis {
+                Axis::Rows => (r.x0..r.x1)
+                    .flat_map(|x| raster.pixel(x, at).iter().copied())
+                    .collect(),
+                Axis::Cols => (r.y0..r.y1)
+                    .flat_map(|y| raster.pixel(at, y).iter().copied())
+                    .collect(),
+            }
+        };
+        let (paper, edge) = (line(lines[margin - 1]), line(lines[margin]));
+        let mut stepped = 0usize;
+        pixel_deviations(&paper, &edge, channels, |_, d| {
+            stepped += usize::from(u64::from(d) >= BUTT_SEAM_LEVELS);
+        });
+        if (stepped as f32) < SEAM_SHARE * (paper.len() / channels) as f32 {
+            continue;
+        }
+        let margin = margin as u32;
+        match side {
+            Side::Top => r.y0 += margin,
+            Side::Bottom => r.y1 -= margin,
+            Side::Left => r.x0 += margin,
+            Side::Right => r.x1 -= margin,
+        }
+    }
+    r.into()
 }
 
 /// `area` without the frame drawn around its picture: fewer than [`MAX_FRAME_PX`] outermost
@@ -4439,6 +4509,34 @@ mod tests {
                 PixelBox::new(400, 0, 600, 200)
             ]
         );
+    }
+
+    #[test]
+    fn a_letterboxed_picture_sheds_the_white_below_it_but_a_white_membrane_keeps_its_own() {
+        // A slot 200×200 px: a picture 120 px high, then page white. Its edge steps from the
+        // white along all its width: the white is the slot's, not the picture's.
+        let slot = PixelBox::new(0, 0, 200, 200);
+        let mut image = RgbImage::from_pixel(200, 200, Rgb([255, 255, 255]));
+        paint(
+            &mut image,
+            PixelBox::new(0, 0, 200, 120),
+            Content::Noise,
+            &mut Rng(31),
+        );
+        assert_eq!(
+            without_letterbox(&Raster::from_rgb(image), slot, 4),
+            PixelBox::new(0, 0, 200, 120)
+        );
+        // A blot on a white membrane that fades into the margin below its bands: no edge, and
+        // the white stays (a copy whose white an edit dimmed keeps it too).
+        let mut blot = RgbImage::from_pixel(200, 200, Rgb([255, 255, 255]));
+        for (x, y, pixel) in blot.enumerate_pixels_mut() {
+            let band = (x % 50) >= 10 && (40..60).contains(&y);
+            let fade = if y < 120 { 255 - (120 - y) / 4 } else { 255 };
+            let v = if band { 60 } else { fade as u8 };
+            *pixel = Rgb([v, v, v]);
+        }
+        assert_eq!(without_letterbox(&Raster::from_rgb(blot), slot, 4), slot);
     }
 
     #[test]
