@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use panelscope_engine::{GraphBuilder, RunSummary, Stream, from_fn};
+use panelscope_engine::{GraphBuilder, RunSummary, Stream, from_fn, reorder};
 use panelscope_models::Embedder;
 use panelscope_stages::assemble::AssembleConfig;
 use panelscope_stages::embed::EmbedStageConfig;
@@ -166,8 +166,9 @@ impl Back {
         progress: Option<Arc<IngestProgress>>,
     ) -> Stream<MatchRecord> {
         let model = self.embedder.fingerprint().to_string();
-        let assemble =
-            AssembleConfig::new(Arc::clone(&self.store)).expect("the store answered a moment ago");
+        let hold = settings.scan.order_hold;
+        let assemble = AssembleConfig::new(Arc::clone(&self.store), graph.sequences(), hold)
+            .expect("the store answered a moment ago");
         let documents = graph.stage("assemble", pages, assemble, settings.node("assemble"));
         let classify = |graph: &mut GraphBuilder, documents: Stream<DocumentEmbedded>| {
             graph.stage(
@@ -231,6 +232,12 @@ impl Back {
             Arc::clone(&self.store),
             persist,
         );
+        let embedded = graph.stage(
+            "order_index",
+            embedded,
+            reorder(graph.sequences(), hold, DocumentEmbedded::position),
+            settings.node("order_index"),
+        );
         let candidates = graph.stage("index", embedded, index, settings.node("index"));
         let verify = VerifyStageConfig::new(
             settings.verify.clone(),
@@ -238,6 +245,14 @@ impl Back {
             Arc::clone(&self.store),
         );
         let matched = graph.stage("verify", candidates, verify, settings.node("verify"));
+        let matched = graph.stage(
+            "order_record",
+            matched,
+            reorder(graph.sequences(), hold, |document: &DocumentMatched| {
+                document.embedded.position()
+            }),
+            settings.node("order_record"),
+        );
         if persist {
             let progress = progress.unwrap_or_default();
             graph.stage(
@@ -329,7 +344,7 @@ pub async fn run(
     let jobs = graph.stage(
         "scan",
         paths,
-        ScanStageConfig::new(settings.scan.clone(), Arc::clone(&store)),
+        ScanStageConfig::new(settings.scan.clone(), Arc::clone(&store), graph.sequences()),
         settings.node("scan"),
     );
     let pages = screen_documents(
@@ -489,6 +504,7 @@ pub async fn check(
         id,
         path: pdf.to_path_buf(),
         size: bytes.len() as u64,
+        position: 0,
     };
     let mut graph = GraphBuilder::new("check");
     graph.dead_letters(store.clone());

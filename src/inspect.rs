@@ -179,6 +179,7 @@ pub async fn run(
         id: DocumentId::of_bytes(&bytes),
         path: pdf.to_path_buf(),
         size: bytes.len() as u64,
+        position: 0,
     };
     // Every page gets its overlay, text-only ones too.
     let render = RenderConfig {

@@ -250,6 +250,7 @@ async fn render_pages(
             id: *doc,
             path: PathBuf::from(path),
             size,
+            position: 0,
         };
         let info = DocumentInfo {
             job,

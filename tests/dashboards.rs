@@ -16,6 +16,7 @@ fn exported() -> BTreeSet<&'static str> {
         metrics::STAGE_RESTARTS_TOTAL,
         metrics::DEAD_LETTERS_TOTAL,
         metrics::STAGE_WORKERS,
+        metrics::REORDER_SKIPPED_TOTAL,
     ]
     .into_iter()
     .collect()

@@ -27,6 +27,7 @@ fn job(path: &Path) -> DocumentJob {
         id: DocumentId::of_bytes(&bytes),
         path: path.to_path_buf(),
         size: bytes.len() as u64,
+        position: 0,
     }
 }
 

@@ -58,6 +58,7 @@ impl DeadLetter {
 pub(crate) struct ItemLabel {
     pub(crate) text: String,
     pub(crate) key: Option<String>,
+    pub(crate) sequence: Option<u64>,
 }
 
 /// Where dead letters go. Called from worker threads, so it must be cheap and thread-safe; a
@@ -182,6 +183,7 @@ mod tests {
             ItemLabel {
                 text: "a.pdf".into(),
                 key: Some("doc".into()),
+                sequence: None,
             },
             "truncated".into(),
             ErrorDomain::Input,

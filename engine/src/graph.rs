@@ -24,6 +24,7 @@ use crate::channel::{self, EdgeTx};
 use crate::deadletter::{DeadLetterSink, LoggedDeadLetters};
 use crate::error::EngineError;
 use crate::node::NodeConfig;
+use crate::reorder::Sequences;
 use crate::shutdown::Shutdown;
 use crate::stage::{AsyncStage, AsyncStageConfig, Stage, StageConfig, StageKind};
 use crate::summary::RunSummary;
@@ -69,6 +70,7 @@ impl GraphBuilder {
             context: Arc::new(GraphContext {
                 dead_letters: RwLock::new(Arc::new(LoggedDeadLetters)),
                 shutdown: Shutdown::new(),
+                sequences: Arc::new(Sequences::default()),
             }),
         }
     }
@@ -81,6 +83,12 @@ impl GraphBuilder {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = sink;
         self
+    }
+
+    /// The sequence numbers settled in this graph, for stages that drop items on purpose and for
+    /// reorder buffers (see [`crate::reorder`]).
+    pub fn sequences(&self) -> Arc<Sequences> {
+        Arc::clone(&self.context.sequences)
     }
 
     /// The drain flag that sources of this graph obey.

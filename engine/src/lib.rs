@@ -12,6 +12,7 @@
 //! | [`process`] | process pools: stages whose work runs in child processes |
 //! | [`metrics`] | every metric name, the per-stage handles, the Prometheus exporter |
 //! | [`deadletter`] | where items a stage gave up on are recorded |
+//! | [`reorder`] | items put back in sequence order after parallel stages |
 //! | [`shutdown`] | graceful drain on SIGINT/SIGTERM |
 //! | [`summary`] | the end-of-run summary |
 //! | [`testing`] | helpers for tests and examples |
@@ -29,6 +30,7 @@ pub mod graph;
 pub mod metrics;
 pub mod node;
 pub mod process;
+pub mod reorder;
 pub mod shutdown;
 pub mod stage;
 pub mod summary;
@@ -41,6 +43,7 @@ pub use error::{EngineError, ErrorDomain, RetryHint, StageError};
 pub use graph::{Graph, GraphBuilder, Stream};
 pub use node::NodeConfig;
 pub use process::{ProcessPool, ProcessPoolConfig, ProcessPoolSpec};
+pub use reorder::{ReorderBuffer, Sequences, reorder};
 pub use shutdown::Shutdown;
 pub use stage::{
     AsyncStage, AsyncStageConfig, BuildContext, ItemResult, Outputs, Stage, StageConfig, StageKind,

@@ -29,6 +29,9 @@ pub const STAGE_RESTARTS_TOTAL: &str = "panelscope_stage_restarts_total";
 pub const DEAD_LETTERS_TOTAL: &str = "panelscope_dead_letters_total";
 /// Workers currently alive in a stage.
 pub const STAGE_WORKERS: &str = "panelscope_stage_workers";
+/// Sequence numbers a reorder buffer stopped waiting for because it held too many items behind
+/// them (their items, if they come, pass out of order).
+pub const REORDER_SKIPPED_TOTAL: &str = "panelscope_reorder_skipped_total";
 
 /// `outcome` of an item received from the stage's input queue.
 pub const OUTCOME_RECEIVED: &str = "received";
@@ -87,6 +90,11 @@ pub fn describe() {
         "Items written to the dead-letter sink."
     );
     metrics::describe_gauge!(STAGE_WORKERS, Unit::Count, "Workers alive in a stage.");
+    metrics::describe_counter!(
+        REORDER_SKIPPED_TOTAL,
+        Unit::Count,
+        "Items a reorder buffer stopped waiting for, letting later ones go ahead."
+    );
 }
 
 /// Installs the Prometheus recorder as the global `metrics` recorder and serves it over HTTP on

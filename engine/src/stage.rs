@@ -165,6 +165,12 @@ pub trait Stage: Send + 'static {
     fn key(&self, _item: &Self::In) -> Option<String> {
         None
     }
+
+    /// The sequence number of what the item belongs to (a catalog position), when reorder buffers
+    /// downstream wait on it: dead-lettering the item settles that number (see [`crate::reorder`]).
+    fn sequence(&self, _item: &Self::In) -> Option<u64> {
+        None
+    }
 }
 
 /// An async stage, run as tokio tasks, for I/O-bound work.
@@ -197,6 +203,11 @@ pub trait AsyncStage: Send + 'static {
 
     /// The key a dead-letter sink files the item under, when it has one.
     fn key(&self, _item: &Self::In) -> Option<String> {
+        None
+    }
+
+    /// The sequence number of what the item belongs to; see [`Stage::sequence`].
+    fn sequence(&self, _item: &Self::In) -> Option<u64> {
         None
     }
 }

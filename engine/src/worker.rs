@@ -15,6 +15,7 @@ use crate::deadletter::{DeadLetter, DeadLetterSink, ItemLabel};
 use crate::error::StageError;
 use crate::metrics::{StageMetrics, WorkerTally};
 use crate::node::NodeConfig;
+use crate::reorder::Sequences;
 use crate::shutdown::Shutdown;
 use crate::stage::{
     AsyncStage, AsyncStageConfig, BuildContext, ItemResult, Outputs, Stage, StageConfig, StageKind,
@@ -24,6 +25,7 @@ use crate::stage::{
 pub(crate) struct GraphContext {
     pub(crate) dead_letters: RwLock<Arc<dyn DeadLetterSink>>,
     pub(crate) shutdown: Shutdown,
+    pub(crate) sequences: Arc<Sequences>,
 }
 
 impl GraphContext {
@@ -34,6 +36,7 @@ impl GraphContext {
         error: &StageError,
         attempts: u32,
     ) {
+        let sequence = item.sequence;
         let letter = DeadLetter::now(
             metrics.stage(),
             item,
@@ -42,6 +45,9 @@ impl GraphContext {
             attempts,
         );
         metrics.record_dead(error.domain);
+        if let Some(sequence) = sequence {
+            self.sequences.settle(sequence);
+        }
         let sink = Arc::clone(&self.dead_letters.read().unwrap_or_else(|p| p.into_inner()));
         if let Err(io) = sink.record(&letter) {
             tracing::error!(stage = %letter.stage, item = %letter.item, error = %io, "Could not record a dead letter; it is only in this log line.");
@@ -403,6 +409,7 @@ impl<C: StageConfig> BlockingWorker<'_, C> {
                     |item| ItemLabel {
                         text: stage.describe(item),
                         key: stage.key(item),
+                        sequence: stage.sequence(item),
                     },
                 );
                 self.send_outputs()
@@ -417,10 +424,12 @@ impl<C: StageConfig> BlockingWorker<'_, C> {
                         let label = catch_unwind(AssertUnwindSafe(|| ItemLabel {
                             text: stage.describe(&item),
                             key: stage.key(&item),
+                            sequence: stage.sequence(&item),
                         }))
                         .unwrap_or_else(|_| ItemLabel {
                             text: std::any::type_name::<InOf<C>>().to_string(),
                             key: None,
+                            sequence: None,
                         });
                         (item, label)
                     })
@@ -665,6 +674,7 @@ impl<C: AsyncStageConfig> AsyncWorker<'_, C> {
                     |item| ItemLabel {
                         text: stage.describe(item),
                         key: stage.key(item),
+                        sequence: stage.sequence(item),
                     },
                 );
                 self.send_outputs().await
@@ -679,6 +689,7 @@ impl<C: AsyncStageConfig> AsyncWorker<'_, C> {
                         let label = ItemLabel {
                             text: stage.describe(&item),
                             key: stage.key(&item),
+                            sequence: stage.sequence(&item),
                         };
                         (item, label)
                     })

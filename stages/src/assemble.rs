@@ -1,13 +1,15 @@
 //! assemble: gathers the pages of each document as they arrive from the page stages and, once all
-//! are there, emits the document with its panels numbered for the store; documents that lost a
-//! page to the dead letters are recorded as failed instead.
+//! are there, emits the document with its panels numbered for the store, in catalog order;
+//! documents that lost a page to the dead letters are recorded as failed instead.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use image::DynamicImage;
-use panelscope_engine::{BuildContext, ItemResult, Stage, StageConfig, StageError};
+use panelscope_engine::{
+    BuildContext, ItemResult, Outputs, ReorderBuffer, Sequences, Stage, StageConfig, StageError,
+};
 
 use crate::phash::PHasher;
 use crate::store::Store;
@@ -20,15 +22,25 @@ use crate::units::{
 pub struct AssembleConfig {
     store: Arc<Store>,
     next_panel_id: Arc<AtomicI64>,
+    sequences: Arc<Sequences>,
+    order_hold: usize,
 }
 
 impl AssembleConfig {
-    /// An assembler numbering panels after the store's last one.
-    pub fn new(store: Arc<Store>) -> Result<Self, crate::store::StoreError> {
+    /// An assembler numbering panels after the store's last one, emitting documents in catalog
+    /// order: a complete document waits for earlier ones (unless `sequences` settles them) while
+    /// fewer than `order_hold` wait with it.
+    pub fn new(
+        store: Arc<Store>,
+        sequences: Arc<Sequences>,
+        order_hold: usize,
+    ) -> Result<Self, crate::store::StoreError> {
         let next = store.max_panel_id()? + 1;
         Ok(Self {
             store,
             next_panel_id: Arc::new(AtomicI64::new(next)),
+            sequences,
+            order_hold,
         })
     }
 }
@@ -47,6 +59,7 @@ impl StageConfig for AssembleConfig {
             store: Arc::clone(&self.store),
             next_panel_id: Arc::clone(&self.next_panel_id),
             pending: HashMap::new(),
+            complete: ReorderBuffer::new(Arc::clone(&self.sequences), &cx.stage, self.order_hold),
             hasher: PHasher::default(),
         })
     }
@@ -63,6 +76,8 @@ pub struct Assemble {
     store: Arc<Store>,
     next_panel_id: Arc<AtomicI64>,
     pending: HashMap<DocumentId, Pending>,
+    /// Complete documents waiting for earlier ones, their panels not yet numbered.
+    complete: ReorderBuffer<DocumentPanels>,
     hasher: PHasher,
 }
 
@@ -286,18 +301,25 @@ impl Assemble {
             pages.push(record);
             panels.extend(items);
         }
-        // Ids are taken when the document is complete, so they follow document order.
-        let first = self
-            .next_panel_id
-            .fetch_add(panels.len() as i64, Ordering::Relaxed);
-        for (k, panel) in panels.iter_mut().enumerate() {
-            panel.id = first + k as i64;
-        }
         Some(DocumentPanels {
             info: pending.info,
             pages,
             panels,
         })
+    }
+
+    /// Numbers the panels of documents let out of the reorder buffer, so that ids follow catalog
+    /// order.
+    fn numbered(&self, mut documents: Vec<DocumentPanels>) -> Vec<DocumentPanels> {
+        for document in &mut documents {
+            let first = self
+                .next_panel_id
+                .fetch_add(document.panels.len() as i64, Ordering::Relaxed);
+            for (k, panel) in document.panels.iter_mut().enumerate() {
+                panel.id = first + k as i64;
+            }
+        }
+        documents
     }
 }
 
@@ -308,8 +330,22 @@ impl Stage for Assemble {
     fn process(&mut self, batch: &[PagePanels]) -> Vec<ItemResult<DocumentPanels>> {
         batch
             .iter()
-            .map(|page| Ok(self.take(page).into()))
+            .map(|page| {
+                let due = match self.take(page) {
+                    Some(document) => {
+                        let position = document.info.job.position;
+                        self.complete.push(position, document)
+                    }
+                    None => self.complete.release(),
+                };
+                Ok(Outputs::Many(self.numbered(due)))
+            })
             .collect()
+    }
+
+    fn on_tick(&mut self) -> Vec<DocumentPanels> {
+        let due = self.complete.release();
+        self.numbered(due)
     }
 
     fn on_close(&mut self) -> Result<Vec<DocumentPanels>, StageError> {
@@ -324,7 +360,8 @@ impl Stage for Assemble {
                 .record_failure(&doc, &pending.info.job.path, pending.info.job.size, &reason)
                 .map_err(|e| StageError::external(e.to_string()))?;
         }
-        Ok(Vec::new())
+        let held = self.complete.drain();
+        Ok(self.numbered(held))
     }
 
     fn describe(&self, page: &PagePanels) -> String {
@@ -333,6 +370,10 @@ impl Stage for Assemble {
 
     fn key(&self, page: &PagePanels) -> Option<String> {
         Some(page.meta.doc.to_hex())
+    }
+
+    fn sequence(&self, page: &PagePanels) -> Option<u64> {
+        Some(page.meta.document.job.position)
     }
 }
 

@@ -364,6 +364,10 @@ impl Stage for Classify {
     fn key(&self, document: &DocumentEmbedded) -> Option<String> {
         Some(document.key())
     }
+
+    fn sequence(&self, document: &DocumentEmbedded) -> Option<u64> {
+        Some(document.position())
+    }
 }
 
 #[cfg(test)]

@@ -522,6 +522,10 @@ impl Stage for Embed {
     fn key(&self, document: &DocumentPanels) -> Option<String> {
         Some(document.info.job.id.to_hex())
     }
+
+    fn sequence(&self, document: &DocumentPanels) -> Option<u64> {
+        Some(document.info.job.position)
+    }
 }
 
 #[cfg(test)]

@@ -292,6 +292,10 @@ impl Stage for Figures {
     fn key(&self, page: &RenderedPage) -> Option<String> {
         Some(page.meta.doc.to_hex())
     }
+
+    fn sequence(&self, page: &RenderedPage) -> Option<u64> {
+        Some(page.meta.document.job.position)
+    }
 }
 
 /// A short, wide (or narrow, tall) strip: a page header rule, a separator, a colour bar; not a

@@ -1060,6 +1060,10 @@ impl Stage for IndexStage {
     fn key(&self, document: &DocumentEmbedded) -> Option<String> {
         Some(document.key())
     }
+
+    fn sequence(&self, document: &DocumentEmbedded) -> Option<u64> {
+        Some(document.position())
+    }
 }
 
 #[cfg(test)]

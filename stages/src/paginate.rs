@@ -39,4 +39,8 @@ impl Stage for Paginate {
     fn key(&self, info: &DocumentInfo) -> Option<String> {
         Some(info.job.id.to_hex())
     }
+
+    fn sequence(&self, info: &DocumentInfo) -> Option<u64> {
+        Some(info.job.position)
+    }
 }

@@ -518,6 +518,10 @@ impl Stage for Panels {
     fn key(&self, page: &PageFigures) -> Option<String> {
         Some(page.meta.doc.to_hex())
     }
+
+    fn sequence(&self, page: &PageFigures) -> Option<u64> {
+        Some(page.meta.document.job.position)
+    }
 }
 
 /// Where the panels of `raster` are, under `config` (assumed valid): with `frames`, panels framed
@@ -3942,6 +3946,7 @@ mod tests {
             id,
             path: path.to_path_buf(),
             size: 20,
+            position: 0,
         };
         let document = Arc::new(DocumentInfo {
             job,

@@ -112,4 +112,8 @@ impl Stage for Record {
     fn key(&self, document: &DocumentMatched) -> Option<String> {
         Some(document.embedded.document.info.job.id.to_hex())
     }
+
+    fn sequence(&self, document: &DocumentMatched) -> Option<u64> {
+        Some(document.embedded.position())
+    }
 }

@@ -7,7 +7,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
+use panelscope_engine::{
+    BuildContext, ItemResult, Outputs, Sequences, Stage, StageConfig, StageError,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{DocumentStatus, Store};
@@ -23,6 +25,9 @@ pub struct ScanConfig {
     /// File extensions taken from folders (case-insensitive). Files named on the command line or
     /// in a list file are always taken.
     pub extensions: Vec<String>,
+    /// Documents that may finish ahead of an earlier one and wait for it, at each point where
+    /// documents are put back in catalog order; past it they go ahead, out of order (a hung page).
+    pub order_hold: usize,
 }
 
 impl Default for ScanConfig {
@@ -30,6 +35,7 @@ impl Default for ScanConfig {
         Self {
             retry_failed: false,
             extensions: vec!["pdf".to_string()],
+            order_hold: 32,
         }
     }
 }
@@ -51,10 +57,28 @@ fn is_list_file(path: &Path) -> bool {
     listed && !is_pdf
 }
 
+/// One path of the catalog and its place in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    /// 0-based, in the order [`catalog`] yields paths.
+    pub position: u64,
+    /// The file.
+    pub path: PathBuf,
+}
+
 /// Every document path under `inputs`, lazily: folders are walked recursively in name order,
 /// list files are read line by line (relative paths are relative to the list), other files are
 /// taken as they are. Unreadable entries are yielded too, so the scan reports them.
 pub fn catalog(
+    inputs: Vec<PathBuf>,
+    extensions: Vec<String>,
+) -> impl Iterator<Item = CatalogEntry> + Send + 'static {
+    catalog_paths(inputs, extensions)
+        .zip(0..)
+        .map(|(path, position)| CatalogEntry { position, path })
+}
+
+fn catalog_paths(
     inputs: Vec<PathBuf>,
     extensions: Vec<String>,
 ) -> impl Iterator<Item = PathBuf> + Send + 'static {
@@ -106,15 +130,18 @@ pub struct ScanStageConfig {
     config: ScanConfig,
     store: Arc<Store>,
     seen: Arc<Mutex<HashSet<DocumentId>>>,
+    sequences: Arc<Sequences>,
 }
 
 impl ScanStageConfig {
-    /// A scan against `store`.
-    pub fn new(config: ScanConfig, store: Arc<Store>) -> Self {
+    /// A scan against `store`; the catalog positions of skipped documents are settled in
+    /// `sequences`, so that reorder buffers downstream do not wait for them.
+    pub fn new(config: ScanConfig, store: Arc<Store>, sequences: Arc<Sequences>) -> Self {
         Self {
             config,
             store,
             seen: Arc::new(Mutex::new(HashSet::new())),
+            sequences,
         }
     }
 }
@@ -127,6 +154,7 @@ impl StageConfig for ScanStageConfig {
             retry_failed: self.config.retry_failed,
             store: Arc::clone(&self.store),
             seen: Arc::clone(&self.seen),
+            sequences: Arc::clone(&self.sequences),
         })
     }
 }
@@ -136,6 +164,7 @@ pub struct Scan {
     retry_failed: bool,
     store: Arc<Store>,
     seen: Arc<Mutex<HashSet<DocumentId>>>,
+    sequences: Arc<Sequences>,
 }
 
 fn skipped(reason: &'static str) {
@@ -143,7 +172,15 @@ fn skipped(reason: &'static str) {
 }
 
 impl Scan {
-    fn scan(&self, path: &Path) -> ItemResult<DocumentJob> {
+    fn scan(&self, entry: &CatalogEntry) -> ItemResult<DocumentJob> {
+        let scanned = self.scan_path(&entry.path, entry.position);
+        if matches!(scanned, Ok(Outputs::None)) {
+            self.sequences.settle(entry.position);
+        }
+        scanned
+    }
+
+    fn scan_path(&self, path: &Path, position: u64) -> ItemResult<DocumentJob> {
         let file = std::fs::File::open(path)
             .map_err(|e| StageError::input(format!("{}: cannot open: {e}", path.display())))?;
         let mut hasher = blake3::Hasher::new();
@@ -187,6 +224,7 @@ impl Scan {
                     id,
                     path: path.to_path_buf(),
                     size,
+                    position,
                 }))
             }
         }
@@ -194,15 +232,19 @@ impl Scan {
 }
 
 impl Stage for Scan {
-    type In = PathBuf;
+    type In = CatalogEntry;
     type Out = DocumentJob;
 
-    fn process(&mut self, batch: &[PathBuf]) -> Vec<ItemResult<DocumentJob>> {
-        batch.iter().map(|path| self.scan(path)).collect()
+    fn process(&mut self, batch: &[CatalogEntry]) -> Vec<ItemResult<DocumentJob>> {
+        batch.iter().map(|entry| self.scan(entry)).collect()
     }
 
-    fn describe(&self, path: &PathBuf) -> String {
-        path.display().to_string()
+    fn describe(&self, entry: &CatalogEntry) -> String {
+        entry.path.display().to_string()
+    }
+
+    fn sequence(&self, entry: &CatalogEntry) -> Option<u64> {
+        Some(entry.position)
     }
 }
 
@@ -219,14 +261,15 @@ mod tests {
             std::fs::write(dir.join(name), b"%PDF-1.4").unwrap();
         }
         std::fs::write(dir.join("list.txt"), "# catalog\na/x.png\n\nsolo.bin\n").unwrap();
-        let found: Vec<PathBuf> = catalog(
+        let found: Vec<CatalogEntry> = catalog(
             vec![dir.join("a"), dir.join("list.txt"), dir.join("solo.bin")],
             ScanConfig::default().extensions,
         )
         .collect();
+        assert!(found.iter().zip(0..).all(|(e, k)| e.position == k));
         let names: Vec<String> = found
             .iter()
-            .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+            .map(|e| e.path.strip_prefix(&dir).unwrap().display().to_string())
             .collect();
         assert_eq!(
             names,

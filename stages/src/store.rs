@@ -873,6 +873,7 @@ mod tests {
                 id,
                 path: PathBuf::from(name),
                 size: 1,
+                position: 0,
             },
             pages: 1,
             title: None,

@@ -397,6 +397,10 @@ pub struct DocumentJob {
     pub path: PathBuf,
     /// Bytes.
     pub size: u64,
+    /// Its place in this run's catalog: the order reorder buffers restore, so that a run's
+    /// results do not depend on which document finished rendering first.
+    #[serde(default)]
+    pub position: u64,
 }
 
 /// What opening a document told us.
@@ -833,6 +837,11 @@ impl DocumentEmbedded {
     /// The document's id, as stages key it.
     pub fn key(&self) -> String {
         self.document.info.job.id.to_hex()
+    }
+
+    /// The document's place in the catalog, as stages number it.
+    pub fn position(&self) -> u64 {
+        self.document.info.job.position
     }
 }
 

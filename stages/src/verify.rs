@@ -2937,9 +2937,16 @@ impl Verify {
                 let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
                     continue;
                 };
-                let Some(older) = self.cache.get(candidate.older.id, &self.store) else {
+                let Some(mut older) = self.cache.get(candidate.older.id, &self.store) else {
                     continue;
                 };
+                // Another document's panel is compared as the store gives it back, whether or not
+                // the store has it yet: which it is depends on how far recording has got, and a
+                // run's results must not.
+                if !older.stored && older.place.doc != info.job.id {
+                    older.thumb = std::sync::Arc::new(crate::store::as_stored(&older.thumb));
+                    older.stored = true;
+                }
                 // Like with like: a thumbnail read back from the store went through its JPEG.
                 newer_grays
                     .entry((newer.id, older.stored))
@@ -3113,6 +3120,10 @@ impl panelscope_engine::Stage for Verify {
 
     fn key(&self, document: &Self::In) -> Option<String> {
         Some(document.embedded.document.info.job.id.to_hex())
+    }
+
+    fn sequence(&self, document: &Self::In) -> Option<u64> {
+        Some(document.embedded.position())
     }
 }
 

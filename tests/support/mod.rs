@@ -77,6 +77,10 @@ impl Stage for Chaos {
     fn describe(&self, item: &Item) -> String {
         item.id.to_string()
     }
+
+    fn sequence(&self, item: &Item) -> Option<u64> {
+        Some(u64::from(item.id))
+    }
 }
 
 /// Builds [`Chaos`] stages sharing one attempt table.

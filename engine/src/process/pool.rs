@@ -76,6 +76,7 @@ impl ProcessPoolConfig {
             config: self,
             describe: None,
             key: None,
+            sequence: None,
             _types: PhantomData,
         }
     }
@@ -83,12 +84,14 @@ impl ProcessPoolConfig {
 
 type Describe<In> = Arc<dyn Fn(&In) -> String + Send + Sync>;
 type Key<In> = Arc<dyn Fn(&In) -> String + Send + Sync>;
+type Sequence<In> = Arc<dyn Fn(&In) -> u64 + Send + Sync>;
 
 /// A [`ProcessPoolConfig`] bound to the types its children read and write; builds [`ProcessPool`]s.
 pub struct ProcessPoolSpec<In, Out> {
     config: ProcessPoolConfig,
     describe: Option<Describe<In>>,
     key: Option<Key<In>>,
+    sequence: Option<Sequence<In>>,
     _types: PhantomData<fn(In) -> Out>,
 }
 
@@ -105,6 +108,12 @@ impl<In, Out> ProcessPoolSpec<In, Out> {
     /// Files dead letters under a key (a document id).
     pub fn key_with(mut self, key: impl Fn(&In) -> String + Send + Sync + 'static) -> Self {
         self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Numbers items for reorder buffers downstream (see [`crate::Stage::sequence`]).
+    pub fn sequence_with(mut self, sequence: impl Fn(&In) -> u64 + Send + Sync + 'static) -> Self {
+        self.sequence = Some(Arc::new(sequence));
         self
     }
 }
@@ -127,6 +136,7 @@ where
             config: self.config.clone(),
             describe: self.describe.clone(),
             key: self.key.clone(),
+            sequence: self.sequence.clone(),
             cx: cx.clone(),
             child: None,
             next_id: 0,
@@ -220,6 +230,7 @@ pub struct ProcessPool<In, Out> {
     config: ProcessPoolConfig,
     describe: Option<Describe<In>>,
     key: Option<Key<In>>,
+    sequence: Option<Sequence<In>>,
     cx: BuildContext,
     child: Option<Worker>,
     next_id: u64,
@@ -445,6 +456,10 @@ where
 
     fn key(&self, item: &In) -> Option<String> {
         self.key.as_ref().map(|key| key(item))
+    }
+
+    fn sequence(&self, item: &In) -> Option<u64> {
+        self.sequence.as_ref().map(|sequence| sequence(item))
     }
 }
 

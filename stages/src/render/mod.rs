@@ -183,6 +183,7 @@ impl RenderConfig {
                 format!("{} ({})", job.path.display(), job.id.short())
             })
             .key_with(|job: &DocumentJob| job.id.to_hex())
+            .sequence_with(|job: &DocumentJob| job.position)
     }
 
     /// The pool of `program worker render` children that render pages.
@@ -193,6 +194,7 @@ impl RenderConfig {
                 format!("{} page {}", job.document.job.path.display(), job.index + 1)
             })
             .key_with(|job: &PageJob| job.document.job.id.to_hex())
+            .sequence_with(|job: &PageJob| job.document.job.position)
     }
 }
 
