@@ -11,18 +11,7 @@ use panelscope_engine::{
     from_async_fn, testing,
 };
 use proptest::prelude::*;
-use support::{Behaviour, ChaosConfig, Item, quiet_injected_panics};
-
-fn behaviour() -> impl Strategy<Value = Behaviour> {
-    prop_oneof![
-        6 => Just(Behaviour::Ok),
-        1 => Just(Behaviour::PanicOnce),
-        1 => Just(Behaviour::PanicAlways),
-        1 => Just(Behaviour::TransientOnce),
-        1 => Just(Behaviour::TransientAlways),
-        1 => Just(Behaviour::Fatal),
-    ]
-}
+use support::{Behaviour, ChaosConfig, Item, behaviour, quiet_injected_panics};
 
 #[derive(Debug, Clone)]
 struct Shape {

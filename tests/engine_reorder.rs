@@ -10,17 +10,7 @@ use panelscope_engine::{
     CollectedDeadLetters, GraphBuilder, NodeConfig, StageError, map, reorder, testing,
 };
 use proptest::prelude::*;
-use support::{Behaviour, ChaosConfig, Item, quiet_injected_panics};
-
-fn behaviour() -> impl Strategy<Value = Behaviour> {
-    prop_oneof![
-        6 => Just(Behaviour::Ok),
-        1 => Just(Behaviour::PanicOnce),
-        1 => Just(Behaviour::PanicAlways),
-        1 => Just(Behaviour::TransientOnce),
-        1 => Just(Behaviour::Fatal),
-    ]
-}
+use support::{Behaviour, ChaosConfig, Item, behaviour, quiet_injected_panics};
 
 /// Holds an item for a time that has nothing to do with its number, so parallel workers finish
 /// items out of order.

@@ -117,7 +117,11 @@ impl<T> ReorderBuffer<T> {
             } else if self.sequences.is_settled(self.next) {
                 self.next += 1;
             } else if self.count > self.capacity {
-                let first = *self.held.keys().next().expect("holds more than its capacity");
+                let first = *self
+                    .held
+                    .keys()
+                    .next()
+                    .expect("holds more than its capacity");
                 let skipped = first - self.next;
                 tracing::warn!(stage = %self.reader, awaited = self.next, skipped, held = self.count, "Items held for an earlier one exceed the buffer; letting them go ahead out of order.");
                 metrics::counter!(REORDER_SKIPPED_TOTAL, "stage" => self.reader.clone())

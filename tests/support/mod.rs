@@ -32,6 +32,19 @@ pub struct Item {
     pub behaviour: Behaviour,
 }
 
+/// A random behaviour, mostly good ones.
+pub fn behaviour() -> impl proptest::strategy::Strategy<Value = Behaviour> {
+    use proptest::prelude::{Just, prop_oneof};
+    prop_oneof![
+        6 => Just(Behaviour::Ok),
+        1 => Just(Behaviour::PanicOnce),
+        1 => Just(Behaviour::PanicAlways),
+        1 => Just(Behaviour::TransientOnce),
+        1 => Just(Behaviour::TransientAlways),
+        1 => Just(Behaviour::Fatal),
+    ]
+}
+
 /// Attempts seen per item id, shared by every instance a stage's workers build, so behaviour
 /// survives restarts.
 pub type Attempts = Arc<Mutex<HashMap<u32, u32>>>;
