@@ -62,8 +62,8 @@ impl Sequences {
         state.settled = state.settled.split_off(&passed);
     }
 
-    /// How many settled numbers are remembered (for tests of the pruning).
-    pub fn remembered(&self) -> usize {
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
         self.lock().settled.len()
     }
 }

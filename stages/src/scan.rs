@@ -277,4 +277,28 @@ mod tests {
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn a_second_copy_of_a_file_is_skipped_and_nothing_downstream_waits_for_it() {
+        let dir = std::env::temp_dir().join(format!("panelscope-scan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.pdf");
+        std::fs::write(&file, b"%PDF-1.4 one document").unwrap();
+        let store = Arc::new(Store::open(&dir.join("data")).unwrap());
+        let sequences = Arc::new(Sequences::default());
+        let config = ScanStageConfig::new(ScanConfig::default(), store, Arc::clone(&sequences));
+        let mut scan = config.build(&BuildContext::detached("scan")).unwrap();
+        let entry = |position| CatalogEntry {
+            position,
+            path: file.clone(),
+        };
+        let results = scan.process(&[entry(0), entry(1)]);
+        assert!(matches!(&results[0], Ok(Outputs::One(job)) if job.position == 0));
+        assert!(matches!(results[1], Ok(Outputs::None)));
+        let mut order = panelscope_engine::ReorderBuffer::new(sequences, "order", 4);
+        assert_eq!(order.push(0, 0), vec![0]);
+        assert_eq!(order.push(2, 2), vec![2], "position 1 is settled");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
