@@ -767,7 +767,8 @@ pub struct PanelItem {
     pub thumb: Raster,
     /// Its full pixels in gray, kept past embedding for pictures up to
     /// [`crate::verify::SHARED_PART_MAX_SIDE`] pixels a side: parts spliced from one picture
-    /// into another are searched at the scale both were drawn at.
+    /// into another are searched at the scale both were drawn at (at half of it, both halved,
+    /// beside a picture longer than [`crate::verify::SHARED_PART_FULL_RESOLUTION_SIDE`]).
     pub gray: Option<image::GrayImage>,
     /// Nearly uniform (blank, a flat colour), or words of the page's text layer alone (a
     /// diagram's node drawn on the page): never matched.

@@ -1140,8 +1140,11 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
 /// Parts shared by two pictures of one document drawn at one scale: for every pair `(i, j)`
 /// (`i < j`) of `pictures` (full resolution) where a part of one reappears, moved but not
 /// resized, in the other (a band spliced from one blot into another of the paper), the
-/// relation of the two parts, verified or not. Each picture is transformed once; each pair costs
-/// one inverse transform and the dense tests of its proposals.
+/// relation of the two parts, verified or not. Each picture is transformed once per resolution
+/// it is searched at; each pair costs one inverse transform and the dense tests of its
+/// proposals. Pairs with a picture longer than [`SHARED_PART_FULL_RESOLUTION_SIDE`] are laid on
+/// each other at half resolution, both pictures halved so that the part keeps one scale in
+/// both, and registered at full resolution.
 pub fn verify_shared_parts(
     pictures: &[&GrayImage],
     cfg: &VerifyConfig,
@@ -1149,36 +1152,33 @@ pub fn verify_shared_parts(
     let textured: Vec<usize> = (0..pictures.len())
         .filter(|&k| textured_all_over(&fit(pictures[k], cfg.work_side)))
         .collect();
-    if textured.len() < 2 {
-        return Vec::new();
-    }
-    let (width, height) = textured.iter().fold((0, 0), |(w, h), &k| {
-        (
-            w.max(pictures[k].width() as usize),
-            h.max(pictures[k].height() as usize),
-        )
-    });
-    let transforms = phase::Transforms::for_size(width, height);
-    let spectra: Vec<phase::Spectrum> = textured
-        .par_iter()
-        .map(|&k| transforms.spectrum(pictures[k]))
+    let halvings = |k: usize| {
+        u32::from(pictures[k].width().max(pictures[k].height()) > SHARED_PART_FULL_RESOLUTION_SIDE)
+    };
+    let pairs: Vec<(usize, usize)> = textured
+        .iter()
+        .enumerate()
+        .flat_map(|(n, &i)| textured[n + 1..].iter().map(move |&j| (i, j)))
         .collect();
-    let pairs: Vec<(usize, usize)> = (0..textured.len())
-        .flat_map(|i| (i + 1..textured.len()).map(move |j| (i, j)))
-        .collect();
-    pairs
-        .par_chunks(2)
-        .flat_map_iter(|two| {
-            let laid: Vec<(&phase::Spectrum, &phase::Spectrum)> = two
-                .iter()
-                .map(|&(i, j)| (&spectra[i], &spectra[j]))
-                .collect();
-            two.iter()
-                .zip(transforms.shared_parts(&laid))
+    let mut found = Vec::new();
+    for level in 0..=1 {
+        let laid: Vec<(usize, usize)> = pairs
+            .iter()
+            .copied()
+            .filter(|&(i, j)| halvings(i).max(halvings(j)) == level)
+            .collect();
+        if laid.is_empty() {
+            continue;
+        }
+        let proposed = shared_part_proposals(pictures, &laid, level);
+        let register_px = SHARED_REGISTER_PX + 2 * i64::from(level);
+        found.extend(
+            laid.par_iter()
+                .zip(proposed)
                 .filter_map(|(&(i, j), proposals)| {
-                    let (a, b) = (pictures[textured[i]], pictures[textured[j]]);
+                    let (a, b) = (pictures[i], pictures[j]);
                     let relations = proposals.into_iter().filter_map(|proposal| {
-                        let part = registered_part(a, b, &proposal, SHARED_REGISTER_PX)?;
+                        let part = registered_part(a, b, &proposal, register_px)?;
                         // Grain that agrees no better in register than beside it is a
                         // look-alike's.
                         if part.grain_lead() < cfg.min_fine_correlation {
@@ -1192,9 +1192,61 @@ pub fn verify_shared_parts(
                             .partial_cmp(&(y.verified, y.fine_correlation))
                             .unwrap_or(std::cmp::Ordering::Equal)
                     })?;
-                    Some((textured[i], textured[j], best))
+                    Some((i, j, best))
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+        );
+    }
+    found.sort_by_key(|&(i, j, _)| (i, j));
+    found
+}
+
+/// The phase-correlation proposals of each pair of `pairs` (indices into `pictures`), with
+/// every picture of them halved `halvings` times; the proposals' regions are shares of the
+/// pictures' sides, so they hold at full resolution too.
+fn shared_part_proposals(
+    pictures: &[&GrayImage],
+    pairs: &[(usize, usize)],
+    halvings: u32,
+) -> Vec<Vec<overlap::Overlap>> {
+    let mut laid: Vec<usize> = pairs.iter().flat_map(|&(i, j)| [i, j]).collect();
+    laid.sort_unstable();
+    laid.dedup();
+    let scaled: Vec<std::borrow::Cow<GrayImage>> = laid
+        .par_iter()
+        .map(|&k| {
+            let picture = pictures[k];
+            if halvings == 0 {
+                std::borrow::Cow::Borrowed(picture)
+            } else {
+                let (w, h) = (
+                    (picture.width() >> halvings).max(1),
+                    (picture.height() >> halvings).max(1),
+                );
+                std::borrow::Cow::Owned(image::imageops::thumbnail(picture, w, h))
+            }
+        })
+        .collect();
+    let (width, height) = scaled.iter().fold((0, 0), |(w, h), picture| {
+        (
+            w.max(picture.width() as usize),
+            h.max(picture.height() as usize),
+        )
+    });
+    let transforms = phase::Transforms::for_size(width, height);
+    let spectra: Vec<phase::Spectrum> = scaled
+        .par_iter()
+        .map(|picture| transforms.spectrum(picture))
+        .collect();
+    let spectrum = |k: usize| &spectra[laid.binary_search(&k).expect("a laid picture")];
+    pairs
+        .par_chunks(2)
+        .flat_map_iter(|two| {
+            let laid: Vec<(&phase::Spectrum, &phase::Spectrum)> = two
+                .iter()
+                .map(|&(i, j)| (spectrum(i), spectrum(j)))
+                .collect();
+            transforms.shared_parts(&laid)
         })
         .collect()
 }
@@ -1244,8 +1296,12 @@ fn judged_part(
 }
 
 /// Longest side (pixels) of the pictures searched for parts shared with another at one scale:
-/// larger ones would cost every pair of their document a transform of their size.
-pub const SHARED_PART_MAX_SIDE: u32 = 1024;
+/// larger ones would cost every pair they are in a transform of half their size.
+pub const SHARED_PART_MAX_SIDE: u32 = 2 * SHARED_PART_FULL_RESOLUTION_SIDE;
+/// Longest side (pixels) of the pictures whose pairs are laid on each other at full resolution;
+/// a pair with a longer one is laid at half resolution (a wide blot strip scanned at 300 dpi
+/// is some 2000 pixels long).
+pub const SHARED_PART_FULL_RESOLUTION_SIDE: u32 = 1024;
 /// Smallest share of a panel drawn by raster images for it to be searched for shared parts.
 pub const SHARED_PART_MIN_PICTURE_SHARE: f32 = 0.9;
 
@@ -4240,6 +4296,59 @@ mod tests {
                 "{relation:?} is not the strip at {from:?} pasted at {to:?}"
             );
         }
+    }
+
+    /// `blots` side by side, as one wide strip scanned at a high resolution.
+    fn side_by_side(blots: &[GrayImage]) -> GrayImage {
+        let width = blots.iter().map(|b| b.width()).sum();
+        let height = blots.iter().map(|b| b.height()).max().unwrap_or(0);
+        let mut wide = GrayImage::new(width, height);
+        let mut x = 0;
+        for blot in blots {
+            image::imageops::replace(&mut wide, blot, i64::from(x), 0);
+            x += blot.width();
+        }
+        wide
+    }
+
+    #[test]
+    fn a_strip_of_a_real_blot_spliced_into_a_picture_too_wide_for_full_resolution_is_found() {
+        let Some(blots) = polimi_blots(&DIFFERENT_MEMBRANES) else {
+            return;
+        };
+        let donor = &blots[0];
+        let (w, h) = donor.dimensions();
+        let strip = (w * 3 / 10, h / 8);
+        let from = busiest_window(donor, strip);
+        let mut wide = side_by_side(&blots[1..6]);
+        assert!(wide.width() > SHARED_PART_FULL_RESOLUTION_SIDE);
+        let to = (wide.width() / 2 + 17, wide.height() / 3 + 5);
+        let part = image::imageops::crop_imm(donor, from.0, from.1, strip.0, strip.1);
+        image::imageops::replace(&mut wide, &*part, i64::from(to.0), i64::from(to.1));
+
+        let found = verify_shared_parts(&[donor, &wide], &VerifyConfig::default());
+        let [(0, 1, relation)] = found.as_slice() else {
+            panic!("one shared part expected, found {found:?}");
+        };
+        assert!(relation.verified && relation.partial, "{relation:?}");
+        let (ww, wh) = wide.dimensions();
+        let (cx, cy) = (
+            (relation.region_b[0] + relation.region_b[2]) / 2.0 * ww as f32,
+            (relation.region_b[1] + relation.region_b[3]) / 2.0 * wh as f32,
+        );
+        assert!(
+            (to.0 as f32..(to.0 + strip.0) as f32).contains(&cx)
+                && (to.1 as f32..(to.1 + strip.1) as f32).contains(&cy),
+            "{relation:?} is not where the strip was pasted, {to:?}"
+        );
+        // The wide picture as it was shares nothing with the donor or with its own blots.
+        let plain = side_by_side(&blots[1..6]);
+        let pictures = [donor, &plain, &blots[6], &blots[7]];
+        let found = verify_shared_parts(&pictures, &VerifyConfig::default());
+        assert!(
+            found.iter().all(|(_, _, relation)| !relation.verified),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ const MIN_CELL_ENERGY: f32 = 0.5;
 const MIN_PART_CELLS: usize = 12;
 /// Shortest side of a shared part, in pixels.
 const MIN_PART_SIDE_PX: usize = 12;
+/// Power of each frequency's magnitude its product is divided by: 1 whitens the spectrum
+/// entirely, so that the faint, noisy frequencies weigh as much as the grain a part carries.
+const WHITENING: f32 = 0.8;
 /// Radius of the blur the grain (what is phase-correlated) is taken against.
 const GRAIN_RADIUS: isize = 1;
 /// Radius of the blur the detail (where agreement is measured) is taken against.
@@ -133,7 +136,7 @@ impl Transforms {
                     let product = b.transform[k] * a.transform[k].conj();
                     let size = product.norm_sqr().sqrt();
                     if size > 1e-6 {
-                        product / size
+                        product / size.powf(WHITENING)
                     } else {
                         Complex32::new(0.0, 0.0)
                     }
