@@ -34,6 +34,8 @@ const MIN_PART_SIDE_PX: usize = 12;
 /// Power of each frequency's magnitude its product is divided by: 1 whitens the spectrum
 /// entirely, so that the faint, noisy frequencies weigh as much as the grain a part carries.
 const WHITENING: f32 = 0.8;
+/// Frequencies of a smaller magnitude are left out: they carry rounding, not picture.
+const MIN_MAGNITUDE: f32 = 1e-3;
 /// Radius of the blur the grain (what is phase-correlated) is taken against.
 const GRAIN_RADIUS: isize = 1;
 /// Radius of the blur the detail (where agreement is measured) is taken against.
@@ -46,6 +48,7 @@ pub(super) struct Spectrum {
     height: usize,
     /// Its band-pass detail, where the two pictures' agreement is measured.
     detail: Vec<f32>,
+    /// Its grain's transform, whitened (see [`WHITENING`]).
     transform: Vec<Complex32>,
 }
 
@@ -92,7 +95,7 @@ impl Transforms {
         transpose::transpose(&turned, data, self.height, self.width);
     }
 
-    /// `image`'s grain, its edges tapered to nothing, transformed; and its detail.
+    /// `image`'s grain, its edges tapered to nothing, transformed and whitened; and its detail.
     pub(super) fn spectrum(&self, image: &GrayImage) -> Spectrum {
         let (w, h) = (image.width() as usize, image.height() as usize);
         let values = intensities(image);
@@ -116,6 +119,16 @@ impl Transforms {
             }
         }
         self.apply(&mut transform, false);
+        // Whitened here, once per picture, rather than each pair's product: the product of two
+        // whitened spectra is their product whitened.
+        for value in &mut transform {
+            let size = value.norm();
+            *value = if size > MIN_MAGNITUDE {
+                *value / size.powf(WHITENING)
+            } else {
+                Complex32::new(0.0, 0.0)
+            };
+        }
         Spectrum {
             width: w,
             height: h,
@@ -133,13 +146,7 @@ impl Transforms {
             .chunks(2)
             .flat_map(|two| {
                 let phase = |(a, b): &(&Spectrum, &Spectrum), k: usize| {
-                    let product = b.transform[k] * a.transform[k].conj();
-                    let size = product.norm_sqr().sqrt();
-                    if size > 1e-6 {
-                        product / size.powf(WHITENING)
-                    } else {
-                        Complex32::new(0.0, 0.0)
-                    }
+                    b.transform[k] * a.transform[k].conj()
                 };
                 let i = Complex32::new(0.0, 1.0);
                 let mut cross: Vec<Complex32> = (0..self.width * self.height)
