@@ -33,7 +33,7 @@ const MIN_PART_CELLS: usize = 12;
 const MIN_PART_SIDE_PX: usize = 12;
 /// Power of each frequency's magnitude its product is divided by: 1 whitens the spectrum
 /// entirely, so that the faint, noisy frequencies weigh as much as the grain a part carries.
-const WHITENING: f32 = 0.8;
+const WHITENING: f32 = 0.9;
 /// Frequencies of a smaller magnitude are left out: they carry rounding, not picture.
 const MIN_MAGNITUDE: f32 = 1e-3;
 /// Radius of the blur the grain (what is phase-correlated) is taken against.
