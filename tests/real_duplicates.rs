@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 mod support;
 
 use panelscope::pdfgen::{ImageEncoding, PdfDoc};
-use panelscope::synth::edits::{copied_within, spliced};
+use panelscope::synth::edits::{Spliced, copied_within, spliced};
 use panelscope_stages::units::BBox;
 use support::temp_dir;
 
@@ -231,25 +231,17 @@ fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
     );
 }
 
-#[test]
-fn a_strip_of_one_real_blot_spliced_into_another_of_its_figure_reaches_the_match_stream() {
-    let dir_blots = shared_data().join("blots/polimi");
-    let read = |name: &str| image::open(dir_blots.join(name)).map(|i| i.to_luma8());
-    let (Ok(donor), Ok(recipient)) = (
-        read("polimi_cleanup__google_000004_patch_006_clipdrop-cleanup.png"),
-        read("polimi_cleanup__google_000006_patch_003_clipdrop-cleanup.png"),
-    ) else {
-        eprintln!("{} is absent: nothing to check", dir_blots.display());
-        return;
-    };
-    let splice = spliced(&donor, &recipient, (0.35, 0.3));
-
-    // One figure of two blots side by side, each its own image drawn at its pixels' size (150
-    // dpi): the donor as it is, the recipient with the donor's strip pasted in.
+/// One page of one figure: `donor` and `recipient` side by side, each its own image drawn at
+/// `dpi` pixels per inch.
+fn side_by_side_on_a_page(
+    donor: &image::GrayImage,
+    recipient: &image::GrayImage,
+    dpi: f32,
+) -> PdfDoc {
     let mut doc = PdfDoc::new();
     doc.add_page(612.0, 792.0);
     let mut ids = Vec::new();
-    for picture in [&donor, &splice.image] {
+    for picture in [donor, recipient] {
         ids.push(
             doc.add_image(
                 &image::DynamicImage::ImageLuma8(picture.clone()),
@@ -260,19 +252,25 @@ fn a_strip_of_one_real_blot_spliced_into_another_of_its_figure_reaches_the_match
     }
     let side = |image: &image::GrayImage| {
         (
-            image.width() as f32 * 72.0 / 150.0,
-            image.height() as f32 * 72.0 / 150.0,
+            image.width() as f32 * 72.0 / dpi,
+            image.height() as f32 * 72.0 / dpi,
         )
     };
     let page = &mut doc.pages_mut()[0];
-    let (dw, dh) = side(&donor);
-    let (rw, rh) = side(&splice.image);
-    page.image(BBox::new(100.0, 150.0, 100.0 + dw, 150.0 + dh), ids[0]);
+    let (dw, dh) = side(donor);
+    let (rw, rh) = side(recipient);
+    let left = 60.0;
+    page.image(BBox::new(left, 150.0, left + dw, 150.0 + dh), ids[0]);
     page.image(
-        BBox::new(100.0 + dw + 24.0, 150.0, 100.0 + dw + 24.0 + rw, 150.0 + rh),
+        BBox::new(left + dw + 24.0, 150.0, left + dw + 24.0 + rw, 150.0 + rh),
         ids[1],
     );
-    let matches = verified_matches("splice", &doc);
+    doc
+}
+
+/// Asserts that `matches` is the one splice of `splice`'s strip from the picture drawn left
+/// into the one drawn right, each found where it is.
+fn assert_the_splice(matches: &[serde_json::Value], splice: &Spliced) {
     assert_eq!(matches.len(), 1, "{matches:#?}");
     let found = &matches[0];
     assert_ne!(found["a"]["panel"], found["b"]["panel"]);
@@ -284,7 +282,6 @@ fn a_strip_of_one_real_blot_spliced_into_another_of_its_figure_reaches_the_match
             && y >= f64::from(outer[1])
             && y <= f64::from(outer[3])
     };
-    // The donor was drawn first, left of the recipient.
     let (strip, pasted) = if found["a"]["bbox"][0].as_f64() < found["b"]["bbox"][0].as_f64() {
         (centre(found, "region_a"), centre(found, "region_b"))
     } else {
@@ -296,4 +293,56 @@ fn a_strip_of_one_real_blot_spliced_into_another_of_its_figure_reaches_the_match
         splice.strip,
         splice.pasted
     );
+}
+
+/// Real blot crops of different membranes, by file name.
+const DIFFERENT_MEMBRANES: [&str; 6] = [
+    "polimi_cleanup__google_000004_patch_006_clipdrop-cleanup.png",
+    "polimi_cleanup__google_000006_patch_003_clipdrop-cleanup.png",
+    "polimi_cleanup__google_000016_patch_002_clipdrop-cleanup.png",
+    "polimi_cleanup__google_000040_patch_000_clipdrop-cleanup.png",
+    "polimi_cleanup__google_000093_patch_007_clipdrop-cleanup.png",
+    "polimi_cleanup__google_000130_patch_004_clipdrop-cleanup.png",
+];
+
+/// The crops `names` of ../shared/data in gray; `None` when it is absent.
+fn real_blots(names: &[&str]) -> Option<Vec<image::GrayImage>> {
+    let dir = shared_data().join("blots/polimi");
+    let blots: Result<Vec<_>, _> = names
+        .iter()
+        .map(|name| image::open(dir.join(name)).map(|i| i.to_luma8()))
+        .collect();
+    if blots.is_err() {
+        eprintln!("{} is absent: nothing to check", dir.display());
+    }
+    blots.ok()
+}
+
+#[test]
+fn a_strip_of_one_real_blot_spliced_into_another_of_its_figure_reaches_the_match_stream() {
+    let Some(blots) = real_blots(&DIFFERENT_MEMBRANES[..2]) else {
+        return;
+    };
+    let splice = spliced(&blots[0], &blots[1], (0.35, 0.3));
+    // Each drawn at its pixels' size on a page rendered at 150 dpi: the donor as it is, the
+    // recipient with the donor's strip pasted in.
+    let doc = side_by_side_on_a_page(&blots[0], &splice.image, 150.0);
+    assert_the_splice(&verified_matches("splice", &doc), &splice);
+}
+
+#[test]
+fn a_strip_of_a_real_blot_spliced_into_a_wide_strip_of_blots_reaches_the_match_stream() {
+    let Some(blots) = real_blots(&DIFFERENT_MEMBRANES) else {
+        return;
+    };
+    // Five real blots side by side, 1280 pixels long, as one strip scanned at 300 dpi: longer
+    // than the pictures laid on each other at full resolution.
+    let (w, h) = blots[1].dimensions();
+    let mut wide = image::GrayImage::new(w * 5, h);
+    for (k, blot) in blots[1..].iter().enumerate() {
+        image::imageops::replace(&mut wide, blot, i64::from(w) * k as i64, 0);
+    }
+    let splice = spliced(&blots[0], &wide, (0.45, 0.3));
+    let doc = side_by_side_on_a_page(&blots[0], &splice.image, 300.0);
+    assert_the_splice(&verified_matches("splice-wide", &doc), &splice);
 }

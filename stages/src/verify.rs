@@ -1170,15 +1170,42 @@ pub fn verify_shared_parts(
         if laid.is_empty() {
             continue;
         }
-        let proposed = shared_part_proposals(pictures, &laid, level);
-        let register_px = SHARED_REGISTER_PX + 2 * i64::from(level);
+        let mut proposed = shared_part_proposals(pictures, &laid, level);
+        if level > 0 {
+            // Laid again at full resolution, so that the part's edges are found to a cell of
+            // the pictures themselves and what it was pasted on is left out.
+            let mut involved: Vec<usize> = laid.iter().flat_map(|&(i, j)| [i, j]).collect();
+            involved.sort_unstable();
+            involved.dedup();
+            let details: Vec<phase::Detail> = involved
+                .par_iter()
+                .map(|&k| phase::Detail::of(pictures[k]))
+                .collect();
+            let detail = |k: usize| &details[involved.binary_search(&k).expect("a laid picture")];
+            let reach = 1i64 << level;
+            proposed = laid
+                .par_iter()
+                .zip(proposed)
+                .map(|(&(i, j), proposals)| {
+                    let mut refined: Vec<overlap::Overlap> = Vec::new();
+                    for proposal in &proposals {
+                        if let Some(part) = phase::refined(detail(i), detail(j), proposal, reach)
+                            && !refined.contains(&part)
+                        {
+                            refined.push(part);
+                        }
+                    }
+                    refined
+                })
+                .collect();
+        }
         found.extend(
             laid.par_iter()
                 .zip(proposed)
                 .filter_map(|(&(i, j), proposals)| {
                     let (a, b) = (pictures[i], pictures[j]);
                     let relations = proposals.into_iter().filter_map(|proposal| {
-                        let part = registered_part(a, b, &proposal, register_px)?;
+                        let part = registered_part(a, b, &proposal, SHARED_REGISTER_PX)?;
                         // Grain that agrees no better in register than beside it is a
                         // look-alike's.
                         if part.grain_lead() < cfg.min_fine_correlation {

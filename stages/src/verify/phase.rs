@@ -41,13 +41,30 @@ const GRAIN_RADIUS: isize = 1;
 /// Radius of the blur the detail (where agreement is measured) is taken against.
 const DETAIL_RADIUS: isize = 3;
 
+/// A picture's band-pass detail, where the agreement of two pictures laid on each other is
+/// measured.
+pub(super) struct Detail {
+    width: usize,
+    height: usize,
+    values: Vec<f32>,
+}
+
+impl Detail {
+    /// The detail of `image`.
+    pub(super) fn of(image: &GrayImage) -> Self {
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        Self {
+            width,
+            height,
+            values: high_pass(&intensities(image), width, height, DETAIL_RADIUS),
+        }
+    }
+}
+
 /// A picture's grain transformed at a size shared by the pictures it is laid against, and its
 /// detail.
 pub(super) struct Spectrum {
-    width: usize,
-    height: usize,
-    /// Its band-pass detail, where the two pictures' agreement is measured.
-    detail: Vec<f32>,
+    detail: Detail,
     /// Its grain's transform, whitened (see [`WHITENING`]).
     transform: Vec<Complex32>,
 }
@@ -100,7 +117,11 @@ impl Transforms {
         let (w, h) = (image.width() as usize, image.height() as usize);
         let values = intensities(image);
         let grain = high_pass(&values, w, h, GRAIN_RADIUS);
-        let detail = high_pass(&values, w, h, DETAIL_RADIUS);
+        let detail = Detail {
+            width: w,
+            height: h,
+            values: high_pass(&values, w, h, DETAIL_RADIUS),
+        };
         let taper = |i: usize, n: usize| {
             let edge = (n / 8).clamp(1, 8) as f32;
             let from_edge = i.min(n - 1 - i) as f32;
@@ -129,12 +150,7 @@ impl Transforms {
                 Complex32::new(0.0, 0.0)
             };
         }
-        Spectrum {
-            width: w,
-            height: h,
-            detail,
-            transform,
-        }
+        Spectrum { detail, transform }
     }
 
     /// For each pair `(a, b)` of `pairs`, the parts of `a` found again in `b`, moved: one
@@ -178,7 +194,7 @@ impl Transforms {
             let best = [px, px - self.width as i64]
                 .into_iter()
                 .flat_map(|dx| [py, py - self.height as i64].map(|dy| (dx, dy)))
-                .filter_map(|shift| shared_at(a, b, shift))
+                .filter_map(|shift| shared_at(&a.detail, &b.detail, shift))
                 .max_by_key(|(_, cells)| *cells);
             if let Some((overlap, _)) = best
                 && !proposals.contains(&overlap)
@@ -241,9 +257,33 @@ fn peaks(surface: &[f32], width: usize, height: usize) -> Vec<(i64, i64)> {
     found
 }
 
+/// `proposal`, found on copies of `a` and `b` at a coarser resolution, laid again on them: the
+/// shift within `reach` pixels of its own that lays the largest part of `a` on `b`, so that the
+/// part's edges are found to a cell of the pictures themselves.
+pub(super) fn refined(a: &Detail, b: &Detail, proposal: &Overlap, reach: i64) -> Option<Overlap> {
+    let shift = |along_a: f32, along_b: f32, (side_a, side_b): (usize, usize)| {
+        (along_b * side_b as f32 - along_a * side_a as f32).round() as i64
+    };
+    let dx = shift(
+        proposal.region_a[0],
+        proposal.region_b[0],
+        (a.width, b.width),
+    );
+    let dy = shift(
+        proposal.region_a[1],
+        proposal.region_b[1],
+        (a.height, b.height),
+    );
+    (-reach..=reach)
+        .flat_map(|x| (-reach..=reach).map(move |y| (dx + x, dy + y)))
+        .filter_map(|shift| shared_at(a, b, shift))
+        .max_by_key(|(_, cells)| *cells)
+        .map(|(overlap, _)| overlap)
+}
+
 /// The part of `a` that `shift` lays on `b`, with its size in cells: the largest connected set
 /// of cells whose windows' detail correlates; `None` when there is none big enough.
-fn shared_at(a: &Spectrum, b: &Spectrum, (dx, dy): (i64, i64)) -> Option<(Overlap, usize)> {
+fn shared_at(a: &Detail, b: &Detail, (dx, dy): (i64, i64)) -> Option<(Overlap, usize)> {
     // The overlap in `b`'s pixels: b(x, y) lies on a(x - dx, y - dy).
     let x0 = dx.max(0);
     let y0 = dy.max(0);
@@ -264,7 +304,7 @@ fn shared_at(a: &Spectrum, b: &Spectrum, (dx, dy): (i64, i64)) -> Option<(Overla
                 for x in 0..CELL_PX {
                     let bx = x0 as usize + column * CELL_PX + x;
                     let ax = (bx as i64 - dx) as usize;
-                    let (ga, gb) = (a.detail[ay * a.width + ax], b.detail[by * b.width + bx]);
+                    let (ga, gb) = (a.values[ay * a.width + ax], b.values[by * b.width + bx]);
                     cell[0] += ga * gb;
                     cell[1] += ga * ga;
                     cell[2] += gb * gb;
