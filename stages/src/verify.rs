@@ -1144,7 +1144,7 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
 /// it is searched at; each pair costs one inverse transform and the dense tests of its
 /// proposals. Pairs with a picture longer than [`SHARED_PART_FULL_RESOLUTION_SIDE`] are laid on
 /// each other at half resolution, both pictures halved so that the part keeps one scale in
-/// both, and registered at full resolution.
+/// both, and each shift found is laid again at full resolution.
 pub fn verify_shared_parts(
     pictures: &[&GrayImage],
     cfg: &VerifyConfig,
@@ -1172,32 +1172,7 @@ pub fn verify_shared_parts(
         }
         let mut proposed = shared_part_proposals(pictures, &laid, level);
         if level > 0 {
-            // Laid again at full resolution, so that the part's edges are found to a cell of
-            // the pictures themselves and what it was pasted on is left out.
-            let mut involved: Vec<usize> = laid.iter().flat_map(|&(i, j)| [i, j]).collect();
-            involved.sort_unstable();
-            involved.dedup();
-            let details: Vec<phase::Detail> = involved
-                .par_iter()
-                .map(|&k| phase::Detail::of(pictures[k]))
-                .collect();
-            let detail = |k: usize| &details[involved.binary_search(&k).expect("a laid picture")];
-            let reach = 1i64 << level;
-            proposed = laid
-                .par_iter()
-                .zip(proposed)
-                .map(|(&(i, j), proposals)| {
-                    let mut refined: Vec<overlap::Overlap> = Vec::new();
-                    for proposal in &proposals {
-                        if let Some(part) = phase::refined(detail(i), detail(j), proposal, reach)
-                            && !refined.contains(&part)
-                        {
-                            refined.push(part);
-                        }
-                    }
-                    refined
-                })
-                .collect();
+            proposed = laid_at_full_resolution(pictures, &laid, proposed, level);
         }
         found.extend(
             laid.par_iter()
@@ -1236,9 +1211,7 @@ fn shared_part_proposals(
     pairs: &[(usize, usize)],
     halvings: u32,
 ) -> Vec<Vec<overlap::Overlap>> {
-    let mut laid: Vec<usize> = pairs.iter().flat_map(|&(i, j)| [i, j]).collect();
-    laid.sort_unstable();
-    laid.dedup();
+    let laid = pictures_of(pairs);
     let scaled: Vec<std::borrow::Cow<GrayImage>> = laid
         .par_iter()
         .map(|&k| {
@@ -1274,6 +1247,47 @@ fn shared_part_proposals(
                 .map(|&(i, j)| (spectrum(i), spectrum(j)))
                 .collect();
             transforms.shared_parts(&laid)
+        })
+        .collect()
+}
+
+/// The pictures of `pairs`, each once, in order.
+fn pictures_of(pairs: &[(usize, usize)]) -> Vec<usize> {
+    let mut pictures: Vec<usize> = pairs.iter().flat_map(|&(i, j)| [i, j]).collect();
+    pictures.sort_unstable();
+    pictures.dedup();
+    pictures
+}
+
+/// `proposed`, one list per pair of `pairs` found with the pictures halved `halvings` times,
+/// laid again on the pictures themselves (see [`phase::refined`]): a part's edges are then found
+/// to a cell of its pixels, and what it was pasted on is left out of it.
+fn laid_at_full_resolution(
+    pictures: &[&GrayImage],
+    pairs: &[(usize, usize)],
+    proposed: Vec<Vec<overlap::Overlap>>,
+    halvings: u32,
+) -> Vec<Vec<overlap::Overlap>> {
+    let laid = pictures_of(pairs);
+    let details: Vec<phase::Detail> = laid
+        .par_iter()
+        .map(|&k| phase::Detail::of(pictures[k]))
+        .collect();
+    let detail = |k: usize| &details[laid.binary_search(&k).expect("a laid picture")];
+    let reach = 1i64 << halvings;
+    pairs
+        .par_iter()
+        .zip(proposed)
+        .map(|(&(i, j), proposals)| {
+            let mut refined: Vec<overlap::Overlap> = Vec::new();
+            for proposal in &proposals {
+                if let Some(part) = phase::refined(detail(i), detail(j), proposal, reach)
+                    && !refined.contains(&part)
+                {
+                    refined.push(part);
+                }
+            }
+            refined
         })
         .collect()
 }

@@ -31,8 +31,9 @@ const MIN_CELL_ENERGY: f32 = 0.5;
 const MIN_PART_CELLS: usize = 12;
 /// Shortest side of a shared part, in pixels.
 const MIN_PART_SIDE_PX: usize = 12;
-/// Power of each frequency's magnitude its product is divided by: 1 whitens the spectrum
-/// entirely, so that the faint, noisy frequencies weigh as much as the grain a part carries.
+/// Power of its magnitude each frequency of a picture's spectrum is divided by: 1 whitens it
+/// entirely (phase correlation proper), and the faint, noisy frequencies then weigh as much as
+/// the grain a smooth part carries; a little less keeps some of the grain's weight.
 const WHITENING: f32 = 0.9;
 /// Frequencies of a smaller magnitude are left out: they carry rounding, not picture.
 const MIN_MAGNITUDE: f32 = 1e-3;
