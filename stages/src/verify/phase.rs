@@ -54,10 +54,15 @@ impl Detail {
     /// The detail of `image`.
     pub(super) fn of(image: &GrayImage) -> Self {
         let (width, height) = (image.width() as usize, image.height() as usize);
+        Self::of_intensities(&intensities(image), width, height)
+    }
+
+    /// The detail of a picture of `width` × `height` whose intensities are `values`.
+    fn of_intensities(values: &[f32], width: usize, height: usize) -> Self {
         Self {
             width,
             height,
-            values: high_pass(&intensities(image), width, height, DETAIL_RADIUS),
+            values: high_pass(values, width, height, DETAIL_RADIUS),
         }
     }
 }
@@ -118,11 +123,7 @@ impl Transforms {
         let (w, h) = (image.width() as usize, image.height() as usize);
         let values = intensities(image);
         let grain = high_pass(&values, w, h, GRAIN_RADIUS);
-        let detail = Detail {
-            width: w,
-            height: h,
-            values: high_pass(&values, w, h, DETAIL_RADIUS),
-        };
+        let detail = Detail::of_intensities(&values, w, h);
         let taper = |i: usize, n: usize| {
             let edge = (n / 8).clamp(1, 8) as f32;
             let from_edge = i.min(n - 1 - i) as f32;
