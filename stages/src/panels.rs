@@ -158,6 +158,10 @@ const FRAME_FLAT_TOLERANCE: u8 = 10;
 /// Most lines of paper a panel's crop may take in past its picture on a side (its box rounded
 /// out to whole pixels of a render).
 const MAX_PAPER_EDGE_PX: u32 = 2;
+/// Most near-white lines a JPEG's ringing leaves between a picture's edge and the paper past it.
+const MAX_RINGING_PX: usize = 8;
+/// Mean level (all channels) of a line of such ringing: paper, faintly stained.
+const RINGING_MIN_MEAN: f32 = 245.0;
 /// Levels by which the line inside must be darker on average than a paper edge line for it to
 /// be taken as the crop's overshoot rather than the picture's own light margin.
 const PAPER_EDGE_CONTRAST: f32 = 40.0;
@@ -670,10 +674,12 @@ fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
 /// `area` without margins of page white at least `min_margin` lines thick on any side that end
 /// at a sharp edge of a picture: a picture set in a larger slot of a gutterless figure (a blot
 /// above the white its taller neighbour leaves, a framed micrograph beside the white of its
-/// row), which letters or seams parted off whole with the slot. The edge must step from the
-/// paper by [`BUTT_SEAM_LEVELS`] along [`SEAM_SHARE`] of its length: a blot whose own white
-/// membrane runs into the margin keeps it, as its copies, whose white an edit may have dimmed,
-/// keep theirs.
+/// row), which letters or seams parted off whole with the slot. Up to [`MAX_RINGING_PX`]
+/// near-white lines among the paper are a JPEG's ringing (around the picture, around its
+/// neighbour's edge) and go with it. The edge must step from the paper by [`BUTT_SEAM_LEVELS`] along [`SEAM_SHARE`] of the part of it that
+/// is not paper itself, which is at least half of it: a picture shorter *and* narrower than its
+/// slot has white beside its edge on both sides of the L. A blot whose own white membrane runs
+/// into the margin keeps it, as its copies, whose white an edit may have dimmed, keep theirs.
 fn without_letterbox(raster: &Raster, area: PixelBox, min_margin: u32) -> PixelBox {
     if raster.width < area.x1 || raster.height < area.y1 || area.x1 <= area.x0 || area.y1 <= area.y0
     {
@@ -686,47 +692,78 @@ fn without_letterbox(raster: &Raster, area: PixelBox, min_margin: u32) -> PixelB
         x1: area.x1,
         y1: area.y1,
     };
-    for side in [Side::Top, Side::Bottom, Side::Left, Side::Right] {
-        let (axis, lines): (Axis, Vec<u32>) = match side {
-            Side::Top => (Axis::Rows, (r.y0..r.y1).collect()),
-            Side::Bottom => (Axis::Rows, (r.y0..r.y1).rev().collect()),
-            Side::Left => (Axis::Cols, (r.x0..r.x1).collect()),
-            Side::Right => (Axis::Cols, (r.x0..r.x1).rev().collect()),
-        };
-        let margin = lines
-            .iter()
-            .take_while(|&&at| line_look(raster, r, axis, at).paper)
-            .count();
-        if margin < min_margin as usize || margin >= lines.len() {
-            continue;
-        }
-        let line = |at: u32| -> Vec<u8> {
-            match axis {
-                Axis::Rows => (r.x0..r.x1)
-                    .flat_map(|x| raster.pixel(x, at).iter().copied())
-                    .collect(),
-                Axis::Cols => (r.y0..r.y1)
-                    .flat_map(|y| raster.pixel(at, y).iter().copied())
-                    .collect(),
+    // One side's trim can make another's edge plain (the white under an L's foot is gone).
+    for _ in 0..2 {
+        for side in [Side::Top, Side::Bottom, Side::Left, Side::Right] {
+            if let Some(margin) = letterbox_margin(raster, r, side, min_margin, channels) {
+                match side {
+                    Side::Top => r.y0 += margin,
+                    Side::Bottom => r.y1 -= margin,
+                    Side::Left => r.x0 += margin,
+                    Side::Right => r.x1 -= margin,
+                }
             }
-        };
-        let (paper, edge) = (line(lines[margin - 1]), line(lines[margin]));
-        let mut stepped = 0usize;
-        pixel_deviations(&paper, &edge, channels, |_, d| {
-            stepped += usize::from(u64::from(d) >= BUTT_SEAM_LEVELS);
-        });
-        if (stepped as f32) < SEAM_SHARE * (paper.len() / channels) as f32 {
-            continue;
-        }
-        let margin = margin as u32;
-        match side {
-            Side::Top => r.y0 += margin,
-            Side::Bottom => r.y1 -= margin,
-            Side::Left => r.x0 += margin,
-            Side::Right => r.x1 -= margin,
         }
     }
     r.into()
+}
+
+/// Lines of page white (and of the ringing past them) that `side` of `r` sheds, as
+/// [`without_letterbox`] says; `None` when it keeps them.
+fn letterbox_margin(
+    raster: &Raster,
+    r: Rect,
+    side: Side,
+    min_margin: u32,
+    channels: usize,
+) -> Option<u32> {
+    let (axis, lines): (Axis, Vec<u32>) = match side {
+        Side::Top => (Axis::Rows, (r.y0..r.y1).collect()),
+        Side::Bottom => (Axis::Rows, (r.y0..r.y1).rev().collect()),
+        Side::Left => (Axis::Cols, (r.x0..r.x1).collect()),
+        Side::Right => (Axis::Cols, (r.x0..r.x1).rev().collect()),
+    };
+    // Paper, with up to MAX_RINGING_PX near-white lines of ringing (by the neighbour's edge
+    // outside, by the picture's inside) among it.
+    let (mut margin, mut papers, mut ringing, mut last_paper) = (0, 0, 0, None);
+    for &at in &lines {
+        let look = line_look(raster, r, axis, at);
+        if look.paper {
+            (papers, last_paper) = (papers + 1, Some(at));
+        } else if look.mean >= RINGING_MIN_MEAN && ringing < MAX_RINGING_PX {
+            ringing += 1;
+        } else {
+            break;
+        }
+        margin += 1;
+    }
+    let last_paper = last_paper?;
+    if papers < min_margin as usize || margin >= lines.len() {
+        return None;
+    }
+    let line = |at: u32| -> Vec<u8> {
+        match axis {
+            Axis::Rows => (r.x0..r.x1)
+                .flat_map(|x| raster.pixel(x, at).iter().copied())
+                .collect(),
+            Axis::Cols => (r.y0..r.y1)
+                .flat_map(|y| raster.pixel(at, y).iter().copied())
+                .collect(),
+        }
+    };
+    let (paper, edge) = (line(last_paper), line(lines[margin]));
+    let length = paper.len() / channels;
+    let white = edge
+        .chunks_exact(channels)
+        .filter(|p| p.iter().all(|&v| v >= PAGE_WHITE - LIGHT_TOLERANCE))
+        .count();
+    let mut stepped = 0usize;
+    pixel_deviations(&paper, &edge, channels, |_, d| {
+        stepped += usize::from(u64::from(d) >= BUTT_SEAM_LEVELS);
+    });
+    let picture = length - white;
+    (2 * picture >= length && stepped as f32 >= SEAM_SHARE * picture as f32)
+        .then_some(margin as u32)
 }
 
 /// `area` without the frame drawn around its picture: fewer than [`MAX_FRAME_PX`] outermost
@@ -4542,6 +4579,34 @@ mod tests {
             *pixel = Rgb([v, v, v]);
         }
         assert_eq!(without_letterbox(&Raster::from_rgb(blot), slot, 4), slot);
+    }
+
+    #[test]
+    fn a_picture_shorter_and_narrower_than_its_slot_sheds_the_white_of_the_l_and_its_ringing() {
+        // A micrograph 150×120 px in the top left of a 200×200 px slot of a gutterless grid: page
+        // white to its right and under it, so neither edge steps along the whole slot. A JPEG
+        // left near-white ringing beside the picture's edges and along the slot's outer rows.
+        let slot = PixelBox::new(0, 0, 200, 200);
+        let mut image = RgbImage::from_pixel(200, 200, Rgb([255, 255, 255]));
+        paint(
+            &mut image,
+            PixelBox::new(0, 0, 150, 120),
+            Content::Noise,
+            &mut Rng(7),
+        );
+        for (x, y, pixel) in image.enumerate_pixels_mut() {
+            let ringing = (x, y) == (150, y.min(119))
+                || (y == 120 && x < 150 && x % 3 == 0)
+                || (y == 199 && x % 2 == 0)
+                || x == 199;
+            if ringing && (x >= 150 || y >= 120) {
+                *pixel = Rgb([246, 250, 244]);
+            }
+        }
+        assert_eq!(
+            without_letterbox(&Raster::from_rgb(image), slot, 4),
+            PixelBox::new(0, 0, 150, 120)
+        );
     }
 
     #[test]
