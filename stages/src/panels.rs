@@ -676,10 +676,11 @@ fn without_paper_edges(raster: &Raster, mut area: PixelBox) -> PixelBox {
 /// above the white its taller neighbour leaves, a framed micrograph beside the white of its
 /// row), which letters or seams parted off whole with the slot. Up to [`MAX_RINGING_PX`]
 /// near-white lines among the paper are a JPEG's ringing (around the picture, around its
-/// neighbour's edge) and go with it. The edge must step from the paper by [`BUTT_SEAM_LEVELS`] along [`SEAM_SHARE`] of the part of it that
-/// is not paper itself, which is at least half of it: a picture shorter *and* narrower than its
-/// slot has white beside its edge on both sides of the L. A blot whose own white membrane runs
-/// into the margin keeps it, as its copies, whose white an edit may have dimmed, keep theirs.
+/// neighbour's edge) and go with it. The edge must step from the paper by [`BUTT_SEAM_LEVELS`]
+/// along [`SEAM_SHARE`] of the part of it that is not paper itself, which is at least half of
+/// it: a picture shorter *and* narrower than its slot has white beside its edge on both sides
+/// of the L. A blot whose own white membrane runs into the margin keeps it, as its copies,
+/// whose white an edit may have dimmed, keep theirs.
 fn without_letterbox(raster: &Raster, area: PixelBox, min_margin: u32) -> PixelBox {
     if raster.width < area.x1 || raster.height < area.y1 || area.x1 <= area.x0 || area.y1 <= area.y0
     {
