@@ -134,7 +134,7 @@ fn rendering_is_byte_identical_across_runs_and_processes() {
 }
 
 #[test]
-fn text_only_pages_keep_their_text_and_size_but_are_not_rasterised() {
+fn text_only_pages_keep_their_text_and_size_but_are_not_rasterised_rules_and_all() {
     use panelscope::pdfgen::{Font, PdfDoc};
     let dir = temp_dir("text-only");
     let mut doc = PdfDoc::new();
@@ -148,6 +148,35 @@ fn text_only_pages_keep_their_text_and_size_but_are_not_rasterised() {
     doc.add_page(612.0, 792.0)
         .text(72.0, 100.0, 12.0, Font::Helvetica, "Words and a box.")
         .rect(BBox::new(72.0, 200.0, 300.0, 400.0), Some([0, 0, 0]), None);
+    // A running header's rule and a small ruled table are text pages' own lines.
+    let ruled = doc.add_page(612.0, 792.0);
+    ruled
+        .text(
+            72.0,
+            60.0,
+            9.0,
+            Font::Helvetica,
+            "Journal of Tests (2026) 1:1-9",
+        )
+        .line((72.0, 66.0), (540.0, 66.0), 0.5, [0, 0, 0])
+        .text(
+            72.0,
+            120.0,
+            12.0,
+            Font::Helvetica,
+            "Table 1. Words in rows.",
+        );
+    for row in 0..5 {
+        let y = 140.0 + 18.0 * row as f32;
+        ruled.line((72.0, y), (400.0, y), 0.75, [0, 0, 0]);
+    }
+    // A histogram drawn of thin bars is a figure, however thin each bar.
+    let histogram = doc.add_page(612.0, 792.0);
+    for bar in 0..40 {
+        let x = 100.0 + 3.0 * bar as f32;
+        let top = 400.0 - 4.0 * ((bar * 7) % 23) as f32;
+        histogram.line((x, 400.0), (x, top.min(390.0)), 2.0, [40, 40, 40]);
+    }
     let path = dir.join("text-only.pdf");
     doc.write_to(&path).unwrap();
 
@@ -165,6 +194,15 @@ fn text_only_pages_keep_their_text_and_size_but_are_not_rasterised() {
     assert_eq!(
         (skipped[1].image.width, skipped[1].image.height),
         (1275, 1650)
+    );
+    assert!(
+        skipped[2].image.is_empty(),
+        "a page of text with a header rule and a ruled table is not rasterised"
+    );
+    assert_eq!(
+        (skipped[3].image.width, skipped[3].image.height),
+        (1275, 1650),
+        "a chart of thin bars is"
     );
 
     let every = render_pages_with(

@@ -45,9 +45,10 @@ pub struct RenderConfig {
     /// that of a `min_image_side_pt` square: a blot strip placed as an image of its own is often
     /// 8–12 pt high, and the page render has too few pixels of it to screen.
     pub min_image_strip_side_pt: f32,
-    /// Pages that draw nothing but text (no image, path, shading or annotation) are not
-    /// rasterised: no figure can be found on them, and their text is still read. Their raster is
-    /// empty; the recorded size and DPI are those of the render they would have had.
+    /// Pages that draw nothing but text (no image, shading or annotation, and no path but up to
+    /// 20 straight rules: a running header's line, a small table's) are not rasterised: no
+    /// figure can be found on them, and their text is still read. Their raster is empty; the
+    /// recorded size and DPI are those of the render they would have had.
     pub skip_text_only_pages: bool,
     /// How long one page may take before its worker is killed and the page dead-lettered.
     #[serde(with = "humantime_serde")]

@@ -223,7 +223,7 @@ impl Pdf {
 
         let mut embedded = Vec::new();
         let mut budget = config.max_page_image_pixels;
-        let draws = collect_images(
+        let drawing = collect_images(
             page.objects().iter(),
             &Matrix::IDENTITY,
             &space,
@@ -231,7 +231,10 @@ impl Pdf {
             &mut budget,
             &mut embedded,
         );
-        let image = if config.skip_text_only_pages && !draws && page.annotations().is_empty() {
+        let image = if config.skip_text_only_pages
+            && !drawing.may_hold_figures()
+            && page.annotations().is_empty()
+        {
             Raster::empty()
         } else {
             let render_config = PdfRenderConfig::new()
@@ -502,8 +505,55 @@ impl Matrix {
     }
 }
 
+/// Thickest path (points, across) that is a rule: a header's underline, a table's line.
+const MAX_RULE_THICKNESS_PT: f32 = 3.0;
+/// Shortest path (points, along) that is a rule; shorter thin paths are ticks, dashes, marks of
+/// a drawing.
+const MIN_RULE_LENGTH_PT: f32 = 10.0;
+/// Most rules a page of text holds (under a running header, above footnotes, around a small
+/// table); a page with more may be a chart drawn of thin bars.
+const MAX_RULES_OF_TEXT_PAGE: u32 = 20;
+
+/// What a page draws besides its text, as far as figures go.
+#[derive(Debug, Default, Clone, Copy)]
+struct Drawing {
+    /// An image, a shading, a filled or drawn shape: something a figure is made of.
+    pictures: bool,
+    /// Straight rules: thin and long.
+    rules: u32,
+}
+
+impl Drawing {
+    /// Whether a figure may be on the page: its raster is needed.
+    fn may_hold_figures(&self) -> bool {
+        self.pictures || self.rules > MAX_RULES_OF_TEXT_PAGE
+    }
+
+    fn add(&mut self, other: Drawing) {
+        self.pictures |= other.pictures;
+        self.rules += other.rules;
+    }
+}
+
+/// Whether a path whose box (in its own space) `outer` maps onto the page is a rule.
+fn is_rule(bounds: &PdfQuadPoints, outer: &Matrix) -> bool {
+    let corners = [
+        (bounds.x1(), bounds.y1()),
+        (bounds.x2(), bounds.y2()),
+        (bounds.x3(), bounds.y3()),
+        (bounds.x4(), bounds.y4()),
+    ]
+    .map(|(x, y)| outer.apply((x.value, y.value)));
+    let extent = |pick: fn(&(f32, f32)) -> f32| {
+        let values = corners.iter().map(pick);
+        values.clone().fold(f32::MIN, f32::max) - values.fold(f32::MAX, f32::min)
+    };
+    let (width, height) = (extent(|c| c.0), extent(|c| c.1));
+    width.min(height) <= MAX_RULE_THICKNESS_PT && width.max(height) >= MIN_RULE_LENGTH_PT
+}
+
 /// Walks page objects (into form XObjects) and records every image with its page-space box;
-/// whether any object draws something other than text.
+/// what the page draws besides text.
 fn collect_images<'a>(
     objects: impl Iterator<Item = PdfPageObject<'a>>,
     outer: &Matrix,
@@ -511,13 +561,13 @@ fn collect_images<'a>(
     config: &RenderConfig,
     budget: &mut u64,
     out: &mut Vec<EmbeddedImage>,
-) -> bool {
-    let mut draws = false;
+) -> Drawing {
+    let mut drawing = Drawing::default();
     for object in objects {
         match &object {
             PdfPageObject::Text(_) => {}
             PdfPageObject::Image(image) => {
-                draws = true;
+                drawing.pictures = true;
                 let Ok(matrix) = image.matrix() else { continue };
                 // An image fills the unit square of its own matrix.
                 let full = outer.then(&Matrix::of(&matrix));
@@ -554,16 +604,27 @@ fn collect_images<'a>(
             }
             PdfPageObject::XObjectForm(form) => {
                 let Ok(matrix) = form.matrix() else {
-                    draws = true;
+                    drawing.pictures = true;
                     continue;
                 };
                 let inner = outer.then(&Matrix::of(&matrix));
-                draws |= collect_images(form.iter(), &inner, space, config, budget, out);
+                drawing.add(collect_images(
+                    form.iter(),
+                    &inner,
+                    space,
+                    config,
+                    budget,
+                    out,
+                ));
             }
-            _ => draws = true,
+            PdfPageObject::Path(path) => match path.bounds() {
+                Ok(bounds) if is_rule(&bounds, outer) => drawing.rules += 1,
+                _ => drawing.pictures = true,
+            },
+            _ => drawing.pictures = true,
         }
     }
-    draws
+    drawing
 }
 
 /// An image object's pixels as they appear on the rendered page: decoded at native resolution,
