@@ -7,8 +7,9 @@
 //! is a candidate when the classical descriptors reach `COSINE` (the index's nearest-neighbour
 //! bar), and is then verified as the match stage would.
 //!
-//! Then each crop against itself (`verify_within`): as it is (nothing is copied within a real crop,
-//! so any repeat found is wrong), and with a part copied within it (the most varied window of
+//! Then each crop against itself (`verify_within`): as it is (nothing is copied within a real crop
+//! but by a hand edit: a repeat found is wrong unless both its parts lie in the region the crop's
+//! polimi mask marks edited, a clone tool's patches), and with a part copied within it (the most varied window of
 //! 30% × 25% of the left half, pasted into the right half), which must be found where it was put.
 //!
 //! Then each crop with the next crop of another blot (`verify_shared_parts`, at one scale): as they
@@ -22,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::GrayImage;
-use panelscope::synth::edits::{CopiedWithin, Spliced, copied_within, spliced};
+use panelscope::synth::edits::{CopiedWithin, Spliced, copied_within, marked_share, spliced};
 use panelscope_models::{ClassicalEmbedder, Dihedral, Embedder};
 use panelscope_stages::verify::{VerifyConfig, verify, verify_shared_parts, verify_within};
 use rayon::prelude::*;
@@ -144,11 +145,23 @@ fn main() {
     for (i, j) in wrong {
         println!("  verified negative: {} and {}", files[i], files[j]);
     }
-    let within: Vec<(bool, bool)> = images
+    let within: Vec<(Option<bool>, bool)> = images
         .par_iter()
         .enumerate()
         .map(|(k, image)| {
-            let as_is = verify_within(image, &config).is_some_and(|r| r.verified);
+            // A repeat in a crop as it is must be its hand edit: a clone tool's two patches, both
+            // in the region the dataset's mask marks edited.
+            let as_is = verify_within(image, &config)
+                .filter(|r| r.verified)
+                .map(|r| {
+                    let name = files[k].trim_start_matches("blots/polimi/");
+                    image::open(data.join("blots/polimi-masks").join(name))
+                        .map(|mask| mask.to_luma8())
+                        .is_ok_and(|mask| {
+                            marked_share(&mask, &r.region_a) >= 0.5
+                                && marked_share(&mask, &r.region_b) >= 0.5
+                        })
+                });
             // A place in the right half that varies with the crop.
             let (w, h) = image.dimensions();
             let to = (
@@ -171,16 +184,29 @@ fn main() {
             (as_is, found)
         })
         .collect();
+    for (k, (as_is, _)) in within.iter().enumerate() {
+        if let Some(in_edit) = as_is {
+            let place = if *in_edit { "its hand edit" } else { "WRONG" };
+            println!("  repeat in a crop as it is ({place}): {}", files[k]);
+        }
+    }
     println!(
         "{:<58} {:>8} {:>11} {:>9}",
         "each crop against itself", "crops", "", "repeats"
     );
     println!(
         "{:<58} {:>8} {:>11} {:>9}",
-        "as it is (nothing copied within it: wrong)",
+        "as it is, both parts in its hand edit (a clone tool's)",
         images.len(),
         "",
-        within.iter().filter(|w| w.0).count()
+        within.iter().filter(|w| w.0 == Some(true)).count()
+    );
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "as it is, anywhere else (nothing copied there: wrong)",
+        images.len(),
+        "",
+        within.iter().filter(|w| w.0 == Some(false)).count()
     );
     println!(
         "{:<58} {:>8} {:>11} {:>9}",

@@ -549,6 +549,22 @@ fn bilinear(image: &RgbImage, x: f32, y: f32) -> [u8; 3] {
     })
 }
 
+/// Share of `region` (shares of the picture's sides) that an edit `mask` of the picture marks
+/// (white where the picture was edited, as the polimi masks of ../shared/data are).
+pub fn marked_share(mask: &GrayImage, region: &[f32; 4]) -> f32 {
+    let (w, h) = (mask.width() as f32, mask.height() as f32);
+    let (x0, y0) = ((region[0] * w) as u32, (region[1] * h) as u32);
+    let (x1, y1) = (
+        ((region[2] * w).ceil() as u32).min(mask.width()),
+        ((region[3] * h).ceil() as u32).min(mask.height()),
+    );
+    let pixels = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y)));
+    let (marked, all) = pixels.fold((0u32, 0u32), |(marked, all), (x, y)| {
+        (marked + u32::from(mask.get_pixel(x, y)[0] >= 128), all + 1)
+    });
+    marked as f32 / all.max(1) as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1114,8 +1114,9 @@ pub fn verify(a: &GrayImage, b: &GrayImage, hint: Dihedral, cfg: &VerifyConfig) 
 }
 
 /// A part of one panel that is a copy of another part of it (a band, a lane or a group of cells
-/// copied within one picture), as the relation of the panel to itself: `region_a` the part
-/// keypoints find again, `region_b` where it is found. `None` when nothing repeats; the relation
+/// copied within one picture, a clone tool's patch), as the relation of the panel to itself:
+/// `region_a` the part found again (by keypoints, or by the phase correlation of the picture's
+/// grain with itself), `region_b` where it is found. `None` when nothing repeats; the relation
 /// is verified as an overlap between two panels is, and must share its grain from
 /// `within_min_fine_correlation` on. Only pictures textured all over are searched: a drawing
 /// repeats its strokes and lettering by design.
@@ -1123,18 +1124,47 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
     if !textured_all_over(&fit(panel, cfg.work_side)) {
         return None;
     }
-    let proposal = overlap::repeat(&overlap::Keypoints::for_repeats(panel))?;
-    let part = registered_part(panel, panel, &proposal, REPEAT_REGISTER_PX)?;
-    // A part found again where it overlaps itself is a periodic structure (lanes, a grid); one
-    // whose grain is not its own is a look-alike. Neither is worth the dense tests.
-    let apart = overlap::area(intersection(&part.region_a, &part.region_b))
-        <= MAX_REPEAT_OVERLAP * overlap::area(part.region_a);
-    if !apart || part.grain_lead() < cfg.within_min_fine_correlation {
-        return None;
-    }
-    let mut relation = judged_part(panel, panel, &part, cfg)?;
-    relation.within = true;
-    Some(relation)
+    // Keypoints find a copy with corners enough; the picture's grain laid on itself finds one on
+    // a smooth membrane too.
+    let by_keypoints = overlap::repeat(&overlap::Keypoints::for_repeats(panel));
+    let by_phase = if panel.width().max(panel.height()) <= SHARED_PART_FULL_RESOLUTION_SIDE {
+        let transforms =
+            phase::Transforms::for_size(panel.width() as usize, panel.height() as usize);
+        transforms.repeats(&transforms.spectrum(panel))
+    } else {
+        Vec::new()
+    };
+    let mut tried: Vec<overlap::Overlap> = Vec::new();
+    by_keypoints
+        .into_iter()
+        .chain(by_phase)
+        .filter_map(|proposal| {
+            let part = registered_part(panel, panel, &proposal, REPEAT_REGISTER_PX)?;
+            let registered = overlap::Overlap {
+                region_a: part.region_a,
+                region_b: part.region_b,
+            };
+            if tried.contains(&registered) {
+                return None;
+            }
+            tried.push(registered);
+            // A part found again where it overlaps itself is a periodic structure (lanes, a
+            // grid); one whose grain is not its own is a look-alike. Neither is worth the dense
+            // tests.
+            let apart = overlap::area(intersection(&part.region_a, &part.region_b))
+                <= MAX_REPEAT_OVERLAP * overlap::area(part.region_a);
+            if !apart || part.grain_lead() < cfg.within_min_fine_correlation {
+                return None;
+            }
+            let mut relation = judged_part(panel, panel, &part, cfg)?;
+            relation.within = true;
+            Some(relation)
+        })
+        .max_by(|x, y| {
+            (x.verified, x.fine_correlation)
+                .partial_cmp(&(y.verified, y.fine_correlation))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
 }
 
 /// Parts shared by two pictures of one document drawn at one scale: for every pair `(i, j)`
@@ -3972,6 +4002,34 @@ mod tests {
                 "{relation:?} is not the part at {source:?} and its copy at {copy:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_real_clone_tool_edit_is_found_as_a_repeat_inside_its_mask() {
+        // Two bands erased in GIMP by cloning one patch of membrane over each: the two patches
+        // are one piece of grain, set one above the other, on a smooth membrane with few corners.
+        let name = "polimi_gimp__img_000025_patch_029_gimp_cg.png";
+        let (Some(blot), Some(mask)) = (
+            polimi_blots(&[name]),
+            polimi_blots(&[&format!("../polimi-masks/{name}")]),
+        ) else {
+            return;
+        };
+        let relation = verify_within(&blot[0], &VerifyConfig::default()).expect("a repeat");
+        assert!(relation.verified && relation.within, "{relation:?}");
+        let edited = |r: [f32; 4]| {
+            let (w, h) = (mask[0].width() as f32, mask[0].height() as f32);
+            let (x, y) = ((r[0] + r[2]) / 2.0 * w, (r[1] + r[3]) / 2.0 * h);
+            mask[0].get_pixel(x as u32, y as u32)[0] >= 128
+        };
+        assert!(
+            edited(relation.region_a) && edited(relation.region_b),
+            "{relation:?} is not in the edit"
+        );
+        assert!(
+            (relation.region_a[1] - relation.region_b[1]).abs() > 0.2,
+            "{relation:?}: the patches lie one above the other"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! another of the same paper). Each picture's grain is transformed once; every pair of a
 //! document then costs one inverse transform of their phase correlation, whose peaks are the
 //! shifts at which some part of the two agrees to the pixel. A peak's part is where the two
-//! pictures' detail agrees, locally, once laid on each other. Nothing here verifies anything.
+//! pictures' detail agrees, locally, once laid on each other. A picture laid on itself, away
+//! from the shifts where every part lies on itself, proposes the parts copied within it.
+//! Nothing here verifies anything.
 
 use std::sync::Arc;
 
@@ -16,6 +18,9 @@ use super::{high_pass, intensities};
 
 /// Shifts proposed per pair: the highest peaks of their phase correlation.
 const PEAKS: usize = 3;
+/// Shortest shift (pixels, along both axes) between a part and its copy within one picture:
+/// nearer, the part mostly covers its copy, and the picture's own grain, laid on itself, peaks.
+const MIN_REPEAT_SHIFT_PX: i64 = 8;
 /// Peaks closer than this (pixels) to a higher one are its shoulders.
 const PEAK_SUPPRESSION_PX: i64 = 4;
 /// Side of the cells (pixels) over which the two pictures' detail is correlated, once laid on
@@ -185,6 +190,36 @@ impl Transforms {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// The parts of the picture whose spectrum is `s` found again elsewhere in it (a band or a
+    /// lane copied within one blot): one proposal per peak of its correlation with itself, away
+    /// from the shifts under [`MIN_REPEAT_SHIFT_PX`] (every part lies on itself there) and each
+    /// shift once (a part `d` away from its copy is its copy's part `-d` away).
+    pub(super) fn repeats(&self, s: &Spectrum) -> Vec<Overlap> {
+        let mut correlation: Vec<Complex32> = s
+            .transform
+            .iter()
+            .map(|value| Complex32::new(value.norm_sqr(), 0.0))
+            .collect();
+        self.apply(&mut correlation, true);
+        let (w, h) = (self.width as i64, self.height as i64);
+        let signed = |v: i64, n: i64| if v > n / 2 { v - n } else { v };
+        let surface: Vec<f32> = correlation
+            .iter()
+            .enumerate()
+            .map(|(k, value)| {
+                let (dx, dy) = (signed(k as i64 % w, w), signed(k as i64 / w, h));
+                let near_zero = dx.abs() < MIN_REPEAT_SHIFT_PX && dy.abs() < MIN_REPEAT_SHIFT_PX;
+                let mirrored = dy < 0 || (dy == 0 && dx < 0);
+                if near_zero || mirrored {
+                    f32::NEG_INFINITY
+                } else {
+                    value.re
+                }
+            })
+            .collect();
+        self.proposals(s, s, &surface)
     }
 
     /// One proposal per peak of the correlation `surface` of `a` and `b` whose shift lays a part
