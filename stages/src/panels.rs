@@ -62,7 +62,8 @@
 //! A figure that yields one panel is one panel covering the trimmed figure; on a dark background
 //! (a gel, a fluorescence image) it covers the whole figure, dark margins and all, as a copy
 //! whose bands reach its border does. A panel that took in page white past a sharp edge of its
-//! picture (a picture shorter than the slot a gutterless figure gives it) sheds it. Panels come
+//! picture (a picture shorter or narrower than the slot a gutterless figure gives it, or both, and
+//! the JPEG ringing beside its edge) sheds it. Panels come
 //! in reading order: rows top to bottom, each row left to right.
 //!
 //! This is the first, rule-based splitter; a learned detector will replace it.

@@ -1139,6 +1139,14 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
         .into_iter()
         .chain(by_phase)
         .filter_map(|proposal| {
+            // A part lying mostly on itself (lanes, a grid: three in four of a membrane's peaks
+            // on the synthetic catalogs) is a periodic structure, as below: registering it, a few
+            // pixels either way, would not set it apart.
+            if overlap::area(intersection(&proposal.region_a, &proposal.region_b))
+                > 2.0 * MAX_REPEAT_OVERLAP * overlap::area(proposal.region_a)
+            {
+                return None;
+            }
             let part = registered_part(panel, panel, &proposal, REPEAT_REGISTER_PX)?;
             let registered = overlap::Overlap {
                 region_a: part.region_a,
