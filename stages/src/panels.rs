@@ -4555,18 +4555,19 @@ mod tests {
         );
     }
 
+    /// A `side` × `side` slot of page white with a picture of noise over `picture`.
+    fn noise_on_white(side: u32, picture: PixelBox, seed: u64) -> RgbImage {
+        let mut image = RgbImage::from_pixel(side, side, Rgb([255, 255, 255]));
+        paint(&mut image, picture, Content::Noise, &mut Rng(seed));
+        image
+    }
+
     #[test]
     fn a_letterboxed_picture_sheds_the_white_below_it_but_a_white_membrane_keeps_its_own() {
         // A slot 200×200 px: a picture 120 px high, then page white. Its edge steps from the
         // white along all its width: the white is the slot's, not the picture's.
         let slot = PixelBox::new(0, 0, 200, 200);
-        let mut image = RgbImage::from_pixel(200, 200, Rgb([255, 255, 255]));
-        paint(
-            &mut image,
-            PixelBox::new(0, 0, 200, 120),
-            Content::Noise,
-            &mut Rng(31),
-        );
+        let image = noise_on_white(200, PixelBox::new(0, 0, 200, 120), 31);
         assert_eq!(
             without_letterbox(&Raster::from_rgb(image), slot, 4),
             PixelBox::new(0, 0, 200, 120)
@@ -4589,13 +4590,7 @@ mod tests {
         // white to its right and under it, so neither edge steps along the whole slot. A JPEG
         // left near-white ringing beside the picture's edges and along the slot's outer rows.
         let slot = PixelBox::new(0, 0, 200, 200);
-        let mut image = RgbImage::from_pixel(200, 200, Rgb([255, 255, 255]));
-        paint(
-            &mut image,
-            PixelBox::new(0, 0, 150, 120),
-            Content::Noise,
-            &mut Rng(7),
-        );
+        let mut image = noise_on_white(200, PixelBox::new(0, 0, 150, 120), 7);
         for (x, y, pixel) in image.enumerate_pixels_mut() {
             let ringing = (x, y) == (150, y.min(119))
                 || (y == 120 && x < 150 && x % 3 == 0)
