@@ -17,15 +17,31 @@
 //! first (its most varied window of 30% × 12.5%) pasted into the second, which must be found in
 //! both where it was cut and where it was put.
 //!
+//! Then the micrographs among the panels of the real compound figures (those the classifier calls
+//! microscopy, as the match stage searches them), enlarged twice as a journal's figure file would
+//! be: each field shown twice as two overlapping crops (its left and right two thirds; its
+//! top-left and bottom-right 70%), each through a JPEG of its own, must be found sharing their
+//! overlap where it is (`verify_shared_parts_among`, for overlapping fields only); every two
+//! different fields of one figure (one stain, one magnification) must share nothing.
+//!
 //! Run: `cargo bench --bench real_pairs` (needs ../shared/data; about a minute on 2 cores).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::GrayImage;
-use panelscope::synth::edits::{CopiedWithin, Spliced, copied_within, marked_share, spliced};
+use panelscope::synth::edits::{
+    CopiedWithin, OverlappingFields, Spliced, copied_within, marked_share, overlapping_fields,
+    spliced,
+};
+use panelscope::synth::real_figure_panels;
 use panelscope_models::{ClassicalEmbedder, Dihedral, Embedder};
-use panelscope_stages::verify::{VerifyConfig, verify, verify_shared_parts, verify_within};
+use panelscope_stages::classify::ClassifyConfig;
+use panelscope_stages::units::{PanelClass, Raster};
+use panelscope_stages::verify::{
+    SharedParts, VerifyConfig, verify, verify_shared_parts, verify_shared_parts_among,
+    verify_within,
+};
 use rayon::prelude::*;
 
 /// Cosine from which a pair is verified: `[index] min_nearest_similarity`.
@@ -264,5 +280,110 @@ fn main() {
         shared.len(),
         "",
         shared.iter().filter(|s| s.1).count()
+    );
+    overlapping_micrographs(&config);
+}
+
+/// The micrographs of the real figures, enlarged twice, with the figure each is from.
+fn real_micrographs() -> Vec<(String, image::RgbImage)> {
+    let classify = ClassifyConfig::default();
+    real_figure_panels(&shared_data())
+        .expect("the real figures")
+        .into_iter()
+        .filter(|(_, panel)| {
+            panel.width().min(panel.height()) >= 64
+                && classify.classify(&Raster::from_rgb(panel.clone()), 1.0)
+                    == PanelClass::Microscopy
+        })
+        .map(|(name, panel)| {
+            let figure = name.split('#').next().unwrap_or(&name).to_string();
+            let enlarged = image::imageops::resize(
+                &panel,
+                panel.width() * 2,
+                panel.height() * 2,
+                image::imageops::FilterType::Lanczos3,
+            );
+            (figure, enlarged)
+        })
+        .collect()
+}
+
+/// `picture` in gray as a JPEG of quality 75 gives it back.
+fn through_jpeg(picture: &image::RgbImage) -> GrayImage {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 75)
+        .encode_image(picture)
+        .expect("a JPEG");
+    image::load_from_memory(&bytes).expect("a JPEG").to_luma8()
+}
+
+/// Overlapping fields of one real micrograph found, and different fields of one figure not joined.
+fn overlapping_micrographs(config: &VerifyConfig) {
+    let micrographs = real_micrographs();
+    let fields_only = |_: usize, _: usize| SharedParts::OverlappingFields;
+    let found = |kept: (f32, f32)| {
+        micrographs
+            .par_iter()
+            .filter(|(_, picture)| {
+                let OverlappingFields {
+                    first,
+                    second,
+                    in_first,
+                    in_second,
+                } = overlapping_fields(picture, kept);
+                let (first, second) = (through_jpeg(&first), through_jpeg(&second));
+                let inside = |r: [f32; 4], outer: [f32; 4]| {
+                    let (x, y) = ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
+                    x >= outer[0] && x <= outer[2] && y >= outer[1] && y <= outer[3]
+                };
+                verify_shared_parts_among(&[&first, &second], fields_only, config)
+                    .iter()
+                    .any(|(_, _, r)| {
+                        r.verified && inside(r.region_a, in_first) && inside(r.region_b, in_second)
+                    })
+            })
+            .count()
+    };
+    let grays: Vec<GrayImage> = micrographs.iter().map(|(_, p)| through_jpeg(p)).collect();
+    let pairs: Vec<(usize, usize)> = (0..grays.len())
+        .flat_map(|i| (i + 1..grays.len()).map(move |j| (i, j)))
+        .filter(|&(i, j)| micrographs[i].0 == micrographs[j].0)
+        .collect();
+    let joined = pairs
+        .par_iter()
+        .filter(|&&(i, j)| {
+            verify_shared_parts_among(&[&grays[i], &grays[j]], fields_only, config)
+                .iter()
+                .any(|(_, _, r)| r.verified)
+        })
+        .count();
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "real micrographs, enlarged twice, each through a JPEG", "fields", "", "shared"
+    );
+    for (label, kept) in [
+        (
+            "its left and right two thirds (half of each)",
+            (2.0 / 3.0, 1.0),
+        ),
+        (
+            "its top-left and bottom-right 70% (a third of each)",
+            (0.7, 0.7),
+        ),
+    ] {
+        println!(
+            "{:<58} {:>8} {:>11} {:>9}",
+            label,
+            micrographs.len(),
+            "",
+            found(kept)
+        );
+    }
+    println!(
+        "{:<58} {:>8} {:>11} {:>9}",
+        "two different fields of one figure (wrong)",
+        pairs.len(),
+        "",
+        joined
     );
 }

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 mod support;
 
 use panelscope::pdfgen::{ImageEncoding, PdfDoc};
-use panelscope::synth::edits::{Spliced, copied_within, marked_share, spliced};
+use panelscope::synth::edits::{
+    OverlappingFields, Spliced, copied_within, marked_share, overlapping_fields, spliced,
+};
 use panelscope_stages::units::BBox;
 use support::temp_dir;
 
@@ -195,6 +197,14 @@ fn centre(found: &serde_json::Value, key: &str) -> (f64, f64) {
     ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0)
 }
 
+/// Whether the point `(x, y)` lies in `outer` (`[x0, y0, x1, y1]`, shares of a panel's sides).
+fn centre_inside((x, y): (f64, f64), outer: [f32; 4]) -> bool {
+    x >= f64::from(outer[0])
+        && x <= f64::from(outer[2])
+        && y >= f64::from(outer[1])
+        && y <= f64::from(outer[3])
+}
+
 #[test]
 fn a_part_copied_within_one_real_blot_reaches_the_match_stream_as_a_repeat() {
     let path = shared_data()
@@ -294,12 +304,6 @@ fn assert_the_splice(matches: &[serde_json::Value], splice: &Spliced) {
     assert_ne!(found["a"]["panel"], found["b"]["panel"]);
     assert_eq!(found["transform"]["partial"], true, "{found}");
     assert_eq!(found["transform"]["within"], false, "{found}");
-    let centre_inside = |(x, y): (f64, f64), outer: [f32; 4]| {
-        x >= f64::from(outer[0])
-            && x <= f64::from(outer[2])
-            && y >= f64::from(outer[1])
-            && y <= f64::from(outer[3])
-    };
     let (strip, pasted) = if found["a"]["bbox"][0].as_f64() < found["b"]["bbox"][0].as_f64() {
         (centre(found, "region_a"), centre(found, "region_b"))
     } else {
@@ -363,4 +367,125 @@ fn a_strip_of_a_real_blot_spliced_into_a_wide_strip_of_blots_reaches_the_match_s
     let splice = spliced(&blots[0], &wide, (0.45, 0.3));
     let doc = side_by_side_on_a_page(&blots[0], &splice.image, 300.0);
     assert_the_splice(&verified_matches("splice-wide", &doc), &splice);
+}
+
+/// The twelve immunohistochemistry micrographs of a real compound figure of ../shared/data
+/// (two columns, six rows; the gutters, axes and letters around them left out), each cut 3 px
+/// inside its frame; `None` when the figure is absent.
+fn real_micrographs() -> Option<Vec<image::RgbImage>> {
+    let path = shared_data().join("figures/figure-separator/PM27563885-Figure4-1.png");
+    let Ok(figure) = image::open(&path) else {
+        eprintln!("{} is absent: nothing to check", path.display());
+        return None;
+    };
+    let figure = figure.to_rgb8();
+    let columns = [(73, 287), (296, 510)];
+    let rows = [
+        (27, 188),
+        (197, 358),
+        (368, 530),
+        (538, 698),
+        (706, 867),
+        (877, 1037),
+    ];
+    Some(
+        rows.iter()
+            .flat_map(|&(y0, y1)| columns.iter().map(move |&(x0, x1)| (x0, y0, x1, y1)))
+            .map(|(x0, y0, x1, y1)| {
+                image::imageops::crop_imm(&figure, x0 + 3, y0 + 3, x1 - x0 - 6, y1 - y0 - 6)
+                    .to_image()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn overlapping_fields_of_one_real_micrograph_are_found_and_its_other_fields_are_not_joined() {
+    let Some(micrographs) = real_micrographs() else {
+        return;
+    };
+    // One field shown twice as two samples: its top-left and bottom-right 70% (their overlap
+    // is a third of each), beside three other fields of the same stain, each its own image in
+    // one figure (a JPEG of its own, so the two crops' pixels differ), enlarged twice as a
+    // journal's figure file would be.
+    let enlarged = |image: &image::RgbImage| {
+        image::imageops::resize(
+            image,
+            image.width() * 2,
+            image.height() * 2,
+            image::imageops::FilterType::Lanczos3,
+        )
+    };
+    let OverlappingFields {
+        first,
+        second,
+        in_first,
+        in_second,
+    } = overlapping_fields(&enlarged(&micrographs[8]), (0.7, 0.7));
+    let others: Vec<image::RgbImage> = [4, 6, 10]
+        .iter()
+        .map(|&k| enlarged(&micrographs[k]))
+        .collect();
+
+    let mut doc = PdfDoc::new();
+    doc.add_page(612.0, 792.0);
+    let mut placed = Vec::new();
+    let mut place = |doc: &mut PdfDoc, picture: &image::RgbImage, x: f32, y: f32| {
+        let id = doc
+            .add_image(
+                &image::DynamicImage::ImageRgb8(picture.clone()),
+                ImageEncoding::Jpeg { quality: 75 },
+            )
+            .unwrap();
+        // Drawn at 150 dpi: one pixel of the picture per pixel of the page as rendered.
+        let bbox = BBox::new(
+            x,
+            y,
+            x + picture.width() as f32 * 72.0 / 150.0,
+            y + picture.height() as f32 * 72.0 / 150.0,
+        );
+        doc.pages_mut()[0].image(bbox, id);
+        placed.push(bbox);
+        bbox
+    };
+    let left = place(&mut doc, &first, 60.0, 100.0);
+    place(&mut doc, &second, left.x1 + 8.0, 100.0);
+    let mut x = 60.0;
+    for other in &others {
+        x = place(&mut doc, other, x, left.y1 + 8.0).x1 + 8.0;
+    }
+
+    let matches = verified_matches("overlapping-fields", &doc);
+    for found in &matches {
+        eprintln!("{found}");
+    }
+    assert_eq!(matches.len(), 1, "{matches:#?}");
+    let found = &matches[0];
+    assert_eq!(found["transform"]["partial"], true, "{found}");
+    let at = |side: &str| {
+        let b: Vec<f32> = found[side]["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        placed
+            .iter()
+            .position(|p| (p.x0 - b[0]).abs() < 3.0 && (p.y0 - b[1]).abs() < 3.0)
+    };
+    let (a, b) = (at("a"), at("b"));
+    assert!(
+        matches!((a, b), (Some(0), Some(1)) | (Some(1), Some(0))),
+        "{found} does not join the two crops of one field"
+    );
+    let (in_a, in_b) = if a == Some(0) {
+        (in_first, in_second)
+    } else {
+        (in_second, in_first)
+    };
+    assert!(
+        centre_inside(centre(found, "region_a"), in_a)
+            && centre_inside(centre(found, "region_b"), in_b),
+        "{found} is not the overlap of the two crops"
+    );
 }

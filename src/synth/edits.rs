@@ -396,6 +396,37 @@ pub fn spliced(donor: &GrayImage, recipient: &GrayImage, to: (f32, f32)) -> Spli
     }
 }
 
+/// One field of view shown twice as two samples: two crops of a picture that overlap.
+pub struct OverlappingFields {
+    /// The picture's top-left crop.
+    pub first: RgbImage,
+    /// Its bottom-right crop.
+    pub second: RgbImage,
+    /// Where the two overlap, as shares `[x0, y0, x1, y1]` of the first crop's sides.
+    pub in_first: [f32; 4],
+    /// The same place, as shares of the second crop's sides.
+    pub in_second: [f32; 4],
+}
+
+/// The top-left and bottom-right crops of `picture` that keep `kept` of its width and height
+/// (each above a half, so that they overlap in the middle; 1 keeps a side whole).
+pub fn overlapping_fields(picture: &RgbImage, kept: (f32, f32)) -> OverlappingFields {
+    let (w, h) = picture.dimensions();
+    let side = |length: u32, share: f32| {
+        ((length as f32 * share.clamp(0.5, 1.0)).round() as u32).clamp(1, length)
+    };
+    let (cw, ch) = (side(w, kept.0), side(h, kept.1));
+    let (x, y) = (w - cw, h - ch);
+    // The overlap is [x, cw) × [y, ch) of the picture.
+    let (share_x, share_y) = (x as f32 / cw as f32, y as f32 / ch as f32);
+    OverlappingFields {
+        first: imageops::crop_imm(picture, 0, 0, cw, ch).to_image(),
+        second: imageops::crop_imm(picture, x, y, cw, ch).to_image(),
+        in_first: [share_x, share_y, 1.0, 1.0],
+        in_second: [0.0, 0.0, 1.0 - share_x, 1.0 - share_y],
+    }
+}
+
 /// Applies `steps` in order.
 pub(crate) fn apply_all(steps: &[EditStep], image: RgbImage) -> Result<RgbImage> {
     steps

@@ -43,6 +43,15 @@ use document::Placement;
 use plan::{PairPlan, PanelId, Plan};
 use real::RealCatalog;
 
+/// The panels of the real compound figures under `data` (the `../shared/data` layout), cut at
+/// their white gutters as catalogs cut them, each named `figures/figure-separator/<file>#panelN`.
+pub fn real_figure_panels(data: &Path) -> Result<Vec<(String, image::RgbImage)>> {
+    real::figure_panels(data)?
+        .into_iter()
+        .map(|panel| Ok((panel.name.clone(), panel.load()?)))
+        .collect()
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SynthOptions {

@@ -206,7 +206,7 @@ fn band_crops(data: &Path) -> Result<Vec<RealImage>> {
 }
 
 /// Panels cut out of the real compound figures by recursive white-gutter cuts (an XY-cut).
-fn figure_panels(data: &Path) -> Result<Vec<RealImage>> {
+pub(crate) fn figure_panels(data: &Path) -> Result<Vec<RealImage>> {
     let mut panels = Vec::new();
     for path in files(
         &data.join("figures/figure-separator"),

@@ -1164,7 +1164,7 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
             if !apart || part.grain_lead() < cfg.within_min_fine_correlation {
                 return None;
             }
-            let mut relation = judged_part(panel, panel, &part, cfg)?;
+            let mut relation = judged_part(panel, panel, &part, PartOf::OnePicture, cfg)?;
             relation.within = true;
             Some(relation)
         })
@@ -1187,6 +1187,28 @@ pub fn verify_shared_parts(
     pictures: &[&GrayImage],
     cfg: &VerifyConfig,
 ) -> Vec<(usize, usize, Relation)> {
+    verify_shared_parts_among(pictures, |_, _| SharedParts::Any, cfg)
+}
+
+/// Which parts shared between two pictures of a document are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedParts {
+    /// None: the pair is not searched.
+    Unsearched,
+    /// Any part: a band spliced from one blot into another, or overlapping fields.
+    Any,
+    /// Overlapping fields of view only (a part over a large share of both): micrographs share
+    /// small parts by design (a scale bar, a panel letter, a label drawn alike).
+    OverlappingFields,
+}
+
+/// [`verify_shared_parts`] over the pairs `(i, j)` (`i < j`), each searched for the parts
+/// `searched` says.
+pub fn verify_shared_parts_among(
+    pictures: &[&GrayImage],
+    searched: impl Fn(usize, usize) -> SharedParts + Sync,
+    cfg: &VerifyConfig,
+) -> Vec<(usize, usize, Relation)> {
     let textured: Vec<usize> = (0..pictures.len())
         .filter(|&k| textured_all_over(&fit(pictures[k], cfg.work_side)))
         .collect();
@@ -1197,6 +1219,7 @@ pub fn verify_shared_parts(
         .iter()
         .enumerate()
         .flat_map(|(n, &i)| textured[n + 1..].iter().map(move |&j| (i, j)))
+        .filter(|&(i, j)| searched(i, j) != SharedParts::Unsearched)
         .collect();
     let mut found = Vec::new();
     for level in 0..=1 {
@@ -1224,7 +1247,7 @@ pub fn verify_shared_parts(
                         if part.grain_lead() < cfg.min_fine_correlation {
                             return None;
                         }
-                        judged_part(a, b, &part, cfg)
+                        judged_part(a, b, &part, PartOf::TwoPictures(searched(i, j)), cfg)
                     });
                     // The proposal verified with most agreement stands for the pair.
                     let best = relations.max_by(|x, y| {
@@ -1330,6 +1353,23 @@ fn laid_at_full_resolution(
         .collect()
 }
 
+/// Where a registered part and its copy lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartOf {
+    /// Both in one picture: a part repeated within it.
+    OnePicture,
+    /// One in each of two pictures, searched for these parts: a part spliced from one into the
+    /// other, or two fields of view that overlap.
+    TwoPictures(SharedParts),
+}
+
+/// Smallest share of each of two pictures' areas that a part they share covers for them to be
+/// overlapping fields of view rather than a splice: two crops of one micrograph or one blot,
+/// shown side by side as different samples. Such a part is judged as the keypoints' partial
+/// matches are (see [`VerifyConfig::partial_min_fine_correlation`]): a photograph's cells and
+/// noise step as sharply as lettering, and an overlap that large is not a label laid alike.
+const OVERLAPPING_FIELDS_MIN_SHARE: f32 = 0.15;
+
 /// The dense tests of a registered part (see [`registered_part`]) in `a` and its copy in `b`,
 /// once its caller found its grain its own: lettering and rules drawn alike repeat to the pixel
 /// without being picture, and a part with a changed piece was not moved whole.
@@ -1337,9 +1377,15 @@ fn judged_part(
     a: &GrayImage,
     b: &GrayImage,
     part: &RegisteredPart,
+    of: PartOf,
     cfg: &VerifyConfig,
 ) -> Option<Relation> {
     let (region_a, region_b) = (part.region_a, part.region_b);
+    let overlapping_fields = matches!(of, PartOf::TwoPictures(_))
+        && overlap::area(region_a).min(overlap::area(region_b)) >= OVERLAPPING_FIELDS_MIN_SHARE;
+    if of == PartOf::TwoPictures(SharedParts::OverlappingFields) && !overlapping_fields {
+        return None;
+    }
     let window_a = fit(&cut(a, &region_a), cfg.work_side);
     if window_a.width().min(window_a.height()) < MIN_OVERLAP_WINDOW_SIDE {
         return None;
@@ -1354,7 +1400,9 @@ fn judged_part(
     }
     // A scale bar, a panel letter or a label laid on two pictures alike steps between its
     // levels within a pixel; a photographed part is blurred by its optics.
-    if step_sharpness(&part_a).max(step_sharpness(&part_b)) > MAX_PICTURE_STEP_SHARPNESS {
+    if !overlapping_fields
+        && step_sharpness(&part_a).max(step_sharpness(&part_b)) > MAX_PICTURE_STEP_SHARPNESS
+    {
         return None;
     }
     let agreement = correlate(&window_a, &window_b, false);
@@ -1369,8 +1417,12 @@ fn judged_part(
         cfg,
     );
     relation.partial = true;
-    relation.verified &=
-        !relation.edited && relation.fine_correlation >= cfg.within_min_fine_correlation;
+    let min_fine_correlation = if overlapping_fields {
+        cfg.partial_min_fine_correlation
+    } else {
+        cfg.within_min_fine_correlation
+    };
+    relation.verified &= !relation.edited && relation.fine_correlation >= min_fine_correlation;
     Some(relation.finite_or_unverified())
 }
 
@@ -3153,9 +3205,18 @@ impl Verify {
         let shared = if !self.config.search_shared_parts {
             Vec::new()
         } else {
-            let searched: Vec<(&crate::units::PanelItem, &GrayImage)> = pictures
+            let searched: Vec<(&crate::units::PanelItem, &GrayImage)> = panels
                 .iter()
-                .filter_map(|panel| panel.gray.as_ref().map(|gray| (*panel, gray)))
+                .zip(document.boilerplate.iter().chain(std::iter::repeat(&false)))
+                .filter(|(panel, boilerplate)| {
+                    use crate::units::PanelClass::{Blot, Gel, Microscopy};
+                    !panel.uniform
+                        && !**boilerplate
+                        && panel
+                            .class
+                            .is_some_and(|c| matches!(c, Blot | Gel | Microscopy))
+                })
+                .filter_map(|(panel, _)| panel.gray.as_ref().map(|gray| (panel, gray)))
                 .collect();
             let grays: Vec<&GrayImage> = searched.iter().map(|(_, gray)| *gray).collect();
             let matched = |a: i64, b: i64| {
@@ -3168,8 +3229,25 @@ impl Verify {
                                 || (candidate.older.id, newer.id) == (b, a))
                     })
             };
+            // Blots and gels are searched across the document (a band spliced from another
+            // figure's blot); micrographs on their page, for overlapping fields of one specimen
+            // shown as different samples: a paper's hundreds of micrographs would cost every
+            // pair of them a transform.
+            let searched_pair = |i: usize, j: usize| {
+                let (a, b) = (searched[i].0, searched[j].0);
+                let micrograph = |p: &crate::units::PanelItem| {
+                    p.class == Some(crate::units::PanelClass::Microscopy)
+                };
+                if !(micrograph(a) || micrograph(b)) {
+                    SharedParts::Any
+                } else if a.page == b.page {
+                    SharedParts::OverlappingFields
+                } else {
+                    SharedParts::Unsearched
+                }
+            };
             self.pool
-                .install(|| verify_shared_parts(&grays, &self.config))
+                .install(|| verify_shared_parts_among(&grays, searched_pair, &self.config))
                 .into_iter()
                 .map(|(i, j, relation)| (searched[i].0, searched[j].0, relation))
                 // Two panels found over one place of a page show the same pixels.
@@ -3415,6 +3493,43 @@ mod tests {
             eprintln!("{} is absent: nothing to check", path.display());
         }
         figure
+    }
+
+    #[test]
+    fn overlapping_fields_of_a_real_section_are_shared_but_a_scale_bar_laid_alike_is_not() {
+        let Some(figure) = stained_sections() else {
+            return;
+        };
+        // Two different fields (hippocampus, basal forebrain), enlarged twice as a journal's
+        // figure file would be, each with the same scale bar burnt in at its bottom right.
+        let field = |y: u32| {
+            let section = image::imageops::crop_imm(&figure, 76, y, 208, 155).to_image();
+            let mut field =
+                image::imageops::resize(&section, 416, 310, image::imageops::FilterType::Lanczos3);
+            for (x, y) in (330..400).flat_map(|x| (288..294).map(move |y| (x, y))) {
+                field.put_pixel(x, y, image::Luma([15]));
+            }
+            field
+        };
+        let (hippocampus, forebrain) = (field(30), field(371));
+        let config = VerifyConfig::default();
+        let fields_only = |_: usize, _: usize| SharedParts::OverlappingFields;
+        let joined = verify_shared_parts_among(&[&hippocampus, &forebrain], fields_only, &config);
+        assert!(joined.iter().all(|(_, _, r)| !r.verified), "{joined:?}");
+
+        // One field shown as two: its left and right two thirds, overlapping in its middle third.
+        let (w, h) = hippocampus.dimensions();
+        let left = image::imageops::crop_imm(&hippocampus, 0, 0, w * 2 / 3, h).to_image();
+        let right = image::imageops::crop_imm(&hippocampus, w / 3, 0, w - w / 3, h).to_image();
+        let found = verify_shared_parts_among(&[&left, &right], fields_only, &config);
+        let centre_x = |r: &[f32; 4]| (r[0] + r[2]) / 2.0;
+        assert!(
+            found.iter().any(|(_, _, r)| r.verified
+                && r.partial
+                && centre_x(&r.region_a) > 0.5
+                && centre_x(&r.region_b) < 0.5),
+            "{found:?}"
+        );
     }
 
     #[test]
