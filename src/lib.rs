@@ -1,5 +1,6 @@
 //! The panelscope application: configuration and the commands behind the `panelscope` binary.
 
+pub mod compare;
 pub mod config;
 pub mod demo;
 pub mod eval;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use panelscope::config::Settings;
-use panelscope::{demo, eval, ingest, inspect, matches, reindex, report, synth, telemetry, train};
+use panelscope::{
+    compare, demo, eval, ingest, inspect, matches, reindex, report, synth, telemetry, train,
+};
 
 /// Screens catalogs of scientific PDFs for duplicated and reused image panels.
 #[derive(Debug, Parser)]
@@ -127,6 +129,15 @@ enum Command {
     /// Re-embeds the stored panels with the configured embedder and rebuilds the index from the
     /// store (after changing `[embed] model`, or to repair an index). Recorded matches are kept.
     Reindex,
+    /// Compares two image files as the match stage compares two panels of different documents
+    /// (embedding similarity in the best of eight orientations, then geometric verification) and
+    /// prints the relation as one JSON object: verified or not, transform, regions, correlations.
+    Compare {
+        /// The first image (PNG, JPEG, TIFF, …).
+        first: PathBuf,
+        /// The second image, related to the first.
+        second: PathBuf,
+    },
     /// Writes the evidence report: a bundle per verified match and an index.html.
     Report {
         /// Where to write.
@@ -338,6 +349,11 @@ fn main() -> Result<()> {
     telemetry::init_logging();
     match &cli.command {
         Command::Worker { kind } => serve_worker(*kind)?,
+        Command::Compare { first, second } => {
+            let settings = settings(&cli)?;
+            let comparison = compare::run(&settings, first, second)?;
+            println!("{}", serde_json::to_string(&comparison)?);
+        }
         Command::Reindex => {
             let settings = settings(&cli)?;
             let outcome = reindex::run(&settings)?;
