@@ -1195,7 +1195,7 @@ pub fn verify_shared_parts(
 pub enum SharedParts {
     /// None: the pair is not searched.
     Unsearched,
-    /// Any part: a band spliced from one blot into another, or overlapping fields.
+    /// Any part, judged as a splice is: a band spliced from one blot into another.
     Any,
     /// Overlapping fields of view only (a part over a large share of both): micrographs share
     /// small parts by design (a scale bar, a panel letter, a label drawn alike).
@@ -1363,12 +1363,15 @@ enum PartOf {
     TwoPictures(SharedParts),
 }
 
-/// Smallest share of each of two pictures' areas that a part they share covers for them to be
-/// overlapping fields of view rather than a splice: two crops of one micrograph or one blot,
-/// shown side by side as different samples. Such a part is judged as the keypoints' partial
-/// matches are (see [`VerifyConfig::partial_min_fine_correlation`]): a photograph's cells and
-/// noise step as sharply as lettering, and an overlap that large is not a label laid alike.
+/// Smallest share of each of two micrographs' areas that a part they share covers for them to be
+/// overlapping fields of view: one specimen's field cropped twice and shown as two samples.
+/// Such a part is judged as the keypoints' partial matches are (see
+/// [`VerifyConfig::partial_min_fine_correlation`]), with [`MAX_FIELD_STEP_SHARPNESS`].
 const OVERLAPPING_FIELDS_MIN_SHARE: f32 = 0.15;
+/// Sharpest steps (see [`step_sharpness`]) of overlapping fields: a stained section's cells and
+/// fibres step by 0.3–0.47 of their spread (the real micrographs of `../shared/data`), lettering
+/// rasterised in a report's graphics by 0.55–0.6, synthetic labels and scale bars by 0.5–1.
+const MAX_FIELD_STEP_SHARPNESS: f32 = 0.5;
 
 /// The dense tests of a registered part (see [`registered_part`]) in `a` and its copy in `b`,
 /// once its caller found its grain its own: lettering and rules drawn alike repeat to the pixel
@@ -1381,9 +1384,10 @@ fn judged_part(
     cfg: &VerifyConfig,
 ) -> Option<Relation> {
     let (region_a, region_b) = (part.region_a, part.region_b);
-    let overlapping_fields = matches!(of, PartOf::TwoPictures(_))
-        && overlap::area(region_a).min(overlap::area(region_b)) >= OVERLAPPING_FIELDS_MIN_SHARE;
-    if of == PartOf::TwoPictures(SharedParts::OverlappingFields) && !overlapping_fields {
+    let overlapping_fields = of == PartOf::TwoPictures(SharedParts::OverlappingFields);
+    if overlapping_fields
+        && overlap::area(region_a).min(overlap::area(region_b)) < OVERLAPPING_FIELDS_MIN_SHARE
+    {
         return None;
     }
     let window_a = fit(&cut(a, &region_a), cfg.work_side);
@@ -1400,9 +1404,12 @@ fn judged_part(
     }
     // A scale bar, a panel letter or a label laid on two pictures alike steps between its
     // levels within a pixel; a photographed part is blurred by its optics.
-    if !overlapping_fields
-        && step_sharpness(&part_a).max(step_sharpness(&part_b)) > MAX_PICTURE_STEP_SHARPNESS
-    {
+    let max_step_sharpness = if overlapping_fields {
+        MAX_FIELD_STEP_SHARPNESS
+    } else {
+        MAX_PICTURE_STEP_SHARPNESS
+    };
+    if step_sharpness(&part_a).max(step_sharpness(&part_b)) > max_step_sharpness {
         return None;
     }
     let agreement = correlate(&window_a, &window_b, false);
