@@ -336,7 +336,8 @@ fn overlapping_micrographs(config: &VerifyConfig) {
                     let (x, y) = ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
                     x >= outer[0] && x <= outer[2] && y >= outer[1] && y <= outer[3]
                 };
-                verify_shared_parts_among(&[&first, &second], fields_only, config)
+                verify_shared_parts_among(&[&first, &second], fields_only, 1, config)
+                    .0
                     .iter()
                     .any(|(_, _, r)| {
                         r.verified && inside(r.region_a, in_first) && inside(r.region_b, in_second)
@@ -352,7 +353,8 @@ fn overlapping_micrographs(config: &VerifyConfig) {
     let joined = pairs
         .par_iter()
         .filter(|&&(i, j)| {
-            verify_shared_parts_among(&[&grays[i], &grays[j]], fields_only, config)
+            verify_shared_parts_among(&[&grays[i], &grays[j]], fields_only, 1, config)
+                .0
                 .iter()
                 .any(|(_, _, r)| r.verified)
         })

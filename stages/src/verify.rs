@@ -107,6 +107,11 @@ pub struct VerifyConfig {
     /// Whether every two blots or gels of a document are searched, at the scale they were drawn
     /// at, for a part of one moved into the other (a band spliced from another blot).
     pub search_shared_parts: bool,
+    /// Most pairs of one document searched for shared parts, the nearest in reading order
+    /// first (pairs of one page before pairs of two): a paper of hundreds of blots would cost
+    /// each of its tens of thousands of pairs a transform. The pairs left out are counted in
+    /// `panelscope_verify_shared_pairs_skipped_total` and logged with the document.
+    pub max_shared_part_pairs: usize,
 }
 
 impl Default for VerifyConfig {
@@ -132,6 +137,7 @@ impl Default for VerifyConfig {
             within_min_fine_correlation: 0.5,
             search_within_panels: true,
             search_shared_parts: true,
+            max_shared_part_pairs: 2048,
         }
     }
 }
@@ -1187,7 +1193,7 @@ pub fn verify_shared_parts(
     pictures: &[&GrayImage],
     cfg: &VerifyConfig,
 ) -> Vec<(usize, usize, Relation)> {
-    verify_shared_parts_among(pictures, |_, _| SharedParts::Any, cfg)
+    verify_shared_parts_among(pictures, |_, _| SharedParts::Any, usize::MAX, cfg).0
 }
 
 /// Which parts shared between two pictures of a document are looked for.
@@ -1203,24 +1209,32 @@ pub enum SharedParts {
 }
 
 /// [`verify_shared_parts`] over the pairs `(i, j)` (`i < j`), each searched for the parts
-/// `searched` says.
+/// `searched` says, at most `max_pairs` of them: those of pictures nearest each other in
+/// `pictures`' order. Also the count of pairs left out.
 pub fn verify_shared_parts_among(
     pictures: &[&GrayImage],
     searched: impl Fn(usize, usize) -> SharedParts + Sync,
+    max_pairs: usize,
     cfg: &VerifyConfig,
-) -> Vec<(usize, usize, Relation)> {
+) -> (Vec<(usize, usize, Relation)>, usize) {
     let textured: Vec<usize> = (0..pictures.len())
         .filter(|&k| textured_all_over(&fit(pictures[k], cfg.work_side)))
         .collect();
     let halvings = |k: usize| {
         u32::from(pictures[k].width().max(pictures[k].height()) > SHARED_PART_FULL_RESOLUTION_SIDE)
     };
-    let pairs: Vec<(usize, usize)> = textured
+    let mut pairs: Vec<(usize, usize)> = textured
         .iter()
         .enumerate()
         .flat_map(|(n, &i)| textured[n + 1..].iter().map(move |&j| (i, j)))
         .filter(|&(i, j)| searched(i, j) != SharedParts::Unsearched)
         .collect();
+    let skipped = pairs.len().saturating_sub(max_pairs);
+    if skipped > 0 {
+        pairs.sort_by_key(|&(i, j)| (j - i, i));
+        pairs.truncate(max_pairs);
+        pairs.sort_unstable();
+    }
     let mut found = Vec::new();
     for level in 0..=1 {
         let laid: Vec<(usize, usize)> = pairs
@@ -1261,7 +1275,7 @@ pub fn verify_shared_parts_among(
         );
     }
     found.sort_by_key(|&(i, j, _)| (i, j));
-    found
+    (found, skipped)
 }
 
 /// The phase-correlation proposals of each pair of `pairs` (indices into `pictures`), with
@@ -3253,8 +3267,25 @@ impl Verify {
                     SharedParts::Unsearched
                 }
             };
-            self.pool
-                .install(|| verify_shared_parts_among(&grays, searched_pair, &self.config))
+            let (found, skipped) = self.pool.install(|| {
+                verify_shared_parts_among(
+                    &grays,
+                    searched_pair,
+                    self.config.max_shared_part_pairs,
+                    &self.config,
+                )
+            });
+            if skipped > 0 {
+                tracing::warn!(
+                    document = %info.job.path.display(),
+                    skipped,
+                    searched = self.config.max_shared_part_pairs,
+                    "Pairs of pictures left out of the search for shared parts ([verify] max_shared_part_pairs)."
+                );
+                metrics::counter!("panelscope_verify_shared_pairs_skipped_total")
+                    .increment(skipped as u64);
+            }
+            found
                 .into_iter()
                 .map(|(i, j, relation)| (searched[i].0, searched[j].0, relation))
                 // Two panels found over one place of a page show the same pixels.
@@ -3521,14 +3552,15 @@ mod tests {
         let (hippocampus, forebrain) = (field(30), field(371));
         let config = VerifyConfig::default();
         let fields_only = |_: usize, _: usize| SharedParts::OverlappingFields;
-        let joined = verify_shared_parts_among(&[&hippocampus, &forebrain], fields_only, &config);
+        let (joined, _) =
+            verify_shared_parts_among(&[&hippocampus, &forebrain], fields_only, 1, &config);
         assert!(joined.iter().all(|(_, _, r)| !r.verified), "{joined:?}");
 
         // One field shown as two: its left and right two thirds, overlapping in its middle third.
         let (w, h) = hippocampus.dimensions();
         let left = image::imageops::crop_imm(&hippocampus, 0, 0, w * 2 / 3, h).to_image();
         let right = image::imageops::crop_imm(&hippocampus, w / 3, 0, w - w / 3, h).to_image();
-        let found = verify_shared_parts_among(&[&left, &right], fields_only, &config);
+        let (found, _) = verify_shared_parts_among(&[&left, &right], fields_only, 1, &config);
         let centre_x = |r: &[f32; 4]| (r[0] + r[2]) / 2.0;
         assert!(
             found.iter().any(|(_, _, r)| r.verified
@@ -3913,6 +3945,31 @@ mod tests {
         let b = marked_in(&marked_in(&cell, (66, 22), 16, 60), (80, 22), 16, 60);
         let r = verify(&a, &b, Dihedral::Identity, &VerifyConfig::default());
         assert!(!r.verified, "{r:?}");
+    }
+
+    #[test]
+    fn a_capped_search_for_shared_parts_keeps_the_pairs_nearest_in_order() {
+        let mut pictures: Vec<GrayImage> = (0..4).map(|seed| grain(seed, 160, 120)).collect();
+        // The first and the last share a part: a block of the first pasted into the last.
+        let block = image::imageops::crop_imm(&pictures[0], 20, 20, 70, 50).to_image();
+        image::imageops::replace(&mut pictures[3], &block, 80, 60);
+        let laid: Vec<&GrayImage> = pictures.iter().collect();
+        let config = VerifyConfig::default();
+        let joined = |found: &[(usize, usize, Relation)]| {
+            found
+                .iter()
+                .any(|&(i, j, ref r)| (i, j) == (0, 3) && r.verified)
+        };
+        let (found, skipped) =
+            verify_shared_parts_among(&laid, |_, _| SharedParts::Any, usize::MAX, &config);
+        assert_eq!(skipped, 0);
+        assert!(joined(&found), "{found:?}");
+        // Four textured pictures make six pairs; three are searched, those nearest in order:
+        // (0, 1), (1, 2), (2, 3).
+        let (found, skipped) =
+            verify_shared_parts_among(&laid, |_, _| SharedParts::Any, 3, &config);
+        assert_eq!(skipped, 3);
+        assert!(!joined(&found), "{found:?}");
     }
 
     /// Random texture a few pixels across (a micrograph's cells), the same for the same seed.
