@@ -337,7 +337,7 @@ fn overlapping_micrographs(config: &VerifyConfig) {
                     x >= outer[0] && x <= outer[2] && y >= outer[1] && y <= outer[3]
                 };
                 verify_shared_parts_among(&[&first, &second], fields_only, 1, config)
-                    .0
+                    .found
                     .iter()
                     .any(|(_, _, r)| {
                         r.verified && inside(r.region_a, in_first) && inside(r.region_b, in_second)
@@ -354,7 +354,7 @@ fn overlapping_micrographs(config: &VerifyConfig) {
         .par_iter()
         .filter(|&&(i, j)| {
             verify_shared_parts_among(&[&grays[i], &grays[j]], fields_only, 1, config)
-                .0
+                .found
                 .iter()
                 .any(|(_, _, r)| r.verified)
         })

@@ -1193,7 +1193,7 @@ pub fn verify_shared_parts(
     pictures: &[&GrayImage],
     cfg: &VerifyConfig,
 ) -> Vec<(usize, usize, Relation)> {
-    verify_shared_parts_among(pictures, |_, _| SharedParts::Any, usize::MAX, cfg).0
+    verify_shared_parts_among(pictures, |_, _| SharedParts::Any, usize::MAX, cfg).found
 }
 
 /// Which parts shared between two pictures of a document are looked for.
@@ -1208,15 +1208,26 @@ pub enum SharedParts {
     OverlappingFields,
 }
 
+/// What [`verify_shared_parts_among`] found, and how many pairs it searched and left out.
+#[derive(Debug)]
+pub struct SharedPartsSearch {
+    /// The pairs `(i, j)` (`i < j`) with a shared part, and its relation, verified or not.
+    pub found: Vec<(usize, usize, Relation)>,
+    /// Pairs searched.
+    pub searched: usize,
+    /// Pairs left out by the cap.
+    pub skipped: usize,
+}
+
 /// [`verify_shared_parts`] over the pairs `(i, j)` (`i < j`), each searched for the parts
 /// `searched` says, at most `max_pairs` of them: those of pictures nearest each other in
-/// `pictures`' order. Also the count of pairs left out.
+/// `pictures`' order.
 pub fn verify_shared_parts_among(
     pictures: &[&GrayImage],
     searched: impl Fn(usize, usize) -> SharedParts + Sync,
     max_pairs: usize,
     cfg: &VerifyConfig,
-) -> (Vec<(usize, usize, Relation)>, usize) {
+) -> SharedPartsSearch {
     let textured: Vec<usize> = (0..pictures.len())
         .filter(|&k| textured_all_over(&fit(pictures[k], cfg.work_side)))
         .collect();
@@ -1275,7 +1286,11 @@ pub fn verify_shared_parts_among(
         );
     }
     found.sort_by_key(|&(i, j, _)| (i, j));
-    (found, skipped)
+    SharedPartsSearch {
+        found,
+        searched: pairs.len(),
+        skipped,
+    }
 }
 
 /// The phase-correlation proposals of each pair of `pairs` (indices into `pictures`), with
@@ -3196,21 +3211,25 @@ impl Verify {
             bbox: panel.bbox,
             class: panel.class,
         };
-        // Parts repeated within one picture: every blot and gel of the document that is not
-        // boilerplate. Drawings repeat their strokes and lettering by design, and charts taken
-        // for micrographs (coloured bars, a legend's repeated lines, recompressed) are where
-        // repeats were found wrongly, so micrographs are left out for now.
-        let pictures: Vec<&crate::units::PanelItem> = panels
-            .iter()
-            .zip(document.boilerplate.iter().chain(std::iter::repeat(&false)))
-            .filter(|(panel, boilerplate)| {
-                use crate::units::PanelClass::{Blot, Gel};
-                !panel.uniform
-                    && !**boilerplate
-                    && panel.class.is_some_and(|c| matches!(c, Blot | Gel))
-            })
-            .map(|(panel, _)| panel)
-            .collect();
+        // The document's panels of `classes` that are neither boilerplate nor near-blank.
+        let pictures_of = |classes: &[crate::units::PanelClass]| -> Vec<&crate::units::PanelItem> {
+            panels
+                .iter()
+                .zip(document.boilerplate.iter().chain(std::iter::repeat(&false)))
+                .filter(|(panel, boilerplate)| {
+                    !panel.uniform
+                        && !**boilerplate
+                        && panel.class.is_some_and(|c| classes.contains(&c))
+                })
+                .map(|(panel, _)| panel)
+                .collect()
+        };
+        use crate::units::PanelClass::{Blot, Gel, Microscopy};
+        // Parts repeated within one picture: every blot and gel of the document. Drawings repeat
+        // their strokes and lettering by design, and charts taken for micrographs (coloured bars,
+        // a legend's repeated lines, recompressed) are where repeats were found wrongly, so
+        // micrographs are left out for now.
+        let pictures = pictures_of(&[Blot, Gel]);
         let repeats: Vec<Option<Relation>> = if !self.config.search_within_panels {
             Vec::new()
         } else {
@@ -3226,20 +3245,14 @@ impl Verify {
         let shared = if !self.config.search_shared_parts {
             Vec::new()
         } else {
-            let searched: Vec<(&crate::units::PanelItem, &GrayImage)> = panels
-                .iter()
-                .zip(document.boilerplate.iter().chain(std::iter::repeat(&false)))
-                .filter(|(panel, boilerplate)| {
-                    use crate::units::PanelClass::{Blot, Gel, Microscopy};
-                    !panel.uniform
-                        && !**boilerplate
-                        && panel
-                            .class
-                            .is_some_and(|c| matches!(c, Blot | Gel | Microscopy))
-                })
-                .filter_map(|(panel, _)| panel.gray.as_ref().map(|gray| (panel, gray)))
-                .collect();
-            let grays: Vec<&GrayImage> = searched.iter().map(|(_, gray)| *gray).collect();
+            fn with_gray(
+                panels: Vec<&crate::units::PanelItem>,
+            ) -> Vec<(&crate::units::PanelItem, &GrayImage)> {
+                panels
+                    .into_iter()
+                    .filter_map(|panel| panel.gray.as_ref().map(|gray| (panel, gray)))
+                    .collect()
+            }
             let matched = |a: i64, b: i64| {
                 pairs
                     .iter()
@@ -3251,30 +3264,55 @@ impl Verify {
                     })
             };
             // Blots and gels are searched across the document (a band spliced from another
-            // figure's blot); micrographs on their page, for overlapping fields of one specimen
-            // shown as different samples: a paper's hundreds of micrographs would cost every
-            // pair of them a transform.
-            let searched_pair = |i: usize, j: usize| {
-                let (a, b) = (searched[i].0, searched[j].0);
-                let micrograph = |p: &crate::units::PanelItem| {
-                    p.class == Some(crate::units::PanelClass::Microscopy)
+            // figure's blot); micrographs on their page, beside its blots and gels, for
+            // overlapping fields of one specimen shown as different samples: a paper's hundreds
+            // of micrographs would cost every pair of them a transform. Each search is laid at
+            // the size of its own largest picture, so a page's micrographs do not enlarge the
+            // transforms of the document's blots.
+            let micrograph = |p: &crate::units::PanelItem| p.class == Some(Microscopy);
+            let mut groups = vec![with_gray(pictures_of(&[Blot, Gel]))];
+            let all = with_gray(pictures_of(&[Blot, Gel, Microscopy]));
+            let mut pages: Vec<u32> = all
+                .iter()
+                .filter(|(p, _)| micrograph(p))
+                .map(|(p, _)| p.page)
+                .collect();
+            pages.sort_unstable();
+            pages.dedup();
+            for page in pages {
+                groups.push(
+                    all.iter()
+                        .copied()
+                        .filter(|(p, _)| p.page == page)
+                        .collect(),
+                );
+            }
+            let mut budget = self.config.max_shared_part_pairs;
+            let mut skipped = 0;
+            let mut found = Vec::new();
+            for (n, group) in groups.iter().enumerate() {
+                let grays: Vec<&GrayImage> = group.iter().map(|(_, gray)| *gray).collect();
+                let parts = |i: usize, j: usize| {
+                    if n == 0 {
+                        SharedParts::Any
+                    } else if micrograph(group[i].0) || micrograph(group[j].0) {
+                        SharedParts::OverlappingFields
+                    } else {
+                        SharedParts::Unsearched
+                    }
                 };
-                if !(micrograph(a) || micrograph(b)) {
-                    SharedParts::Any
-                } else if a.page == b.page {
-                    SharedParts::OverlappingFields
-                } else {
-                    SharedParts::Unsearched
-                }
-            };
-            let (found, skipped) = self.pool.install(|| {
-                verify_shared_parts_among(
-                    &grays,
-                    searched_pair,
-                    self.config.max_shared_part_pairs,
-                    &self.config,
-                )
-            });
+                let search = self
+                    .pool
+                    .install(|| verify_shared_parts_among(&grays, parts, budget, &self.config));
+                budget -= search.searched;
+                skipped += search.skipped;
+                found.extend(
+                    search
+                        .found
+                        .into_iter()
+                        .map(|(i, j, relation)| (group[i].0, group[j].0, relation)),
+                );
+            }
             if skipped > 0 {
                 tracing::warn!(
                     document = %info.job.path.display(),
@@ -3287,7 +3325,6 @@ impl Verify {
             }
             found
                 .into_iter()
-                .map(|(i, j, relation)| (searched[i].0, searched[j].0, relation))
                 // Two panels found over one place of a page show the same pixels.
                 .filter(|(a, b, _)| {
                     let one_place = a.page == b.page && a.bbox.intersection(&b.bbox).is_some();
@@ -3552,15 +3589,15 @@ mod tests {
         let (hippocampus, forebrain) = (field(30), field(371));
         let config = VerifyConfig::default();
         let fields_only = |_: usize, _: usize| SharedParts::OverlappingFields;
-        let (joined, _) =
-            verify_shared_parts_among(&[&hippocampus, &forebrain], fields_only, 1, &config);
+        let joined =
+            verify_shared_parts_among(&[&hippocampus, &forebrain], fields_only, 1, &config).found;
         assert!(joined.iter().all(|(_, _, r)| !r.verified), "{joined:?}");
 
         // One field shown as two: its left and right two thirds, overlapping in its middle third.
         let (w, h) = hippocampus.dimensions();
         let left = image::imageops::crop_imm(&hippocampus, 0, 0, w * 2 / 3, h).to_image();
         let right = image::imageops::crop_imm(&hippocampus, w / 3, 0, w - w / 3, h).to_image();
-        let (found, _) = verify_shared_parts_among(&[&left, &right], fields_only, 1, &config);
+        let found = verify_shared_parts_among(&[&left, &right], fields_only, 1, &config).found;
         let centre_x = |r: &[f32; 4]| (r[0] + r[2]) / 2.0;
         assert!(
             found.iter().any(|(_, _, r)| r.verified
@@ -3960,16 +3997,14 @@ mod tests {
                 .iter()
                 .any(|&(i, j, ref r)| (i, j) == (0, 3) && r.verified)
         };
-        let (found, skipped) =
-            verify_shared_parts_among(&laid, |_, _| SharedParts::Any, usize::MAX, &config);
-        assert_eq!(skipped, 0);
-        assert!(joined(&found), "{found:?}");
+        let all = verify_shared_parts_among(&laid, |_, _| SharedParts::Any, usize::MAX, &config);
+        assert_eq!((all.searched, all.skipped), (6, 0));
+        assert!(joined(&all.found), "{all:?}");
         // Four textured pictures make six pairs; three are searched, those nearest in order:
         // (0, 1), (1, 2), (2, 3).
-        let (found, skipped) =
-            verify_shared_parts_among(&laid, |_, _| SharedParts::Any, 3, &config);
-        assert_eq!(skipped, 3);
-        assert!(!joined(&found), "{found:?}");
+        let capped = verify_shared_parts_among(&laid, |_, _| SharedParts::Any, 3, &config);
+        assert_eq!((capped.searched, capped.skipped), (3, 3));
+        assert!(!joined(&capped.found), "{capped:?}");
     }
 
     /// Random texture a few pixels across (a micrograph's cells), the same for the same seed.
