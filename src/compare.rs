@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use panelscope_models::embedder::Dihedral;
 use panelscope_stages::assemble::thumbnail;
 use panelscope_stages::store::as_stored;
-use panelscope_stages::units::Raster;
-use panelscope_stages::verify::{Relation, content_scale, verify};
+use panelscope_stages::units::{PanelClass, Raster};
+use panelscope_stages::verify::{Relation, content_scale, verify_classed};
 use serde::Serialize;
 
 use crate::config::Settings;
@@ -23,16 +23,19 @@ pub struct Comparison {
     pub similarity: f32,
     /// The orientation of the second image that scored best, handed to verification as a hint.
     pub view: &'static str,
+    /// What each image shows (blot, gel, microscopy, other), as the classifier says.
+    pub classes: [PanelClass; 2],
     /// Geometric verification's relation of the second image to the first.
     pub relation: Relation,
 }
 
-/// Compares `first` with `second` under `settings` (`[embed]` picks the embedder, `[verify]`
-/// the thresholds). Each image is reduced to the thumbnail a panel keeps and passed through the
-/// store's JPEG, as panels of two documents are before they are verified.
+/// Compares `first` with `second` under `settings` (`[embed]` picks the embedder, `[classify]`
+/// and `[verify]` the rest). Each image is reduced to the thumbnail a panel keeps and passed
+/// through the store's JPEG, as panels of two documents are before they are verified, and
+/// classified as a panel drawn wholly by a picture.
 pub fn run(settings: &Settings, first: &Path, second: &Path) -> Result<Comparison> {
-    let (a, a_size) = panel_gray(first)?;
-    let (b, b_size) = panel_gray(second)?;
+    let (a, a_class, a_size) = panel_gray(settings, first)?;
+    let (b, b_class, b_size) = panel_gray(settings, second)?;
     let embedder = settings.embed.embedder().map_err(anyhow::Error::msg)?;
     let model = embedder.fingerprint().to_string();
     let embedding = |e| anyhow::Error::from(e).context(format!("embedding with {model}"));
@@ -52,20 +55,29 @@ pub fn run(settings: &Settings, first: &Path, second: &Path) -> Result<Compariso
         .fold((f32::MIN, Dihedral::Identity), |best, next| {
             if next.0 > best.0 { next } else { best }
         });
-    let mut relation = verify(&a, &b, view, &settings.verify);
+    let mut relation = verify_classed(
+        (&a, Some(a_class)),
+        (&b, Some(b_class)),
+        view,
+        &settings.verify,
+    );
     // The scale a reviewer sees: of the images as given, not of their thumbnails.
     relation.scale = content_scale(&relation, a_size, b_size);
     Ok(Comparison {
         model,
         similarity,
         view: view.name(),
+        classes: [a_class, b_class],
         relation,
     })
 }
 
-/// The gray thumbnail of the image at `path` as the store gives a panel back, and the image's
-/// size in pixels.
-fn panel_gray(path: &Path) -> Result<(image::GrayImage, (u32, u32))> {
+/// The gray thumbnail of the image at `path` as the store gives a panel back, its class, and
+/// the image's size in pixels.
+fn panel_gray(
+    settings: &Settings,
+    path: &Path,
+) -> Result<(image::GrayImage, PanelClass, (u32, u32))> {
     let image = image::open(path)
         .with_context(|| format!("{}: not an image this build can read", path.display()))?
         .to_rgb8();
@@ -76,5 +88,6 @@ fn panel_gray(path: &Path) -> Result<(image::GrayImage, (u32, u32))> {
         path.display()
     );
     let raster = as_stored(&thumbnail(&Raster::from_rgb(image)));
-    Ok((raster.to_gray(), size))
+    let class = settings.classify.classify(&raster, 1.0);
+    Ok((raster.to_gray(), class, size))
 }

@@ -133,7 +133,7 @@ enum Command {
     /// (embedding similarity in the best of eight orientations, then geometric verification) and
     /// prints the relation as one JSON object: verified or not, transform, regions, correlations.
     Compare {
-        /// The first image (PNG, JPEG, TIFF, …).
+        /// The first image (PNG or JPEG).
         first: PathBuf,
         /// The second image, related to the first.
         second: PathBuf,

@@ -64,6 +64,11 @@ fn a_mirrored_smaller_jpeg_of_a_real_blot_is_verified_and_another_membrane_is_no
     let scale = relation["scale"].as_f64().unwrap();
     assert!((scale - 0.7).abs() < 0.05, "{found}");
     assert!(found["model"].as_str().unwrap().starts_with("classical"));
+    assert_eq!(
+        found["classes"].as_array().map(Vec::len),
+        Some(2),
+        "{found}"
+    );
 
     let different = compare(&blot, &other).unwrap();
     assert_eq!(different["relation"]["verified"], false, "{different}");

@@ -3099,6 +3099,29 @@ pub struct Verify {
     pool: std::sync::Arc<rayon::ThreadPool>,
 }
 
+/// [`verify`] of two panels whose classes are known (`None`: unclassified): drawings share fine
+/// structure (strokes, gridlines, lettering) without any grain, so two of them are never one
+/// picture with a part changed, and a part of a drawing laid on a part of another is an axis, a
+/// legend or lettering drawn alike, not reuse.
+pub fn verify_classed(
+    (a, a_class): (&GrayImage, Option<crate::units::PanelClass>),
+    (b, b_class): (&GrayImage, Option<crate::units::PanelClass>),
+    hint: Dihedral,
+    cfg: &VerifyConfig,
+) -> Relation {
+    let mut relation = verify(a, b, hint, cfg);
+    let drawn =
+        |class: Option<crate::units::PanelClass>| class == Some(crate::units::PanelClass::Other);
+    if relation.edited && drawn(a_class) && drawn(b_class) {
+        relation.edited = false;
+        relation.verified = false;
+    }
+    if relation.partial && (drawn(a_class) || drawn(b_class)) {
+        relation.verified = false;
+    }
+    relation
+}
+
 /// The relation between a candidate's older panel (`older_gray`) and its newer one, as a reviewer
 /// sees it: verified or not, with the scale on the page.
 fn verify_pair(
@@ -3108,20 +3131,12 @@ fn verify_pair(
     newer_gray: &GrayImage,
     config: &VerifyConfig,
 ) -> Relation {
-    let mut relation = verify(older_gray, newer_gray, candidate.view, config);
-    // Drawings share fine structure (strokes, gridlines, lettering) without any grain: that a
-    // part of one differs says nothing of a common source.
-    let drawn =
-        |class: Option<crate::units::PanelClass>| class == Some(crate::units::PanelClass::Other);
-    if relation.edited && drawn(candidate.older.class) && drawn(newer.class) {
-        relation.edited = false;
-        relation.verified = false;
-    }
-    // A part of a drawing laid on a part of another is an axis, a legend or lettering drawn
-    // alike, not reuse.
-    if relation.partial && (drawn(candidate.older.class) || drawn(newer.class)) {
-        relation.verified = false;
-    }
+    let mut relation = verify_classed(
+        (older_gray, candidate.older.class),
+        (newer_gray, newer.class),
+        candidate.view,
+        config,
+    );
     // The scale a reviewer sees: on the page, in points.
     let points = |b: &crate::units::BBox| {
         (
