@@ -1148,8 +1148,8 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
             // A part lying mostly on itself (lanes, a grid: three in four of a membrane's peaks
             // on the synthetic catalogs) is a periodic structure, as below: registering it, a few
             // pixels either way, would not set it apart.
-            if overlap::area(intersection(&proposal.region_a, &proposal.region_b))
-                > 2.0 * MAX_REPEAT_OVERLAP * overlap::area(proposal.region_a)
+            if covered_by_its_copy(&proposal.region_a, &proposal.region_b)
+                > 2.0 * MAX_REPEAT_OVERLAP
             {
                 return None;
             }
@@ -1165,8 +1165,7 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
             // A part found again where it overlaps itself is a periodic structure (lanes, a
             // grid); one whose grain is not its own is a look-alike. Neither is worth the dense
             // tests.
-            let apart = overlap::area(intersection(&part.region_a, &part.region_b))
-                <= MAX_REPEAT_OVERLAP * overlap::area(part.region_a);
+            let apart = covered_by_its_copy(&part.region_a, &part.region_b) <= MAX_REPEAT_OVERLAP;
             if !apart || part.grain_lead() < cfg.within_min_fine_correlation {
                 return None;
             }
@@ -1174,11 +1173,15 @@ pub fn verify_within(panel: &GrayImage, cfg: &VerifyConfig) -> Option<Relation> 
             relation.within = true;
             Some(relation)
         })
-        .max_by(|x, y| {
-            (x.verified, x.fine_correlation)
-                .partial_cmp(&(y.verified, y.fine_correlation))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
+        .max_by(more_agreeing)
+}
+
+/// Orders relations of one pair found from different proposals: verified first, then by how
+/// much of their finest detail agrees. The greatest stands for the pair.
+fn more_agreeing(x: &Relation, y: &Relation) -> std::cmp::Ordering {
+    (x.verified, x.fine_correlation)
+        .partial_cmp(&(y.verified, y.fine_correlation))
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// Parts shared by two pictures of one document drawn at one scale: for every pair `(i, j)`
@@ -1275,11 +1278,7 @@ pub fn verify_shared_parts_among(
                         judged_part(a, b, &part, PartOf::TwoPictures(searched(i, j)), cfg)
                     });
                     // The proposal verified with most agreement stands for the pair.
-                    let best = relations.max_by(|x, y| {
-                        (x.verified, x.fine_correlation)
-                            .partial_cmp(&(y.verified, y.fine_correlation))
-                            .unwrap_or(std::cmp::Ordering::Equal)
-                    })?;
+                    let best = relations.max_by(more_agreeing)?;
                     Some((i, j, best))
                 })
                 .collect::<Vec<_>>(),
@@ -1474,6 +1473,12 @@ pub const SHARED_PART_MIN_PICTURE_SHARE: f32 = 0.9;
 
 /// Largest share of a repeat's part that its copy may cover.
 const MAX_REPEAT_OVERLAP: f32 = 0.1;
+
+/// Share of the part `region_a` of a picture that its copy `region_b` in the same picture covers.
+fn covered_by_its_copy(region_a: &[f32; 4], region_b: &[f32; 4]) -> f32 {
+    overlap::area(intersection(region_a, region_b))
+        / overlap::area(*region_a).max(f32::MIN_POSITIVE)
+}
 
 /// Where two regions `[x0, y0, x1, y1]` overlap (empty when they do not).
 fn intersection(a: &[f32; 4], b: &[f32; 4]) -> [f32; 4] {
