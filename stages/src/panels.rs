@@ -1694,12 +1694,42 @@ fn ink_components(ink: &InkMap, r: Rect) -> Vec<Rect> {
     components
 }
 
+/// Which stretch of each line [`seam_strengths`] measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeamSpan {
+    /// All of it.
+    Whole,
+    /// All of it but the page white at its ends, where the line and the one before it are both
+    /// paper: pictures of unequal heights set side by side leave paper below the shorter ones,
+    /// where their seam cannot show. Only when what is left is at least [`MIN_SEAM_SPAN_SHARE`]
+    /// of the line: a band's edge on a white membrane holds only along the band.
+    WithinPictures,
+}
+
+/// Share of a line that the pictures beside a seam must span for the paper at its ends to be
+/// left out of it.
+const MIN_SEAM_SPAN_SHARE: f32 = 0.5;
+
 /// How much every line of `panel` along `axis` (columns for `Axis::Cols`, rows for `Axis::Rows`)
-/// differs from the line before it over `share` of its length: the `1 - share` quantile of the
-/// largest channel difference (0 for its first line). At a share of 0.9, a seam between two
-/// pictures differs everywhere; a band's or a lane's edge only where the band is. The pixels are
-/// read once in memory order however the lines run.
+/// differs from the line before it over `share` of its length (of the stretch `span` says): the
+/// `1 - share` quantile of the largest channel difference (0 for its first line). At a share of
+/// 0.9, a seam between two pictures differs everywhere; a band's or a lane's edge only where the
+/// band is. The pixels are read once in memory order however the lines run.
 fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u64> {
+    seam_strengths_over(raster, panel, axis, [(share, SeamSpan::Whole)])
+        .into_iter()
+        .map(|[strength]| strength)
+        .collect()
+}
+
+/// [`seam_strengths`] for each of `measures` (a share of the stretch of each line a span says),
+/// from one pass over the pixels.
+fn seam_strengths_over<const N: usize>(
+    raster: &Raster,
+    panel: Rect,
+    axis: Axis,
+    measures: [(f32, SeamSpan); N],
+) -> Vec<[u64; N]> {
     let (w, channels) = (raster.width as usize, usize::from(raster.channels.max(1)));
     let (columns, rows) = (panel.width() as usize, panel.height() as usize);
     let (lines, len) = match axis {
@@ -1707,19 +1737,37 @@ fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u
         Axis::Cols => (columns, rows),
     };
     if lines == 0 || len == 0 {
-        return vec![0; lines];
+        return vec![[0; N]; lines];
     }
     let row = |y: usize| {
         let first = ((panel.y0 as usize + y) * w + panel.x0 as usize) * channels;
         &raster.data[first..first + columns * channels]
     };
+    let trim_paper = measures
+        .iter()
+        .any(|&(_, span)| span == SeamSpan::WithinPictures);
+    // pictures[line * len + n]: whether pixel n of the line or of the line before is not page
+    // white (only looked at with `trim_paper`).
+    let mut pictures = vec![false; if trim_paper { lines * len } else { 0 }];
+    let (mut white, mut white_before) = (vec![false; columns], vec![false; columns]);
     // differences[line * len + n]: pixel n of the line against the same pixel of the line before.
     let mut differences = vec![0u8; lines * len];
     for y in 0..rows {
+        if trim_paper {
+            std::mem::swap(&mut white, &mut white_before);
+            for (flag, pixel) in white.iter_mut().zip(row(y).chunks_exact(channels)) {
+                *flag = pixel.iter().all(|&v| v >= PAGE_WHITE);
+            }
+        }
         match axis {
             Axis::Rows if y > 0 => {
                 let out = &mut differences[y * len..(y + 1) * len];
                 pixel_deviations(row(y), row(y - 1), channels, |n, d| out[n] = d);
+                if trim_paper {
+                    for (n, picture) in pictures[y * len..(y + 1) * len].iter_mut().enumerate() {
+                        *picture = !(white[n] && white_before[n]);
+                    }
+                }
             }
             Axis::Cols => {
                 let pixels = row(y);
@@ -1729,24 +1777,77 @@ fn seam_strengths(raster: &Raster, panel: Rect, axis: Axis, share: f32) -> Vec<u
                     channels,
                     |x, d| differences[(x + 1) * len + y] = d,
                 );
+                if trim_paper {
+                    for x in 1..columns {
+                        pictures[x * len + y] = !(white[x] && white[x - 1]);
+                    }
+                }
             }
             Axis::Rows => {}
         }
     }
-    let k = (((1.0 - share) * len as f32) as usize).min(len - 1);
-    let mut strengths = vec![0; lines];
-    for (strength, line) in strengths
+    let quantile = |counts: &[u32; 256], measured: usize, share: f32| {
+        let k = (((1.0 - share) * measured as f32) as usize).min(measured - 1);
+        u64::from(kth_smallest(counts, k))
+    };
+    let mut strengths = vec![[0; N]; lines];
+    for (line, (strength, differences)) in strengths
         .iter_mut()
         .zip(differences.chunks_exact(len))
+        .enumerate()
         .skip(1)
     {
         let mut counts = [0u32; 256];
-        for &d in line {
+        for &d in differences {
             counts[usize::from(d)] += 1;
         }
-        *strength = u64::from(kth_smallest(&counts, k));
+        let within = if trim_paper {
+            within_paper_ends(&pictures[line * len..(line + 1) * len])
+        } else {
+            0..len
+        };
+        let trimmed = within.len() < len && within.len() as f32 >= MIN_SEAM_SPAN_SHARE * len as f32;
+        let mut within_counts = [0u32; 256];
+        if trimmed {
+            for &d in &differences[within.clone()] {
+                within_counts[usize::from(d)] += 1;
+            }
+        }
+        for (strength, (share, span)) in strength.iter_mut().zip(measures) {
+            *strength = match span {
+                SeamSpan::WithinPictures if trimmed => {
+                    quantile(&within_counts, within.len(), share)
+                }
+                _ => quantile(&counts, len, share),
+            };
+        }
     }
     strengths
+}
+
+/// At most one pixel in this many of a line's paper ends may be picture (JPEG noise on the
+/// paper, a neighbouring frame's antialiased corner).
+const PAPER_END_NOISE: usize = 8;
+
+/// The stretch of a line between its paper ends: the longest runs at its start and at its end
+/// where at most one pixel in [`PAPER_END_NOISE`] is `picture`.
+fn within_paper_ends(picture: &[bool]) -> std::ops::Range<usize> {
+    let len = picture.len();
+    let (mut start, mut seen) = (0, 0);
+    for (n, &p) in picture.iter().enumerate() {
+        seen += usize::from(p);
+        if seen * PAPER_END_NOISE <= n + 1 {
+            start = n + 1;
+        }
+    }
+    let (mut end, mut seen) = (len, 0);
+    for (n, &p) in picture.iter().enumerate().rev() {
+        seen += usize::from(p);
+        if seen * PAPER_END_NOISE <= len - n {
+            end = n;
+        }
+    }
+    start..end.max(start)
 }
 
 /// The panel's typical line-to-line change: the median of [`seam_strengths`] past the first line.
@@ -1816,6 +1917,9 @@ const HAIRLINE_LEVELS: u64 = 24;
 /// Share of its length along which a seam between pictures differs: all of it but specks (a
 /// band's edge, even one crossing every lane, stops at the gaps between lanes).
 const SEAM_SHARE: f32 = 0.95;
+/// Share of its length along which a hairline's edge differs when a letter drawn inside the
+/// picture beside it hides the rest: the other edge must hold along [`SEAM_SHARE`].
+const HIDDEN_SEAM_SHARE: f32 = 0.75;
 /// Thinnest piece (pixels) a seam may leave on either side: anything thinner is an edge's
 /// ringing or a label row, not a picture.
 const MIN_SEAM_PIECE_PX: u32 = 12;
@@ -1837,9 +1941,14 @@ const BLANK_SHARE: f32 = 0.5;
 /// differs everywhere and far more than the lines beside it (two pictures butted). The edge of a
 /// band, a lane or a cell is neither: it holds only where the band is, and it ramps over several
 /// lines. A thin line darker than either side is drawn (a box marking a region): it parts
-/// nothing, unless page white lies on one side (the frame of a picture). Lines under a piece of
-/// [`MIN_SEAM_PIECE_PX`] stay with their neighbour; the hairlines themselves, and pieces mostly
-/// of page white beside a picture (a margin, a label), are dropped.
+/// nothing, unless page white lies on one side (the frame of a picture) or a hairline follows it
+/// (framed pictures laid a hairline apart). A hairline is measured where the pictures beside it
+/// are ([`SeamSpan::WithinPictures`]: side by side, pictures of unequal heights leave it running
+/// on as paper), and one of its edges may hold along only [`HIDDEN_SEAM_SHARE`] of that (a panel
+/// letter drawn in white inside the picture against it) when it stands out from the lines on
+/// either side ([`SEAM_CONTRAST`] times their typical change, which a texture raises). Lines under
+/// a piece of [`MIN_SEAM_PIECE_PX`] stay with their neighbour; the hairlines themselves, and
+/// pieces mostly of page white beside a picture (a margin, a label), are dropped.
 fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
     let (start, end) = match axis {
         Axis::Rows => (panel.y0, panel.y1),
@@ -1850,7 +1959,17 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
     }
     let len = (end - start) as usize;
     // strength[i]: line start + i against the one before it (0 for the first line).
-    let strength = seam_strengths(raster, panel, axis, SEAM_SHARE);
+    let strengths = seam_strengths_over(
+        raster,
+        panel,
+        axis,
+        [
+            (SEAM_SHARE, SeamSpan::Whole),
+            (SEAM_SHARE, SeamSpan::WithinPictures),
+            (HIDDEN_SEAM_SHARE, SeamSpan::WithinPictures),
+        ],
+    );
+    let strength: Vec<u64> = strengths.iter().map(|&[whole, _, _]| whole).collect();
     // Lines are looked at only beside edges and within pieces: most never are.
     let looks: Vec<OnceCell<LineLook>> = (0..len).map(|_| OnceCell::new()).collect();
     let look = |i: usize| looks[i].get_or_init(|| line_look(raster, panel, axis, start + i as u32));
@@ -1858,13 +1977,72 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
     let mut sorted = strength[1..].to_vec();
     sorted.sort_unstable();
     let typical = sorted[sorted.len() / 2];
-    let edge = |i: usize| strength[i] >= HAIRLINE_LEVELS.max(SEAM_CONTRAST * typical);
+    let least_edge = HAIRLINE_LEVELS.max(SEAM_CONTRAST * typical);
+    let edge = |i: usize| strength[i] >= least_edge;
+    // Edges between pictures of unequal lengths, measured where the pictures are, and those
+    // hidden along part of it besides (by a letter drawn inside a picture, as light as the
+    // line beside it). Only hairlines are looked for with them: a drawing's strokes and a
+    // logo's fills make such edges too.
+    let edge_within = |i: usize| strengths[i][1] >= least_edge;
+    let partly_hidden_edge = |i: usize| strengths[i][2] >= least_edge;
+    let mean_between =
+        |i: usize, j: usize| (i..j).map(|k| look(k).mean).sum::<f32>() / (j - i) as f32;
+    // How much the lines beside lines `i..j` typically change, where the pictures are: a
+    // textured picture's lines are each lighter than the one before half the time.
+    let typical_beside = |i: usize, j: usize| {
+        let reach = MIN_SEAM_PIECE_PX as usize;
+        let mut beside: Vec<u64> = (i.saturating_sub(reach)..i)
+            .chain(j + 1..(j + 1 + reach).min(len))
+            .map(|k| strengths[k][1])
+            .collect();
+        beside.sort_unstable();
+        beside.get(beside.len() / 2).copied().unwrap_or(0)
+    };
+    // Where a hairline opened by edge `i` closes, with either of its edges partly hidden.
+    let hairline_from = |i: usize| {
+        if !partly_hidden_edge(i) {
+            return None;
+        }
+        (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len))
+            .find(|&j| partly_hidden_edge(j))
+            .filter(|&j| {
+                let mean = mean_between(i, j);
+                let sharpest = strengths[i][1].max(strengths[j][1]);
+                (edge_within(i) || edge_within(j))
+                    && sharpest >= SEAM_CONTRAST * typical_beside(i, j)
+                    && mean > look(i - 1).mean
+                    && mean > look(j).mean
+            })
+    };
     let mut boundaries = Vec::new();
     let mut hairlines = Vec::new();
     let mut i = 1;
     while i < len {
+        if let Some(j) = hairline_from(i) {
+            boundaries.extend([i, j]);
+            hairlines.push((i, j));
+            i = j + 1;
+            continue;
+        }
         if !edge(i) {
-            i += 1;
+            // A picture's frame, a thin line darker than both sides, and a hairline after it.
+            let framed_hairline = edge_within(i)
+                .then(|| {
+                    (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len)).find(|&j| edge_within(j))
+                })
+                .flatten()
+                .filter(|&j| {
+                    let mean = mean_between(i, j);
+                    mean < look(i - 1).mean && mean < look(j).mean
+                })
+                .and_then(|j| hairline_from(j).map(|k| (j, k)));
+            if let Some((j, k)) = framed_hairline {
+                boundaries.extend([j, k]);
+                hairlines.push((j, k));
+                i = k + 1;
+            } else {
+                i += 1;
+            }
             continue;
         }
         let closing = (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len)).find(|&j| edge(j));
@@ -1883,6 +2061,13 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
                 .find(|&k| look(k).paper)
             {
                 boundaries.push(k + 1);
+            } else if let Some(k) = hairline_from(j) {
+                // A drawn line with no paper beside it (a picture's frame), and a hairline
+                // between it and the next picture.
+                boundaries.extend([j, k]);
+                hairlines.push((j, k));
+                i = k + 1;
+                continue;
             }
             i = j + 1;
             continue;
@@ -4973,6 +5158,83 @@ mod tests {
                 PixelBox::new(0, 160, 320, 250),
             ]
         );
+    }
+
+    #[test]
+    fn a_line_is_measured_between_its_paper_ends_whatever_specks_they_hold() {
+        // 10 pixels of paper with a speck, 20 of picture, 12 of paper with one speck.
+        let mut picture = vec![false; 42];
+        picture[4] = true;
+        picture[10..30].iter_mut().for_each(|p| *p = true);
+        picture[36] = true;
+        let within = within_paper_ends(&picture);
+        // A speck in eight may lie in a paper end, and so may the picture's first pixel or two.
+        assert!(within.start >= 9 && within.start <= 11, "{within:?}");
+        assert!(within.end >= 28 && within.end <= 30, "{within:?}");
+        // All picture, or all paper: nothing to leave out, or nothing left.
+        assert_eq!(within_paper_ends(&[true; 16]), 0..16);
+        assert!(within_paper_ends(&[false; 16]).is_empty());
+    }
+
+    #[test]
+    fn pictures_of_unequal_heights_parted_by_hairlines_are_parted_whatever_their_letters() {
+        // On a page, four pictures side by side with a light hairline between each two, their
+        // tops aligned and their bottoms not: the hairlines between the shorter ones run on as
+        // page white. The first and third are framed in black, so that a frame borders the
+        // hairline after them; the second is dark, with its panel letter in white against the
+        // hairline before it.
+        let mut rng = Rng(43);
+        let mut image = RgbImage::from_pixel(660, 200, Rgb([255, 255, 255]));
+        let pictures = [
+            PixelBox::new(20, 20, 170, 140),
+            PixelBox::new(171, 20, 321, 110),
+            PixelBox::new(322, 20, 472, 120),
+            PixelBox::new(473, 20, 623, 170),
+        ];
+        let contents = [
+            Content::Blot,
+            Content::Gradient,
+            Content::Blot,
+            Content::Gradient,
+        ];
+        for (picture, content) in pictures.into_iter().zip(contents) {
+            paint(&mut image, picture, content, &mut rng);
+        }
+        // Each hairline page white, as long as the longer picture beside it, with the specks of
+        // a JPEG's ringing: not one flat colour.
+        for pair in pictures.windows(2) {
+            for y in 20..pair[0].y1.max(pair[1].y1) {
+                let level = if y % 10 == 0 { 236 } else { 250 };
+                fill(
+                    &mut image,
+                    PixelBox::new(pair[0].x1, y, pair[1].x0, y + 1),
+                    [level; 3],
+                );
+            }
+        }
+        let dark = [30, 30, 30];
+        for framed in [pictures[0], pictures[2]] {
+            let PixelBox { x0, y0, x1, y1 } = framed;
+            fill(&mut image, PixelBox::new(x0, y0, x1, y0 + 2), dark);
+            fill(&mut image, PixelBox::new(x0, y1 - 2, x1, y1), dark);
+            fill(&mut image, PixelBox::new(x0, y0, x0 + 2, y1), dark);
+            fill(&mut image, PixelBox::new(x1 - 2, y0, x1, y1), dark);
+        }
+        // A white "E", a sixth of the picture tall, from its left edge.
+        let white = [255, 255, 255];
+        fill(&mut image, PixelBox::new(171, 24, 175, 40), white);
+        for y in [24, 30, 36] {
+            fill(&mut image, PixelBox::new(171, y, 185, y + 4), white);
+        }
+        let row = Rect {
+            x0: 20,
+            y0: 20,
+            x1: 623,
+            y1: 170,
+        };
+        let parts = parted_at_seams(&Raster::from_rgb(image), row, Axis::Cols);
+        let columns: Vec<(u32, u32)> = parts.iter().map(|part| (part.x0, part.x1)).collect();
+        assert_eq!(columns, pictures.map(|p| (p.x0, p.x1)).to_vec());
     }
 
     #[test]
