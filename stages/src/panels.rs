@@ -5212,13 +5212,8 @@ mod tests {
                 );
             }
         }
-        let dark = [30, 30, 30];
         for framed in [pictures[0], pictures[2]] {
-            let PixelBox { x0, y0, x1, y1 } = framed;
-            fill(&mut image, PixelBox::new(x0, y0, x1, y0 + 2), dark);
-            fill(&mut image, PixelBox::new(x0, y1 - 2, x1, y1), dark);
-            fill(&mut image, PixelBox::new(x0, y0, x0 + 2, y1), dark);
-            fill(&mut image, PixelBox::new(x1 - 2, y0, x1, y1), dark);
+            frame(&mut image, framed, 2);
         }
         // A white "E", a sixth of the picture tall, from its left edge.
         let white = [255, 255, 255];
