@@ -1958,7 +1958,8 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
         return vec![panel];
     }
     let len = (end - start) as usize;
-    // strength[i]: line start + i against the one before it (0 for the first line).
+    // strengths[i]: line start + i against the one before it (0 for the first line), along all
+    // of it, then where the pictures are, then along a part a letter may leave.
     let strengths = seam_strengths_over(
         raster,
         panel,
@@ -1969,7 +1970,7 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
             (HIDDEN_SEAM_SHARE, SeamSpan::WithinPictures),
         ],
     );
-    let strength: Vec<u64> = strengths.iter().map(|&[whole, _, _]| whole).collect();
+    let strength: Vec<u64> = strengths.iter().map(|&[whole, ..]| whole).collect();
     // Lines are looked at only beside edges and within pieces: most never are.
     let looks: Vec<OnceCell<LineLook>> = (0..len).map(|_| OnceCell::new()).collect();
     let look = |i: usize| looks[i].get_or_init(|| line_look(raster, panel, axis, start + i as u32));
@@ -2025,30 +2026,13 @@ fn parted_at_seams(raster: &Raster, panel: Rect, axis: Axis) -> Vec<Rect> {
             continue;
         }
         if !edge(i) {
-            // A picture's frame, a thin line darker than both sides, and a hairline after it.
-            let framed_hairline = edge_within(i)
-                .then(|| {
-                    (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len)).find(|&j| edge_within(j))
-                })
-                .flatten()
-                .filter(|&j| {
-                    let mean = mean_between(i, j);
-                    mean < look(i - 1).mean && mean < look(j).mean
-                })
-                .and_then(|j| hairline_from(j).map(|k| (j, k)));
-            if let Some((j, k)) = framed_hairline {
-                boundaries.extend([j, k]);
-                hairlines.push((j, k));
-                i = k + 1;
-            } else {
-                i += 1;
-            }
+            i += 1;
             continue;
         }
         let closing = (i + 1..(i + 1 + MAX_FRAME_PX as usize).min(len)).find(|&j| edge(j));
         if let Some(j) = closing {
             // A thin line between two edges: a hairline when lighter than both sides.
-            let mean = (i..j).map(|k| look(k).mean).sum::<f32>() / (j - i) as f32;
+            let mean = mean_between(i, j);
             if mean > look(i - 1).mean && mean > look(j).mean {
                 boundaries.extend([i, j]);
                 hairlines.push((i, j));
@@ -5180,13 +5164,13 @@ mod tests {
     fn pictures_of_unequal_heights_parted_by_hairlines_are_parted_whatever_their_letters() {
         // On a page, four pictures side by side with a light hairline between each two, their
         // tops aligned and their bottoms not: the hairlines between the shorter ones run on as
-        // page white. The first and third are framed in black, so that a frame borders the
-        // hairline after them; the second is dark, with its panel letter in white against the
-        // hairline before it.
+        // page white. The first (the tallest) and the third are framed in black, so that a frame
+        // borders the hairline after them; the second is dark, with its panel letter in white
+        // against the hairline before it.
         let mut rng = Rng(43);
         let mut image = RgbImage::from_pixel(660, 200, Rgb([255, 255, 255]));
         let pictures = [
-            PixelBox::new(20, 20, 170, 140),
+            PixelBox::new(20, 20, 170, 170),
             PixelBox::new(171, 20, 321, 110),
             PixelBox::new(322, 20, 472, 120),
             PixelBox::new(473, 20, 623, 170),
