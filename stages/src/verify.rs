@@ -4480,8 +4480,8 @@ mod tests {
 
     #[test]
     fn only_a_sizeable_part_laid_again_to_its_detail_is_held_to_the_partial_grain_floor() {
-        // Parts of two pictures of one document from the search for shared parts (seeds 11, 13
-        // and 37 of `panelscope synth`): their correlation, detail and the share of each picture.
+        // Parts of two pictures of one document from the search for shared parts (seeds 11, 13,
+        // 37 and 72 of `panelscope synth`): their correlation, detail and share of each picture.
         let part = |correlation: f32, detail_correlation: f32, share: (f32, f32)| {
             let side = |share: f32| [0.0, 0.0, share.sqrt(), share.sqrt()];
             let relation = Relation {
