@@ -151,8 +151,14 @@
 # frame before a hairline came from seed 72's misses (a row of six butted blots and gels; 79 ->
 # 83 of 114, precision 0.964 -> 0.966); seeds 13-46 went 456 -> 457 of 570 (precision 0.958
 # both), seed 11 stayed at 0.798 / 0.968, and the unseen seed 81 went 89 -> 90 of 114
-# (precision 0.937 -> 0.938). No seed below 82 is unseen (59 was never run): pass 82 or more
-# for an honest check. (The
+# (precision 0.937 -> 0.938). On 2026-12-07 (tenth session), a part two pictures share to
+# their detail was held to the partial grain floor (seed 11: 91 -> 93 of 114, seed 37: 90 -> 91)
+# and checked once on the unseen seed 82 (89 of 114, precision 0.937, before and after). On
+# 2026-12-07's eleventh session, two whole panels alike to their detail and coarse detail from
+# 0.985 were let past the rank floor (a pale micrograph's exact copy on seed 72: 83 -> 84 of 114;
+# seed 82: 89 -> 90; seeds 11-46 unchanged) and checked once on the unseen seed 83 (93 of 114,
+# precision 0.913, before and after). No seed below 84 is unseen (59 was never run): pass 84 or
+# more for an honest check. (The
 # learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail
