@@ -3896,31 +3896,29 @@ mod tests {
             verified: false,
         };
         let cfg = VerifyConfig::default();
-        let copy = relation(0.9948, 0.9905, 0.9988, 0.0);
-        assert!(copied_whole_past_ranks(&copy, PlacedBy::Outlines, &cfg));
+        let past_ranks = |r: Relation, placement| copied_whole_past_ranks(&r, placement, &cfg);
+        assert!(past_ranks(
+            relation(0.9948, 0.9905, 0.9988, 0.0),
+            PlacedBy::Outlines
+        ));
         // Placed as a crop, or with a part left out, the ranks are asked again.
-        assert!(!copied_whole_past_ranks(&copy, PlacedBy::Content, &cfg));
-        assert!(!copied_whole_past_ranks(
-            &relation(0.9948, 0.9905, 0.9988, 0.02),
-            PlacedBy::Outlines,
-            &cfg
+        assert!(!past_ranks(
+            relation(0.9948, 0.9905, 0.9988, 0.0),
+            PlacedBy::Content
+        ));
+        assert!(!past_ranks(
+            relation(0.9948, 0.9905, 0.9988, 0.02),
+            PlacedBy::Outlines
         ));
         // Look-alike micrographs and gels of one generator.
-        assert!(!copied_whole_past_ranks(
-            &relation(0.9776, 0.9736, 0.9852, 0.0),
-            PlacedBy::Outlines,
-            &cfg
-        ));
-        assert!(!copied_whole_past_ranks(
-            &relation(0.9790, 0.9638, 0.9875, 0.0),
-            PlacedBy::Outlines,
-            &cfg
-        ));
-        assert!(!copied_whole_past_ranks(
-            &relation(0.9925, 0.9381, 0.9579, 0.0),
-            PlacedBy::Outlines,
-            &cfg
-        ));
+        for (correlation, detail, coarse) in [
+            (0.9776, 0.9736, 0.9852),
+            (0.9790, 0.9638, 0.9875),
+            (0.9925, 0.9381, 0.9579),
+        ] {
+            let look_alike = relation(correlation, detail, coarse, 0.0);
+            assert!(!past_ranks(look_alike, PlacedBy::Outlines));
+        }
     }
 
     /// Dark cells on a flat light background whose faint noise comes from `noise_seed`.
