@@ -3910,7 +3910,7 @@ mod tests {
             relation(0.9948, 0.9905, 0.9988, 0.02),
             PlacedBy::Outlines
         ));
-        // Look-alike micrographs and gels of one generator.
+        // Look-alike micrographs, gels and blots of one generator.
         for (correlation, detail, coarse) in [
             (0.9776, 0.9736, 0.9852),
             (0.9790, 0.9638, 0.9875),
