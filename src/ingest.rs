@@ -14,6 +14,7 @@ use panelscope_stages::assemble::AssembleConfig;
 use panelscope_stages::embed::EmbedStageConfig;
 use panelscope_stages::index::{IndexStageConfig, PanelCache, ShardedIndex};
 use panelscope_stages::paginate::Paginate;
+use panelscope_stages::parts::PartIndex;
 use panelscope_stages::record::{IngestProgress, RecordConfig};
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::scan::{ScanStageConfig, catalog};
@@ -105,6 +106,7 @@ pub struct Back {
     indexed_windows: Vec<[f32; 4]>,
     tilts: Vec<f32>,
     index: ShardedIndex,
+    parts: Option<PartIndex>,
     cache: Arc<PanelCache>,
 }
 
@@ -124,6 +126,19 @@ impl Back {
         if added + removed > 0 {
             tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");
         }
+        // The index of parts is built from the store: it holds what the store does.
+        let parts = if settings.index.search_parts {
+            let parts = PartIndex::open(&store, &settings.index.part_search())
+                .map_err(anyhow::Error::msg)?;
+            tracing::debug!(
+                pictures = parts.pictures(),
+                keys = parts.len(),
+                "Index of parts built from the store."
+            );
+            Some(parts)
+        } else {
+            None
+        };
         Ok(Self {
             store,
             embedder,
@@ -131,6 +146,7 @@ impl Back {
             indexed_windows,
             tilts,
             index,
+            parts,
             cache: Arc::new(PanelCache::new(PANEL_CACHE_BYTES)),
         })
     }
@@ -186,7 +202,11 @@ impl Back {
                     let mut document = document.clone();
                     document.panels.iter_mut().for_each(|p| p.raster = None);
                     let vectors = vec![None; document.panels.len()];
-                    Ok::<_, panelscope_engine::StageError>(DocumentEmbedded { document, vectors })
+                    Ok::<_, panelscope_engine::StageError>(DocumentEmbedded {
+                        document,
+                        vectors,
+                        parts: Vec::new(),
+                    })
                 }),
                 settings.node("verify"),
             );
@@ -225,13 +245,16 @@ impl Back {
         // Classification reads the thumbnails: after embed, documents no longer carry the
         // full-resolution pixels that passing them through one more stage would copy.
         let embedded = classify(graph, embedded);
-        let index = IndexStageConfig::new(
+        let mut index = IndexStageConfig::new(
             settings.index.clone(),
             self.index,
             Arc::clone(&self.cache),
             Arc::clone(&self.store),
             persist,
         );
+        if let Some(parts) = self.parts {
+            index = index.with_parts(parts);
+        }
         let embedded = graph.stage(
             "order_index",
             embedded,

@@ -500,6 +500,7 @@ impl Embed {
                 ..document.clone()
             },
             vectors,
+            parts: Vec::new(),
         })
     }
 }

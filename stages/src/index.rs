@@ -14,10 +14,14 @@ use faiss::index::IndexImpl;
 use faiss::{Idx, Index, MetricType, index_factory, read_index, write_index};
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 use panelscope_models::Dihedral;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::parts::{PartIndex, PartKeys};
 use crate::store::Store;
-use crate::units::{BBox, Candidate, DocumentCandidates, DocumentEmbedded, PanelPlace, Raster};
+use crate::units::{
+    BBox, Candidate, DocumentCandidates, DocumentEmbedded, PanelPlace, PartCandidate, Raster,
+};
 
 /// Settings of the index and its search, read from `[index]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +59,41 @@ pub struct IndexConfig {
     /// How often the index is written to disk during a run.
     #[serde(with = "humantime_serde")]
     pub save_every: Duration,
+    /// Whether blots and gels are keyed in the index of parts ([`crate::parts`]) and each new
+    /// one is searched there for a part of an earlier paper's (a band spliced from another
+    /// paper). The store then also keeps their keys and their pixels in gray, losslessly.
+    pub search_parts: bool,
+    /// FAISS index factory string of the index of parts once it holds `part_train_size` keys
+    /// (it is searched exhaustively before that, and always with `Flat`).
+    pub part_factory: String,
+    /// Keys the index of parts is trained on.
+    pub part_train_size: usize,
+    /// Lists of an IVF index of parts visited per key.
+    pub part_nprobe: usize,
+    /// Nearest part keys fetched per key.
+    pub part_top_k: usize,
+    /// Cosine from which two part keys may be one corner.
+    pub min_part_key_similarity: f32,
+    /// Fewest keys of a picture meeting an earlier picture's at one shift for the pair to be
+    /// searched for shared parts.
+    pub min_part_votes: usize,
+    /// Most earlier pictures searched per picture, those most keys meet first.
+    pub part_proposals: usize,
+}
+
+impl IndexConfig {
+    /// How the index of parts proposes pairs.
+    pub fn part_search(&self) -> crate::parts::PartSearch {
+        crate::parts::PartSearch {
+            factory: self.part_factory.clone(),
+            train_size: self.part_train_size,
+            nprobe: self.part_nprobe,
+            top_k: self.part_top_k,
+            min_similarity: self.min_part_key_similarity,
+            min_votes: self.min_part_votes,
+            most_proposals: self.part_proposals,
+        }
+    }
 }
 
 impl Default for IndexConfig {
@@ -71,6 +110,14 @@ impl Default for IndexConfig {
             boilerplate_similarity: 0.97,
             boilerplate_documents: 3,
             save_every: Duration::from_secs(60),
+            search_parts: true,
+            part_factory: "IVF1024,Flat".to_string(),
+            part_train_size: 40_960,
+            part_nprobe: 4,
+            part_top_k: 4,
+            min_part_key_similarity: 0.95,
+            min_part_votes: 3,
+            part_proposals: 3,
         }
     }
 }
@@ -111,6 +158,19 @@ pub enum IndexError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A picture's keys in the index of parts are damaged.
+    #[error(
+        "{path}: the part keys of panel {panel} are unreadable; delete its row from part_keys (the panel then only loses the search for parts spliced from other papers) or ingest into a fresh --data-dir"
+    )]
+    PartKeys {
+        /// The store file.
+        path: PathBuf,
+        /// The panel.
+        panel: i64,
     },
 }
 
@@ -153,7 +213,7 @@ pub struct ShardedIndex {
 /// FAISS parallelises each search with OpenMP, but the index already searches its shards in
 /// parallel, and starting an OpenMP team per small search cost 25x the search itself (index stage
 /// 5 s → 0.2 s on the bio papers). OpenMP settings are per thread: each search thread calls this.
-fn one_openmp_thread() {
+pub(crate) fn one_openmp_thread() {
     unsafe extern "C" {
         fn omp_set_num_threads(threads: std::os::raw::c_int);
     }
@@ -584,8 +644,30 @@ pub struct PanelCache {
 #[derive(Default)]
 struct CacheEntries {
     panels: HashMap<i64, CachedPanel>,
+    /// Full pixels in gray of keyed pictures (see [`crate::parts`]).
+    grays: HashMap<i64, Arc<image::GrayImage>>,
     order: VecDeque<i64>,
     bytes: usize,
+}
+
+impl CacheEntries {
+    /// Drops a panel's thumbnail and gray pixels; whether it held any.
+    fn remove(&mut self, id: i64) -> bool {
+        let thumb = self.panels.remove(&id);
+        let gray = self.grays.remove(&id);
+        self.bytes -= thumb.as_ref().map_or(0, |(_, t)| t.data.len())
+            + gray.as_ref().map_or(0, |g| g.as_raw().len());
+        thumb.is_some() || gray.is_some()
+    }
+
+    /// Drops the oldest panels while over `max_bytes` (keeping the last).
+    fn shrink_to(&mut self, max_bytes: usize) {
+        while self.bytes > max_bytes && self.order.len() > 1 {
+            if let Some(oldest) = self.order.pop_front() {
+                self.remove(oldest);
+            }
+        }
+    }
 }
 
 impl PanelCache {
@@ -609,15 +691,23 @@ impl PanelCache {
         let id = place.id;
         match entries.panels.insert(id, (place, thumb)) {
             Some((_, old)) => entries.bytes -= old.data.len(),
-            None => entries.order.push_back(id),
+            None if !entries.grays.contains_key(&id) => entries.order.push_back(id),
+            None => {}
         }
-        while entries.bytes > self.max_bytes && entries.order.len() > 1 {
-            if let Some(oldest) = entries.order.pop_front()
-                && let Some((_, thumb)) = entries.panels.remove(&oldest)
-            {
-                entries.bytes -= thumb.data.len();
-            }
+        entries.shrink_to(self.max_bytes);
+    }
+
+    /// Remembers a keyed picture's full pixels in gray.
+    pub fn insert_gray(&self, id: i64, gray: Arc<image::GrayImage>) {
+        let mut entries = self.lock();
+        let entries = &mut *entries;
+        entries.bytes += gray.as_raw().len();
+        match entries.grays.insert(id, gray) {
+            Some(old) => entries.bytes -= old.as_raw().len(),
+            None if !entries.panels.contains_key(&id) => entries.order.push_back(id),
+            None => {}
         }
+        entries.shrink_to(self.max_bytes);
     }
 
     /// Drops panels the store now holds.
@@ -626,15 +716,22 @@ impl PanelCache {
         let entries = &mut *entries;
         let mut forgotten = 0;
         for id in ids {
-            if let Some((_, thumb)) = entries.panels.remove(&id) {
-                entries.bytes -= thumb.data.len();
-                forgotten += 1;
-            }
+            forgotten += usize::from(entries.remove(id));
         }
         if forgotten > 0 {
-            let panels = &entries.panels;
-            entries.order.retain(|id| panels.contains_key(id));
+            let (panels, grays) = (&entries.panels, &entries.grays);
+            entries
+                .order
+                .retain(|id| panels.contains_key(id) || grays.contains_key(id));
         }
+    }
+
+    /// A keyed picture's full pixels in gray, from the cache or the store (lossless in both).
+    pub fn gray(&self, id: i64, store: &Store) -> Option<Arc<image::GrayImage>> {
+        if let Some(gray) = self.lock().grays.get(&id) {
+            return Some(Arc::clone(gray));
+        }
+        store.panel_gray(id).ok()?.map(Arc::new)
     }
 
     /// Panels held, and their thumbnails' bytes.
@@ -680,6 +777,7 @@ pub struct IndexStageConfig {
     cache: Arc<PanelCache>,
     store: Arc<Store>,
     add: bool,
+    parts: Arc<Mutex<Option<PartIndex>>>,
 }
 
 impl IndexStageConfig {
@@ -697,7 +795,15 @@ impl IndexStageConfig {
             cache,
             store,
             add,
+            parts: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Also keys blots and gels in `parts` (the index of parts, [`crate::parts`]) and proposes
+    /// the earlier pictures their keys meet at one shift (with `[index] search_parts`).
+    pub fn with_parts(self, parts: PartIndex) -> Self {
+        *self.parts.lock().unwrap_or_else(|p| p.into_inner()) = Some(parts);
+        self
     }
 }
 
@@ -719,9 +825,11 @@ impl StageConfig for IndexStageConfig {
             .store
             .boilerplate_panels()
             .map_err(|e| StageError::transient(e.to_string()))?;
+        let parts = self.parts.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(IndexStage {
             config: self.config.clone(),
             index,
+            parts: parts.filter(|_| self.config.search_parts),
             boilerplate,
             cache: Arc::clone(&self.cache),
             store: Arc::clone(&self.store),
@@ -735,6 +843,8 @@ impl StageConfig for IndexStageConfig {
 pub struct IndexStage {
     config: IndexConfig,
     index: ShardedIndex,
+    /// The index of parts, when blots and gels are searched for parts of earlier papers'.
+    parts: Option<PartIndex>,
     /// Panels recognised as boilerplate, in earlier documents and runs too.
     boilerplate: HashSet<i64>,
     cache: Arc<PanelCache>,
@@ -742,6 +852,10 @@ pub struct IndexStage {
     add: bool,
     last_save: Instant,
 }
+
+/// A document's part keys (one entry per panel, `None` where none are kept) and the earlier
+/// pictures they propose.
+type KeyedDocument = (Vec<Option<Arc<PartKeys>>>, Vec<PartCandidate>);
 
 /// Whether a panel looks like the kind of image that recurs as boilerplate: small, a banner, or in
 /// the page's top or bottom margin.
@@ -1025,11 +1139,82 @@ impl IndexStage {
                 .map_err(|e| StageError::transient(e.to_string()))?;
             self.last_save = Instant::now();
         }
+        let (parts, part_candidates) = self.search_parts(embedded, &boilerplate)?;
+        let mut embedded = embedded.clone();
+        embedded.parts = parts;
         Ok(DocumentCandidates {
-            embedded: embedded.clone(),
+            embedded,
             candidates,
+            part_candidates,
             boilerplate,
         })
+    }
+
+    /// Keys the document's blots and gels, proposes the earlier pictures each one's keys meet
+    /// at one shift, then (when adding) indexes its keys and holds its pictures' pixels for
+    /// later documents' verification. A document's own pictures are searched for shared parts
+    /// by verification itself.
+    fn search_parts(
+        &mut self,
+        embedded: &DocumentEmbedded,
+        boilerplate: &[bool],
+    ) -> Result<KeyedDocument, StageError> {
+        use crate::units::PanelClass::{Blot, Gel};
+        let document = &embedded.document;
+        let mut keys = vec![None; document.panels.len()];
+        let mut candidates = Vec::new();
+        let Some(parts) = self.parts.as_mut() else {
+            return Ok((keys, candidates));
+        };
+        let keyed: Vec<(usize, &image::GrayImage)> = document
+            .panels
+            .iter()
+            .enumerate()
+            .filter(|(k, panel)| {
+                !panel.uniform && !boilerplate[*k] && matches!(panel.class, Some(Blot | Gel))
+            })
+            .filter_map(|(k, panel)| Some((k, panel.gray.as_ref()?)))
+            .collect();
+        let found: Vec<(usize, PartKeys)> = keyed
+            .par_iter()
+            .map(|&(k, gray)| (k, PartKeys::of(gray)))
+            .collect();
+        let own: HashSet<i64> = document.panels.iter().map(|p| p.id).collect();
+        let started = Instant::now();
+        for (k, picture_keys) in &found {
+            let proposals = parts
+                .propose(picture_keys, |panel| own.contains(&panel))
+                .map_err(|e| StageError::transient(e.to_string()))?;
+            for proposal in proposals {
+                let Some(older) = self.cache.get(proposal.older, &self.store) else {
+                    continue;
+                };
+                candidates.push(PartCandidate {
+                    older: older.place,
+                    newer: document.panels[*k].id,
+                    votes: proposal.votes,
+                    shift: proposal.shift,
+                });
+            }
+        }
+        metrics::histogram!("panelscope_index_part_search_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("panelscope_index_candidates_total", "found_by" => "parts")
+            .increment(candidates.len() as u64);
+        for (k, picture_keys) in found {
+            let panel = &document.panels[k];
+            if self.add {
+                parts
+                    .add(panel.id, &picture_keys)
+                    .map_err(|e| StageError::transient(e.to_string()))?;
+                if let Some(gray) = &panel.gray {
+                    self.cache.insert_gray(panel.id, Arc::new(gray.clone()));
+                }
+            }
+            keys[k] = Some(Arc::new(picture_keys));
+        }
+        metrics::gauge!("panelscope_index_part_keys").set(parts.len() as f64);
+        Ok((keys, candidates))
     }
 }
 

@@ -13,6 +13,7 @@
 //! | [`classify`] | what each panel shows: blot, gel, microscopy or other (a drawn graphic) |
 //! | [`embed`] | panels → vectors (the panel and its eight dihedral views) |
 //! | [`index`] | the sharded FAISS index and the search for candidate pairs |
+//! | [`parts`] | the index of parts: blots' corners, for bands spliced from another paper |
 //! | [`record`] | the sink writing each complete document to the store in one transaction |
 //! | [`store`] | the SQLite provenance store: documents, pages, figures, panels, dead letters |
 //! | [`verify`] | geometric verification of a candidate pair: transform, regions, correlation |
@@ -27,6 +28,7 @@ pub mod figures;
 pub mod index;
 pub mod paginate;
 pub mod panels;
+pub mod parts;
 pub mod phash;
 pub mod record;
 pub mod render;

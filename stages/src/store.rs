@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use image::GrayImage;
 use panelscope_engine::{DeadLetter, DeadLetterSink};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -83,6 +84,14 @@ CREATE TABLE IF NOT EXISTS panel_pixels (
     width   INTEGER NOT NULL,
     height  INTEGER NOT NULL,
     jpeg    BLOB NOT NULL                     -- at most 384 px on the longest side
+);
+-- Blots and gels keyed for the index of parts (stages/src/parts.rs), with their full pixels:
+-- a band spliced from one into a picture of a later paper is laid on them at the scale both
+-- were drawn at.
+CREATE TABLE IF NOT EXISTS part_keys (
+    panel   INTEGER PRIMARY KEY REFERENCES panels(id),
+    keys    BLOB NOT NULL,                    -- per corner: x, y (little-endian f32), 64 descriptor values as i8
+    gray    BLOB NOT NULL                     -- the picture in gray at its own resolution, PNG
 );
 CREATE TABLE IF NOT EXISTS embeddings (
     panel   INTEGER NOT NULL REFERENCES panels(id),
@@ -252,6 +261,13 @@ pub fn as_stored(raster: &Raster) -> Raster {
         .unwrap_or_else(|_| raster.clone())
 }
 
+/// `gray` as PNG; `None` if it cannot be encoded (the picture is then not keyed).
+fn encode_png(gray: &GrayImage) -> Option<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    gray.write_to(&mut out, image::ImageFormat::Png).ok()?;
+    Some(out.into_inner())
+}
+
 /// Little-endian f32 bytes.
 pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -400,6 +416,15 @@ impl Store {
         let pages = &document.embedded.document.pages;
         let items = &document.embedded.document.panels;
         let thumbnails: Vec<Vec<u8>> = items.iter().map(|item| encode_jpeg(&item.thumb)).collect();
+        // Keyed pictures' keys and lossless pixels: their grain is what a splice is told by.
+        let keyed: Vec<(i64, Vec<u8>, Vec<u8>)> = items
+            .iter()
+            .zip(&document.embedded.parts)
+            .filter_map(|(item, keys)| {
+                let (keys, gray) = (keys.as_ref()?, item.gray.as_ref()?);
+                Some((item.id, keys.to_bytes(), encode_png(gray)?))
+            })
+            .collect();
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
         let doc = info.job.id.to_hex();
@@ -508,6 +533,12 @@ impl Store {
                         vector_bytes(&vectors.indexed_concatenated())
                     ])?;
                 }
+            }
+            let mut keys_insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO part_keys (panel, keys, gray) VALUES (?1, ?2, ?3)",
+            )?;
+            for (panel, keys, gray) in &keyed {
+                keys_insert.execute(params![panel, keys, gray])?;
             }
             let mut match_insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO matches (panel_a, panel_b, similarity, verified, kind, correlation, transform, suppressed, model, recorded_at)
@@ -721,6 +752,29 @@ impl Store {
         Ok(jpeg
             .and_then(|bytes| image::load_from_memory(&bytes).ok())
             .map(|image| Raster::from_rgb(image.to_rgb8())))
+    }
+
+    /// Every picture's keys for the index of parts: (panel id, keys as
+    /// [`crate::parts::PartKeys::to_bytes`] wrote them), in id order.
+    pub fn part_keys(&self) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare("SELECT panel, keys FROM part_keys ORDER BY panel")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// A keyed picture's full pixels in gray (see [`Store::part_keys`]).
+    pub fn panel_gray(&self, id: i64) -> Result<Option<GrayImage>, StoreError> {
+        let png: Option<Vec<u8>> = self.read(|conn| {
+            conn.query_row("SELECT gray FROM part_keys WHERE panel = ?1", [id], |row| {
+                row.get(0)
+            })
+            .optional()
+        })?;
+        Ok(png
+            .and_then(|bytes| image::load_from_memory(&bytes).ok())
+            .map(|image| image.to_luma8()))
     }
 
     /// Every recorded vector of `model`: (panel id, vector), in id order.
@@ -945,6 +999,7 @@ mod tests {
                     }],
                 },
                 vectors: vec![None],
+                parts: Vec::new(),
             },
             boilerplate: vec![false],
             matches: Vec::new(),

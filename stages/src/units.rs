@@ -827,6 +827,9 @@ pub struct DocumentEmbedded {
     pub document: DocumentPanels,
     /// One entry per panel, `None` for uniform panels (not indexed).
     pub vectors: Vec<Option<PanelVectors>>,
+    /// The keys of its blots and gels in the index of parts, one entry per panel (`None` for
+    /// the others); empty until the index stage keys them.
+    pub parts: Vec<Option<Arc<crate::parts::PartKeys>>>,
 }
 
 impl DocumentEmbedded {
@@ -888,8 +891,25 @@ pub struct DocumentCandidates {
     pub embedded: DocumentEmbedded,
     /// Pairs to verify.
     pub candidates: Vec<Candidate>,
+    /// Pictures of earlier documents that the index of parts proposes for the search for
+    /// shared parts with one of this document's.
+    pub part_candidates: Vec<PartCandidate>,
     /// Panels of this document recognised as boilerplate (same order as its panels).
     pub boilerplate: Vec<bool>,
+}
+
+/// A picture of an earlier document that a new picture's part keys meet at one shift.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartCandidate {
+    /// The earlier picture.
+    pub older: PanelPlace,
+    /// The new picture's panel id.
+    pub newer: i64,
+    /// Keys of the new picture that met the older one at one shift.
+    pub votes: usize,
+    /// That shift: where the older picture's part lies in the new one, new = older + shift
+    /// (pixels of both).
+    pub shift: [f32; 2],
 }
 
 impl DocumentCandidates {

@@ -1207,6 +1207,15 @@ pub fn verify_shared_parts(
     verify_shared_parts_among(pictures, |_, _| SharedParts::Any, usize::MAX, cfg).found
 }
 
+/// Values of a part key's descriptor (see [`part_keys`]).
+pub const PART_KEY_DIM: usize = overlap::PART_KEY_DIM;
+
+/// The corners of `picture` keyed for the index of parts ([`crate::parts`]), strongest first,
+/// at its own resolution: each one's place (pixels) and its contrast-normalised patch.
+pub fn part_keys(picture: &GrayImage) -> Vec<([f32; 2], [f32; PART_KEY_DIM])> {
+    overlap::part_keys(picture)
+}
+
 /// Which parts shared between two pictures of a document are looked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SharedParts {
@@ -1298,6 +1307,38 @@ pub fn verify_shared_parts_among(
         searched: pairs.len(),
         skipped,
     }
+}
+
+/// How far (pixels) from the shift the index of parts proposes a part is laid: its keys meet
+/// at a shift to the pixel, binned by one.
+const PROPOSED_SHIFT_REACH_PX: i64 = 2;
+
+/// The part of `a` that lies in `b`, moved by about `shift` (pixels, b = a + shift) and not
+/// resized, as the index of parts proposes it ([`crate::parts`]): a part spliced from a picture
+/// of another paper, judged as the search for shared parts judges one; `None` when no part of
+/// either agrees there, or when either picture is not textured all over (a drawing).
+pub fn verify_part_at(
+    a: &GrayImage,
+    b: &GrayImage,
+    shift: [f32; 2],
+    cfg: &VerifyConfig,
+) -> Option<Relation> {
+    if !textured_all_over(&fit(a, cfg.work_side)) || !textured_all_over(&fit(b, cfg.work_side)) {
+        return None;
+    }
+    let (detail_a, detail_b) = (phase::Detail::of(a), phase::Detail::of(b));
+    let proposal = phase::shared_near(
+        &detail_a,
+        &detail_b,
+        (shift[0].round() as i64, shift[1].round() as i64),
+        PROPOSED_SHIFT_REACH_PX,
+    )?;
+    let part = registered_part(a, b, &proposal, SHARED_REGISTER_PX)?;
+    // Grain that agrees no better in register than beside it is a look-alike's.
+    if part.grain_lead() < cfg.min_fine_correlation {
+        return None;
+    }
+    judged_part(a, b, &part, PartOf::TwoPictures(SharedParts::Any), cfg)
 }
 
 /// The phase-correlation proposals of each pair of `pairs` (indices into `pictures`), with
@@ -3302,8 +3343,20 @@ impl Verify {
                     .collect()
             })
         };
+        // Whether two panels' whole-panel match was verified already: a shared part of theirs is
+        // left to that match.
+        let matched = |a: i64, b: i64| {
+            pairs
+                .iter()
+                .zip(&relations)
+                .any(|((candidate, newer), relation)| {
+                    relation.verified
+                        && ((candidate.older.id, newer.id) == (a, b)
+                            || (candidate.older.id, newer.id) == (b, a))
+                })
+        };
         // Parts spliced from one picture into another of the document, at the scale both were
-        // drawn at; a pair whose whole panels were verified already is left to that match.
+        // drawn at.
         let shared = if !self.config.search_shared_parts {
             Vec::new()
         } else {
@@ -3315,16 +3368,6 @@ impl Verify {
                     .filter_map(|panel| panel.gray.as_ref().map(|gray| (panel, gray)))
                     .collect()
             }
-            let matched = |a: i64, b: i64| {
-                pairs
-                    .iter()
-                    .zip(&relations)
-                    .any(|((candidate, newer), relation)| {
-                        relation.verified
-                            && ((candidate.older.id, newer.id) == (a, b)
-                                || (candidate.older.id, newer.id) == (b, a))
-                    })
-            };
             // Blots and gels are searched across the document (a band spliced from another
             // figure's blot); micrographs on their page, beside its blots and gels, for
             // overlapping fields of one specimen shown as different samples: a paper's hundreds
@@ -3394,6 +3437,48 @@ impl Verify {
                 })
                 .collect::<Vec<_>>()
         };
+        // Parts of earlier papers' pictures that the index of parts proposes (a band spliced
+        // from another paper's blot), searched as a document's own pictures are.
+        let proposed: Vec<(
+            &crate::units::PartCandidate,
+            &GrayImage,
+            std::sync::Arc<GrayImage>,
+        )> = document
+            .part_candidates
+            .iter()
+            .filter(|candidate| !matched(candidate.older.id, candidate.newer))
+            .filter_map(|candidate| {
+                let newer = panels.iter().find(|p| p.id == candidate.newer)?;
+                let older = self.cache.gray(candidate.older.id, &self.store)?;
+                Some((candidate, newer.gray.as_ref()?, older))
+            })
+            .collect();
+        let across: Vec<(&crate::units::PartCandidate, Relation)> = self.pool.install(|| {
+            proposed
+                .par_iter()
+                .filter_map(|(candidate, newer, older)| {
+                    let relation = verify_part_at(older, newer, candidate.shift, &self.config)?;
+                    Some((*candidate, relation))
+                })
+                .collect()
+        });
+        for (candidate, relation) in across {
+            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
+                continue;
+            };
+            verified += u64::from(relation.verified);
+            metrics::counter!("panelscope_verify_part_proposals_verified_total")
+                .increment(u64::from(relation.verified));
+            matches.push(MatchRecord {
+                a: candidate.older.clone(),
+                b: place(newer),
+                similarity: relation.correlation,
+                verified: relation.verified,
+                kind: "cross_document".to_string(),
+                transform: relation,
+                suppressed: None,
+            });
+        }
         for (a, b, relation) in shared {
             verified += u64::from(relation.verified);
             matches.push(MatchRecord {
@@ -4829,6 +4914,63 @@ mod tests {
                 "{relation:?} is not the strip at {from:?} pasted at {to:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_strip_of_another_papers_blot_is_proposed_by_the_index_of_parts_and_verified() {
+        use crate::parts::{PartIndex, PartKeys};
+        let Some(blots) = polimi_blots(&DIFFERENT_MEMBRANES) else {
+            return;
+        };
+        // Every blot indexed as an earlier paper's, panel k as id k; as few keys to train on as
+        // the test has, so the approximate index is the one searched.
+        let config = crate::index::IndexConfig {
+            part_factory: "IVF4,Flat".to_string(),
+            part_train_size: 256,
+            ..Default::default()
+        };
+        let mut index = PartIndex::new(&config.part_search()).unwrap();
+        for (k, blot) in blots.iter().enumerate() {
+            index.add(k as i64, &PartKeys::of(blot)).unwrap();
+        }
+        // Only where the strip holds three corners of the donor's strongest: these crops were
+        // cleaned up (some 60 corners in 256 × 256 pixels), and the strips of pairs (2, 3) and
+        // (6, 7) hold fewer, which the index cannot propose.
+        let (donor, recipient) = (0, 1);
+        let (donor_id, donor) = (donor as i64, &blots[donor]);
+        let (recipient_id, recipient) = (recipient as i64, &blots[recipient]);
+        let (w, h) = donor.dimensions();
+        let strip = (w * 3 / 10, h / 8);
+        let from = busiest_window(donor, strip);
+        let (rw, rh) = recipient.dimensions();
+        let to = ((rw - strip.0) / 2, (rh - strip.1) / 3);
+        let mut spliced = recipient.clone();
+        let part = image::imageops::crop_imm(donor, from.0, from.1, strip.0, strip.1);
+        image::imageops::replace(&mut spliced, &*part, i64::from(to.0), i64::from(to.1));
+
+        // The spliced picture is the recipient's own, new: its original is not indexed.
+        let proposals = index
+            .propose(&PartKeys::of(&spliced), |panel| panel == recipient_id)
+            .unwrap();
+        let shift = [to.0 as f32 - from.0 as f32, to.1 as f32 - from.1 as f32];
+        let Some(proposal) = proposals.iter().find(|p| p.older == donor_id) else {
+            panic!("the donor {donor_id} is not proposed: {proposals:?}");
+        };
+        assert!(
+            (proposal.shift[0] - shift[0]).abs() <= 1.0
+                && (proposal.shift[1] - shift[1]).abs() <= 1.0,
+            "{proposal:?} is not the shift {shift:?}"
+        );
+        let relation = verify_part_at(donor, &spliced, proposal.shift, &VerifyConfig::default())
+            .expect("a part where the strip was pasted");
+        assert!(relation.verified && relation.partial, "{relation:?}");
+        // Two different papers' blots laid at that shift share nothing.
+        let other = &blots[(donor_id as usize + 4) % blots.len()];
+        let unrelated = verify_part_at(other, &spliced, proposal.shift, &VerifyConfig::default());
+        assert!(
+            !unrelated.as_ref().is_some_and(|r| r.verified),
+            "{unrelated:?}"
+        );
     }
 
     /// `blots` side by side, as one wide strip scanned at a high resolution.

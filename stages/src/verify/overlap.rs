@@ -156,6 +156,38 @@ pub(super) fn repeat(k: &Keypoints) -> Option<Overlap> {
     (area(proposal.region_a) > 0.0 && area(proposal.region_b) > 0.0).then_some(proposal)
 }
 
+/// Corners of a picture keyed for the index of parts, at its own resolution (a part spliced into
+/// another picture keeps its pixel size), down to weak ones (a band's ends on a smooth membrane).
+const PART_CORNERS: Corners = Corners {
+    most: 0,
+    min_relative_response: 0.00001,
+    min_patch_deviation: 0.5,
+    levels: 1,
+};
+/// Pixels of a picture per corner keyed for the index of parts: a band strip of a few lanes
+/// (some thousands of pixels) then holds several.
+const PART_KEY_AREA_PX: usize = 400;
+/// Fewest and most corners keyed per picture.
+const PART_KEYS: (usize, usize) = (48, 1024);
+
+/// The corners of a picture keyed for the index of parts, strongest first: each one's place
+/// (pixels of the picture) and its contrast-normalised patch (unit length, [`PART_KEY_DIM`]
+/// values).
+pub(super) fn part_keys(image: &GrayImage) -> Vec<([f32; 2], [f32; PART_KEY_DIM])> {
+    let area = image.width() as usize * image.height() as usize;
+    let corners = Corners {
+        most: (area / PART_KEY_AREA_PX).clamp(PART_KEYS.0, PART_KEYS.1),
+        ..PART_CORNERS
+    };
+    keypoints(image, &corners)
+        .into_iter()
+        .map(|k| ([k.x, k.y], k.descriptor))
+        .collect()
+}
+
+/// Values of a part key's descriptor.
+pub(super) const PART_KEY_DIM: usize = DESCRIPTOR_CELLS * DESCRIPTOR_CELLS;
+
 /// Longest side the keypoints of a panel searched for repeats are found at, in pixels.
 const REPEAT_KEYPOINT_SIDE: u32 = 384;
 /// Corners of a panel searched for repeats.

@@ -311,6 +311,17 @@ pub(super) fn refined(a: &Detail, b: &Detail, proposal: &Overlap, reach: i64) ->
         proposal.region_b[1],
         (a.height, b.height),
     );
+    shared_near(a, b, (dx, dy), reach)
+}
+
+/// The largest part of `a` that a shift within `reach` pixels of `(dx, dy)` lays on `b`
+/// (b(x, y) on a(x - dx, y - dy)); `None` when no shift lays one big enough.
+pub(super) fn shared_near(
+    a: &Detail,
+    b: &Detail,
+    (dx, dy): (i64, i64),
+    reach: i64,
+) -> Option<Overlap> {
     (-reach..=reach)
         .flat_map(|x| (-reach..=reach).map(move |y| (dx + x, dy + y)))
         .filter_map(|shift| shared_at(a, b, shift))

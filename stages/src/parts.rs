@@ -1,0 +1,414 @@
+//! parts: the index of parts, where a band spliced from a blot of one paper into a blot of
+//! another is found. Whole-panel vectors cannot propose such a pair (the band is a sliver of
+//! either picture), and laying every two pictures of a catalog on each other is quadratic. So
+//! every blot and gel is keyed by its corners' patches at its own resolution (a spliced part
+//! keeps its pixel size), each new picture's keys look up the keys of the pictures indexed before
+//! it, and a picture whose keys meet another's at one shift (a part of one lying, unresized, in
+//! the other) is proposed for the search for shared parts, which decides. The store keeps every
+//! picture's keys beside its panel, in the document's own transaction; the index is built from
+//! the store when a run opens it, so it holds exactly what the store does, after a crash too.
+
+use std::collections::HashMap;
+
+use faiss::index::IndexImpl;
+use faiss::index::autotune::ParameterSpace;
+use faiss::{Index, MetricType, index_factory};
+use image::GrayImage;
+
+use crate::index::IndexError;
+use crate::store::Store;
+
+/// Values of a part key's descriptor.
+pub const PART_KEY_DIM: usize = crate::verify::PART_KEY_DIM;
+
+/// Bytes of one key as the store keeps it: its place (two little-endian f32) and its
+/// descriptor quantised to one signed byte a value (a unit vector's values lie in −1–1).
+const KEY_BYTES: usize = 8 + PART_KEY_DIM;
+
+/// A picture's part keys: the places of its corners (pixels of the picture) and their
+/// descriptors (unit vectors of [`PART_KEY_DIM`] values, end to end).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartKeys {
+    /// Each key's place, `[x, y]` in pixels of the picture.
+    pub points: Vec<[f32; 2]>,
+    /// Each key's descriptor, end to end.
+    pub descriptors: Vec<f32>,
+}
+
+impl PartKeys {
+    /// The keys of `picture`, at its own resolution.
+    pub fn of(picture: &GrayImage) -> Self {
+        let keys = crate::verify::part_keys(picture);
+        Self {
+            points: keys.iter().map(|(point, _)| *point).collect(),
+            descriptors: keys.iter().flat_map(|(_, d)| d.iter().copied()).collect(),
+        }
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The bytes the store keeps (see [`KEY_BYTES`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len() * KEY_BYTES);
+        for (point, descriptor) in self
+            .points
+            .iter()
+            .zip(self.descriptors.chunks_exact(PART_KEY_DIM))
+        {
+            bytes.extend(point[0].to_le_bytes());
+            bytes.extend(point[1].to_le_bytes());
+            bytes.extend(
+                descriptor
+                    .iter()
+                    .map(|v| (v * 127.0).round().clamp(-127.0, 127.0) as i8 as u8),
+            );
+        }
+        bytes
+    }
+
+    /// Keys read back from [`PartKeys::to_bytes`]; `None` for bytes of another length. Each
+    /// descriptor is made a unit vector again.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() % KEY_BYTES != 0 {
+            return None;
+        }
+        let mut keys = Self::default();
+        for key in bytes.chunks_exact(KEY_BYTES) {
+            let float =
+                |at: usize| f32::from_le_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
+            keys.points.push([float(0), float(4)]);
+            let descriptor: Vec<f32> = key[8..].iter().map(|&b| f32::from(b as i8)).collect();
+            let norm = descriptor
+                .iter()
+                .map(|v| v * v)
+                .sum::<f32>()
+                .sqrt()
+                .max(1e-6);
+            keys.descriptors.extend(descriptor.iter().map(|v| v / norm));
+        }
+        Some(keys)
+    }
+}
+
+/// How the index of parts is built and proposes pairs, read from `[index]` (see
+/// [`crate::index::IndexConfig`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartSearch {
+    /// FAISS index factory string once `train_size` keys are held (an exhaustive `Flat` index
+    /// holds them before that, and always when the string needs no training).
+    pub factory: String,
+    /// Keys the index is trained on.
+    pub train_size: usize,
+    /// Lists an IVF index visits per key.
+    pub nprobe: usize,
+    /// Nearest keys fetched per key.
+    pub top_k: usize,
+    /// Descriptor similarity (cosine) from which two keys may be one corner.
+    pub min_similarity: f32,
+    /// Fewest keys of a picture that must meet another picture's at one shift.
+    pub min_votes: usize,
+    /// Most pictures proposed per picture, those met by the most alike keys first.
+    pub most_proposals: usize,
+}
+
+/// Keys that meet within this many pixels of one shift vote for it together: a corner found
+/// again in a copy lies where it lay, to the pixel.
+const SHIFT_BIN_PX: f32 = 1.0;
+
+/// A picture indexed before that a new picture's keys meet at one shift.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartProposal {
+    /// The older picture's panel.
+    pub older: i64,
+    /// Keys of the new picture that met it there.
+    pub votes: usize,
+    /// Their weight: each one's, from its similarity, 0 at `min_similarity` to 1 at 1.
+    pub score: f32,
+    /// Where the older picture's part lies in the new one: new = older + shift (pixels).
+    pub shift: [f32; 2],
+}
+
+/// The index of parts: every key of the pictures indexed so far, searched by inner product,
+/// and which picture each key belongs to and where. It is searched exhaustively until it holds
+/// `train_size` keys; then, with a factory string that needs training (IVF), it is trained on
+/// them and searched approximately: a key's copy in another picture is nearly the key itself,
+/// so it falls in the key's own list.
+pub struct PartIndex {
+    search: PartSearch,
+    index: IndexImpl,
+    /// Descriptors held while the index is exhaustive, to train the approximate one on.
+    untrained: Option<Vec<f32>>,
+    /// The panel and the place of each key, by its position in the index.
+    owners: Vec<(i64, [f32; 2])>,
+    pictures: usize,
+}
+
+fn faiss_error(error: impl std::fmt::Display) -> IndexError {
+    IndexError::Faiss {
+        path: "index of parts".into(),
+        reason: error.to_string(),
+    }
+}
+
+impl PartIndex {
+    /// An empty index.
+    pub fn new(search: &PartSearch) -> Result<Self, IndexError> {
+        let index = index_factory(PART_KEY_DIM as u32, "Flat", MetricType::InnerProduct)
+            .map_err(faiss_error)?;
+        // A factory string is checked now, not when the index first grows large enough.
+        let approximate = index_factory(
+            PART_KEY_DIM as u32,
+            &search.factory,
+            MetricType::InnerProduct,
+        )
+        .map_err(faiss_error)?;
+        Ok(Self {
+            search: search.clone(),
+            index,
+            untrained: (!approximate.is_trained()).then(Vec::new),
+            owners: Vec::new(),
+            pictures: 0,
+        })
+    }
+
+    /// The index of every picture's keys the store holds, in the order they were recorded.
+    pub fn open(store: &Store, search: &PartSearch) -> Result<Self, IndexError> {
+        let mut index = Self::new(search)?;
+        for (panel, bytes) in store.part_keys()? {
+            let keys = PartKeys::from_bytes(&bytes).ok_or_else(|| IndexError::PartKeys {
+                path: store.path().to_path_buf(),
+                panel,
+            })?;
+            index.add(panel, &keys)?;
+        }
+        Ok(index)
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// Whether it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    /// Pictures held.
+    pub fn pictures(&self) -> usize {
+        self.pictures
+    }
+
+    /// Adds the keys of the picture of `panel`.
+    pub fn add(&mut self, panel: i64, keys: &PartKeys) -> Result<(), IndexError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.index.add(&keys.descriptors).map_err(faiss_error)?;
+        self.owners
+            .extend(keys.points.iter().map(|&point| (panel, point)));
+        self.pictures += 1;
+        if let Some(untrained) = &mut self.untrained {
+            untrained.extend_from_slice(&keys.descriptors);
+            if self.owners.len() >= self.search.train_size {
+                self.train()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the exhaustive index by the approximate one, trained on the keys held.
+    fn train(&mut self) -> Result<(), IndexError> {
+        let Some(descriptors) = self.untrained.take() else {
+            return Ok(());
+        };
+        let mut index = index_factory(
+            PART_KEY_DIM as u32,
+            &self.search.factory,
+            MetricType::InnerProduct,
+        )
+        .map_err(faiss_error)?;
+        index.train(&descriptors).map_err(faiss_error)?;
+        index.add(&descriptors).map_err(faiss_error)?;
+        // Only IVF indexes have lists to probe.
+        if self.search.factory.contains("IVF") {
+            ParameterSpace::new()
+                .and_then(|space| {
+                    space.set_index_parameter(&index, "nprobe", self.search.nprobe as f64)
+                })
+                .map_err(faiss_error)?;
+        }
+        self.index = index;
+        Ok(())
+    }
+
+    /// The pictures indexed before that `keys` meet at one shift, by the index's rules, the
+    /// most alike first; pictures `skip` says are left out (the new picture's own document).
+    pub fn propose(
+        &mut self,
+        keys: &PartKeys,
+        skip: impl Fn(i64) -> bool,
+    ) -> Result<Vec<PartProposal>, IndexError> {
+        let search = &self.search;
+        if keys.is_empty() || self.owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let k = search.top_k.min(self.owners.len()).max(1);
+        crate::index::one_openmp_thread();
+        let found = self
+            .index
+            .search(&keys.descriptors, k)
+            .map_err(faiss_error)?;
+        // Each key votes once per picture and shift bin, however many of its corners it meets
+        // there, with the weight of its best meeting there: a corner found again in a copy is
+        // nearly itself, while smooth patches (a band's edge) resemble many of each other less
+        // closely.
+        let weight = |similarity: f32| {
+            let above = (similarity - search.min_similarity) / (1.0 - search.min_similarity);
+            above.clamp(0.0, 1.0).powi(2)
+        };
+        let mut votes: HashMap<(i64, i32, i32), HashMap<usize, f32>> = HashMap::new();
+        for (q, point) in keys.points.iter().enumerate() {
+            for j in 0..k {
+                let (Some(label), similarity) =
+                    (found.labels[q * k + j].get(), found.distances[q * k + j])
+                else {
+                    continue;
+                };
+                if similarity < search.min_similarity {
+                    continue;
+                }
+                let (panel, older) = self.owners[label as usize];
+                if skip(panel) {
+                    continue;
+                }
+                let bin = (panel, bin_of([point[0] - older[0], point[1] - older[1]]));
+                let voter = votes
+                    .entry((panel, bin.1.0, bin.1.1))
+                    .or_default()
+                    .entry(q)
+                    .or_default();
+                *voter = voter.max(weight(similarity));
+            }
+        }
+        // A shift between two bins splits its votes: each bin counts its neighbours' voters too.
+        let mut best: HashMap<i64, PartProposal> = HashMap::new();
+        for &(panel, bx, by) in votes.keys() {
+            let mut voters: HashMap<usize, f32> = HashMap::new();
+            for (dx, dy) in (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (dx, dy))) {
+                for (&q, &w) in votes.get(&(panel, bx + dx, by + dy)).into_iter().flatten() {
+                    let voter = voters.entry(q).or_default();
+                    *voter = voter.max(w);
+                }
+            }
+            let proposal = PartProposal {
+                older: panel,
+                votes: voters.len(),
+                score: voters.values().sum(),
+                shift: [bx as f32 * SHIFT_BIN_PX, by as f32 * SHIFT_BIN_PX],
+            };
+            let entry = best.entry(panel).or_insert(proposal);
+            if (proposal.score, std::cmp::Reverse((bx, by)))
+                > (entry.score, std::cmp::Reverse(bin_of(entry.shift)))
+            {
+                *entry = proposal;
+            }
+        }
+        let mut proposals: Vec<PartProposal> = best
+            .into_values()
+            .filter(|p| p.votes >= search.min_votes)
+            .collect();
+        proposals.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.older.cmp(&b.older)));
+        proposals.truncate(search.most_proposals);
+        Ok(proposals)
+    }
+}
+
+/// The shift bin of a proposal's shift.
+fn bin_of(shift: [f32; 2]) -> (i32, i32) {
+    (
+        (shift[0] / SHIFT_BIN_PX).round() as i32,
+        (shift[1] / SHIFT_BIN_PX).round() as i32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A picture of noise smoothed a little, so that corners are where its blobs meet.
+    fn mottled(seed: u32, width: u32, height: u32) -> GrayImage {
+        let noise = |x: u32, y: u32| {
+            let mut v = x.wrapping_mul(374_761_393) ^ y.wrapping_mul(668_265_263) ^ seed;
+            v = (v ^ (v >> 13)).wrapping_mul(1_274_126_177);
+            (v >> 24) as f32
+        };
+        GrayImage::from_fn(width, height, |x, y| {
+            let mut sum = 0.0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    sum += noise(x / 3 + dx, y / 3 + dy);
+                }
+            }
+            image::Luma([(sum / 9.0) as u8])
+        })
+    }
+
+    #[test]
+    fn keys_read_back_from_their_bytes_are_the_keys() {
+        let keys = PartKeys::of(&mottled(1, 120, 90));
+        assert!(keys.len() >= 20, "{} keys", keys.len());
+        let back = PartKeys::from_bytes(&keys.to_bytes()).expect("bytes of whole keys");
+        assert_eq!(back.points, keys.points);
+        for (a, b) in back.descriptors.iter().zip(&keys.descriptors) {
+            assert!((a - b).abs() < 0.02, "{a} against {b}");
+        }
+        assert!(PartKeys::from_bytes(&keys.to_bytes()[1..]).is_none());
+    }
+
+    #[test]
+    fn a_part_of_an_earlier_picture_is_proposed_at_its_shift_before_and_after_training() {
+        let earlier: Vec<GrayImage> = (0..6).map(|k| mottled(10 + k, 160, 120)).collect();
+        let mut later = mottled(99, 160, 120);
+        let part = image::imageops::crop_imm(&earlier[3], 20, 30, 70, 40);
+        image::imageops::replace(&mut later, &*part, 75, 60);
+        for (factory, train_size) in [("Flat", 1), ("IVF4,Flat", 64)] {
+            let search = crate::index::IndexConfig {
+                part_factory: factory.to_string(),
+                part_train_size: train_size,
+                ..Default::default()
+            }
+            .part_search();
+            let mut index = PartIndex::new(&search).unwrap();
+            for (k, picture) in earlier.iter().enumerate() {
+                index.add(k as i64, &PartKeys::of(picture)).unwrap();
+            }
+            let proposals = index.propose(&PartKeys::of(&later), |_| false).unwrap();
+            assert_eq!(
+                proposals.first().map(|p| (p.older, p.shift)),
+                Some((3, [55.0, 30.0])),
+                "{factory}: {proposals:?}"
+            );
+            // Its own document's pictures are left out.
+            let skipped = index
+                .propose(&PartKeys::of(&later), |panel| panel == 3)
+                .unwrap();
+            assert!(skipped.iter().all(|p| p.older != 3), "{skipped:?}");
+        }
+        assert!(matches!(
+            PartIndex::new(&PartSearch {
+                factory: "Nonsense9".to_string(),
+                ..crate::index::IndexConfig::default().part_search()
+            }),
+            Err(IndexError::Faiss { .. })
+        ));
+    }
+}
