@@ -397,11 +397,12 @@ fn crops_are_found_from_the_panel_they_were_cut_from() {
     // `crops_indexed_after_their_panel_are_found_by_its_indexed_windows_or_nearest_neighbours`),
     // nor by the search
     // of one document's pictures for parts they share, which finds the crop drawn at its pixels'
-    // scale beside its panel whatever the candidates.
+    // scale beside its panel whatever the candidates, nor by the index of parts, which finds it
+    // in the other document the same way.
     let no_windows = dir.join("no-windows.toml");
     std::fs::write(
         &no_windows,
-        "[embed]\nwindow_sizes = []\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\n[verify]\nsearch_shared_parts = false\n",
+        "[embed]\nwindow_sizes = []\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\nsearch_parts = false\n[verify]\nsearch_shared_parts = false\n",
     )
     .unwrap();
     for (config, found) in [(None, true), (Some(&no_windows), false)] {
@@ -488,7 +489,8 @@ fn a_crop_of_a_real_stained_section_shown_larger_is_found_where_it_was_cut() {
 /// cut from (a later document) is reached by none of that panel's window queries, which ran before
 /// it was indexed: it reaches a window the index holds of that panel, and it is also among the
 /// crop's nearest neighbours, which verification then
-/// relates to it. Either finds it; without both it is not found.
+/// relates to it. Either finds it, and so does the index of parts (the crop is drawn at its
+/// pixels' scale, a part of the panel laid again); without all three it is not found.
 #[test]
 fn crops_indexed_after_their_panel_are_found_by_its_indexed_windows_or_nearest_neighbours() {
     use panelscope_stages::units::BBox;
@@ -511,16 +513,23 @@ nearest_candidates = 0
 ",
     )
     .unwrap();
+    let parts_only = dir.join("parts-only.toml");
+    std::fs::write(
+        &parts_only,
+        "[embed]\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\n",
+    )
+    .unwrap();
     let neither = dir.join("neither.toml");
     std::fs::write(
         &neither,
-        "[embed]\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\n",
+        "[embed]\nindexed_window_sizes = []\n[index]\nnearest_candidates = 0\nsearch_parts = false\n",
     )
     .unwrap();
     let pair = ("crop.pdf#1".to_string(), "whole.pdf#1".to_string());
     for (name, config, found) in [
         ("data", None, true),
         ("data-no-nearest", Some(&no_nearest), true),
+        ("data-parts-only", Some(&parts_only), true),
         ("data-neither", Some(&neither), false),
     ] {
         let data = dir.join(name);

@@ -1054,4 +1054,37 @@ mod tests {
         assert_eq!(pair, (1, 2));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_keyed_pictures_keys_and_pixels_come_back_from_the_store_as_they_went_in() {
+        let dir = std::env::temp_dir().join(format!("panelscope-parts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        // Grain of every level, so that a lossy encoding would show.
+        let gray = GrayImage::from_fn(90, 60, |x, y| {
+            image::Luma([((x * 7919 + y * 104_729) % 251) as u8])
+        });
+        let keys = crate::parts::PartKeys::of(&gray);
+        assert!(!keys.is_empty());
+        let mut keyed = document("keyed.pdf", 7, None);
+        keyed.embedded.document.panels[0].gray = Some(gray.clone());
+        keyed.embedded.parts = vec![Some(Arc::new(keys.clone()))];
+        store.record_document(&keyed, "m").unwrap();
+        store
+            .record_document(&document("plain.pdf", 8, None), "m")
+            .unwrap();
+
+        assert_eq!(store.panel_gray(7).unwrap(), Some(gray));
+        assert_eq!(store.panel_gray(8).unwrap(), None);
+        let stored = store.part_keys().unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].0, 7);
+        let back = crate::parts::PartKeys::from_bytes(&stored[0].1).unwrap();
+        assert_eq!(back.points, keys.points);
+        // The index of parts is the store's: reopened, it holds the keyed picture's keys.
+        let search = crate::index::IndexConfig::default().part_search();
+        let index = crate::parts::PartIndex::open(&store, &search).unwrap();
+        assert_eq!((index.pictures(), index.len()), (1, keys.len()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
