@@ -1338,7 +1338,57 @@ pub fn verify_part_at(
     if part.grain_lead() < cfg.min_fine_correlation {
         return None;
     }
-    judged_part(a, b, &part, PartOf::TwoPictures(SharedParts::Any), cfg)
+    let found = judged_part(a, b, &part, PartOf::TwoPictures(SharedParts::Any), cfg)?;
+    // Where the cells that agree are only part of what the two pictures lay on each other at
+    // that shift (a crop whose flat membrane says nothing either way), the whole of it is the
+    // part when it verifies as one (judged without its edges, as every part is, and reported
+    // with them).
+    let whole = found
+        .verified
+        .then(|| overlap_at(a, b, &part))
+        .flatten()
+        .filter(|whole| {
+            overlap::area(whole.region_a) > overlap::area(part.region_a) * WHOLE_OVERLAP_GAIN
+        })
+        .and_then(|whole| {
+            let registered = registered_part(a, b, &whole, SHARED_REGISTER_PX)
+                .filter(|r| r.grain_lead() >= cfg.min_fine_correlation)?;
+            let mut relation = judged_part(
+                a,
+                b,
+                &registered,
+                PartOf::TwoPictures(SharedParts::Any),
+                cfg,
+            )
+            .filter(|r| r.verified)?;
+            (relation.region_a, relation.region_b) = (whole.region_a, whole.region_b);
+            Some(relation)
+        });
+    Some(whole.unwrap_or(found))
+}
+
+/// How much larger than the agreeing cells the whole overlap of two pictures must be for it to
+/// be judged as the part instead.
+const WHOLE_OVERLAP_GAIN: f32 = 1.1;
+
+/// Everything of `a` and `b` that the shift of `part` lays on each other.
+fn overlap_at(a: &GrayImage, b: &GrayImage, part: &RegisteredPart) -> Option<overlap::Overlap> {
+    let (wa, ha) = (a.width() as f32, a.height() as f32);
+    let (wb, hb) = (b.width() as f32, b.height() as f32);
+    // b(x, y) lies on a(x - dx, y - dy).
+    let dx = part.region_b[0] * wb - part.region_a[0] * wa;
+    let dy = part.region_b[1] * hb - part.region_a[1] * ha;
+    let (x0, y0) = ((-dx).max(0.0), (-dy).max(0.0));
+    let (x1, y1) = (wa.min(wb - dx), ha.min(hb - dy));
+    (x1 > x0 && y1 > y0).then(|| overlap::Overlap {
+        region_a: [x0 / wa, y0 / ha, x1 / wa, y1 / ha],
+        region_b: [
+            (x0 + dx) / wb,
+            (y0 + dy) / hb,
+            (x1 + dx) / wb,
+            (y1 + dy) / hb,
+        ],
+    })
 }
 
 /// The phase-correlation proposals of each pair of `pairs` (indices into `pictures`), with
@@ -4971,6 +5021,15 @@ mod tests {
             !unrelated.as_ref().is_some_and(|r| r.verified),
             "{unrelated:?}"
         );
+        // A crop of the donor drawn at its scale shares all of itself, membrane too: the part
+        // reported is the whole crop, not only the cells whose detail said so.
+        let (x0, y0) = (w / 5, h / 5);
+        let crop = image::imageops::crop_imm(donor, x0, y0, w * 3 / 5, h * 3 / 5).to_image();
+        let shift = [-(x0 as f32), -(y0 as f32)];
+        let relation = verify_part_at(donor, &crop, shift, &VerifyConfig::default())
+            .expect("the crop where it was cut");
+        assert!(relation.verified, "{relation:?}");
+        assert!(overlap::area(relation.region_b) >= 0.99, "{relation:?}");
     }
 
     /// `blots` side by side, as one wide strip scanned at a high resolution.
