@@ -157,8 +157,11 @@
 # 2026-12-07's eleventh session, two whole panels alike to their detail and coarse detail from
 # 0.985 were let past the rank floor (a pale micrograph's exact copy on seed 72: 83 -> 84 of 114;
 # seed 82: 89 -> 90; seeds 11-46 unchanged) and checked once on the unseen seed 83 (93 of 114,
-# precision 0.913, before and after). No seed below 84 is unseen (59 was never run): pass 84 or
-# more for an honest check. (The
+# precision 0.913, before and after). The index of parts of 2026-12-07's twelfth session (blots'
+# corners at their own resolution, proposing earlier papers' pictures met at one shift) was
+# built from seed 11's cross-document splices, checked on seeds 13, 17, 37, 41, 46 and 72 and on
+# the real PDFs, and once on the unseen seed 84 (92 of 114, precision 0.958, with and without
+# it). No seed below 85 is unseen (59 was never run): pass 85 or more for an honest check. (The
 # learned embedder's training holds out the real images of seeds 7 and 11 only, so
 # its row is fair on those two seeds alone.)
 set -euo pipefail

@@ -4910,6 +4910,24 @@ mod tests {
             .unwrap()
     }
 
+    /// `recipient` with a band-sized strip of `donor` (30% of its width, an eighth of its height,
+    /// its most varied window) pasted a third of the way down, centred: the spliced picture, the
+    /// strip's corner in the donor and in the recipient, and its size.
+    fn spliced_strip(
+        donor: &GrayImage,
+        recipient: &GrayImage,
+    ) -> (GrayImage, (u32, u32), (u32, u32), (u32, u32)) {
+        let (w, h) = donor.dimensions();
+        let strip = (w * 3 / 10, h / 8);
+        let from = busiest_window(donor, strip);
+        let (rw, rh) = recipient.dimensions();
+        let to = ((rw - strip.0) / 2, (rh - strip.1) / 3);
+        let mut spliced = recipient.clone();
+        let part = image::imageops::crop_imm(donor, from.0, from.1, strip.0, strip.1);
+        image::imageops::replace(&mut spliced, &*part, i64::from(to.0), i64::from(to.1));
+        (spliced, from, to, strip)
+    }
+
     /// Membranes of different blots (one crop per original image).
     const DIFFERENT_MEMBRANES: [&str; 12] = [
         "polimi_cleanup__google_000004_patch_006_clipdrop-cleanup.png",
@@ -4933,15 +4951,9 @@ mod tests {
         };
         for (donor, recipient) in [(0, 1), (2, 3), (6, 7)] {
             let (donor, recipient) = (&blots[donor], &blots[recipient]);
-            // A band-sized strip: 30% of the donor's width, an eighth of its height.
+            let (spliced, from, to, strip) = spliced_strip(donor, recipient);
             let (w, h) = donor.dimensions();
-            let strip = (w * 3 / 10, h / 8);
-            let from = busiest_window(donor, strip);
             let (rw, rh) = recipient.dimensions();
-            let to = ((rw - strip.0) / 2, (rh - strip.1) / 3);
-            let mut spliced = recipient.clone();
-            let part = image::imageops::crop_imm(donor, from.0, from.1, strip.0, strip.1);
-            image::imageops::replace(&mut spliced, &*part, i64::from(to.0), i64::from(to.1));
 
             let found = verify_shared_parts(&[donor, &spliced], &VerifyConfig::default());
             let [(0, 1, relation)] = found.as_slice() else {
@@ -4990,13 +5002,7 @@ mod tests {
         let (donor_id, donor) = (donor as i64, &blots[donor]);
         let (recipient_id, recipient) = (recipient as i64, &blots[recipient]);
         let (w, h) = donor.dimensions();
-        let strip = (w * 3 / 10, h / 8);
-        let from = busiest_window(donor, strip);
-        let (rw, rh) = recipient.dimensions();
-        let to = ((rw - strip.0) / 2, (rh - strip.1) / 3);
-        let mut spliced = recipient.clone();
-        let part = image::imageops::crop_imm(donor, from.0, from.1, strip.0, strip.1);
-        image::imageops::replace(&mut spliced, &*part, i64::from(to.0), i64::from(to.1));
+        let (spliced, from, to, _) = spliced_strip(donor, recipient);
 
         // The spliced picture is the recipient's own, new: its original is not indexed.
         let proposals = index
