@@ -4910,13 +4910,12 @@ mod tests {
             .unwrap()
     }
 
+    /// A spliced picture, the strip's corner in the donor and in the recipient, and its size.
+    type SplicedStrip = (GrayImage, (u32, u32), (u32, u32), (u32, u32));
+
     /// `recipient` with a band-sized strip of `donor` (30% of its width, an eighth of its height,
-    /// its most varied window) pasted a third of the way down, centred: the spliced picture, the
-    /// strip's corner in the donor and in the recipient, and its size.
-    fn spliced_strip(
-        donor: &GrayImage,
-        recipient: &GrayImage,
-    ) -> (GrayImage, (u32, u32), (u32, u32), (u32, u32)) {
+    /// its most varied window) pasted a third of the way down, centred.
+    fn spliced_strip(donor: &GrayImage, recipient: &GrayImage) -> SplicedStrip {
         let (w, h) = donor.dimensions();
         let strip = (w * 3 / 10, h / 8);
         let from = busiest_window(donor, strip);
