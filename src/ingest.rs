@@ -25,8 +25,9 @@ use panelscope_stages::verify::VerifyStageConfig;
 
 use crate::config::Settings;
 
-/// Bound of the thumbnails held for panels between the index and the store (they are forgotten
-/// once recorded; this only caps what documents failing after indexing could leave behind).
+/// Bound of the thumbnails (and the keyed blots' gray pixels) held for panels between the index
+/// and the store (they are forgotten once recorded; this only caps what documents failing after
+/// indexing could leave behind).
 const PANEL_CACHE_BYTES: usize = 256 << 20;
 
 /// Cache for one-off reads (`check`, `report`): every panel is in the store already.

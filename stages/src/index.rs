@@ -671,7 +671,7 @@ impl CacheEntries {
 }
 
 impl PanelCache {
-    /// A cache of at most `max_bytes` of thumbnails.
+    /// A cache of at most `max_bytes` of thumbnails and gray pixels.
     pub fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
