@@ -241,7 +241,7 @@ fn one_blas_thread() {
     });
 }
 
-fn faiss_error(path: &Path, error: impl std::fmt::Display) -> IndexError {
+pub(crate) fn faiss_error(path: &Path, error: impl std::fmt::Display) -> IndexError {
     IndexError::Faiss {
         path: path.to_path_buf(),
         reason: error.to_string(),
@@ -726,6 +726,14 @@ impl PanelCache {
         }
     }
 
+    /// A panel's place, from the cache or the store (its thumbnail left unread).
+    pub fn place(&self, id: i64, store: &Store) -> Option<PanelPlace> {
+        if let Some((place, _)) = self.lock().panels.get(&id) {
+            return Some(place.clone());
+        }
+        store.panel_place(id).ok()?
+    }
+
     /// A keyed picture's full pixels in gray, from the cache or the store (lossless in both).
     pub fn gray(&self, id: i64, store: &Store) -> Option<Arc<image::GrayImage>> {
         if let Some(gray) = self.lock().grays.get(&id) {
@@ -1186,13 +1194,12 @@ impl IndexStage {
                 .propose(picture_keys, |panel| own.contains(&panel))
                 .map_err(|e| StageError::transient(e.to_string()))?;
             for proposal in proposals {
-                let Some(older) = self.cache.get(proposal.older, &self.store) else {
+                let Some(older) = self.cache.place(proposal.older, &self.store) else {
                     continue;
                 };
                 candidates.push(PartCandidate {
-                    older: older.place,
+                    older,
                     newer: document.panels[*k].id,
-                    votes: proposal.votes,
                     shift: proposal.shift,
                 });
             }

@@ -151,11 +151,9 @@ pub struct PartIndex {
     pictures: usize,
 }
 
+/// FAISS's error, named as the index of parts' (it has no file of its own).
 fn faiss_error(error: impl std::fmt::Display) -> IndexError {
-    IndexError::Faiss {
-        path: "index of parts".into(),
-        reason: error.to_string(),
-    }
+    crate::index::faiss_error(std::path::Path::new("index of parts"), error)
 }
 
 impl PartIndex {

@@ -905,9 +905,7 @@ pub struct PartCandidate {
     pub older: PanelPlace,
     /// The new picture's panel id.
     pub newer: i64,
-    /// Keys of the new picture that met the older one at one shift.
-    pub votes: usize,
-    /// That shift: where the older picture's part lies in the new one, new = older + shift
+    /// The shift at which its keys met the older picture's: where the older picture's part lies in the new one, new = older + shift
     /// (pixels of both).
     pub shift: [f32; 2],
 }

@@ -3491,7 +3491,7 @@ impl Verify {
         // from another paper's blot), searched as a document's own pictures are.
         let proposed: Vec<(
             &crate::units::PartCandidate,
-            &GrayImage,
+            &crate::units::PanelItem,
             std::sync::Arc<GrayImage>,
         )> = document
             .part_candidates
@@ -3500,22 +3500,25 @@ impl Verify {
             .filter_map(|candidate| {
                 let newer = panels.iter().find(|p| p.id == candidate.newer)?;
                 let older = self.cache.gray(candidate.older.id, &self.store)?;
-                Some((candidate, newer.gray.as_ref()?, older))
+                newer.gray.as_ref()?;
+                Some((candidate, newer, older))
             })
             .collect();
-        let across: Vec<(&crate::units::PartCandidate, Relation)> = self.pool.install(|| {
+        let across: Vec<(
+            &crate::units::PartCandidate,
+            &crate::units::PanelItem,
+            Relation,
+        )> = self.pool.install(|| {
             proposed
                 .par_iter()
                 .filter_map(|(candidate, newer, older)| {
-                    let relation = verify_part_at(older, newer, candidate.shift, &self.config)?;
-                    Some((*candidate, relation))
+                    let gray = newer.gray.as_ref()?;
+                    let relation = verify_part_at(older, gray, candidate.shift, &self.config)?;
+                    Some((*candidate, *newer, relation))
                 })
                 .collect()
         });
-        for (candidate, relation) in across {
-            let Some(newer) = panels.iter().find(|p| p.id == candidate.newer) else {
-                continue;
-            };
+        for (candidate, newer, relation) in across {
             verified += u64::from(relation.verified);
             metrics::counter!("panelscope_verify_part_proposals_verified_total")
                 .increment(u64::from(relation.verified));
