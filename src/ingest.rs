@@ -127,14 +127,24 @@ impl Back {
         if added + removed > 0 {
             tracing::warn!(added, removed, index = %dir.display(), "Index reconciled with the store after an interrupted run.");
         }
-        // The index of parts is built from the store: it holds what the store does.
+        // The index of parts is read from its files and brought level with the store (or built
+        // from the store): it holds what the store does.
         let parts = if settings.index.search_parts {
-            let parts = PartIndex::open(&store, &settings.index.part_search())
+            let parts = PartIndex::open(&store, &settings.index.part_search(), Some(&dir))
                 .map_err(anyhow::Error::msg)?;
+            let opened = parts.opened();
+            if opened.removed > 0 {
+                tracing::warn!(
+                    removed = opened.removed,
+                    "Index of parts: pictures of documents the store never recorded left out after an interrupted run."
+                );
+            }
             tracing::debug!(
                 pictures = parts.pictures(),
                 keys = parts.len(),
-                "Index of parts built from the store."
+                loaded = opened.loaded,
+                added = opened.added,
+                "Index of parts opened."
             );
             Some(parts)
         } else {

@@ -12,6 +12,7 @@ mod support;
 
 use panelscope_stages::embed::EmbedConfig;
 use panelscope_stages::index::{IndexConfig, ShardedIndex};
+use panelscope_stages::parts::PartIndex;
 use panelscope_stages::store::Store;
 use support::temp_dir;
 
@@ -636,7 +637,25 @@ fn assert_consistent(data: &Path) {
         stored.len() * index.per_panel(),
         "a vector is in the index twice"
     );
+    // The index of parts, read back from its files, holds each keyed picture the store does
+    // once, and nothing else.
+    let search = IndexConfig {
+        part_train_size: PART_TRAIN_SIZE,
+        ..IndexConfig::default()
+    }
+    .part_search();
+    let parts = PartIndex::open(&store, &search, Some(&data.join("index"))).unwrap();
+    let mut held = parts.panels();
+    held.sort_unstable();
+    let mut keyed: Vec<i64> = store.keyed_panels().unwrap().into_keys().collect();
+    keyed.sort_unstable();
+    assert!(!keyed.is_empty());
+    assert_eq!(held, keyed, "index of parts and store disagree");
 }
+
+/// Keys the index of parts of the kill test is trained on: few, so that it is saved (an index
+/// not yet trained is built from the store instead).
+const PART_TRAIN_SIZE: usize = 2000;
 
 #[test]
 fn after_sigkills_at_varied_moments_index_and_store_agree() {
@@ -645,9 +664,14 @@ fn after_sigkills_at_varied_moments_index_and_store_agree() {
     synth(&catalog, 30, 9);
     let data = dir.join("data");
     // Saving the index after every document makes a kill between the index write and the store
-    // commit likely: the index then holds vectors the store never recorded.
+    // commit likely: the index then holds vectors the store never recorded (the index of parts
+    // too, trained on few keys so that it is saved from the first documents on).
     let config = dir.join("save-often.toml");
-    std::fs::write(&config, "[index]\nsave_every = \"0s\"\n").unwrap();
+    std::fs::write(
+        &config,
+        format!("[index]\nsave_every = \"0s\"\npart_train_size = {PART_TRAIN_SIZE}\n"),
+    )
+    .unwrap();
     let store_file = data.join("panelscope.sqlite");
     let complete = || support::complete_documents(&store_file);
     // Kill after 2, 5 and 9 documents are recorded: mid-embedding, mid-index, mid-transaction,

@@ -111,7 +111,7 @@ impl Default for IndexConfig {
             boilerplate_documents: 3,
             save_every: Duration::from_secs(60),
             search_parts: true,
-            part_factory: "IVF1024,Flat".to_string(),
+            part_factory: "IVF1024,SQ8".to_string(),
             part_train_size: 40_960,
             part_nprobe: 4,
             part_top_k: 4,
@@ -1141,13 +1141,12 @@ impl IndexStage {
             .increment(windowed as u64);
         metrics::counter!("panelscope_index_candidates_total", "found_by" => "nearest")
             .increment(nearest as u64);
+        let (parts, part_candidates) = self.search_parts(embedded, &boilerplate)?;
         if self.add && self.last_save.elapsed() >= self.config.save_every {
-            self.index
-                .save()
+            self.save()
                 .map_err(|e| StageError::transient(e.to_string()))?;
             self.last_save = Instant::now();
         }
-        let (parts, part_candidates) = self.search_parts(embedded, &boilerplate)?;
         let mut embedded = embedded.clone();
         embedded.parts = parts;
         Ok(DocumentCandidates {
@@ -1156,6 +1155,15 @@ impl IndexStage {
             part_candidates,
             boilerplate,
         })
+    }
+
+    /// Writes the index and the index of parts.
+    fn save(&mut self) -> Result<(), IndexError> {
+        self.index.save()?;
+        if let Some(parts) = &mut self.parts {
+            parts.save()?;
+        }
+        Ok(())
     }
 
     /// Keys the document's blots and gels, proposes the earlier pictures each one's keys meet
@@ -1212,7 +1220,7 @@ impl IndexStage {
             let panel = &document.panels[k];
             if self.add {
                 parts
-                    .add(panel.id, &picture_keys)
+                    .add(panel.id, document.info.job.id, &picture_keys)
                     .map_err(|e| StageError::transient(e.to_string()))?;
                 if let Some(gray) = &panel.gray {
                     self.cache.insert_gray(panel.id, Arc::new(gray.clone()));
@@ -1238,8 +1246,7 @@ impl Stage for IndexStage {
 
     fn on_close(&mut self) -> Result<Vec<DocumentCandidates>, StageError> {
         if self.add {
-            self.index
-                .save()
+            self.save()
                 .map_err(|e| StageError::external(e.to_string()))?;
         }
         Ok(Vec::new())

@@ -5,18 +5,24 @@
 //! keeps its pixel size), each new picture's keys look up the keys of the pictures indexed before
 //! it, and a picture whose keys meet another's at one shift (a part of one lying, unresized, in
 //! the other) is proposed for the search for shared parts, which decides. The store keeps every
-//! picture's keys beside its panel, in the document's own transaction; the index is built from
-//! the store when a run opens it, so it holds exactly what the store does, after a crash too.
+//! picture's keys beside its panel, in the document's own transaction. The index is saved beside
+//! the whole-panel index and read back when a run opens it, then brought level with the store
+//! (pictures recorded since are added from it, pictures of documents it never recorded are left
+//! out), so it holds exactly what the store does, after a crash too; without its files it is
+//! built from the store.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use faiss::index::IndexImpl;
 use faiss::index::autotune::ParameterSpace;
-use faiss::{Index, MetricType, index_factory};
+use faiss::{Index, MetricType, index_factory, read_index, write_index};
 use image::GrayImage;
+use serde::{Deserialize, Serialize};
 
 use crate::index::IndexError;
 use crate::store::Store;
+use crate::units::DocumentId;
 
 /// Values of a part key's descriptor.
 pub const PART_KEY_DIM: usize = crate::verify::PART_KEY_DIM;
@@ -119,6 +125,9 @@ pub struct PartSearch {
     pub most_proposals: usize,
 }
 
+/// Pictures whose keys are read from the store at a time when the index is rebuilt.
+const OPEN_PAGE_PICTURES: usize = 256;
+
 /// Keys that meet within this many pixels of one shift vote for it together: a corner found
 /// again in a copy lies where it lay, to the pixel.
 const SHIFT_BIN_PX: f32 = 1.0;
@@ -146,10 +155,58 @@ pub struct PartIndex {
     index: IndexImpl,
     /// Descriptors held while the index is exhaustive, to train the approximate one on.
     untrained: Option<Vec<f32>>,
-    /// The panel and the place of each key, by its position in the index.
-    owners: Vec<(i64, [f32; 2])>,
+    /// The place of each key in its picture, by its position in the index.
+    points: Vec<[f32; 2]>,
+    /// Each picture's panel, document and the position of its first key: a picture's keys are
+    /// added together, so its panel is kept once, not with every key.
+    pictures: Vec<Picture>,
+    /// Where it is saved, when it is.
+    dir: Option<PathBuf>,
+    /// Whether it holds keys it has not saved.
+    dirty: bool,
+    /// How it was opened.
+    opened: Opened,
+}
+
+/// One picture of the index of parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Picture {
+    /// The position of its first key.
+    first: usize,
+    /// Its panel; [`REMOVED`] once the store was found not to hold it.
+    panel: i64,
+    doc: DocumentId,
+}
+
+/// The panel of a picture whose keys the index holds but the store does not (its document was
+/// not recorded before a crash): its keys stay in FAISS, never proposed.
+const REMOVED: i64 = i64::MIN;
+
+/// How [`PartIndex::open`] came by the index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Opened {
+    /// Whether it was read from its files (else it was built from the store).
+    pub loaded: bool,
+    /// Pictures the store holds that the files did not, added from the store.
+    pub added: usize,
+    /// Pictures the files held that the store does not, left out.
+    pub removed: usize,
+}
+
+/// What the files of a saved index of parts hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PartsMeta {
+    factory: String,
+    keys: usize,
     pictures: usize,
 }
+
+/// Bytes of a picture in `parts.pictures`: its first key's position, its panel, its document.
+const PICTURE_BYTES: usize = 8 + 8 + 32;
+
+/// Share of a saved index's keys that may belong to pictures the store does not hold before it
+/// is built anew instead.
+const MAX_REMOVED_SHARE: f32 = 0.1;
 
 /// FAISS's error, named as the index of parts' (it has no file of its own).
 fn faiss_error(error: impl std::fmt::Display) -> IndexError {
@@ -172,51 +229,300 @@ impl PartIndex {
             search: search.clone(),
             index,
             untrained: (!approximate.is_trained()).then(Vec::new),
-            owners: Vec::new(),
-            pictures: 0,
+            points: Vec::new(),
+            pictures: Vec::new(),
+            dir: None,
+            dirty: false,
+            opened: Opened::default(),
         })
     }
 
-    /// The index of every picture's keys the store holds, in the order they were recorded.
-    pub fn open(store: &Store, search: &PartSearch) -> Result<Self, IndexError> {
-        let mut index = Self::new(search)?;
-        for (panel, bytes) in store.part_keys()? {
-            let keys = PartKeys::from_bytes(&bytes).ok_or_else(|| IndexError::PartKeys {
-                path: store.path().to_path_buf(),
-                panel,
-            })?;
-            index.add(panel, &keys)?;
+    /// The index of every picture's keys the store holds. With `dir`, it is read from the files
+    /// it was saved to there and brought level with the store (pictures recorded since added,
+    /// pictures the store never recorded left out), and saved there again by
+    /// [`PartIndex::save`]; without, or when those files are absent, torn or of another
+    /// factory string, it is built from the store.
+    pub fn open(
+        store: &Store,
+        search: &PartSearch,
+        dir: Option<&Path>,
+    ) -> Result<Self, IndexError> {
+        if let Some(dir) = dir {
+            match Self::load(dir, search) {
+                Ok(Some(mut index)) => {
+                    if index.level_with(store)? {
+                        return Ok(index);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "The saved index of parts is unreadable; building it from the store.");
+                }
+            }
         }
+        let mut index = Self::new(search)?;
+        index.dir = dir.map(Path::to_path_buf);
+        index.add_stored(store, i64::MIN, |_| true)?;
+        index.dirty = true;
         Ok(index)
+    }
+
+    /// Adds the store's pictures of the panels after `after` that `wanted` picks, in id order.
+    fn add_stored(
+        &mut self,
+        store: &Store,
+        mut after: i64,
+        wanted: impl Fn(i64) -> bool,
+    ) -> Result<usize, IndexError> {
+        let mut added = 0;
+        loop {
+            let page = store.part_keys_after(after, OPEN_PAGE_PICTURES)?;
+            let Some(&(last, _, _)) = page.last() else {
+                return Ok(added);
+            };
+            for (panel, doc, bytes) in page.into_iter().filter(|(panel, ..)| wanted(*panel)) {
+                let keys = PartKeys::from_bytes(&bytes).ok_or_else(|| IndexError::PartKeys {
+                    path: store.path().to_path_buf(),
+                    panel,
+                })?;
+                self.add(panel, doc, &keys)?;
+                added += 1;
+            }
+            after = last;
+        }
+    }
+
+    /// Leaves out the pictures the store does not hold and adds those it holds that the index
+    /// does not; `false` when so many are left out that it should be built anew.
+    fn level_with(&mut self, store: &Store) -> Result<bool, IndexError> {
+        let stored = store.keyed_panels()?;
+        let mut held = std::collections::HashSet::new();
+        let (mut removed, mut removed_keys) = (0, 0);
+        let ends: Vec<usize> = self
+            .pictures
+            .iter()
+            .skip(1)
+            .map(|p| p.first)
+            .chain([self.points.len()])
+            .collect();
+        for (picture, end) in self.pictures.iter_mut().zip(ends) {
+            if picture.panel == REMOVED {
+                removed_keys += end - picture.first;
+                continue;
+            }
+            // A panel id is given again after a crash: the same id of another document is
+            // another picture.
+            if stored.get(&picture.panel) != Some(&picture.doc) || !held.insert(picture.panel) {
+                picture.panel = REMOVED;
+                removed += 1;
+                removed_keys += end - picture.first;
+            }
+        }
+        if removed_keys as f32 > MAX_REMOVED_SHARE * self.points.len() as f32 {
+            return Ok(false);
+        }
+        // Those recorded since the last save are the store's last panels: its keys are read
+        // from the first of them on.
+        let missing: std::collections::HashSet<i64> = stored
+            .keys()
+            .filter(|panel| !held.contains(panel))
+            .copied()
+            .collect();
+        let added = match missing.iter().min() {
+            Some(&first) => self.add_stored(store, first - 1, |panel| missing.contains(&panel))?,
+            None => 0,
+        };
+        self.dirty |= added + removed > 0;
+        self.opened = Opened {
+            loaded: true,
+            added,
+            removed,
+        };
+        Ok(true)
+    }
+
+    /// How [`PartIndex::open`] came by it.
+    pub fn opened(&self) -> Opened {
+        self.opened
+    }
+
+    /// The files of the index saved in `dir`: its FAISS index, its pictures, its keys' places,
+    /// and what they hold (written last).
+    fn files(dir: &Path) -> [PathBuf; 4] {
+        [
+            "parts.faiss",
+            "parts.pictures",
+            "parts.points",
+            "parts.json",
+        ]
+        .map(|name| dir.join(name))
+    }
+
+    /// The index saved in `dir`, or `None` where there is none of `search`'s factory string.
+    fn load(dir: &Path, search: &PartSearch) -> Result<Option<Self>, IndexError> {
+        let [faiss_path, pictures_path, points_path, meta_path] = Self::files(dir);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IndexError::Io { path, source }
+        };
+        let Ok(meta) = std::fs::read(&meta_path) else {
+            return Ok(None);
+        };
+        let meta: PartsMeta = serde_json::from_slice(&meta)
+            .map_err(|e| crate::index::faiss_error(&meta_path, format!("unreadable: {e}")))?;
+        if meta.factory != search.factory {
+            return Ok(None);
+        }
+        let mut index = Self::new(search)?;
+        index.index = read_index(faiss_path.to_string_lossy())
+            .map_err(|e| crate::index::faiss_error(&faiss_path, e))?;
+        index.untrained = None;
+        index.set_nprobe(&faiss_path)?;
+        index.pictures = std::fs::read(&pictures_path)
+            .map_err(io(&pictures_path))?
+            .chunks_exact(PICTURE_BYTES)
+            .map(|bytes| {
+                let word = |at: usize| <[u8; 8]>::try_from(&bytes[at..at + 8]).expect("8 bytes");
+                Picture {
+                    first: u64::from_le_bytes(word(0)) as usize,
+                    panel: i64::from_le_bytes(word(8)),
+                    doc: DocumentId(bytes[16..].try_into().expect("32 bytes")),
+                }
+            })
+            .collect();
+        index.points = std::fs::read(&points_path)
+            .map_err(io(&points_path))?
+            .chunks_exact(8)
+            .map(|bytes| {
+                let float =
+                    |at: usize| f32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+                [float(0), float(4)]
+            })
+            .collect();
+        let consistent = index.index.ntotal() as usize == meta.keys
+            && index.points.len() == meta.keys
+            && index.pictures.len() == meta.pictures
+            && index.pictures.windows(2).all(|w| w[0].first < w[1].first)
+            && index.pictures.last().is_none_or(|p| p.first < meta.keys);
+        if !consistent {
+            return Err(crate::index::faiss_error(
+                &meta_path,
+                "its files do not hold what it says (a save cut short)",
+            ));
+        }
+        index.dir = Some(dir.to_path_buf());
+        Ok(Some(index))
+    }
+
+    /// Writes the index to the directory it was opened with (each file via a temporary and a
+    /// rename, what they hold last), when it holds keys it has not saved. An index still
+    /// searched exhaustively before its training is not saved: it is built from the store again
+    /// in a moment.
+    pub fn save(&mut self) -> Result<(), IndexError> {
+        let Some(dir) = self.dir.clone() else {
+            return Ok(());
+        };
+        if !self.dirty || self.untrained.is_some() {
+            return Ok(());
+        }
+        let [faiss_path, pictures_path, points_path, meta_path] = Self::files(&dir);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IndexError::Io { path, source }
+        };
+        let temporary = |path: &Path| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".tmp");
+            PathBuf::from(name)
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        write_index(&self.index, temporary(&faiss_path).to_string_lossy())
+            .map_err(|e| crate::index::faiss_error(&faiss_path, e))?;
+        let pictures: Vec<u8> = self
+            .pictures
+            .iter()
+            .flat_map(|p| {
+                (p.first as u64)
+                    .to_le_bytes()
+                    .into_iter()
+                    .chain(p.panel.to_le_bytes())
+                    .chain(p.doc.0)
+            })
+            .collect();
+        std::fs::write(temporary(&pictures_path), pictures).map_err(io(&pictures_path))?;
+        let points: Vec<u8> = self
+            .points
+            .iter()
+            .flat_map(|p| p[0].to_le_bytes().into_iter().chain(p[1].to_le_bytes()))
+            .collect();
+        std::fs::write(temporary(&points_path), points).map_err(io(&points_path))?;
+        let meta = PartsMeta {
+            factory: self.search.factory.clone(),
+            keys: self.points.len(),
+            pictures: self.pictures.len(),
+        };
+        std::fs::write(
+            temporary(&meta_path),
+            serde_json::to_vec_pretty(&meta).expect("metadata serialises"),
+        )
+        .map_err(io(&meta_path))?;
+        // What the files hold goes last: until it is renamed, the old one says the files are
+        // not what it describes, and they are built from the store again.
+        for path in [&faiss_path, &pictures_path, &points_path, &meta_path] {
+            std::fs::rename(temporary(path), path).map_err(io(path))?;
+        }
+        self.dirty = false;
+        Ok(())
     }
 
     /// Keys held.
     pub fn len(&self) -> usize {
-        self.owners.len()
+        self.points.len()
     }
 
     /// Whether it holds no key.
     pub fn is_empty(&self) -> bool {
-        self.owners.is_empty()
+        self.points.is_empty()
     }
 
-    /// Pictures held.
+    /// Pictures held (those left out at opening included).
     pub fn pictures(&self) -> usize {
-        self.pictures
+        self.pictures.len()
     }
 
-    /// Adds the keys of the picture of `panel`.
-    pub fn add(&mut self, panel: i64, keys: &PartKeys) -> Result<(), IndexError> {
+    /// The panels of the pictures held, in the order they were added (those left out at
+    /// opening not among them).
+    pub fn panels(&self) -> Vec<i64> {
+        self.pictures
+            .iter()
+            .map(|p| p.panel)
+            .filter(|&panel| panel != REMOVED)
+            .collect()
+    }
+
+    /// The panel of the key at `position` in the index ([`REMOVED`] for a picture left out),
+    /// and the key's place in its picture.
+    fn owner(&self, position: usize) -> (i64, [f32; 2]) {
+        let picture = self.pictures.partition_point(|p| p.first <= position) - 1;
+        (self.pictures[picture].panel, self.points[position])
+    }
+
+    /// Adds the keys of the picture of `panel`, of document `doc`.
+    pub fn add(&mut self, panel: i64, doc: DocumentId, keys: &PartKeys) -> Result<(), IndexError> {
         if keys.is_empty() {
             return Ok(());
         }
         self.index.add(&keys.descriptors).map_err(faiss_error)?;
-        self.owners
-            .extend(keys.points.iter().map(|&point| (panel, point)));
-        self.pictures += 1;
+        self.pictures.push(Picture {
+            first: self.points.len(),
+            panel,
+            doc,
+        });
+        self.points.extend_from_slice(&keys.points);
+        self.dirty = true;
         if let Some(untrained) = &mut self.untrained {
             untrained.extend_from_slice(&keys.descriptors);
-            if self.owners.len() >= self.search.train_size {
+            if self.points.len() >= self.search.train_size {
                 self.train()?;
             }
         }
@@ -236,15 +542,19 @@ impl PartIndex {
         .map_err(faiss_error)?;
         index.train(&descriptors).map_err(faiss_error)?;
         index.add(&descriptors).map_err(faiss_error)?;
-        // Only IVF indexes have lists to probe.
+        self.index = index;
+        self.set_nprobe(Path::new("index of parts"))
+    }
+
+    /// Sets the lists probed per key, on an IVF index (only they have lists).
+    fn set_nprobe(&mut self, path: &Path) -> Result<(), IndexError> {
         if self.search.factory.contains("IVF") {
             ParameterSpace::new()
                 .and_then(|space| {
-                    space.set_index_parameter(&index, "nprobe", self.search.nprobe as f64)
+                    space.set_index_parameter(&self.index, "nprobe", self.search.nprobe as f64)
                 })
-                .map_err(faiss_error)?;
+                .map_err(|e| crate::index::faiss_error(path, e))?;
         }
-        self.index = index;
         Ok(())
     }
 
@@ -256,10 +566,10 @@ impl PartIndex {
         skip: impl Fn(i64) -> bool,
     ) -> Result<Vec<PartProposal>, IndexError> {
         let search = &self.search;
-        if keys.is_empty() || self.owners.is_empty() {
+        if keys.is_empty() || self.points.is_empty() {
             return Ok(Vec::new());
         }
-        let k = search.top_k.min(self.owners.len()).max(1);
+        let k = search.top_k.min(self.points.len()).max(1);
         crate::index::one_openmp_thread();
         let found = self
             .index
@@ -284,8 +594,8 @@ impl PartIndex {
                 if similarity < search.min_similarity {
                     continue;
                 }
-                let (panel, older) = self.owners[label as usize];
-                if skip(panel) {
+                let (panel, older) = self.owner(label as usize);
+                if panel == REMOVED || skip(panel) {
                     continue;
                 }
                 let bin = (panel, bin_of([point[0] - older[0], point[1] - older[1]]));
@@ -378,7 +688,7 @@ mod tests {
         let mut later = mottled(99, 160, 120);
         let part = image::imageops::crop_imm(&earlier[3], 20, 30, 70, 40);
         image::imageops::replace(&mut later, &*part, 75, 60);
-        for (factory, train_size) in [("Flat", 1), ("IVF4,Flat", 64)] {
+        for (factory, train_size) in [("Flat", 1), ("IVF4,Flat", 64), ("IVF4,SQ8", 64)] {
             let search = crate::index::IndexConfig {
                 part_factory: factory.to_string(),
                 part_train_size: train_size,
@@ -387,7 +697,8 @@ mod tests {
             .part_search();
             let mut index = PartIndex::new(&search).unwrap();
             for (k, picture) in earlier.iter().enumerate() {
-                index.add(k as i64, &PartKeys::of(picture)).unwrap();
+                let doc = DocumentId::of_bytes(&[k as u8]);
+                index.add(k as i64, doc, &PartKeys::of(picture)).unwrap();
             }
             let proposals = index.propose(&PartKeys::of(&later), |_| false).unwrap();
             assert_eq!(

@@ -2,7 +2,7 @@
 //! panels and dead letters. Every document is written in one transaction, so after any crash it is
 //! either fully recorded or absent, and a rerun resumes where the last one stopped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -171,6 +171,14 @@ pub enum StoreError {
         path: PathBuf,
         /// The version found.
         found: i64,
+    },
+    /// A value in the store is not what panelscope writes there.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -754,17 +762,52 @@ impl Store {
             .map(|image| Raster::from_rgb(image.to_rgb8())))
     }
 
-    /// Every picture's keys for the index of parts: (panel id, keys as
-    /// [`crate::parts::PartKeys::to_bytes`] wrote them), in id order.
-    pub fn part_keys(&self) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        self.read(|conn| {
-            let mut statement = conn.prepare("SELECT panel, keys FROM part_keys ORDER BY panel")?;
+    /// Up to `limit` pictures' keys for the index of parts, of the panels after `after`: (panel
+    /// id, its document, keys as [`crate::parts::PartKeys::to_bytes`] wrote them), in id order.
+    /// Read page by page, a large catalog's keys never lie in memory all at once.
+    pub fn part_keys_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, DocumentId, Vec<u8>)>, StoreError> {
+        let rows: Vec<(i64, String, Vec<u8>)> = self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT k.panel, p.doc, k.keys FROM part_keys k JOIN panels p ON p.id = k.panel
+                 WHERE k.panel > ?1 ORDER BY k.panel LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![after, limit as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(panel, doc, keys)| Ok((panel, self.document_id(&doc)?, keys)))
+            .collect()
+    }
+
+    /// Every keyed picture's panel and its document (see [`Store::part_keys_after`]).
+    pub fn keyed_panels(&self) -> Result<HashMap<i64, DocumentId>, StoreError> {
+        let rows: Vec<(i64, String)> = self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT k.panel, p.doc FROM part_keys k JOIN panels p ON p.id = k.panel",
+            )?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(panel, doc)| Ok((panel, self.document_id(&doc)?)))
+            .collect()
+    }
+
+    /// A document id as the store writes it (hex).
+    fn document_id(&self, hex: &str) -> Result<DocumentId, StoreError> {
+        hex.parse().map_err(|_| StoreError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("document id {hex:?} is not 64 hex digits"),
         })
     }
 
-    /// A keyed picture's full pixels in gray (see [`Store::part_keys`]).
+    /// A keyed picture's full pixels in gray (see [`Store::part_keys_after`]).
     pub fn panel_gray(&self, id: i64) -> Result<Option<GrayImage>, StoreError> {
         let png: Option<Vec<u8>> = self.read(|conn| {
             conn.query_row("SELECT gray FROM part_keys WHERE panel = ?1", [id], |row| {
@@ -1076,15 +1119,101 @@ mod tests {
 
         assert_eq!(store.panel_gray(7).unwrap(), Some(gray));
         assert_eq!(store.panel_gray(8).unwrap(), None);
-        let stored = store.part_keys().unwrap();
+        let stored = store.part_keys_after(0, 10).unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].0, 7);
-        let back = crate::parts::PartKeys::from_bytes(&stored[0].1).unwrap();
+        assert_eq!(stored[0].1, keyed.embedded.document.info.job.id);
+        assert!(store.part_keys_after(7, 10).unwrap().is_empty());
+        let back = crate::parts::PartKeys::from_bytes(&stored[0].2).unwrap();
         assert_eq!(back.points, keys.points);
         // The index of parts is the store's: reopened, it holds the keyed picture's keys.
         let search = crate::index::IndexConfig::default().part_search();
-        let index = crate::parts::PartIndex::open(&store, &search).unwrap();
+        let index = crate::parts::PartIndex::open(&store, &search, None).unwrap();
         assert_eq!((index.pictures(), index.len()), (1, keys.len()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_saved_index_of_parts_is_read_back_level_with_the_store() {
+        use crate::parts::{Opened, PartIndex, PartKeys};
+        let dir =
+            std::env::temp_dir().join(format!("panelscope-saved-parts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let picture = |seed: u32| {
+            GrayImage::from_fn(120, 90, |x, y| {
+                let mut v = (x / 2).wrapping_mul(374_761_393) ^ (y / 2).wrapping_mul(668_265_263);
+                v = (v ^ seed.wrapping_mul(2_654_435_761)).wrapping_mul(1_274_126_177);
+                image::Luma([(v >> 24) as u8])
+            })
+        };
+        let keyed = |name: &str, panel: i64, seed: u32| {
+            let gray = picture(seed);
+            let mut document = document(name, panel, None);
+            document.embedded.parts = vec![Some(Arc::new(PartKeys::of(&gray)))];
+            document.embedded.document.panels[0].gray = Some(gray);
+            document
+        };
+        // `Flat` needs no training: the index is saved from its first picture on.
+        let search = crate::parts::PartSearch {
+            factory: "Flat".to_string(),
+            ..crate::index::IndexConfig::default().part_search()
+        };
+        let files = dir.join("index");
+        for k in 1..=12 {
+            let name = format!("{k}.pdf");
+            store
+                .record_document(&keyed(&name, k, k as u32), "m")
+                .unwrap();
+        }
+        let mut index = PartIndex::open(&store, &search, Some(&files)).unwrap();
+        assert_eq!(index.opened(), Opened::default(), "built from the store");
+        // A picture the run indexed and saved, but whose document it never recorded.
+        let lost = keyed("lost.pdf", 13, 13);
+        let lost_keys = PartKeys::of(&picture(13));
+        index
+            .add(13, lost.embedded.document.info.job.id, &lost_keys)
+            .unwrap();
+        index.save().unwrap();
+        drop(index);
+        // The next run gives panel 13 to another document and records it, then stops unsaved.
+        store
+            .record_document(&keyed("next.pdf", 13, 14), "m")
+            .unwrap();
+
+        let mut reopened = PartIndex::open(&store, &search, Some(&files)).unwrap();
+        let opened = Opened {
+            loaded: true,
+            added: 1,
+            removed: 1,
+        };
+        assert_eq!(reopened.opened(), opened);
+        let mut built = PartIndex::open(&store, &search, None).unwrap();
+        for (seed, itself) in [(1, Some(1)), (12, Some(12)), (13, None), (14, Some(13))] {
+            let keys = PartKeys::of(&picture(seed));
+            let proposed = reopened.propose(&keys, |_| false).unwrap();
+            // Scores are sums over hash maps: equal up to their order.
+            let same = |p: &[crate::parts::PartProposal]| {
+                p.iter()
+                    .map(|p| (p.older, p.votes, p.shift, (p.score * 100.0).round()))
+                    .collect::<Vec<_>>()
+            };
+            let from_store = built.propose(&keys, |_| false).unwrap();
+            assert_eq!(same(&proposed), same(&from_store), "{seed}");
+            // Each recorded picture is found in itself; the lost one nowhere.
+            assert_eq!(proposed.first().map(|p| p.older), itself, "{seed}");
+        }
+        reopened.save().unwrap();
+        let again = PartIndex::open(&store, &search, Some(&files)).unwrap();
+        assert_eq!((again.opened().added, again.opened().removed), (0, 0));
+
+        // A save cut short is built from the store again.
+        let points = files.join("parts.points");
+        let bytes = std::fs::read(&points).unwrap();
+        std::fs::write(&points, &bytes[..bytes.len() - 8]).unwrap();
+        let rebuilt = PartIndex::open(&store, &search, Some(&files)).unwrap();
+        assert!(!rebuilt.opened().loaded);
+        assert_eq!(rebuilt.pictures(), 13);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

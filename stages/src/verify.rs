@@ -4995,7 +4995,8 @@ mod tests {
         };
         let mut index = PartIndex::new(&config.part_search()).unwrap();
         for (k, blot) in blots.iter().enumerate() {
-            index.add(k as i64, &PartKeys::of(blot)).unwrap();
+            let doc = crate::units::DocumentId::of_bytes(&[k as u8]);
+            index.add(k as i64, doc, &PartKeys::of(blot)).unwrap();
         }
         // Only where the strip holds three corners of the donor's strongest: these crops were
         // cleaned up (some 60 corners in 256 × 256 pixels), and the strips of pairs (2, 3) and
