@@ -1143,7 +1143,7 @@ impl IndexStage {
             .increment(nearest as u64);
         let (parts, part_candidates) = self.search_parts(embedded, &boilerplate)?;
         if self.add && self.last_save.elapsed() >= self.config.save_every {
-            self.save()
+            self.save(false)
                 .map_err(|e| StageError::transient(e.to_string()))?;
             self.last_save = Instant::now();
         }
@@ -1157,13 +1157,15 @@ impl IndexStage {
         })
     }
 
-    /// Writes the index and the index of parts.
-    fn save(&mut self) -> Result<(), IndexError> {
+    /// Writes the index, and the index of parts when it grew enough since its last save (or
+    /// `closing`).
+    fn save(&mut self, closing: bool) -> Result<(), IndexError> {
         self.index.save()?;
-        if let Some(parts) = &mut self.parts {
-            parts.save()?;
+        match &mut self.parts {
+            Some(parts) if closing => parts.save(),
+            Some(parts) => parts.save_if_grown(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Keys the document's blots and gels, proposes the earlier pictures each one's keys meet
@@ -1246,7 +1248,7 @@ impl Stage for IndexStage {
 
     fn on_close(&mut self) -> Result<Vec<DocumentCandidates>, StageError> {
         if self.add {
-            self.save()
+            self.save(true)
                 .map_err(|e| StageError::external(e.to_string()))?;
         }
         Ok(Vec::new())

@@ -164,6 +164,8 @@ pub struct PartIndex {
     dir: Option<PathBuf>,
     /// Whether it holds keys it has not saved.
     dirty: bool,
+    /// Keys it held when it was last saved (or read back).
+    saved_keys: usize,
     /// How it was opened.
     opened: Opened,
 }
@@ -201,6 +203,9 @@ struct PartsMeta {
     pictures: usize,
 }
 
+/// Growth of the index of parts (a share of its keys) after which a periodic save writes it.
+const SAVE_GROWTH: f32 = 0.1;
+
 /// Bytes of a picture in `parts.pictures`: its first key's position, its panel, its document.
 const PICTURE_BYTES: usize = 8 + 8 + 32;
 
@@ -233,6 +238,7 @@ impl PartIndex {
             pictures: Vec::new(),
             dir: None,
             dirty: false,
+            saved_keys: 0,
             opened: Opened::default(),
         })
     }
@@ -411,6 +417,7 @@ impl PartIndex {
             ));
         }
         index.dir = Some(dir.to_path_buf());
+        index.saved_keys = meta.keys;
         Ok(Some(index))
     }
 
@@ -472,6 +479,18 @@ impl PartIndex {
             std::fs::rename(temporary(path), path).map_err(io(path))?;
         }
         self.dirty = false;
+        self.saved_keys = self.points.len();
+        Ok(())
+    }
+
+    /// [`PartIndex::save`], once it holds a tenth more keys than when it was last saved: each
+    /// save writes every key, so saving it as often as the whole-panel index would cost a large
+    /// catalog's run more with every paper; after a crash, what it had not saved is read from the
+    /// store again.
+    pub fn save_if_grown(&mut self) -> Result<(), IndexError> {
+        if self.points.len() as f32 >= self.saved_keys as f32 * (1.0 + SAVE_GROWTH) {
+            self.save()?;
+        }
         Ok(())
     }
 

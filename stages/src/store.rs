@@ -1204,8 +1204,23 @@ mod tests {
             assert_eq!(proposed.first().map(|p| p.older), itself, "{seed}");
         }
         reopened.save().unwrap();
-        let again = PartIndex::open(&store, &search, Some(&files)).unwrap();
+        let mut again = PartIndex::open(&store, &search, Some(&files)).unwrap();
         assert_eq!((again.opened().added, again.opened().removed), (0, 0));
+        // Grown by less than a tenth, it is not written again until the run ends.
+        let saved_keys = || {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(files.join("parts.json")).unwrap()).unwrap();
+            meta["keys"].as_u64().unwrap() as usize
+        };
+        assert_eq!(saved_keys(), again.len());
+        let small = PartKeys::of(&image::imageops::crop_imm(&picture(15), 0, 0, 40, 30).to_image());
+        assert!(!small.is_empty() && small.len() * 10 < again.len());
+        let doc = crate::units::DocumentId::of_bytes(b"small.pdf");
+        again.add(15, doc, &small).unwrap();
+        again.save_if_grown().unwrap();
+        assert_eq!(saved_keys(), again.len() - small.len());
+        again.save().unwrap();
+        assert_eq!(saved_keys(), again.len());
 
         // A save cut short is built from the store again.
         let points = files.join("parts.points");
