@@ -241,6 +241,12 @@ fn one_blas_thread() {
     });
 }
 
+/// The file error at `path`, for `map_err`.
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError {
+    let path = path.to_path_buf();
+    move |source| IndexError::Io { path, source }
+}
+
 pub(crate) fn faiss_error(path: &Path, error: impl std::fmt::Display) -> IndexError {
     IndexError::Faiss {
         path: path.to_path_buf(),
@@ -289,16 +295,11 @@ impl ShardedIndex {
     ) -> Result<Self, IndexError> {
         one_blas_thread();
         let meta_path = dir.join("meta.json");
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| IndexError::Io { path, source }
-        };
         if meta_path.exists() {
-            let meta: Meta =
-                serde_json::from_slice(&std::fs::read(&meta_path).map_err(io(&meta_path))?)
-                    .map_err(|e| {
-                        faiss_error(&meta_path, format!("unreadable index metadata: {e}"))
-                    })?;
+            let meta: Meta = serde_json::from_slice(
+                &std::fs::read(&meta_path).map_err(io_error(&meta_path))?,
+            )
+            .map_err(|e| faiss_error(&meta_path, format!("unreadable index metadata: {e}")))?;
             if meta.model != model || meta.dimension != dimension || meta.per_panel != per_panel {
                 return Err(IndexError::OtherModel {
                     path: dir.to_path_buf(),
@@ -316,7 +317,7 @@ impl ShardedIndex {
                 let index = read_index(index_path.to_string_lossy())
                     .map_err(|e| faiss_error(&index_path, e))?;
                 let ids = std::fs::read(&ids_path)
-                    .map_err(io(&ids_path))?
+                    .map_err(io_error(&ids_path))?
                     .chunks_exact(8)
                     .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect();
@@ -334,7 +335,7 @@ impl ShardedIndex {
                 dirty: false,
             });
         }
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let mut shards = Vec::with_capacity(config.shards.max(1));
         for _ in 0..config.shards.max(1) {
             let index = index_factory(dimension as u32, &config.factory, MetricType::InnerProduct)
@@ -560,21 +561,17 @@ impl ShardedIndex {
         if !self.dirty {
             return Ok(());
         }
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| IndexError::Io { path, source }
-        };
         for (s, shard) in self.shards.iter().enumerate() {
             let path = self.dir.join(format!("shard-{s}.faiss"));
             let temporary = self.dir.join(format!("shard-{s}.faiss.tmp"));
             write_index(&shard.index, temporary.to_string_lossy())
                 .map_err(|e| faiss_error(&temporary, e))?;
-            std::fs::rename(&temporary, &path).map_err(io(&path))?;
+            std::fs::rename(&temporary, &path).map_err(io_error(&path))?;
             let ids_path = self.dir.join(format!("shard-{s}.ids"));
             let ids_temporary = self.dir.join(format!("shard-{s}.ids.tmp"));
             let bytes: Vec<u8> = shard.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
-            std::fs::write(&ids_temporary, bytes).map_err(io(&ids_temporary))?;
-            std::fs::rename(&ids_temporary, &ids_path).map_err(io(&ids_path))?;
+            std::fs::write(&ids_temporary, bytes).map_err(io_error(&ids_temporary))?;
+            std::fs::rename(&ids_temporary, &ids_path).map_err(io_error(&ids_path))?;
         }
         self.meta.vectors = self.shards.iter().map(|s| s.ids.len()).sum();
         let meta_path = self.dir.join("meta.json");
@@ -583,8 +580,8 @@ impl ShardedIndex {
             &temporary,
             serde_json::to_vec_pretty(&self.meta).expect("metadata serialises"),
         )
-        .map_err(io(&temporary))?;
-        std::fs::rename(&temporary, &meta_path).map_err(io(&meta_path))?;
+        .map_err(io_error(&temporary))?;
+        std::fs::rename(&temporary, &meta_path).map_err(io_error(&meta_path))?;
         self.dirty = false;
         Ok(())
     }

@@ -20,7 +20,7 @@ use faiss::{Index, MetricType, index_factory, read_index, write_index};
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
 
-use crate::index::IndexError;
+use crate::index::{IndexError, io_error};
 use crate::store::Store;
 use crate::units::DocumentId;
 
@@ -367,10 +367,6 @@ impl PartIndex {
     /// The index saved in `dir`, or `None` where there is none of `search`'s factory string.
     fn load(dir: &Path, search: &PartSearch) -> Result<Option<Self>, IndexError> {
         let [faiss_path, pictures_path, points_path, meta_path] = Self::files(dir);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| IndexError::Io { path, source }
-        };
         let Ok(meta) = std::fs::read(&meta_path) else {
             return Ok(None);
         };
@@ -385,7 +381,7 @@ impl PartIndex {
         index.untrained = None;
         index.set_nprobe(&faiss_path)?;
         index.pictures = std::fs::read(&pictures_path)
-            .map_err(io(&pictures_path))?
+            .map_err(io_error(&pictures_path))?
             .chunks_exact(PICTURE_BYTES)
             .map(|bytes| {
                 let word = |at: usize| <[u8; 8]>::try_from(&bytes[at..at + 8]).expect("8 bytes");
@@ -397,7 +393,7 @@ impl PartIndex {
             })
             .collect();
         index.points = std::fs::read(&points_path)
-            .map_err(io(&points_path))?
+            .map_err(io_error(&points_path))?
             .chunks_exact(8)
             .map(|bytes| {
                 let float =
@@ -433,16 +429,12 @@ impl PartIndex {
             return Ok(());
         }
         let [faiss_path, pictures_path, points_path, meta_path] = Self::files(&dir);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| IndexError::Io { path, source }
-        };
         let temporary = |path: &Path| {
             let mut name = path.as_os_str().to_owned();
             name.push(".tmp");
             PathBuf::from(name)
         };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         write_index(&self.index, temporary(&faiss_path).to_string_lossy())
             .map_err(|e| crate::index::faiss_error(&faiss_path, e))?;
         let pictures: Vec<u8> = self
@@ -456,13 +448,13 @@ impl PartIndex {
                     .chain(p.doc.0)
             })
             .collect();
-        std::fs::write(temporary(&pictures_path), pictures).map_err(io(&pictures_path))?;
+        std::fs::write(temporary(&pictures_path), pictures).map_err(io_error(&pictures_path))?;
         let points: Vec<u8> = self
             .points
             .iter()
             .flat_map(|p| p[0].to_le_bytes().into_iter().chain(p[1].to_le_bytes()))
             .collect();
-        std::fs::write(temporary(&points_path), points).map_err(io(&points_path))?;
+        std::fs::write(temporary(&points_path), points).map_err(io_error(&points_path))?;
         let meta = PartsMeta {
             factory: self.search.factory.clone(),
             keys: self.points.len(),
@@ -472,11 +464,11 @@ impl PartIndex {
             temporary(&meta_path),
             serde_json::to_vec_pretty(&meta).expect("metadata serialises"),
         )
-        .map_err(io(&meta_path))?;
+        .map_err(io_error(&meta_path))?;
         // What the files hold goes last: until it is renamed, the old one says the files are
         // not what it describes, and they are built from the store again.
         for path in [&faiss_path, &pictures_path, &points_path, &meta_path] {
-            std::fs::rename(temporary(path), path).map_err(io(path))?;
+            std::fs::rename(temporary(path), path).map_err(io_error(path))?;
         }
         self.dirty = false;
         self.saved_keys = self.points.len();
