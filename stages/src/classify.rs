@@ -104,23 +104,28 @@ impl ClassifyConfig {
         Ok(())
     }
 
-    /// What `thumb` shows, `picture_share` of its area being drawn by raster images.
-    pub fn classify(&self, thumb: &Raster, picture_share: f32) -> PanelClass {
-        if picture_share < self.min_picture_share {
-            return PanelClass::Other;
-        }
-        let stats = PixelStats::of(thumb);
+    /// Whether a picture of these statistics is drawn (lettering, strokes, flat fills on paper)
+    /// rather than scanned, photographed or imaged.
+    pub fn drawn(&self, stats: &PixelStats) -> bool {
         // Drawings are made on paper. On a dark ground, sharp light marks are a stained gel's
         // bands or a fluorescence image's cells, however clean the ground was made.
-        let on_paper = stats.median >= self.dark_ground;
-        if on_paper
+        stats.median >= self.dark_ground
             && (stats.edge_share >= self.min_edge_share
                 || stats.edge_share + stats.flat_share >= self.min_drawn_share
                 || (stats.edge_share >= self.min_lettered_edge_share
                     && stats.flat_ground_share >= self.min_flat_ground_share)
                 || (stats.coloured_share >= self.min_coloured_share
                     && stats.flat_ground_share >= self.min_flat_ground_share))
-        {
+    }
+
+    /// What `thumb` shows, `picture_share` of its area being drawn by raster images.
+    pub fn classify(&self, thumb: &Raster, picture_share: f32) -> PanelClass {
+        if picture_share < self.min_picture_share {
+            return PanelClass::Other;
+        }
+        let stats = PixelStats::of(thumb);
+        let on_paper = stats.median >= self.dark_ground;
+        if self.drawn(&stats) {
             PanelClass::Other
         } else if stats.coloured_share >= self.min_coloured_share {
             PanelClass::Microscopy

@@ -75,6 +75,7 @@ use metrics::Counter;
 use panelscope_engine::{BuildContext, ItemResult, Outputs, Stage, StageConfig, StageError};
 use serde::{Deserialize, Serialize};
 
+use crate::classify::{ClassifyConfig, PixelStats};
 use crate::units::{
     BBox, Figure, FigurePanels, FigureSource, PageFigures, PagePanels, Panel, PixelBox, Raster,
 };
@@ -222,6 +223,11 @@ pub struct PanelsConfig {
     /// Most ink a cut may drop (letters, labels, text), as a share of the ink of the region it cuts
     /// (0–1); a cut that would drop more is refused and the region stays whole.
     pub max_dropped_ink_share: f32,
+    /// Pieces of one picture that are all drawn (a diagram's nodes and arrows, a table's cells,
+    /// a chart beside its legend; told as the classify stage's defaults tell a drawing) are one
+    /// panel, the drawing, or one per panel letter drawn above them, unless panel letters set as
+    /// text head two or more of them: a diagram's repeated nodes are not images reused.
+    pub drawings_whole: bool,
 }
 
 impl Default for PanelsConfig {
@@ -241,6 +247,7 @@ impl Default for PanelsConfig {
             min_panel_fill: 0.5,
             max_sparse_aspect: 5.0,
             max_dropped_ink_share: 0.3,
+            drawings_whole: true,
         }
     }
 }
@@ -432,8 +439,12 @@ impl Panels {
         let labels = labels.moved(-bbox.x0, -bbox.y0, ppx, ppy);
         let layout = layout(raster, &self.config, frames, &labels);
         let mut dropped = layout.fragments_dropped;
-        let panels = layout
-            .boxes
+        let boxes = if self.config.drawings_whole && !layout.full_bleed {
+            drawn_whole(raster, &self.config, layout.boxes, &labels.letters, ppy)
+        } else {
+            layout.boxes
+        };
+        let panels = boxes
             .iter()
             .filter_map(|&pixel_box| {
                 let bbox = pixel_box.to_page(origin, ppx, ppy);
@@ -527,6 +538,135 @@ impl Stage for Panels {
     fn sequence(&self, page: &PageFigures) -> Option<u64> {
         Some(page.meta.document.job.position)
     }
+}
+
+/// `boxes` of `raster` when they are several and all drawn (see [`ClassifyConfig::drawn`]): the
+/// pieces of one drawing, joined into one panel, or into one per panel letter heading them when
+/// letters are drawn in the picture (a row of charts and diagrams, each with its letter). Letters
+/// set as text (`letters`, in the raster's pixels) that head two or more of them leave the pieces
+/// as they are. `px_per_pt` is the raster's resolution on the page.
+fn drawn_whole(
+    raster: &Raster,
+    config: &PanelsConfig,
+    boxes: Vec<PixelBox>,
+    letters: &[BBox],
+    px_per_pt: f32,
+) -> Vec<PixelBox> {
+    let union_of = |group: &[PixelBox]| {
+        group.iter().skip(1).fold(group[0], |u, b| {
+            PixelBox::new(
+                u.x0.min(b.x0),
+                u.y0.min(b.y0),
+                u.x1.max(b.x1),
+                u.y1.max(b.y1),
+            )
+        })
+    };
+    if boxes.len() < 2 {
+        return boxes;
+    }
+    let union = union_of(&boxes);
+    // A letter heads a panel from just above it or from inside its top.
+    let heading = letters
+        .iter()
+        .filter(|l| {
+            let (cx, reach) = ((l.x0 + l.x1) / 2.0, 2.0 * l.height());
+            cx >= union.x0 as f32 - l.width()
+                && cx <= union.x1 as f32 + l.width()
+                && l.y1 >= union.y0 as f32 - reach
+                && l.y0 <= union.y1 as f32
+        })
+        .count();
+    let classify = ClassifyConfig::default();
+    if heading >= 2
+        || !boxes
+            .iter()
+            .all(|b| classify.drawn(&PixelStats::of(&raster.crop(*b))))
+    {
+        return boxes;
+    }
+    let marks = drawn_letters(raster, config, &boxes, px_per_pt);
+    // Each piece goes with the letter nearest to its upper left: the panel it belongs to.
+    let mut groups: Vec<(Option<usize>, Vec<PixelBox>)> = Vec::new();
+    for piece in boxes {
+        let centre = (piece.x0 + piece.x1) / 2;
+        let letter = marks
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.y1 <= piece.y0 + m.height() / 2 && m.x0 <= centre)
+            .max_by_key(|(_, m)| (m.x0, m.y0))
+            .map(|(i, _)| i);
+        match groups.iter_mut().find(|(l, _)| *l == letter) {
+            Some((_, group)) => group.push(piece),
+            None => groups.push((letter, vec![piece])),
+        }
+    }
+    groups.iter().map(|(_, group)| union_of(group)).collect()
+}
+
+/// Panel letters drawn in `raster` among the pieces `boxes`: lone glyph-sized marks (5–20 pt
+/// tall, at most twice as wide, glyphs closer than half their height joined: "A", "b", "(c)")
+/// with paper around them, outside every piece taller than three of them.
+fn drawn_letters(
+    raster: &Raster,
+    config: &PanelsConfig,
+    boxes: &[PixelBox],
+    px_per_pt: f32,
+) -> Vec<Rect> {
+    let Some(background) = background(raster, config, min_gutter(raster, config)) else {
+        return Vec::new();
+    };
+    let ink = InkMap::new(raster, &background, config.ink_tolerance);
+    let whole = Rect {
+        x0: 0,
+        y0: 0,
+        x1: raster.width,
+        y1: raster.height,
+    };
+    let mut components = ink_components(&ink, whole);
+    components.sort_by_key(|c| (c.x0, c.y0));
+    let mut glyphs: Vec<Rect> = Vec::new();
+    for c in components {
+        let joined = glyphs.iter_mut().rev().take(8).find(|g| {
+            let reach = g.height().max(c.height()) / 2;
+            c.x0 <= g.x1 + reach && c.y0 < g.y1 && g.y0 < c.y1
+        });
+        match joined {
+            Some(g) => *g = g.union(&c),
+            None => glyphs.push(c),
+        }
+    }
+    let (lowest, highest) = (5.0 * px_per_pt, 20.0 * px_per_pt);
+    let pieces: Vec<Rect> = boxes
+        .iter()
+        .map(|b| Rect {
+            x0: b.x0,
+            y0: b.y0,
+            x1: b.x1,
+            y1: b.y1,
+        })
+        .collect();
+    glyphs
+        .iter()
+        .enumerate()
+        .filter(|&(i, g)| {
+            let h = g.height();
+            let sized = (lowest..=highest).contains(&(h as f32)) && g.width() <= 2 * h;
+            let room = Rect {
+                x0: g.x0.saturating_sub(h / 2),
+                y0: g.y0.saturating_sub(h / 4),
+                x1: (g.x1 + h / 2).min(raster.width),
+                y1: (g.y1 + h / 4).min(raster.height),
+            };
+            let alone = glyphs
+                .iter()
+                .enumerate()
+                .all(|(j, other)| j == i || !other.overlaps(&room));
+            let loose = !pieces.iter().any(|p| p.height() > 3 * h && p.overlaps(g));
+            sized && alone && loose
+        })
+        .map(|(_, g)| *g)
+        .collect()
 }
 
 /// Where the panels of `raster` are, under `config` (assumed valid): with `frames`, panels framed
@@ -4215,7 +4355,7 @@ mod tests {
 
     #[test]
     fn the_stage_answers_every_page_once_even_without_figures() {
-        let (raster, _) = compose("row 3x1", 12, 2, false);
+        let (raster, _) = compose("row 3x1", 12, 0, false);
         let (bbox, pixel_box) = (
             BBox::new(0.0, 0.0, raster.width as f32, raster.height as f32),
             PixelBox::new(0, 0, raster.width, raster.height),
@@ -4429,14 +4569,112 @@ mod tests {
             );
             Figure::new(source, bbox, pixel_box, raster.clone())
         };
-        let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
-        let (as_drawing, _) = panels().split(&figure(FigureSource::Detected));
+        // Taken for framed pictures, its cells would be panels, were a drawing's pieces not kept
+        // together.
+        let pieces = Panels::new(PanelsConfig {
+            drawings_whole: false,
+            ..PanelsConfig::default()
+        })
+        .expect("valid");
+        let (as_picture, _) = pieces.split(&figure(FigureSource::Embedded));
         assert!(as_picture.len() > 1, "{as_picture:?}");
+        let (as_picture, _) = panels().split(&figure(FigureSource::Embedded));
+        assert_eq!(as_picture.len(), 1, "{as_picture:?}");
+        let (as_drawing, _) = pieces.split(&figure(FigureSource::Detected));
         assert_eq!(
             as_drawing.len(),
             1,
             "{:?}",
             as_drawing.iter().map(|p| p.bbox).collect::<Vec<_>>()
+        );
+    }
+
+    /// A diagram as drawing software draws it: two chains of three labelled boxes (pastel fills,
+    /// 1 px outlines, a word each), each box's arrow stopping a few pixels short of the next box.
+    fn diagram() -> Raster {
+        let mut image = RgbImage::from_pixel(460, 260, Rgb([255, 255, 255]));
+        let mut rng = Rng(7);
+        let fills = [[200, 230, 200], [250, 220, 180], [240, 190, 210]];
+        for x0 in [40, 300] {
+            for (row, y0) in [20u32, 115, 210].into_iter().enumerate() {
+                let node = PixelBox::new(x0, y0, x0 + 120, y0 + 28);
+                fill(&mut image, node, fills[row]);
+                frame(&mut image, node, 1);
+                text_line(&mut image, x0 + 12, y0 + 10, 96, &mut rng);
+                if row < 2 {
+                    let (x, top, tip) = (x0 + 60, y0 + 28, y0 + 95 - 6);
+                    fill(
+                        &mut image,
+                        PixelBox::new(x - 1, top, x + 1, tip),
+                        [20, 20, 20],
+                    );
+                    for d in 0..5 {
+                        let y = tip - 5 + d;
+                        fill(
+                            &mut image,
+                            PixelBox::new(x - 5 + d, y, x + 5 - d, y + 1),
+                            [20, 20, 20],
+                        );
+                    }
+                }
+            }
+        }
+        Raster::from_rgb(image)
+    }
+
+    #[test]
+    fn a_diagram_stays_one_panel_unless_panel_letters_part_it() {
+        let raster = diagram();
+        let (bbox, pixel_box) = (
+            BBox::new(0.0, 0.0, 460.0, 260.0),
+            PixelBox::new(0, 0, 460, 260),
+        );
+        let figure = Figure::new(FigureSource::Embedded, bbox, pixel_box, raster);
+        let boxes = |panels: Vec<Panel>| panels.iter().map(|p| p.pixel_box).collect::<Vec<_>>();
+
+        let (whole, _) = panels().split(&figure);
+        assert_found(
+            &boxes(whole),
+            &[PixelBox::new(40, 20, 420, 238)],
+            "a diagram of two chains",
+        );
+        // Its boxes and arrows, apart, would each be matched to every box drawn alike.
+        let pieces = Panels::new(PanelsConfig {
+            drawings_whole: false,
+            ..PanelsConfig::default()
+        })
+        .expect("valid")
+        .split(&figure)
+        .0;
+        assert!(pieces.len() >= 2, "{:?}", boxes(pieces));
+        // Two panels, each with its letter set as text above it.
+        let lettered = Figure {
+            letters: vec![
+                BBox::new(40.0, 4.0, 48.0, 14.0),
+                BBox::new(300.0, 4.0, 308.0, 14.0),
+            ],
+            ..figure
+        };
+        let (parted, _) = panels().split(&lettered);
+        assert!(parted.len() >= 2, "{:?}", boxes(parted));
+        // The same two chains with their letters drawn in the picture: one panel each.
+        let mut image = diagram().to_rgb();
+        letter(&mut image, 40, 4);
+        letter(&mut image, 300, 4);
+        let drawn = Figure::new(
+            FigureSource::Embedded,
+            bbox,
+            pixel_box,
+            Raster::from_rgb(image),
+        );
+        let (two, _) = panels().split(&drawn);
+        assert_found(
+            &boxes(two),
+            &[
+                PixelBox::new(40, 20, 160, 238),
+                PixelBox::new(300, 20, 420, 238),
+            ],
+            "two chains under drawn letters",
         );
     }
 
