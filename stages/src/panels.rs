@@ -226,7 +226,8 @@ pub struct PanelsConfig {
     /// Pieces of one picture that are all drawn (a diagram's nodes and arrows, a table's cells,
     /// a chart beside its legend; told as the classify stage's defaults tell a drawing) are one
     /// panel, the drawing, or one per panel letter drawn above them, unless panel letters set as
-    /// text head two or more of them: a diagram's repeated nodes are not images reused.
+    /// text head two or more of them: a diagram's repeated nodes are not images reused. A
+    /// drawing placed as an image of its own is that whole image.
     pub drawings_whole: bool,
 }
 
@@ -376,7 +377,9 @@ impl Panels {
         };
 
         if figure.parts.len() < 2 {
-            return self.split_picture(raster, figure.bbox, frames, &labels, |pixel_box| pixel_box);
+            return self.split_picture(raster, figure.bbox, frames, frames, &labels, |pixel_box| {
+                pixel_box
+            });
         }
         // Each picture of a figure drawn from several is split on its own (a picture may itself
         // be a compound of panels), at its native resolution when it has one.
@@ -409,7 +412,7 @@ impl Panels {
                 continue;
             }
             let (in_part, fragments) =
-                self.split_picture(pixels, part.bbox, frames, &labels, |pixel_box| {
+                self.split_picture(pixels, part.bbox, frames, true, &labels, |pixel_box| {
                     // Where the panel sits in the figure raster, for overlays.
                     to_figure_pixels(pixel_box.to_page(
                         (in_figure.x0, in_figure.y0),
@@ -424,12 +427,14 @@ impl Panels {
     }
 
     /// The panels of one picture drawn over `bbox` on the page (parted at frame lines too when
-    /// `frames`); `in_figure` maps a box in the picture's pixels to the figure raster's.
+    /// `frames`; `placed` when it is one image placed on the page, not a region of the render);
+    /// `in_figure` maps a box in the picture's pixels to the figure raster's.
     fn split_picture(
         &self,
         raster: &Raster,
         bbox: BBox,
         frames: bool,
+        placed: bool,
         labels: &Labels,
         in_figure: impl Fn(PixelBox) -> PixelBox,
     ) -> (Vec<Panel>, u32) {
@@ -439,11 +444,26 @@ impl Panels {
         let labels = labels.moved(-bbox.x0, -bbox.y0, ppx, ppy);
         let layout = layout(raster, &self.config, frames, &labels);
         let mut dropped = layout.fragments_dropped;
-        let boxes = if self.config.drawings_whole && !layout.full_bleed {
+        let drawings_whole = self.config.drawings_whole && !layout.full_bleed;
+        let mut boxes = if drawings_whole {
             drawn_whole(raster, &self.config, layout.boxes, &labels.letters, ppy)
         } else {
             layout.boxes
         };
+        // A drawing placed as an image of its own is that image: the paper around its strokes is
+        // part of the panel as its author placed it (a sparse diagram's strokes are a small part
+        // of it, and a copy of it is the whole image again).
+        let placed_drawing = match boxes[..] {
+            [only] => {
+                placed
+                    && drawings_whole
+                    && ClassifyConfig::default().drawn(&PixelStats::of(&raster.crop(only)))
+            }
+            _ => false,
+        };
+        if placed_drawing {
+            boxes = vec![PixelBox::new(0, 0, raster.width, raster.height)];
+        }
         let panels = boxes
             .iter()
             .filter_map(|&pixel_box| {
@@ -457,6 +477,14 @@ impl Panels {
                 if short < cfg.min_panel_side_pt && !strip {
                     dropped += 1;
                     return None;
+                }
+                if placed_drawing {
+                    return Some(Panel {
+                        bbox,
+                        pixel_box: in_figure(pixel_box),
+                        raster: raster.clone(),
+                        class: None,
+                    });
                 }
                 // Where a frame is drawn around the picture, the panel is what it encloses.
                 let pixel_box = without_frame(
@@ -4629,15 +4657,20 @@ mod tests {
             BBox::new(0.0, 0.0, 460.0, 260.0),
             PixelBox::new(0, 0, 460, 260),
         );
-        let figure = Figure::new(FigureSource::Embedded, bbox, pixel_box, raster);
+        let figure = Figure::new(FigureSource::Embedded, bbox, pixel_box, raster.clone());
         let boxes = |panels: Vec<Panel>| panels.iter().map(|p| p.pixel_box).collect::<Vec<_>>();
 
-        let (whole, _) = panels().split(&figure);
+        // Found on the page render: the drawing's strokes.
+        let detected = Figure::new(FigureSource::Detected, bbox, pixel_box, raster);
+        let (whole, _) = panels().split(&detected);
         assert_found(
             &boxes(whole),
             &[PixelBox::new(40, 20, 420, 238)],
             "a diagram of two chains",
         );
+        // Placed as an image: the image, paper and all, as its author placed it.
+        let (placed, _) = panels().split(&figure);
+        assert_found(&boxes(placed), &[pixel_box], "a diagram placed as an image");
         // Its boxes and arrows, apart, would each be matched to every box drawn alike.
         let pieces = Panels::new(PanelsConfig {
             drawings_whole: false,
