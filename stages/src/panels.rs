@@ -581,14 +581,8 @@ fn drawn_whole(
     px_per_pt: f32,
 ) -> Vec<PixelBox> {
     let union_of = |group: &[PixelBox]| {
-        group.iter().skip(1).fold(group[0], |u, b| {
-            PixelBox::new(
-                u.x0.min(b.x0),
-                u.y0.min(b.y0),
-                u.x1.max(b.x1),
-                u.y1.max(b.y1),
-            )
-        })
+        let first = Rect::from(group[0]);
+        PixelBox::from(group[1..].iter().fold(first, |u, &b| u.union(&b.into())))
     };
     if boxes.len() < 2 {
         return boxes;
@@ -665,15 +659,7 @@ fn drawn_letters(
         }
     }
     let (lowest, highest) = (5.0 * px_per_pt, 20.0 * px_per_pt);
-    let pieces: Vec<Rect> = boxes
-        .iter()
-        .map(|b| Rect {
-            x0: b.x0,
-            y0: b.y0,
-            x1: b.x1,
-            y1: b.y1,
-        })
-        .collect();
+    let pieces: Vec<Rect> = boxes.iter().map(|&b| b.into()).collect();
     glyphs
         .iter()
         .enumerate()
@@ -856,12 +842,7 @@ fn without_letterbox(raster: &Raster, area: PixelBox, min_margin: u32) -> PixelB
         return area;
     }
     let channels = usize::from(raster.channels.max(1));
-    let mut r = Rect {
-        x0: area.x0,
-        y0: area.y0,
-        x1: area.x1,
-        y1: area.y1,
-    };
+    let mut r = Rect::from(area);
     // One side's trim can make another's edge plain (the white under an L's foot is gone).
     for _ in 0..2 {
         for side in [Side::Top, Side::Bottom, Side::Left, Side::Right] {
@@ -1300,12 +1281,7 @@ fn layout_of_part(
     if pictures_only {
         let ink = InkMap::new(&picture, &colour, config.ink_tolerance);
         let pictures = inner.boxes.iter().all(|b| {
-            let r = Rect {
-                x0: b.x0,
-                y0: b.y0,
-                x1: b.x1,
-                y1: b.y1,
-            };
+            let r = Rect::from(*b);
             ink.count(r) as f32 >= PICTURE_INK_SHARE * r.area() as f32
         });
         if !pictures {
@@ -1399,6 +1375,17 @@ impl Rect {
 impl From<Rect> for PixelBox {
     fn from(r: Rect) -> Self {
         PixelBox::new(r.x0, r.y0, r.x1, r.y1)
+    }
+}
+
+impl From<PixelBox> for Rect {
+    fn from(b: PixelBox) -> Self {
+        Rect {
+            x0: b.x0,
+            y0: b.y0,
+            x1: b.x1,
+            y1: b.y1,
+        }
     }
 }
 
@@ -4055,12 +4042,7 @@ mod tests {
         fill(&mut image, PixelBox::new(10, 93, 410, 95), [40, 40, 40]);
         text_line(&mut image, 150, 67, 120, &mut rng);
         let ink = InkMap::new(&Raster::from_rgb(image), &[255, 255, 255], 20);
-        let rect = |b: PixelBox| Rect {
-            x0: b.x0,
-            y0: b.y0,
-            x1: b.x1,
-            y1: b.y1,
-        };
+        let rect = Rect::from;
         let (strip_flat, node_flat) = (ink.flat_share(rect(strip)), ink.flat_share(rect(node)));
         assert!(strip_flat < MAX_STRIP_FLAT_SHARE, "strip: {strip_flat}");
         assert!(node_flat >= MAX_STRIP_FLAT_SHARE, "node: {node_flat}");
