@@ -360,6 +360,69 @@ fn blot_strips_stacked_as_images_of_their_own_are_panels_at_their_native_pixels(
 }
 
 #[test]
+fn a_lone_row_of_strips_thinner_than_a_figure_is_screened_at_its_few_native_pixels() {
+    use panelscope::pdfgen::{ImageEncoding, PdfDoc};
+    let dir = temp_dir("strip-row");
+    let mut doc = PdfDoc::new();
+    // Three strips side by side, 60 x 21 pt each, a point apart: the row is thinner than a
+    // figure's smallest side, and each strip is 24 px tall at its native resolution, thinner
+    // than a panel's smallest side in pixels. They are screened; lettering as thin is not.
+    let strips: Vec<BBox> = (0..3)
+        .map(|k| {
+            let x0 = 150.0 + k as f32 * 61.0;
+            BBox::new(x0, 100.0, x0 + 60.0, 121.0)
+        })
+        .collect();
+    let ids: Vec<_> = (0..strips.len())
+        .map(|k| {
+            let image = image::DynamicImage::ImageRgb8(pdfs::blot(60 + k as u64, 180, 24));
+            doc.add_image(&image, ImageEncoding::Flate).unwrap()
+        })
+        .collect();
+    // A caption line set as an image of its own at 300 dpi: lettering, not a strip.
+    let mut title = image::RgbImage::from_pixel(1250, 40, image::Rgb([255, 255, 255]));
+    for x in (10..1200).step_by(40) {
+        for (dx, dy) in (0..24).flat_map(|dx| (0..34).map(move |dy| (dx, dy))) {
+            if dx < 4 || dy < 4 || dx == dy / 2 {
+                title.put_pixel(x + dx, 3 + dy, image::Rgb([20, 20, 20]));
+            }
+        }
+    }
+    let title_id = doc
+        .add_image(&image::DynamicImage::ImageRgb8(title), ImageEncoding::Flate)
+        .unwrap();
+    let page = doc.add_page(612.0, 792.0);
+    for (bbox, id) in strips.iter().zip(&ids) {
+        page.image(*bbox, *id);
+    }
+    page.image(BBox::new(100.0, 300.0, 400.0, 309.6), title_id);
+    let path = dir.join("strip-row.pdf");
+    doc.write_to(&path).unwrap();
+
+    let pages = screen(&path);
+    let panels: Vec<_> = pages[0]
+        .figures
+        .iter()
+        .flat_map(|f| f.panels.iter())
+        .collect();
+    assert_eq!(
+        panels.len(),
+        strips.len(),
+        "{:?}",
+        panels.iter().map(|p| p.bbox).collect::<Vec<_>>()
+    );
+    for strip in &strips {
+        let best = panels
+            .iter()
+            .max_by(|a, b| a.bbox.iou(strip).total_cmp(&b.bbox.iou(strip)))
+            .unwrap();
+        assert!(best.bbox.iou(strip) >= 0.9, "{strip:?}: {:?}", best.bbox);
+        assert_eq!((best.raster.width, best.raster.height), (180, 24));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn compound_figure_panels_match_the_known_layout() {
     let dir = temp_dir("panels");
     let (bytes, figures) = pdfs::paper(11, 2);

@@ -19,6 +19,10 @@ pub struct FiguresConfig {
     pub min_side_pt: f32,
     /// Smallest figure area, in square points.
     pub min_area_pt2: f32,
+    /// Smallest short side, in points, of embedded images laid out as a strip (at least
+    /// [`STRIP_ASPECT`] times longer than wide) to be a figure below `min_side_pt`: a row of
+    /// blot bands placed on its own.
+    pub min_strip_side_pt: f32,
     /// Images closer than this (points) that overlap or share a whole edge are tiles of one
     /// picture and are merged. Tiles abut; panels set flush as images of their own leave a
     /// hairline between them.
@@ -46,6 +50,7 @@ impl Default for FiguresConfig {
         Self {
             min_side_pt: 24.0,
             min_area_pt2: 2_000.0,
+            min_strip_side_pt: 8.0,
             tile_gap_pt: 0.3,
             figure_gap_pt: 10.0,
             detect_drawn: true,
@@ -63,6 +68,7 @@ impl FiguresConfig {
     fn validate(&self) -> Result<(), String> {
         let positive = [
             ("min_side_pt", self.min_side_pt),
+            ("min_strip_side_pt", self.min_strip_side_pt),
             ("cell_pt", self.cell_pt),
             ("caption_distance_pt", self.caption_distance_pt),
         ];
@@ -98,6 +104,12 @@ impl StageConfig for FiguresConfig {
     }
 }
 
+/// How many times longer than wide a group of embedded images is to be a strip.
+pub const STRIP_ASPECT: f32 = 3.0;
+/// Share of a strip's pixels that must be off the paper (a membrane, a gel) for it to be a
+/// picture: lettering set as an image is mostly paper.
+const MIN_STRIP_PICTURE_SHARE: f32 = 0.5;
+
 /// The figures stage.
 pub struct Figures {
     config: FiguresConfig,
@@ -126,7 +138,7 @@ impl Figures {
             .collect();
         for members in cluster(&groups, cfg.figure_gap_pt, |_, _| true) {
             let bbox = union_of(members.iter().map(|&g| groups[g]));
-            if !self.big_enough(&bbox) {
+            if !self.big_enough(&bbox) && !self.picture_strip(page, &bbox, scale) {
                 continue;
             }
             // One picture drawn from one image: keep its native pixels; otherwise crop the render.
@@ -189,6 +201,31 @@ impl Figures {
         bbox.width() >= self.config.min_side_pt
             && bbox.height() >= self.config.min_side_pt
             && bbox.area() >= self.config.min_area_pt2
+    }
+
+    /// Whether embedded images over `bbox` are a strip of picture large enough to screen: not
+    /// lettering set as an image (an axis title, a row of panel letters).
+    fn picture_strip(&self, page: &RenderedPage, bbox: &BBox, scale: f32) -> bool {
+        let (short, long) = (
+            bbox.width().min(bbox.height()),
+            bbox.width().max(bbox.height()),
+        );
+        let strip = short >= self.config.min_strip_side_pt
+            && long >= STRIP_ASPECT * short
+            && bbox.area() >= self.config.min_area_pt2;
+        strip && {
+            let pixel_box = bbox.to_pixels(scale, page.image.width, page.image.height);
+            let render = page.image.crop(pixel_box);
+            let channels = usize::from(render.channels.max(1));
+            let paper = 255 - self.config.ink_threshold / 2;
+            let marked = render
+                .data
+                .chunks_exact(channels)
+                .filter(|pixel| pixel.iter().any(|&v| v < paper))
+                .count();
+            let pixels = render.width as usize * render.height as usize;
+            pixels > 0 && marked as f32 >= MIN_STRIP_PICTURE_SHARE * pixels as f32
+        }
     }
 
     fn figure(

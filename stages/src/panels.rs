@@ -697,7 +697,18 @@ fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, labels: &Labels)
         y1: raster.height,
     };
     let cells = if frames {
-        frame_cells(raster, whole)
+        let cells = frame_cells(raster, whole);
+        // Frame lines between panels run across the grid they part, not across the paper left
+        // around it; only a grid framed all round is looked into (a chart's axis spans all of
+        // what its labels leave).
+        if cells.len() >= 2 {
+            cells
+        } else {
+            match within_paper_margins(raster) {
+                Some(grid) if grid != whole && framed(raster, grid) => frame_cells(raster, grid),
+                _ => cells,
+            }
+        }
     } else {
         vec![whole]
     };
@@ -724,6 +735,63 @@ fn min_gutter(raster: &Raster, config: &PanelsConfig) -> u32 {
     (config.min_gutter_px as f32)
         .max(config.min_gutter_share * raster.width.max(raster.height) as f32)
         .ceil() as u32
+}
+
+/// Share of a line's pixels that may be darker than page white for the line to be paper still
+/// (a speck, a JPEG's ringing).
+const PAPER_LINE_MARKS: f32 = 0.01;
+
+/// `raster` without the lines of paper along its edges; `None` when it is all paper.
+fn within_paper_margins(raster: &Raster) -> Option<Rect> {
+    let channels = usize::from(raster.channels.max(1));
+    let (width, height) = (raster.width as usize, raster.height as usize);
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let (mut per_row, mut per_column) = (vec![0u32; height], vec![0u32; width]);
+    for (y, row) in raster.data.chunks_exact(width * channels).enumerate() {
+        for (x, pixel) in row.chunks_exact(channels).enumerate() {
+            if pixel.iter().any(|&v| v < PAGE_WHITE) {
+                per_row[y] += 1;
+                per_column[x] += 1;
+            }
+        }
+    }
+    let marked = |counts: &[u32], length: usize| {
+        let most = (PAPER_LINE_MARKS * length as f32) as u32;
+        let first = counts.iter().position(|&n| n > most)?;
+        let last = counts.iter().rposition(|&n| n > most)?;
+        Some((first as u32, last as u32 + 1))
+    };
+    let (y0, y1) = marked(&per_row, width)?;
+    let (x0, x1) = marked(&per_column, height)?;
+    Some(Rect { x0, y0, x1, y1 })
+}
+
+/// Whether `region` is enclosed by a frame: on each side, one of its outer [`MAX_FRAME_PX`] lines
+/// is dark over [`FRAME_COVER`] of its length.
+fn framed(raster: &Raster, region: Rect) -> bool {
+    if region.width().min(region.height()) <= 2 * MAX_FRAME_PX {
+        return false;
+    }
+    let dark = |x: u32, y: u32| raster.pixel(x, y).iter().all(|&v| v <= FRAME_DARK);
+    let covered = |count: usize, length: u32| count as f32 >= FRAME_COVER * length as f32;
+    let row_dark = |y: u32| {
+        covered(
+            (region.x0..region.x1).filter(|&x| dark(x, y)).count(),
+            region.width(),
+        )
+    };
+    let column_dark = |x: u32| {
+        covered(
+            (region.y0..region.y1).filter(|&y| dark(x, y)).count(),
+            region.height(),
+        )
+    };
+    (0..MAX_FRAME_PX).any(|i| row_dark(region.y0 + i))
+        && (0..MAX_FRAME_PX).any(|i| row_dark(region.y1 - 1 - i))
+        && (0..MAX_FRAME_PX).any(|i| column_dark(region.x0 + i))
+        && (0..MAX_FRAME_PX).any(|i| column_dark(region.x1 - 1 - i))
 }
 
 /// The cells of `region` between frame lines that run across all of it, recursively: thin
@@ -1074,8 +1142,14 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     }
     let min_side = (config.min_panel_side_px as f32)
         .max(config.min_panel_side_share * width.min(height) as f32);
-    // A figure as a whole needs only the absolute minimum: the share applies to its pieces.
+    // A figure as a whole needs only the absolute minimum: the share applies to its pieces. A
+    // strip needs half of it (a row of bands placed as an image of its own is often 20–30 pixels
+    // tall at its native resolution); the panel's size on the page decides the rest.
     let big_enough = |r: Rect| r.width().min(r.height()) >= config.min_panel_side_px;
+    let thin_strip = |r: Rect| {
+        let (short, long) = (r.width().min(r.height()), r.width().max(r.height()));
+        2 * short >= config.min_panel_side_px && long as f32 >= THIN_STRIP_ASPECT * short as f32
+    };
     let whole = Rect {
         x0: 0,
         y0: 0,
@@ -1086,7 +1160,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     let min_gutter = min_gutter(raster, config);
     let Some(background) = background(raster, config, min_gutter) else {
         // A full-bleed picture: one panel, unless panel letters set as text part it.
-        let boxes = if big_enough(whole) {
+        let boxes = if big_enough(whole) || thin_strip(whole) {
             let parts = parted_at_letters(raster, None, whole, min_side, &labels.letters);
             let several = parts.len() >= 2;
             parts
@@ -1191,7 +1265,8 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                 let smallest = parts.iter().map(Rect::area).min().unwrap_or(0);
                 let others: Vec<Rect> = rest_panels
                     .into_iter()
-                    .filter(|p| 2 * p.area() >= smallest && !parts.iter().any(|s| s.overlaps(p)))
+                    .filter_map(|p| clear_of(&rest, p, &parts))
+                    .filter(|p| MAX_PICTURE_TO_DRAWING_AREA * p.area() >= smallest)
                     .collect();
                 panels.extend(parts);
                 panels.extend(others);
@@ -1229,7 +1304,10 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             fragments_dropped: outcome.dropped_pieces,
             full_bleed: false,
         }
-    } else if big_enough(trimmed) {
+    } else if big_enough(trimmed)
+        || (thin_strip(trimmed)
+            && ink.count(trimmed) as f32 >= PICTURE_INK_SHARE * trimmed.area() as f32)
+    {
         // One panel (or none found but enough ink to be one): the whole figure, trimmed of
         // paper. A dark background is the picture's own (a gel's membrane, a fluorescence
         // image's black) and stays: trimmed to its bands, the panel would not align with a copy
@@ -1251,6 +1329,51 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             full_bleed: false,
         }
     }
+}
+
+/// How many times longer than wide a picture thinner than `min_panel_side_px` must be to be a
+/// strip screened all the same (a row of lanes): a lone band, two or three times longer than
+/// tall, is a look-alike of every other.
+const THIN_STRIP_ASPECT: f32 = 4.0;
+
+/// A drawing beside photographs is a panel of its own when the smallest of them is at most this
+/// many times its area: a chart or a pedigree set in a row of micrographs is often a third or a
+/// quarter of one, while the labels, scale bars and legends left around them are far smaller.
+const MAX_PICTURE_TO_DRAWING_AREA: u64 = 4;
+
+/// `piece` of what solid pictures leave, clear of each of `pictures` it overlaps (the largest of
+/// its sides beside that picture: a panel letter heading the next picture, taken into the drawing
+/// beside it, does not make the drawing a part of that picture), trimmed to its ink in `rest`.
+fn clear_of(rest: &InkMap, piece: Rect, pictures: &[Rect]) -> Option<Rect> {
+    let mut clear = piece;
+    for picture in pictures.iter().filter(|p| p.overlaps(&piece)) {
+        if !clear.overlaps(picture) {
+            continue;
+        }
+        let beside = [
+            Rect {
+                x1: picture.x0.max(clear.x0),
+                ..clear
+            },
+            Rect {
+                x0: picture.x1.min(clear.x1),
+                ..clear
+            },
+            Rect {
+                y1: picture.y0.max(clear.y0),
+                ..clear
+            },
+            Rect {
+                y0: picture.y1.min(clear.y1),
+                ..clear
+            },
+        ];
+        clear = beside.into_iter().max_by_key(Rect::area)?;
+        if clear.area() == 0 {
+            return None;
+        }
+    }
+    rest.trim(clear)
 }
 
 /// The panels of `part` of a full-bleed picture parted at its letters, when the part stands on
@@ -3890,6 +4013,40 @@ mod tests {
     }
 
     #[test]
+    fn a_chart_a_third_of_the_photographs_beside_it_is_a_panel_whatever_their_letters() {
+        // A chart a third the size of the photographs either side of it, 3 px from each: too
+        // close for a gutter. The letter heading the second photograph stands beside the chart's
+        // top, so what the photographs leave reaches into the second one's columns. The chart
+        // is a panel, without the letter.
+        let mut image = RgbImage::from_pixel(820, 320, Rgb([255, 255, 255]));
+        let mut rng = Rng(23);
+        let photos = [
+            PixelBox::new(10, 60, 250, 300),
+            PixelBox::new(560, 60, 800, 300),
+        ];
+        for photo in photos {
+            paint(&mut image, photo, Content::Noise, &mut rng);
+        }
+        let dark = [30, 30, 30];
+        fill(&mut image, PixelBox::new(253, 20, 255, 120), dark); // y axis
+        fill(&mut image, PixelBox::new(253, 118, 557, 120), dark); // x axis
+        for i in 0..4 {
+            let (x, y) = (280 + 70 * i, 100 - 20 * i);
+            fill(&mut image, PixelBox::new(x, y, x + 8, y + 8), [40, 60, 200]);
+        }
+        fill(&mut image, PixelBox::new(549, 26, 557, 34), [40, 60, 200]); // 3 px from the letter
+        fill(&mut image, PixelBox::new(560, 24, 576, 48), dark); // the second photograph's letter
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_eq!(layout.boxes.len(), 3, "{layout:?}");
+        let chart = layout.boxes[1];
+        assert!(
+            chart.x0 == 253 && chart.x1 == 557 && chart.y0 == 20 && chart.y1 == 120,
+            "{chart:?} is not the chart alone"
+        );
+        assert_found(&[layout.boxes[0], layout.boxes[2]], &photos, "photographs");
+    }
+
+    #[test]
     fn a_diagram_of_filled_boxes_above_a_blot_is_a_panel_of_its_own() {
         // Two strips 3 px apart, and under them a diagram on a pale fill whose boxes are filled
         // in colour, butted to the blot below it: its largest box is a solid piece, but a piece
@@ -3964,6 +4121,37 @@ mod tests {
         }
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_found(&layout.boxes, &strips, "strips");
+    }
+
+    #[test]
+    fn a_strip_thinner_than_a_panel_is_one_unless_a_lone_band_or_lettering() {
+        // Placed as images of their own at a few pixels a point: a row of lanes 24 px tall, a
+        // lone band as tall, and a row of panel letters on paper.
+        let mut rng = Rng(31);
+        let mut lanes = RgbImage::from_pixel(200, 24, Rgb([255, 255, 255]));
+        paint(
+            &mut lanes,
+            PixelBox::new(0, 0, 200, 24),
+            Content::Blot,
+            &mut rng,
+        );
+        let found = panels().layout(&Raster::from_rgb(lanes)).boxes;
+        assert_eq!(found, vec![PixelBox::new(0, 0, 200, 24)]);
+
+        let mut band = RgbImage::from_pixel(60, 24, Rgb([255, 255, 255]));
+        paint(
+            &mut band,
+            PixelBox::new(0, 0, 60, 24),
+            Content::Blot,
+            &mut rng,
+        );
+        assert_eq!(panels().layout(&Raster::from_rgb(band)).boxes, vec![]);
+
+        let mut letters = RgbImage::from_pixel(400, 24, Rgb([255, 255, 255]));
+        for x in [4, 200] {
+            fill(&mut letters, PixelBox::new(x, 4, x + 12, 20), [20, 20, 20]);
+        }
+        assert_eq!(panels().layout(&Raster::from_rgb(letters)).boxes, vec![]);
     }
 
     #[test]
@@ -4535,6 +4723,29 @@ mod tests {
         ];
         let mut rng = Rng(7);
         let mut image = RgbImage::from_pixel(420, 300, Rgb([255, 255, 255]));
+        for (&b, content) in expected
+            .iter()
+            .zip([Content::Blot, Content::Gradient, Content::Noise])
+        {
+            paint(&mut image, b, content, &mut rng);
+            frame(&mut image, b, 2);
+        }
+        let found = panels().layout(&Raster::from_rgb(image)).boxes;
+        assert_found(&found, &expected, "framed panels without gutters");
+    }
+
+    #[test]
+    fn touching_framed_panels_with_paper_around_them_are_parted_at_their_frames() {
+        // The same grid set with a margin of paper around it: its frame lines run across the
+        // grid, not across the paper.
+        let margin = 18;
+        let expected = [
+            PixelBox::new(margin, margin, margin + 240, margin + 300),
+            PixelBox::new(margin + 240, margin, margin + 420, margin + 150),
+            PixelBox::new(margin + 240, margin + 150, margin + 420, margin + 300),
+        ];
+        let mut rng = Rng(7);
+        let mut image = RgbImage::from_pixel(420 + 2 * margin, 300 + 2 * margin, Rgb([255; 3]));
         for (&b, content) in expected
             .iter()
             .zip([Content::Blot, Content::Gradient, Content::Noise])
