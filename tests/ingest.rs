@@ -16,7 +16,7 @@ use panelscope_engine::{CollectedDeadLetters, GraphBuilder, NodeConfig, from_fn,
 use panelscope_stages::paginate::Paginate;
 use panelscope_stages::render::RenderConfig;
 use panelscope_stages::store::Store;
-use panelscope_stages::units::{BBox, DocumentId, DocumentJob, PagePanels, RenderedPage};
+use panelscope_stages::units::{BBox, DocumentId, DocumentJob, PagePanels, Panel, RenderedPage};
 use support::{pdfs, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_panelscope");
@@ -300,6 +300,28 @@ fn embedded_image_bounds_match_where_they_were_placed() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The panels of `page`, one at each of `expected` (IoU 0.9 or more) and no other, in its order.
+fn panels_at<'a>(page: &'a PagePanels, expected: &[BBox]) -> Vec<&'a Panel> {
+    let panels: Vec<&Panel> = page.figures.iter().flat_map(|f| f.panels.iter()).collect();
+    assert_eq!(
+        panels.len(),
+        expected.len(),
+        "{:?}",
+        panels.iter().map(|p| p.bbox).collect::<Vec<_>>()
+    );
+    expected
+        .iter()
+        .map(|place| {
+            let best = *panels
+                .iter()
+                .max_by(|a, b| a.bbox.iou(place).total_cmp(&b.bbox.iou(place)))
+                .unwrap();
+            assert!(best.bbox.iou(place) >= 0.9, "{place:?}: {:?}", best.bbox);
+            best
+        })
+        .collect()
+}
+
 #[test]
 fn blot_strips_stacked_as_images_of_their_own_are_panels_at_their_native_pixels() {
     use panelscope::pdfgen::{ImageEncoding, PdfDoc};
@@ -332,23 +354,7 @@ fn blot_strips_stacked_as_images_of_their_own_are_panels_at_their_native_pixels(
         assert_eq!((raster.width, raster.height), (284, 40));
     }
     let pages = screen(&path);
-    let panels: Vec<_> = pages[0]
-        .figures
-        .iter()
-        .flat_map(|f| f.panels.iter())
-        .collect();
-    assert_eq!(
-        panels.len(),
-        strips.len(),
-        "{:?}",
-        panels.iter().map(|p| p.bbox).collect::<Vec<_>>()
-    );
-    for strip in &strips {
-        let best = panels
-            .iter()
-            .max_by(|a, b| a.bbox.iou(strip).total_cmp(&b.bbox.iou(strip)))
-            .unwrap();
-        assert!(best.bbox.iou(strip) >= 0.9, "{strip:?}: {:?}", best.bbox);
+    for best in panels_at(&pages[0], &strips) {
         assert!(
             best.raster.height >= 32,
             "{}x{}",
@@ -400,23 +406,7 @@ fn a_lone_row_of_strips_thinner_than_a_figure_is_screened_at_its_few_native_pixe
     doc.write_to(&path).unwrap();
 
     let pages = screen(&path);
-    let panels: Vec<_> = pages[0]
-        .figures
-        .iter()
-        .flat_map(|f| f.panels.iter())
-        .collect();
-    assert_eq!(
-        panels.len(),
-        strips.len(),
-        "{:?}",
-        panels.iter().map(|p| p.bbox).collect::<Vec<_>>()
-    );
-    for strip in &strips {
-        let best = panels
-            .iter()
-            .max_by(|a, b| a.bbox.iou(strip).total_cmp(&b.bbox.iou(strip)))
-            .unwrap();
-        assert!(best.bbox.iou(strip) >= 0.9, "{strip:?}: {:?}", best.bbox);
+    for best in panels_at(&pages[0], &strips) {
         assert_eq!((best.raster.width, best.raster.height), (180, 24));
     }
     std::fs::remove_dir_all(dir).unwrap();

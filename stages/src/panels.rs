@@ -3977,6 +3977,30 @@ mod tests {
         );
     }
 
+    /// `photos` painted as photographs, and a chart's axes 2 px thick along the left and bottom
+    /// of `plot`.
+    fn photographs_beside_axes(
+        image: &mut RgbImage,
+        photos: &[PixelBox],
+        plot: PixelBox,
+        rng: &mut Rng,
+    ) {
+        for &photo in photos {
+            paint(image, photo, Content::Noise, rng);
+        }
+        let dark = [30, 30, 30];
+        fill(
+            image,
+            PixelBox::new(plot.x0, plot.y0, plot.x0 + 2, plot.y1),
+            dark,
+        );
+        fill(
+            image,
+            PixelBox::new(plot.x0, plot.y1 - 2, plot.x1, plot.y1),
+            dark,
+        );
+    }
+
     #[test]
     fn a_chart_beside_photographs_a_thin_gutter_apart_is_a_panel_too() {
         // Three photographs and a chart, each 3 px from the next: too close for a gutter, so
@@ -3988,12 +4012,12 @@ mod tests {
             PixelBox::new(193, 40, 373, 200),
             PixelBox::new(376, 40, 556, 200),
         ];
-        for photo in photos {
-            paint(&mut image, photo, Content::Noise, &mut rng);
-        }
-        let dark = [30, 30, 30];
-        fill(&mut image, PixelBox::new(600, 20, 602, 360), dark); // y axis
-        fill(&mut image, PixelBox::new(600, 358, 890, 360), dark); // x axis
+        photographs_beside_axes(
+            &mut image,
+            &photos,
+            PixelBox::new(600, 20, 890, 360),
+            &mut rng,
+        );
         for i in 0..5 {
             let y = 20 + i * 80;
             text_line(&mut image, 559, y, 36, &mut rng); // tick label
@@ -4024,18 +4048,18 @@ mod tests {
             PixelBox::new(10, 60, 250, 300),
             PixelBox::new(560, 60, 800, 300),
         ];
-        for photo in photos {
-            paint(&mut image, photo, Content::Noise, &mut rng);
-        }
-        let dark = [30, 30, 30];
-        fill(&mut image, PixelBox::new(253, 20, 255, 120), dark); // y axis
-        fill(&mut image, PixelBox::new(253, 118, 557, 120), dark); // x axis
+        photographs_beside_axes(
+            &mut image,
+            &photos,
+            PixelBox::new(253, 20, 557, 120),
+            &mut rng,
+        );
         for i in 0..4 {
             let (x, y) = (280 + 70 * i, 100 - 20 * i);
             fill(&mut image, PixelBox::new(x, y, x + 8, y + 8), [40, 60, 200]);
         }
         fill(&mut image, PixelBox::new(549, 26, 557, 34), [40, 60, 200]); // 3 px from the letter
-        fill(&mut image, PixelBox::new(560, 24, 576, 48), dark); // the second photograph's letter
+        fill(&mut image, PixelBox::new(560, 24, 576, 48), [30, 30, 30]); // the second photograph's letter
         let layout = panels().layout(&Raster::from_rgb(image));
         assert_eq!(layout.boxes.len(), 3, "{layout:?}");
         let chart = layout.boxes[1];
