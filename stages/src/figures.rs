@@ -20,8 +20,8 @@ pub struct FiguresConfig {
     /// Smallest figure area, in square points.
     pub min_area_pt2: f32,
     /// Smallest short side, in points, of embedded images laid out as a strip (at least
-    /// [`STRIP_ASPECT`] times longer than wide) to be a figure below `min_side_pt`: a row of
-    /// blot bands placed on its own.
+    /// [`STRIP_ASPECT`] times longer than wide, and mostly off the paper on the page render) to
+    /// be a figure below `min_side_pt`: a row of blot bands placed on its own.
     pub min_strip_side_pt: f32,
     /// Images closer than this (points) that overlap or share a whole edge are tiles of one
     /// picture and are merged. Tiles abut; panels set flush as images of their own leave a
