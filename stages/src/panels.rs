@@ -1286,7 +1286,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
         .map(|panel| ink.without_labels(panel))
         .flat_map(|panel| {
             // A drawing or a chart on paper: its edges are strokes, not seams between pictures.
-            if (ink.count(panel) as f32) < PICTURE_INK_SHARE * panel.area() as f32 {
+            if !ink.is_picture(panel) {
                 return vec![panel];
             }
             // Pieces are parted again only where paper is what a trim takes off them.
@@ -1304,10 +1304,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             fragments_dropped: outcome.dropped_pieces,
             full_bleed: false,
         }
-    } else if big_enough(trimmed)
-        || (thin_strip(trimmed)
-            && ink.count(trimmed) as f32 >= PICTURE_INK_SHARE * trimmed.area() as f32)
-    {
+    } else if big_enough(trimmed) || (thin_strip(trimmed) && ink.is_picture(trimmed)) {
         // One panel (or none found but enough ink to be one): the whole figure, trimmed of
         // paper. A dark background is the picture's own (a gel's membrane, a fluorescence
         // image's black) and stays: trimmed to its bands, the panel would not align with a copy
@@ -1346,7 +1343,7 @@ const MAX_PICTURE_TO_DRAWING_AREA: u64 = 4;
 /// beside it, does not make the drawing a part of that picture), trimmed to its ink in `rest`.
 fn clear_of(rest: &InkMap, piece: Rect, pictures: &[Rect]) -> Option<Rect> {
     let mut clear = piece;
-    for picture in pictures.iter().filter(|p| p.overlaps(&piece)) {
+    for picture in pictures {
         if !clear.overlaps(picture) {
             continue;
         }
@@ -1369,9 +1366,6 @@ fn clear_of(rest: &InkMap, piece: Rect, pictures: &[Rect]) -> Option<Rect> {
             },
         ];
         clear = beside.into_iter().max_by_key(Rect::area)?;
-        if clear.area() == 0 {
-            return None;
-        }
     }
     rest.trim(clear)
 }
@@ -1403,10 +1397,7 @@ fn layout_of_part(
     }
     if pictures_only {
         let ink = InkMap::new(&picture, &colour, config.ink_tolerance);
-        let pictures = inner.boxes.iter().all(|b| {
-            let r = Rect::from(*b);
-            ink.count(r) as f32 >= PICTURE_INK_SHARE * r.area() as f32
-        });
+        let pictures = inner.boxes.iter().all(|b| ink.is_picture(Rect::from(*b)));
         if !pictures {
             return None;
         }
@@ -2433,7 +2424,7 @@ fn part_at_seams_within(
             .max(trimmed.y0 - piece.y0)
             .max(piece.x1 - trimmed.x1)
             .max(piece.y1 - trimmed.y1);
-        let picture = ink.count(trimmed) as f32 >= PICTURE_INK_SHARE * trimmed.area() as f32;
+        let picture = ink.is_picture(trimmed);
         if margin >= min_gutter && picture {
             part_at_seams_within(raster, Some((ink, min_gutter)), trimmed, depth - 1, out);
         } else {
@@ -2932,6 +2923,11 @@ impl InkMap {
     /// Ink pixels in `r`.
     fn count(&self, r: Rect) -> u32 {
         (self.at(r.x1, r.y1) - self.at(r.x0, r.y1)) - (self.at(r.x1, r.y0) - self.at(r.x0, r.y0))
+    }
+
+    /// Whether `r` is a picture rather than a drawing: at least [`PICTURE_INK_SHARE`] ink.
+    fn is_picture(&self, r: Rect) -> bool {
+        self.count(r) as f32 >= PICTURE_INK_SHARE * r.area() as f32
     }
 
     /// Ink in each row (`Axis::Rows`) or column of `r`.
