@@ -167,6 +167,11 @@ const RINGING_MIN_MEAN: f32 = 245.0;
 /// Levels by which the line inside must be darker on average than a paper edge line for it to
 /// be taken as the crop's overshoot rather than the picture's own light margin.
 const PAPER_EDGE_CONTRAST: f32 = 40.0;
+/// Share of a gutter's lines a line across it must be ink on for the gutter to be crossed.
+const GUTTER_CROSSING_SHARE: f32 = 0.9;
+/// Narrowest gutter, in minimum gutters, that a line across it can take back.
+const CROSSED_GUTTER_MIN_GUTTERS: u32 = 3;
+
 /// Gutters tried per region, widest first, before the region is kept whole.
 const CUTS_TRIED: usize = 3;
 /// Regions evaluated per figure after which only the widest gutter of a region is tried, and
@@ -1008,6 +1013,7 @@ fn without_frame(raster: &Raster, area: PixelBox) -> PixelBox {
         (alike as f32 >= FRAME_COVER * pixels.len() as f32).then_some(colour)
     };
     let mut depth = 0;
+    let mut frame_line: Option<Vec<u8>> = None;
     while depth < MAX_FRAME_PX {
         let (x0, y0, x1, y1) = (
             area.x0 + depth,
@@ -1029,6 +1035,18 @@ fn without_frame(raster: &Raster, area: PixelBox) -> PixelBox {
         if !one_colour {
             break;
         }
+        // A line around a flat ground of another colour (a dark membrane's, a fluorescence
+        // image's black) is left with the picture, wherever the ground's flat lines end: the
+        // first band's distance from the edge would decide how much of it a copy loses. Paper
+        // inside a box is a drawing's: left to the test below.
+        let paper = top.iter().all(|&v| v >= PAPER_LEVEL);
+        let stepped = frame_line
+            .as_ref()
+            .is_some_and(|line| deviation(line, &top) > FRAME_FLAT_TOLERANCE);
+        if stepped && !paper {
+            return area;
+        }
+        frame_line = Some(top);
         depth += 1;
     }
     // A frame is a line around something else: flat sides wider than a frame, or a "frame" in
@@ -1237,6 +1255,9 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             config.gutter_flat_tolerance,
         ) {
             Some(parts) => {
+                // A lone photograph parts off drawings only: beside another picture, both are
+                // the blots of one membrane (or one picture) the ink map breaks apart.
+                let lone = parts.len() < 2;
                 // What the solid pieces leave is split on its own: a chart or a drawing beside
                 // photographs, with no gutter wide enough between them, is a panel too when it
                 // is as large as they are.
@@ -1263,13 +1284,29 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
                     })
                     .collect();
                 let smallest = parts.iter().map(Rect::area).min().unwrap_or(0);
-                let others: Vec<Rect> = rest_panels
-                    .into_iter()
-                    .filter_map(|p| clear_of(&rest, p, &parts))
-                    .filter(|p| MAX_PICTURE_TO_DRAWING_AREA * p.area() >= smallest)
-                    .collect();
-                panels.extend(parts);
-                panels.extend(others);
+                let mut others: Vec<Rect> = Vec::new();
+                for panel in rest_panels {
+                    let cleared = clear_of(&rest, panel, &parts);
+                    if cleared == [panel] {
+                        others.push(panel);
+                    } else {
+                        // What a photograph's box leaves of a piece is split again on its own
+                        // (where the splitter finds no panel in it, it stays one piece).
+                        for piece in cleared {
+                            match rest_splitter.segment(piece).panels {
+                                found if found.is_empty() => others.push(piece),
+                                found => others.extend(found),
+                            }
+                        }
+                    }
+                }
+                others.retain(|p| MAX_PICTURE_TO_DRAWING_AREA * p.area() >= smallest);
+                if lone && (others.is_empty() || others.iter().any(|&p| ink.is_picture(p))) {
+                    panels.push(*region);
+                } else {
+                    panels.extend(parts);
+                    panels.extend(others);
+                }
             }
             None => panels.push(*region),
         }
@@ -1309,7 +1346,10 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
         // paper. A dark background is the picture's own (a gel's membrane, a fluorescence
         // image's black) and stays: trimmed to its bands, the panel would not align with a copy
         // turned or cut so that its bands reach its border, which has no background to trim.
-        let panel = if background.iter().all(|&v| v < DARK_BACKGROUND) {
+        // So does a picture's pale ground that is not paper (a membrane around its bands).
+        let own_ground = background.iter().all(|&v| v < DARK_BACKGROUND)
+            || (background.iter().any(|&v| v < PALE_GROUND) && ink.is_picture(trimmed));
+        let panel = if own_ground {
             whole
         } else {
             ink.without_labels(trimmed)
@@ -1338,36 +1378,117 @@ const THIN_STRIP_ASPECT: f32 = 4.0;
 /// quarter of one, while the labels, scale bars and legends left around them are far smaller.
 const MAX_PICTURE_TO_DRAWING_AREA: u64 = 4;
 
-/// `piece` of what solid pictures leave, clear of each of `pictures` it overlaps (the largest of
-/// its sides beside that picture: a panel letter heading the next picture, taken into the drawing
-/// beside it, does not make the drawing a part of that picture), trimmed to its ink in `rest`.
-fn clear_of(rest: &InkMap, piece: Rect, pictures: &[Rect]) -> Option<Rect> {
-    let mut clear = piece;
+/// `piece` of what solid pictures leave, cut clear of each of `pictures` it overlaps (see
+/// [`around`]: a panel letter heading the next picture, taken into the drawing beside it, does
+/// not make the drawing a part of that picture), each part trimmed to its ink in `rest`.
+fn clear_of(rest: &InkMap, piece: Rect, pictures: &[Rect]) -> Vec<Rect> {
+    let mut pieces = vec![piece];
     for picture in pictures {
-        if !clear.overlaps(picture) {
-            continue;
-        }
-        let beside = [
-            Rect {
-                x1: picture.x0.max(clear.x0),
-                ..clear
-            },
-            Rect {
-                x0: picture.x1.min(clear.x1),
-                ..clear
-            },
-            Rect {
-                y1: picture.y0.max(clear.y0),
-                ..clear
-            },
-            Rect {
-                y0: picture.y1.min(clear.y1),
-                ..clear
-            },
-        ];
-        clear = beside.into_iter().max_by_key(Rect::area)?;
+        pieces = pieces
+            .into_iter()
+            .flat_map(|clear| {
+                if clear.overlaps(picture) {
+                    around(rest, clear, picture)
+                } else {
+                    vec![clear]
+                }
+            })
+            .collect();
     }
-    rest.trim(clear)
+    pieces.into_iter().filter_map(|p| rest.trim(p)).collect()
+}
+
+/// `piece` less the `picture` it overlaps, as the rectangles of whichever way of cutting the
+/// rest crosses less ink: rows first (bands above and below the picture, the sides between)
+/// or columns first (full-height sides, the picture's columns above and below it). A drawing
+/// beside a photograph on one side and below it on the other is whole in one of the two.
+fn around(rest: &InkMap, piece: Rect, picture: &Rect) -> Vec<Rect> {
+    let inner = Rect {
+        x0: picture.x0.clamp(piece.x0, piece.x1),
+        y0: picture.y0.clamp(piece.y0, piece.y1),
+        x1: picture.x1.clamp(piece.x0, piece.x1),
+        y1: picture.y1.clamp(piece.y0, piece.y1),
+    };
+    let rows_first = [
+        Rect {
+            y1: inner.y0,
+            ..piece
+        },
+        Rect {
+            y0: inner.y1,
+            ..piece
+        },
+        Rect {
+            y0: inner.y0,
+            y1: inner.y1,
+            x1: inner.x0,
+            ..piece
+        },
+        Rect {
+            y0: inner.y0,
+            y1: inner.y1,
+            x0: inner.x1,
+            ..piece
+        },
+    ];
+    let columns_first = [
+        Rect {
+            x1: inner.x0,
+            ..piece
+        },
+        Rect {
+            x0: inner.x1,
+            ..piece
+        },
+        Rect {
+            x0: inner.x0,
+            x1: inner.x1,
+            y1: inner.y0,
+            ..piece
+        },
+        Rect {
+            x0: inner.x0,
+            x1: inner.x1,
+            y0: inner.y1,
+            ..piece
+        },
+    ];
+    let inked = |x: u32, y: u32| {
+        rest.count(Rect {
+            x0: x,
+            y0: y,
+            x1: x + 1,
+            y1: y + 1,
+        }) > 0
+    };
+    // Ink each way cuts through, outside the picture: pixels inked on both sides of a cut line
+    // (a chart's axis) count; ink that merely ends at it (a letter beside the chart) does not.
+    let across_rows =
+        |y: u32, xs: std::ops::Range<u32>| xs.filter(|&x| inked(x, y - 1) && inked(x, y)).count();
+    let across_columns =
+        |x: u32, ys: std::ops::Range<u32>| ys.filter(|&y| inked(x - 1, y) && inked(x, y)).count();
+    let rows_cut: usize = [inner.y0, inner.y1]
+        .into_iter()
+        .filter(|&y| y > piece.y0 && y < piece.y1)
+        .map(|y| across_rows(y, piece.x0..inner.x0) + across_rows(y, inner.x1..piece.x1))
+        .sum();
+    let columns_cut: usize = [inner.x0, inner.x1]
+        .into_iter()
+        .filter(|&x| x > piece.x0 && x < piece.x1)
+        .map(|x| across_columns(x, piece.y0..inner.y0) + across_columns(x, inner.y1..piece.y1))
+        .sum();
+    let largest = |pieces: &[Rect; 4]| pieces.iter().map(Rect::area).max().unwrap_or(0);
+    let chosen = if (rows_cut, std::cmp::Reverse(largest(&rows_first)))
+        <= (columns_cut, std::cmp::Reverse(largest(&columns_first)))
+    {
+        rows_first
+    } else {
+        columns_first
+    };
+    chosen
+        .into_iter()
+        .filter(|r| r.width() > 0 && r.height() > 0)
+        .collect()
 }
 
 /// The panels of `part` of a full-bleed picture parted at its letters, when the part stands on
@@ -1418,6 +1539,10 @@ const DARK_BACKGROUND: u8 = 64;
 
 /// Every channel of a background at least this light is paper.
 const PAPER_LEVEL: u8 = 200;
+
+/// A background with a channel below this is a picture's own ground, not the page's paper (a
+/// membrane's grey around its bands, 180–230); white paper stays above it through a JPEG.
+const PALE_GROUND: u8 = 236;
 
 /// `inner`, a box in the pixels of `area` cropped out, in the pixels of the whole.
 fn placed_in(inner: PixelBox, area: Rect) -> Rect {
@@ -1655,12 +1780,12 @@ fn border_pixels(raster: &Raster) -> Vec<&[u8]> {
 }
 
 /// The solid pieces of `region` (connected areas of ink filling at least 85 % of their bounding
-/// box: blot strips, photographs, gels), when there are two or more and they hold most of the
-/// region's ink; `None` when the region is better left as one panel (a plot, a drawing). Pieces
-/// that are solid only counting faint marks too (`faint`: a pale membrane whose bands are its only
-/// ink, stacked with darker strips) are pieces as well, where they touch no ink piece; one that
-/// holds two or more ink pieces covering less than half of it is a membrane with its bands, and
-/// replaces them.
+/// box: blot strips, photographs, gels), when they hold most of the region's ink; `None` when
+/// the region is better left as one panel (a plot, a drawing). A lone piece is returned as it
+/// is, for the caller to part off a drawing beside it. Pieces that are solid only counting faint
+/// marks too (`faint`: a pale membrane whose bands are its only ink, stacked with darker strips)
+/// are pieces as well, where they touch no ink piece; one that holds two or more ink pieces
+/// covering less than half of it is a membrane with its bands, and replaces them.
 fn solid_parts(
     ink_map: &InkMap,
     background: &[u8],
@@ -1714,8 +1839,14 @@ fn solid_parts(
             solids.push(rect);
         }
     }
-    if solids.len() < 2 || solid_ink * 2 < total_ink {
+    if solid_ink * 2 < total_ink {
         return None;
+    }
+    match solids[..] {
+        [] => return None,
+        // A lone photograph: a panel only beside a drawing as large (see the caller).
+        [lone] => return Some(vec![lone]),
+        _ => {}
     }
     let faint_pieces: Vec<Rect> = grid
         .components(&grid.majority(&marked))
@@ -3300,7 +3431,7 @@ impl Splitter<'_> {
                         start > 0 && end < along && end - start >= self.min_gutter
                     })
                     .map(|(start, end)| Gutter { axis, start, end })
-                    .filter(|&gutter| self.has_clean_line(r, gutter)),
+                    .filter(|&gutter| self.has_clean_line(r, gutter) && !self.crossed(r, gutter)),
             );
         }
         let off_centre = |g: &Gutter| {
@@ -3313,6 +3444,41 @@ impl Splitter<'_> {
         };
         gutters.sort_by_key(|g| (std::cmp::Reverse(g.end - g.start), off_centre(g)));
         gutters
+    }
+
+    /// Whether a line runs across the whole gutter (a chart's axis, thin enough to pass for
+    /// noise in a row as wide as the figure): ink on [`GUTTER_CROSSING_SHARE`] of its lines in
+    /// one place is the panel going on, not specks.
+    fn crossed(&self, r: Rect, gutter: Gutter) -> bool {
+        let width = gutter.end - gutter.start;
+        // Across a gutter a few pixels wide, haze and ringing join two pictures as well.
+        if width < CROSSED_GUTTER_MIN_GUTTERS * self.min_gutter {
+            return false;
+        }
+        let needed = (GUTTER_CROSSING_SHARE * width as f32).ceil() as u32;
+        let line = |at: u32| match gutter.axis {
+            Axis::Rows => Rect {
+                x0: at,
+                x1: at + 1,
+                y0: r.y0 + gutter.start,
+                y1: r.y0 + gutter.end,
+            },
+            Axis::Cols => Rect {
+                x0: r.x0 + gutter.start,
+                x1: r.x0 + gutter.end,
+                y0: at,
+                y1: at + 1,
+            },
+        };
+        // A frame drawn around the region runs across every gutter inside it: only lines
+        // away from its edges count.
+        let across = match gutter.axis {
+            Axis::Rows => r.x0 + MAX_FRAME_PX..r.x1.saturating_sub(MAX_FRAME_PX),
+            Axis::Cols => r.y0 + MAX_FRAME_PX..r.y1.saturating_sub(MAX_FRAME_PX),
+        };
+        across
+            .into_iter()
+            .any(|at| self.ink.count(line(at)) >= needed)
     }
 
     /// Whether one line of the gutter, trying the middle ones first, is the figure's background
@@ -4030,6 +4196,185 @@ mod tests {
             chart.x0 <= 600 && chart.x1 >= 890 && chart.y0 <= 20 && chart.y1 >= 360,
             "{chart:?} does not cover the chart"
         );
+    }
+
+    /// A scatter chart over `plot`: its axes (see [`photographs_beside_axes`]) and red dots.
+    fn scatter(image: &mut RgbImage, plot: PixelBox, rng: &mut Rng) {
+        photographs_beside_axes(image, &[], plot, rng);
+        for _ in 0..10 {
+            let x = plot.x0 + 10 + rng.below(plot.width() - 20);
+            let y = plot.y0 + 4 + rng.below(plot.height() - 20);
+            fill(image, PixelBox::new(x, y, x + 8, y + 8), [200, 30, 30]);
+        }
+    }
+
+    #[test]
+    fn a_chart_butted_to_one_photograph_shorter_than_it_is_a_panel_of_its_own() {
+        // One photograph 3 px from a chart, shorter than it: the photograph is the only solid
+        // piece, and the chart it leaves is a panel beside it.
+        let mut image = RgbImage::from_pixel(520, 280, Rgb([255, 255, 255]));
+        let mut rng = Rng(31);
+        let (chart, photo) = (
+            PixelBox::new(10, 10, 300, 270),
+            PixelBox::new(303, 10, 500, 170),
+        );
+        scatter(&mut image, chart, &mut rng);
+        paint(&mut image, photo, Content::Noise, &mut rng);
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_eq!(layout.boxes.len(), 2, "{layout:?}");
+        assert_found(&layout.boxes[1..], &[photo], "photograph");
+        let found = layout.boxes[0];
+        assert!(
+            found.x0 <= chart.x0 && found.x1 <= photo.x0 && found.y1 >= chart.y1 - 2,
+            "{found:?} is not the chart alone"
+        );
+    }
+
+    #[test]
+    fn charts_around_photographs_in_an_l_are_each_a_panel() {
+        // Photographs in two corners, each 3 px from the charts beside it; the chart under the
+        // top one reaches under the chart beside it too. What the photographs leave is an L,
+        // split along the top photograph's lower edge (which no chart crosses) into the three
+        // charts, not along its side, which takes the chart under it in two.
+        let mut image = RgbImage::from_pixel(848, 455, Rgb([255, 255, 255]));
+        let mut rng = Rng(37);
+        let photos = [
+            PixelBox::new(566, 4, 844, 226),
+            PixelBox::new(4, 229, 282, 451),
+        ];
+        for photo in photos {
+            paint(&mut image, photo, Content::Noise, &mut rng);
+        }
+        let charts = [
+            PixelBox::new(12, 16, 271, 217),
+            PixelBox::new(295, 16, 563, 217),
+            PixelBox::new(285, 229, 513, 451),
+            PixelBox::new(524, 238, 784, 442),
+        ];
+        for chart in charts {
+            scatter(&mut image, chart, &mut rng);
+        }
+        let layout = panels().layout(&Raster::from_rgb(image));
+        let mut want = photos.to_vec();
+        want.extend(charts);
+        let want = reading_order(want.into_iter().map(Rect::from).collect());
+        assert_found(
+            &layout.boxes,
+            &want.into_iter().map(PixelBox::from).collect::<Vec<_>>(),
+            "photographs and charts",
+        );
+    }
+
+    #[test]
+    fn what_a_photograph_leaves_of_a_piece_is_cut_where_no_chart_crosses() {
+        // A piece of what the photographs left takes in a chart beside the top photograph and a
+        // chart reaching under it. Cut along the photograph's side, the lower chart would be
+        // two; along its lower edge, every chart is in one part.
+        let mut image = RgbImage::from_pixel(848, 455, Rgb([255, 255, 255]));
+        let mut rng = Rng(43);
+        let photo = PixelBox::new(566, 4, 844, 226);
+        paint(&mut image, photo, Content::Noise, &mut rng);
+        let charts = [
+            PixelBox::new(295, 16, 563, 217),
+            PixelBox::new(285, 229, 513, 451),
+            PixelBox::new(524, 238, 784, 442),
+        ];
+        for chart in charts {
+            scatter(&mut image, chart, &mut rng);
+        }
+        let raster = Raster::from_rgb(image);
+        let photo = Rect::from(photo);
+        let rest = InkMap::new(&raster, &[255, 255, 255], 20).without(&[photo]);
+        let piece = Rect::from(PixelBox::new(285, 16, 784, 451));
+        let parts = clear_of(&rest, piece, &[photo]);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        for chart in charts.map(Rect::from) {
+            assert!(
+                parts.iter().any(|p| p.contains(&chart)),
+                "{chart:?} is cut: {parts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chart_whose_axis_alone_crosses_a_gap_is_not_cut_there() {
+        // In a figure 1900 px wide, a row holding three pixels of ink passes for an empty one.
+        // A chart's y axis, 3 px wide, alone spans a gap between its dots and tick labels: the
+        // gap is no gutter.
+        let mut image = RgbImage::from_pixel(1900, 500, Rgb([255, 255, 255]));
+        let mut rng = Rng(47);
+        let photo = PixelBox::new(420, 10, 1880, 250);
+        paint(&mut image, photo, Content::Noise, &mut rng);
+        let chart = PixelBox::new(20, 100, 400, 480);
+        for y in [110, 200, 290, 380, 470] {
+            fill(&mut image, PixelBox::new(20, y, 34, y + 6), [30, 30, 30]); // tick label
+        }
+        fill(&mut image, PixelBox::new(40, 100, 43, 480), [30, 30, 30]);
+        fill(&mut image, PixelBox::new(40, 477, 400, 480), [30, 30, 30]);
+        for (x, y) in [
+            (100, 100),
+            (200, 150),
+            (300, 230),
+            (150, 320),
+            (250, 400),
+            (390, 460),
+        ] {
+            fill(
+                &mut image,
+                PixelBox::new(x, y, x + 10, y + 10),
+                [200, 30, 30],
+            );
+        }
+        let layout = panels().layout(&Raster::from_rgb(image));
+        assert_found(&layout.boxes, &[chart, photo], "chart and photograph");
+    }
+
+    #[test]
+    fn a_lone_band_on_its_pale_membrane_is_the_whole_picture_and_on_paper_the_band() {
+        // A band placed as an image of its own with the membrane's grey around it: the grey is
+        // the picture's. On white, what is around the band is paper.
+        for (ground, whole) in [(222u8, true), (255, false)] {
+            let mut image = RgbImage::from_pixel(220, 100, Rgb([ground; 3]));
+            let band = PixelBox::new(20, 35, 200, 70);
+            fill(&mut image, band, [60, 60, 60]);
+            let layout = panels().layout(&Raster::from_rgb(image));
+            let want = if whole {
+                PixelBox::new(0, 0, 220, 100)
+            } else {
+                band
+            };
+            assert_eq!(layout.boxes, [want], "ground {ground}");
+        }
+    }
+
+    #[test]
+    fn a_frame_around_a_flat_dark_ground_stays_wherever_the_first_band_lies() {
+        // A 2-px grey frame around a fluorescence image's flat black: what a trim takes must not
+        // depend on how near the edge its first band lies, or two copies of it differ by that.
+        for band_top in [5, 40] {
+            let mut image = RgbImage::from_pixel(200, 160, Rgb([18, 18, 18]));
+            let mut rng = Rng(41);
+            for p in image.pixels_mut() {
+                let v = rng.level(14, 22);
+                p.0 = [v; 3];
+            }
+            for side in [
+                PixelBox::new(0, 0, 200, 2),
+                PixelBox::new(0, 158, 200, 160),
+                PixelBox::new(0, 0, 2, 160),
+                PixelBox::new(198, 0, 200, 160),
+            ] {
+                fill(&mut image, side, [35, 35, 35]);
+            }
+            fill(
+                &mut image,
+                PixelBox::new(20, band_top, 180, band_top + 20),
+                [200, 200, 200],
+            );
+            let raster = Raster::from_rgb(image);
+            let area = PixelBox::new(0, 0, 200, 160);
+            assert_eq!(without_frame(&raster, area), area, "band at {band_top}");
+        }
     }
 
     #[test]
