@@ -4233,9 +4233,9 @@ mod tests {
     #[test]
     fn charts_around_photographs_in_an_l_are_each_a_panel() {
         // Photographs in two corners, each 3 px from the charts beside it; the chart under the
-        // top one reaches under the chart beside it too. What the photographs leave is an L,
-        // split along the top photograph's lower edge (which no chart crosses) into the three
-        // charts, not along its side, which takes the chart under it in two.
+        // top one reaches under the chart beside it too. The whole layout: every photograph and
+        // chart is a panel of its own. (Here the splitter finds the gutters between the charts
+        // by itself; how a piece overlapping a photograph is cut is the next test's.)
         let mut image = RgbImage::from_pixel(848, 455, Rgb([255, 255, 255]));
         let mut rng = Rng(37);
         let photos = [
