@@ -215,7 +215,8 @@ fi
   echo "a region of such a pair (overall and per kind: over all found matches). \`phash<=10\`: panels whose"
   echo "64-bit pHashes differ in at most 10 bits. \`panelscope\`: verified matches of the default"
   echo "(classical) embedder. A match counts when both regions overlap the planted ones (IoU >= 0.5, or"
-  echo "centre containment at areas within 4x)."
+  echo "centre containment at areas within 4x); one of two parts inside a planted pair's sides, where the"
+  echo "pair's edits carry one onto the other, is correct but does not find the pair."
   echo
   cat "$work/table.md"
   echo

@@ -1,8 +1,11 @@
 //! `panelscope eval`: scores found matches against a catalog's `truth.json`. A found match counts
 //! for a planted pair when each of its regions overlaps one side of the pair (IoU ≥ 0.5, or one
 //! contains the other's centre while their areas are within 4× of each other — so a match of two
-//! whole figures earns no credit for the panels inside them). Every matcher is scored by the same
-//! code in the same run; the pHash baseline is always one of them.
+//! whole figures earns no credit for the panels inside them). A match of two smaller parts lying
+//! inside the pair's two sides at places the pair's edits carry onto each other (a panel of a
+//! copied compound figure matched to the same panel of the copy) is correct, so it costs no
+//! precision, but it does not find the pair. Every matcher is scored by the same code in the same
+//! run; the pHash baseline is always one of them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -77,6 +80,80 @@ fn matches_pair(found: &FoundMatch, pair: &TruthPair) -> bool {
     let on = |f: &FoundRegion, r: &crate::truth::Region| overlaps(f, &r.doc, r.page, &r.bbox);
     (on(&found.a, &pair.a) && on(&found.b, &pair.b))
         || (on(&found.a, &pair.b) && on(&found.b, &pair.a))
+}
+
+/// Share of a found part that must lie inside a side of a planted pair to be a part of it.
+const PART_INSIDE_SHARE: f32 = 0.8;
+/// Farthest the centre of a found part may lie from where the pair's edits carry the centre of
+/// the other part, as a share of the side's width and height.
+const PART_PLACE_TOLERANCE: f32 = 0.2;
+
+/// `(u, v)`, a point of a planted pair's source side as shares of its width and height, where
+/// the pair's edits put it on the copy's side. Small rotations and pixel edits keep it where it
+/// is; a quarter turn is clockwise, as `image::imageops` turns.
+fn carried(pair: &TruthPair, (mut u, mut v): (f32, f32)) -> (f32, f32) {
+    for edit in &pair.edits {
+        (u, v) = match edit {
+            Edit::FlipHorizontal => (1.0 - u, v),
+            Edit::FlipVertical => (u, 1.0 - v),
+            Edit::Rotate90 => (1.0 - v, u),
+            Edit::Rotate180 => (1.0 - u, 1.0 - v),
+            Edit::Rotate270 => (v, 1.0 - u),
+            Edit::Crop => {
+                let crop = &pair.params["crop"];
+                let number = |value: &serde_json::Value| value.as_f64().map(|x| x as f32);
+                let kept = (0..4)
+                    .map(|k| number(&crop["box_px"][k]))
+                    .collect::<Option<Vec<f32>>>();
+                let of = (0..2)
+                    .map(|k| number(&crop["of_px"][k]))
+                    .collect::<Option<Vec<f32>>>();
+                match (kept, of) {
+                    (Some(kept), Some(of)) if kept[2] > kept[0] && kept[3] > kept[1] => (
+                        (u * of[0] - kept[0]) / (kept[2] - kept[0]),
+                        (v * of[1] - kept[1]) / (kept[3] - kept[1]),
+                    ),
+                    _ => (u, v),
+                }
+            }
+            _ => (u, v),
+        };
+    }
+    (u, v)
+}
+
+/// Whether `found` matches a part of a planted pair's source side to the same part of its copy:
+/// each region mostly inside one side, the two at places the pair's edits carry onto each other.
+fn part_of_pair(found: &FoundMatch, pair: &TruthPair) -> bool {
+    let inside = |f: &FoundRegion, r: &crate::truth::Region| {
+        let b = &f.bbox;
+        let s = &r.bbox;
+        let inter = [
+            b[0].max(s[0]),
+            b[1].max(s[1]),
+            b[2].min(s[2]),
+            b[3].min(s[3]),
+        ];
+        f.doc == r.doc
+            && f.page == r.page
+            && area(b) > 0.0
+            && area(&inter) >= PART_INSIDE_SHARE * area(b)
+    };
+    let centre_in = |f: &FoundRegion, r: &crate::truth::Region| {
+        let (b, s) = (&f.bbox, &r.bbox);
+        (
+            ((b[0] + b[2]) / 2.0 - s[0]) / (s[2] - s[0]).max(f32::EPSILON),
+            ((b[1] + b[3]) / 2.0 - s[1]) / (s[3] - s[1]).max(f32::EPSILON),
+        )
+    };
+    let placed = |source: &FoundRegion, copy: &FoundRegion| {
+        inside(source, &pair.a) && inside(copy, &pair.b) && {
+            let (u, v) = carried(pair, centre_in(source, &pair.a));
+            let (x, y) = centre_in(copy, &pair.b);
+            (u - x).abs() <= PART_PLACE_TOLERANCE && (v - y).abs() <= PART_PLACE_TOLERANCE
+        }
+    };
+    placed(&found.a, &found.b) || placed(&found.b, &found.a)
 }
 
 fn touches_pair(found: &FoundMatch, pair: &TruthPair) -> bool {
@@ -166,11 +243,22 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
                 .collect()
         })
         .collect();
-    let touched: Vec<Vec<usize>> = found
+    // And the truth pairs it finds a part of (correct, but not finding the pair).
+    let parts: Vec<Vec<usize>> = found
         .iter()
         .map(|f| {
             (0..truth.pairs.len())
-                .filter(|&p| touches_pair(f, &truth.pairs[p]))
+                .filter(|&p| part_of_pair(f, &truth.pairs[p]))
+                .collect()
+        })
+        .collect();
+    let correct = |k: usize| !matched[k].is_empty() || !parts[k].is_empty();
+    let touched: Vec<Vec<usize>> = found
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            (0..truth.pairs.len())
+                .filter(|&p| touches_pair(f, &truth.pairs[p]) || parts[k].contains(&p))
                 .collect()
         })
         .collect();
@@ -186,10 +274,8 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
                 continue;
             }
             slice.matches += 1;
-            if !matched[k].is_empty() {
-                slice.correct += 1;
-                matched[k].iter().for_each(|&p| found_pairs[p] = true);
-            }
+            slice.correct += usize::from(correct(k));
+            matched[k].iter().for_each(|&p| found_pairs[p] = true);
         }
         slice.pairs_found = found_pairs.iter().filter(|&&f| f).count();
         slice.finish()
@@ -208,7 +294,7 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
         };
         let entry = by_kind.entry(kind.name().to_string()).or_default();
         entry.matches += 1;
-        entry.correct += usize::from(!matched[k].is_empty());
+        entry.correct += usize::from(correct(k));
         let mut labels: Vec<&str> = touched[k]
             .iter()
             .map(|&p| truth.pairs[p].edit_label())
@@ -221,6 +307,7 @@ pub fn score(matcher: &str, truth: &Truth, found: &[FoundMatch]) -> Score {
             entry.correct += usize::from(
                 matched[k]
                     .iter()
+                    .chain(&parts[k])
                     .any(|&p| truth.pairs[p].edit_label() == label),
             );
         }
@@ -781,6 +868,63 @@ mod tests {
             "the wrong match still touches the flip pair"
         );
         assert_eq!(score.by_edit["flip_horizontal"].precision, 0.0);
+    }
+
+    #[test]
+    fn parts_matched_where_the_edits_carry_them_are_correct_but_find_no_pair() {
+        let mut truth = truth();
+        truth.pairs[2].params = serde_json::json!({
+            "crop": { "box_px": [0, 0, 100, 100], "of_px": [200, 200] }
+        });
+        let part = |doc, page, bbox| (doc, page, bbox);
+        let matches = vec![
+            // The top-left corner of the flip's source, and where the mirror puts it.
+            found(
+                part("d1", 3, [0.0, 0.0, 20.0, 20.0]),
+                part("d2", 1, [70.0, 10.0, 90.0, 30.0]),
+                0.9,
+            ),
+            // The same corner matched to the copy's unmirrored corner: a look-alike part.
+            found(
+                part("d1", 3, [0.0, 0.0, 20.0, 20.0]),
+                part("d2", 1, [10.0, 10.0, 30.0, 30.0]),
+                0.9,
+            ),
+            // A part of the crop's source centred at 80 of its 200, which the crop box (its
+            // top-left 100) moves to 80 of 100: 120 of the copy's 150. Listed copy side first.
+            found(
+                part("d3", 1, [110.0, 110.0, 130.0, 130.0]),
+                part("d2", 2, [70.0, 70.0, 90.0, 90.0]),
+                0.9,
+            ),
+            // The same part where it would lie without the crop.
+            found(
+                part("d2", 2, [70.0, 70.0, 90.0, 90.0]),
+                part("d3", 1, [50.0, 50.0, 70.0, 70.0]),
+                0.9,
+            ),
+        ];
+        let score = score("m", &truth, &matches);
+        assert_eq!(
+            (
+                score.overall.matches,
+                score.overall.correct,
+                score.overall.pairs_found
+            ),
+            (4, 2, 0)
+        );
+        // The misplaced parts touch no side as a whole: only the overall precision counts them.
+        assert_eq!(
+            (
+                score.by_edit["flip_horizontal"].matches,
+                score.by_edit["flip_horizontal"].correct
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            (score.by_edit["crop"].matches, score.by_edit["crop"].correct),
+            (1, 1)
+        );
     }
 
     #[test]
