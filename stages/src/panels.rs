@@ -232,7 +232,9 @@ pub struct PanelsConfig {
     /// a chart beside its legend; told as the classify stage's defaults tell a drawing) are one
     /// panel, the drawing, or one per panel letter drawn above them, unless panel letters set as
     /// text head two or more of them: a diagram's repeated nodes are not images reused. A
-    /// drawing placed as an image of its own is that whole image.
+    /// drawing placed as an image of its own is that whole image. Charts each drawn in a frame
+    /// of its own (every frame at least twice `min_panel_side_pt` a side) are made whole frame
+    /// by frame.
     pub drawings_whole: bool,
 }
 
@@ -349,6 +351,8 @@ pub struct PanelLayout {
     pub fragments_dropped: u32,
     /// Whether the figure was taken whole as a full-bleed picture, without looking for gutters.
     pub full_bleed: bool,
+    /// The cells of the frames drawn around its panels, when it was parted at frame lines.
+    pub frame_cells: Vec<PixelBox>,
 }
 
 impl Panels {
@@ -450,10 +454,33 @@ impl Panels {
         let layout = layout(raster, &self.config, frames, &labels);
         let mut dropped = layout.fragments_dropped;
         let drawings_whole = self.config.drawings_whole && !layout.full_bleed;
-        let mut boxes = if drawings_whole {
-            drawn_whole(raster, &self.config, layout.boxes, &labels.letters, ppy)
+        // Frames drawn around charts (each a panel of its own) part what a drawing's pieces
+        // would join: the drawings are made whole within each frame. A grid of small cells is a
+        // table's rules, whose cells are one drawing.
+        let framed_panels = layout.frame_cells.len() >= 2
+            && layout.frame_cells.iter().all(|cell| {
+                cell.width().min(cell.height()) as f32
+                    >= MIN_FRAMED_PANEL_SIDES * self.config.min_panel_side_pt * ppy
+            });
+        let groups: Vec<Vec<PixelBox>> = if framed_panels {
+            layout
+                .frame_cells
+                .iter()
+                .map(|cell| {
+                    let inside = |b: &&PixelBox| Rect::from(*cell).contains(&Rect::from(**b));
+                    layout.boxes.iter().filter(inside).copied().collect()
+                })
+                .collect()
         } else {
-            layout.boxes
+            vec![layout.boxes]
+        };
+        let mut boxes: Vec<PixelBox> = if drawings_whole {
+            groups
+                .into_iter()
+                .flat_map(|group| drawn_whole(raster, &self.config, group, &labels.letters, ppy))
+                .collect()
+        } else {
+            groups.into_iter().flatten().collect()
         };
         // A drawing placed as an image of its own is that image: the paper around its strokes is
         // part of the panel as its author placed it (a sparse diagram's strokes are a small part
@@ -722,7 +749,7 @@ fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, labels: &Labels)
     }
     let mut combined = PanelLayout::default();
     let mut boxes = Vec::new();
-    for cell in cells {
+    for &cell in &cells {
         let in_cell = labels.moved(-(cell.x0 as f32), -(cell.y0 as f32), 1.0, 1.0);
         let inner = gutter_layout(&raster.crop(cell.into()), config, &in_cell);
         combined.fragments_dropped += inner.fragments_dropped;
@@ -732,6 +759,7 @@ fn layout(raster: &Raster, config: &PanelsConfig, frames: bool, labels: &Labels)
         .into_iter()
         .map(PixelBox::from)
         .collect();
+    combined.frame_cells = cells.into_iter().map(PixelBox::from).collect();
     combined
 }
 
@@ -1216,6 +1244,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             boxes,
             fragments_dropped: 0,
             full_bleed: true,
+            frame_cells: Vec::new(),
         };
     };
     let ink = InkMap::new(raster, &background, config.ink_tolerance);
@@ -1247,6 +1276,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
     };
     for region in &regions {
         match solid_parts(
+            raster,
             &ink,
             &background,
             *region,
@@ -1340,6 +1370,7 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             boxes,
             fragments_dropped: outcome.dropped_pieces,
             full_bleed: false,
+            frame_cells: Vec::new(),
         }
     } else if big_enough(trimmed) || (thin_strip(trimmed) && ink.is_picture(trimmed)) {
         // One panel (or none found but enough ink to be one): the whole figure, trimmed of
@@ -1358,15 +1389,22 @@ fn gutter_layout(raster: &Raster, config: &PanelsConfig, labels: &Labels) -> Pan
             boxes: vec![panel.into()],
             fragments_dropped: 0,
             full_bleed: false,
+            frame_cells: Vec::new(),
         }
     } else {
         PanelLayout {
             boxes: Vec::new(),
             fragments_dropped: u32::from(ink.count(trimmed) > 0),
             full_bleed: false,
+            frame_cells: Vec::new(),
         }
     }
 }
+
+/// Frame cells drawn around panels are each made whole on their own when every one of them is at
+/// least this many times `min_panel_side_pt` on its shorter side (charts boxed one by one); a
+/// grid of smaller cells is a table, one drawing.
+const MIN_FRAMED_PANEL_SIDES: f32 = 2.0;
 
 /// How many times longer than wide a picture thinner than `min_panel_side_px` must be to be a
 /// strip screened all the same (a row of lanes): a lone band, two or three times longer than
@@ -1787,6 +1825,7 @@ fn border_pixels(raster: &Raster) -> Vec<&[u8]> {
 /// are pieces as well, where they touch no ink piece; one that holds two or more ink pieces
 /// covering less than half of it is a membrane with its bands, and replaces them.
 fn solid_parts(
+    raster: &Raster,
     ink_map: &InkMap,
     background: &[u8],
     region: Rect,
@@ -1833,10 +1872,20 @@ fn solid_parts(
     };
     let mut solid_ink = 0usize;
     let mut solids: Vec<Rect> = Vec::new();
-    for (rect, count, box_cells) in grid.components(&ink) {
-        if big(rect) && count as f32 >= 0.85 * box_cells as f32 {
+    let (components, labels) = grid.labelled_components(&ink);
+    for (index, (rect, count, box_cells)) in components.into_iter().enumerate() {
+        if !big(rect) {
+            continue;
+        }
+        let own = || -> Vec<bool> { labels.iter().map(|&l| l as usize == index + 1).collect() };
+        if count as f32 >= SOLID_SHARE * box_cells as f32 {
             solid_ink += count;
             solids.push(rect);
+        } else if let Some(pieces) =
+            butted_pictures(raster, ink_map, &grid, &own(), rect, count, big)
+        {
+            solid_ink += pieces.iter().map(|(_, cells)| cells).sum::<usize>();
+            solids.extend(pieces.into_iter().map(|(piece, _)| piece));
         }
     }
     if solid_ink * 2 < total_ink {
@@ -1881,6 +1930,123 @@ fn solid_parts(
             .filter_map(|(solid, absorbed)| (!absorbed).then_some(solid)),
     );
     Some(joined_on_membrane(ink_map, parts, min_gutter, faint))
+}
+
+/// Deepest a piece of pictures butted in an L (or a step) is cut into rectangles.
+const MAX_BUTT_CUTS: u32 = 3;
+/// A cut between pictures butted in an L lies where the ink's extent across steps by at least
+/// this share of the piece: a picture's straight edge meeting paper.
+const MIN_BUTT_STEP_SHARE: f32 = 0.25;
+/// Share of a piece's ink the rectangles cut from it must hold for it to be pictures butted
+/// together rather than a drawing whose strokes join (a chart's bars on its axis).
+const BUTT_COVER_SHARE: f32 = 0.9;
+
+/// The rectangles of `component` (a connected piece of ink, `count` of the grid's cells, too
+/// ragged to be one solid picture) when it is pictures butted in an L or a step with paper in
+/// its corners: cut where the ink's extent steps, each side again, until every piece is solid
+/// (each with its cell count). `None` unless two or more pictures hold [`BUTT_COVER_SHARE`] of
+/// its ink: mostly ink, not one flat fill (a chart's bars), starting at their edges (bands that
+/// JPEG haze joins on a pale membrane fade in), and not drawn (a diagram's boxes, however JPEG
+/// speckled their fills). `ink` holds the component's cells and no other piece's.
+fn butted_pictures(
+    raster: &Raster,
+    ink_map: &InkMap,
+    grid: &CellGrid,
+    ink: &[bool],
+    component: Rect,
+    count: usize,
+    big: impl Fn(Rect) -> bool + Copy,
+) -> Option<Vec<(Rect, usize)>> {
+    let f = grid.f;
+    let to_cells = |r: Rect| {
+        [
+            ((r.x0 - grid.region.x0) / f) as usize,
+            ((r.y0 - grid.region.y0) / f) as usize,
+            (r.x1 - grid.region.x0).div_ceil(f) as usize,
+            (r.y1 - grid.region.y0).div_ceil(f) as usize,
+        ]
+    };
+    let to_pixels = |[c0, r0, c1, r1]: [usize; 4]| Rect {
+        x0: grid.region.x0 + c0 as u32 * f,
+        y0: grid.region.y0 + r0 as u32 * f,
+        x1: (grid.region.x0 + c1 as u32 * f).min(grid.region.x1),
+        y1: (grid.region.y0 + r1 as u32 * f).min(grid.region.y1),
+    };
+    let mut pieces = Vec::new();
+    let mut pending = vec![(to_cells(component), 0u32)];
+    while let Some(([c0, r0, c1, r1], depth)) = pending.pop() {
+        let (columns, rows) = (c1 - c0, r1 - r0);
+        let set: Vec<bool> = (r0..r1)
+            .flat_map(|y| (c0..c1).map(move |x| (x, y)))
+            .map(|(x, y)| ink[y * grid.columns + x])
+            .collect();
+        for (cells, [x0, y0, x1, y1]) in grid_components(&set, columns, rows) {
+            let within = [c0 + x0, r0 + y0, c0 + x1, r0 + y1];
+            let rect = to_pixels(within);
+            if !big(rect) {
+                continue;
+            }
+            if cells as f32 >= SOLID_SHARE * ((x1 - x0) * (y1 - y0)) as f32 {
+                let sides = [Side::Left, Side::Right, Side::Top, Side::Bottom];
+                let drawn =
+                    || ClassifyConfig::default().drawn(&PixelStats::of(&raster.crop(rect.into())));
+                if ink_map.is_picture(rect)
+                    && ink_map.flat_share(rect) < MAX_STRIP_FLAT_SHARE
+                    && !sides.iter().any(|&side| ink_map.fades_in(rect, side))
+                    && !drawn()
+                {
+                    pieces.push((rect, cells));
+                }
+                continue;
+            }
+            if depth >= MAX_BUTT_CUTS {
+                return None;
+            }
+            let inked = |x: usize, y: usize| set[y * columns + x];
+            // The extent of ink in each column and row of this piece, and where it steps most.
+            let steps = |lines: std::ops::Range<usize>, across: std::ops::Range<usize>, cols| {
+                let extent: Vec<usize> = lines
+                    .clone()
+                    .map(|i| {
+                        across
+                            .clone()
+                            .filter(|&j| if cols { inked(i, j) } else { inked(j, i) })
+                            .count()
+                    })
+                    .collect();
+                (1..extent.len())
+                    .map(|k| (extent[k].abs_diff(extent[k - 1]), lines.start + k))
+                    .max()
+                    .map(|(step, at)| (step as f32 / across.len() as f32, at))
+            };
+            let by_columns = steps(x0..x1, y0..y1, true);
+            let by_rows = steps(y0..y1, x0..x1, false);
+            let (share, at, cols) = match (by_columns, by_rows) {
+                (Some((a, at)), Some((b, _))) if a >= b => (a, at, true),
+                (_, Some((b, at))) => (b, at, false),
+                (Some((a, at)), None) => (a, at, true),
+                (None, None) => return None,
+            };
+            if share < MIN_BUTT_STEP_SHARE {
+                return None;
+            }
+            let (first, second) = if cols {
+                (
+                    [c0 + x0, r0 + y0, c0 + at, r0 + y1],
+                    [c0 + at, r0 + y0, c0 + x1, r0 + y1],
+                )
+            } else {
+                (
+                    [c0 + x0, r0 + y0, c0 + x1, r0 + at],
+                    [c0 + x0, r0 + at, c0 + x1, r0 + y1],
+                )
+            };
+            pending.push((first, depth + 1));
+            pending.push((second, depth + 1));
+        }
+    }
+    let covered: usize = pieces.iter().map(|(_, cells)| cells).sum();
+    (pieces.len() >= 2 && covered as f32 >= BUTT_COVER_SHARE * count as f32).then_some(pieces)
 }
 
 /// Pixels around a solid piece taken with it when what it leaves is split on its own.
@@ -2869,8 +3035,14 @@ impl CellGrid {
     /// The 4-connected components of set cells: their box in pixels, their cell count and the
     /// cell count of their box.
     fn components(&self, set: &[bool]) -> Vec<(Rect, usize, usize)> {
+        self.labelled_components(set).0
+    }
+
+    /// [`CellGrid::components`], with each cell's component (its index plus one, 0 for none).
+    fn labelled_components(&self, set: &[bool]) -> (Vec<(Rect, usize, usize)>, Vec<u32>) {
         let (f, region) = (self.f, self.region);
-        grid_components(set, self.columns, self.rows)
+        let (components, labels) = labelled_grid_components(set, self.columns, self.rows);
+        let components = components
             .into_iter()
             .map(|(count, [x0, y0, x1, y1])| {
                 let rect = Rect {
@@ -2881,7 +3053,8 @@ impl CellGrid {
                 };
                 (rect, count, (x1 - x0) * (y1 - y0))
             })
-            .collect()
+            .collect();
+        (components, labels)
     }
 }
 
@@ -2893,14 +3066,25 @@ pub(crate) fn grid_components(
     columns: usize,
     rows: usize,
 ) -> Vec<(usize, [usize; 4])> {
-    let mut seen = vec![false; set.len()];
+    labelled_grid_components(set, columns, rows).0
+}
+
+/// [`grid_components`], with each cell's component: its index in the list plus one, 0 for a cell
+/// not set.
+fn labelled_grid_components(
+    set: &[bool],
+    columns: usize,
+    rows: usize,
+) -> (Vec<(usize, [usize; 4])>, Vec<u32>) {
+    let mut seen = vec![0u32; set.len()];
     let mut stack = Vec::new();
     let mut found = Vec::new();
     for start in 0..set.len() {
-        if !set[start] || seen[start] {
+        if !set[start] || seen[start] != 0 {
             continue;
         }
-        seen[start] = true;
+        let label = found.len() as u32 + 1;
+        seen[start] = label;
         stack.push(start);
         let (mut x0, mut y0, mut x1, mut y1, mut count) = (usize::MAX, usize::MAX, 0, 0, 0usize);
         while let Some(cell) = stack.pop() {
@@ -2914,15 +3098,15 @@ pub(crate) fn grid_components(
                 (y + 1 < rows).then(|| cell + columns),
             ];
             for next in neighbours.into_iter().flatten() {
-                if set[next] && !seen[next] {
-                    seen[next] = true;
+                if set[next] && seen[next] == 0 {
+                    seen[next] = label;
                     stack.push(next);
                 }
             }
         }
         found.push((count, [x0, y0, x1, y1]));
     }
-    found
+    (found, seen)
 }
 
 /// The largest difference between a pixel and a colour over their channels.
@@ -5173,6 +5357,99 @@ mod tests {
             "{:?}",
             as_drawing.iter().map(|p| p.bbox).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn photographs_butted_in_an_l_are_solid_pieces_and_bars_on_an_axis_are_not() {
+        // A tall micrograph with two small ones butted to its left side at the top and paper
+        // under them: one piece of ink, too ragged to be one solid picture.
+        let mut image = RgbImage::from_pixel(944, 845, Rgb([255, 255, 255]));
+        let mut rng = Rng(17);
+        let pictures = [
+            PixelBox::new(13, 13, 147, 89),
+            PixelBox::new(147, 13, 277, 124),
+            PixelBox::new(277, 13, 931, 832),
+        ];
+        // A fluorescence image (cells on black) and a stained section (pink shading), as the
+        // pictures of such a figure are.
+        for (k, b) in pictures.iter().enumerate() {
+            for y in b.y0..b.y1 {
+                for x in b.x0..b.x1 {
+                    let grain = rng.below(7) as u8;
+                    let pixel = if k == 1 {
+                        let shade =
+                            200.0 + 30.0 * ((x as f32 / 9.0).sin() * (y as f32 / 13.0).cos());
+                        [shade as u8 + grain / 2, 150 + grain, 190]
+                    } else {
+                        let cell = ((x / 40 + y / 40) % 3 == 0) && (x % 40 > 8) && (y % 40 > 8);
+                        if cell {
+                            [20, 150 + grain * 8, 60]
+                        } else {
+                            [grain, grain, grain]
+                        }
+                    };
+                    image.put_pixel(x, y, Rgb(pixel));
+                }
+            }
+        }
+        let solid_pieces = |image: RgbImage| {
+            let raster = Raster::from_rgb(image);
+            let config = PanelsConfig::default();
+            let ink = InkMap::new(&raster, &[255, 255, 255], config.ink_tolerance);
+            let region = ink.trim(Rect::from(PixelBox::new(0, 0, raster.width, raster.height)));
+            solid_parts(
+                &raster,
+                &ink,
+                &[255, 255, 255],
+                region.expect("ink"),
+                config.min_panel_side_px,
+                min_gutter(&raster, &config),
+                config.gutter_flat_tolerance,
+            )
+        };
+        let page = |b: &Rect| BBox::new(b.x0 as f32, b.y0 as f32, b.x1 as f32, b.y1 as f32);
+        let tall = page(&Rect::from(pictures[2]));
+        let pieces = solid_pieces(image).expect("pictures butted in an L are solid pieces");
+        assert!(
+            pieces.iter().any(|piece| page(piece).iou(&tall) >= 0.95),
+            "the tall micrograph is not a piece of its own: {pieces:?}"
+        );
+        // Two flat bars side by side on their axis are a piece of ink as ragged, cut into
+        // rectangles as readily: but flat fills, a chart's, not pictures.
+        let mut image = RgbImage::from_pixel(600, 500, Rgb([255, 255, 255]));
+        fill(&mut image, PixelBox::new(40, 470, 560, 476), [0, 0, 0]);
+        fill(&mut image, PixelBox::new(40, 20, 46, 476), [0, 0, 0]);
+        for (x0, top) in [(46, 300), (176, 120)] {
+            fill(
+                &mut image,
+                PixelBox::new(x0, top, x0 + 130, 470),
+                [60, 90, 200],
+            );
+        }
+        assert_eq!(solid_pieces(image), None);
+    }
+
+    #[test]
+    fn charts_framed_one_by_one_in_a_row_are_each_a_panel() {
+        // Four charts, each in its own frame, 2 px apart: drawings all, whose pieces would be
+        // joined into one drawing, but each frame boxes a panel of its own.
+        let mut image = RgbImage::from_pixel(808, 180, Rgb([255, 255, 255]));
+        let mut rng = Rng(5);
+        let charts: Vec<PixelBox> = (0..4)
+            .map(|k| PixelBox::new(k * 202, 0, k * 202 + 200, 180))
+            .collect();
+        for &chart in &charts {
+            paint(&mut image, chart, Content::Plot, &mut rng);
+        }
+        let figure = Figure::new(
+            FigureSource::Embedded,
+            BBox::new(0.0, 0.0, 404.0, 90.0),
+            PixelBox::new(0, 0, 808, 180),
+            Raster::from_rgb(image),
+        );
+        let (found, _) = panels().split(&figure);
+        let boxes: Vec<PixelBox> = found.iter().map(|p| p.pixel_box).collect();
+        assert_found(&boxes, &charts, "charts framed one by one");
     }
 
     /// A diagram as drawing software draws it: two chains of three labelled boxes (pastel fills,
