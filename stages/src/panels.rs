@@ -68,7 +68,7 @@
 //!
 //! This is the first, rule-based splitter; a learned detector will replace it.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use metrics::Counter;
@@ -1872,6 +1872,8 @@ fn solid_parts(
     };
     let mut solid_ink = 0usize;
     let mut solids: Vec<Rect> = Vec::new();
+    let faint_components = OnceCell::new();
+    let mut faint_cut: HashMap<usize, bool> = HashMap::new();
     let (components, labels) = grid.labelled_components(&ink);
     for (index, (rect, count, box_cells)) in components.into_iter().enumerate() {
         if !big(rect) {
@@ -1882,10 +1884,57 @@ fn solid_parts(
             solid_ink += count;
             solids.push(rect);
         } else if let Some(pieces) =
-            butted_pictures(raster, ink_map, &grid, &own(), rect, count, big)
+            butted_at_largest_steps(raster, ink_map, &grid, &own(), rect, count, big)
+                .filter(|pieces| {
+                    // Cut the quick way, a piece may hold a neighbour's corner of paper (a
+                    // picture sliced by a cut along another's edge): then the cuts are searched.
+                    let paper: usize = pieces
+                        .iter()
+                        .map(|(piece, inked)| grid.cells_of(*piece).saturating_sub(*inked))
+                        .sum();
+                    paper * UNFILLED_STEPS < count
+                })
+                .or_else(|| butted_pictures(raster, ink_map, &grid, &own(), rect, count, big))
         {
             solid_ink += pieces.iter().map(|(_, cells)| cells).sum::<usize>();
             solids.extend(pieces.into_iter().map(|(piece, _)| piece));
+        } else {
+            // Pale pictures (a blot on a light membrane) are ink only in patches beside their
+            // bands: their whole extent is what their faint marks cover. The faint piece this
+            // ink lies in is cut once, whichever of its pieces of ink comes first.
+            let (faint_pieces, faint_labels) =
+                faint_components.get_or_init(|| grid.labelled_components(&grid.majority(&marked)));
+            let mut shared = vec![0usize; faint_pieces.len()];
+            for (cell, &label) in labels.iter().enumerate() {
+                if label as usize == index + 1 && faint_labels[cell] > 0 {
+                    shared[faint_labels[cell] as usize - 1] += 1;
+                }
+            }
+            let Some((faint, _)) = shared.iter().enumerate().max_by_key(|&(_, n)| *n) else {
+                continue;
+            };
+            let cut = *faint_cut.entry(faint).or_insert_with(|| {
+                let (faint_rect, faint_count, _) = faint_pieces[faint];
+                let faint_own: Vec<bool> = faint_labels
+                    .iter()
+                    .map(|&l| l as usize == faint + 1)
+                    .collect();
+                let pieces = butted_pictures(
+                    raster,
+                    ink_map,
+                    &grid,
+                    &faint_own,
+                    faint_rect,
+                    faint_count,
+                    big,
+                );
+                let cut = pieces.is_some();
+                solids.extend(pieces.into_iter().flatten().map(|(piece, _)| piece));
+                cut
+            });
+            if cut {
+                solid_ink += count;
+            }
         }
     }
     if solid_ink * 2 < total_ink {
@@ -1934,6 +1983,19 @@ fn solid_parts(
 
 /// Deepest a piece of pictures butted in an L (or a step) is cut into rectangles.
 const MAX_BUTT_CUTS: u32 = 3;
+/// Largest steps of the ink's extent tried as cuts along each axis.
+const BUTT_CUTS_TRIED: usize = 2;
+/// Least seam a cut between butted pictures runs along: its sharpest line against the typical
+/// line beside it (see [`ButtedPictures::seam_along`]). Seams between pictures measure 8 and
+/// more; lines through a picture's inside, 1 to 2.
+const MIN_BUTT_SEAM: f32 = 3.0;
+/// Shortest stretch (pixels) along which pictures butted across a cut meet.
+const MIN_BUTT_SEAM_PX: usize = 16;
+/// Steps in which the paper inside the pieces of a cut is weighed, as shares of the piece cut:
+/// a cut leaving less paper inside its pieces by one such step or more is the better.
+const UNFILLED_STEPS: usize = 50;
+/// Lines (grid cells) on each side of a cut over which the ink's extent is compared.
+const BUTT_STEP_LINES: usize = 2;
 /// A cut between pictures butted in an L lies where the ink's extent across steps by at least
 /// this share of the piece: a picture's straight edge meeting paper.
 const MIN_BUTT_STEP_SHARE: f32 = 0.25;
@@ -1943,12 +2005,11 @@ const BUTT_COVER_SHARE: f32 = 0.9;
 
 /// The rectangles of `component` (a connected piece of ink, `count` of the grid's cells, too
 /// ragged to be one solid picture) when it is pictures butted in an L or a step with paper in
-/// its corners: cut where the ink's extent steps, each side again, until every piece is solid
-/// (each with its cell count). `None` unless two or more pictures hold [`BUTT_COVER_SHARE`] of
-/// its ink: mostly ink, not one flat fill (a chart's bars), starting at their edges (bands that
-/// JPEG haze joins on a pale membrane fade in), and not drawn (a diagram's boxes, however JPEG
-/// speckled their fills). `ink` holds the component's cells and no other piece's.
-fn butted_pictures(
+/// its corners, cut the quick way: where the ink's extent steps most, each side again, until
+/// every piece is solid (each with its cell count). `None` unless two or more pictures hold
+/// [`BUTT_COVER_SHARE`] of its ink, as [`butted_pictures`] asks, or when a piece is left that
+/// is neither solid nor steppy enough to cut; [`butted_pictures`] then searches its cuts.
+fn butted_at_largest_steps(
     raster: &Raster,
     ink_map: &InkMap,
     grid: &CellGrid,
@@ -2047,6 +2108,365 @@ fn butted_pictures(
     }
     let covered: usize = pieces.iter().map(|(_, cells)| cells).sum();
     (pieces.len() >= 2 && covered as f32 >= BUTT_COVER_SHARE * count as f32).then_some(pieces)
+}
+
+/// The rectangles of `component` (a connected piece of ink, `count` of the grid's cells, too
+/// ragged to be one solid picture) when it is pictures butted in an L or a step with paper in
+/// its corners: cut where the ink's extent steps, or across such a step along the edge of the
+/// ink beside it, each side again, until every piece is solid (each with its cell count). A cut
+/// runs along a seam between pictures ([`MIN_BUTT_SEAM`]) or paper, never through a picture's
+/// inside. Of the cuts tried, the one kept leaves pieces that hold [`BUTT_COVER_SHARE`] of the
+/// ink, then the least paper inside them (a piece solid enough may still hold a neighbour's
+/// corner of paper), then the fewest pieces, then runs along the sharpest seam. `None` unless
+/// two or more pictures hold [`BUTT_COVER_SHARE`] of its ink: mostly ink, not one flat fill (a
+/// chart's bars), starting at their edges (bands that JPEG haze joins on a pale membrane fade
+/// in), and not drawn (a diagram's boxes, however JPEG speckled their fills). `ink` holds the
+/// component's cells and no other piece's.
+fn butted_pictures(
+    raster: &Raster,
+    ink_map: &InkMap,
+    grid: &CellGrid,
+    ink: &[bool],
+    component: Rect,
+    count: usize,
+    big: impl Fn(Rect) -> bool + Copy,
+) -> Option<Vec<(Rect, usize)>> {
+    let f = grid.f;
+    let to_cells = |r: Rect| {
+        [
+            ((r.x0 - grid.region.x0) / f) as usize,
+            ((r.y0 - grid.region.y0) / f) as usize,
+            (r.x1 - grid.region.x0).div_ceil(f) as usize,
+            (r.y1 - grid.region.y0).div_ceil(f) as usize,
+        ]
+    };
+    let butted = ButtedPictures {
+        raster,
+        ink_map,
+        grid,
+        ink,
+        big: &big,
+        pictures: RefCell::new(HashMap::new()),
+        cuts: RefCell::new(HashMap::new()),
+    };
+    let pieces = butted.cut(to_cells(component), 0);
+    let covered: usize = pieces.iter().map(|(_, cells)| cells).sum();
+    (pieces.len() >= 2 && covered as f32 >= BUTT_COVER_SHARE * count as f32).then_some(pieces)
+}
+
+/// What [`butted_pictures`] cuts: the grid's ink cells of one component.
+struct ButtedPictures<'a> {
+    raster: &'a Raster,
+    ink_map: &'a InkMap,
+    grid: &'a CellGrid,
+    ink: &'a [bool],
+    big: &'a dyn Fn(Rect) -> bool,
+    /// [`ButtedPictures::is_lone_picture`] of each solid piece looked at: cuts tried in
+    /// another order reach the same pieces.
+    pictures: RefCell<HashMap<Rect, bool>>,
+    /// [`ButtedPictures::cut`] of each box and depth looked at.
+    cuts: RefCell<HashMap<CutAt, Vec<Picture>>>,
+}
+
+/// A picture cut from a piece of ink, with its count of ink cells.
+type Picture = (Rect, usize);
+/// A box of grid cells `[c0, r0, c1, r1]` reached after a number of cuts.
+type CutAt = ([usize; 4], u32);
+
+impl ButtedPictures<'_> {
+    fn to_pixels(&self, [c0, r0, c1, r1]: [usize; 4]) -> Rect {
+        let (region, f) = (self.grid.region, self.grid.f);
+        Rect {
+            x0: region.x0 + c0 as u32 * f,
+            y0: region.y0 + r0 as u32 * f,
+            x1: (region.x0 + c1 as u32 * f).min(region.x1),
+            y1: (region.y0 + r1 as u32 * f).min(region.y1),
+        }
+    }
+
+    /// Whether a solid piece is a picture of its own (see [`butted_pictures`]).
+    fn is_lone_picture(&self, rect: Rect) -> bool {
+        if let Some(&known) = self.pictures.borrow().get(&rect) {
+            return known;
+        }
+        let sides = [Side::Left, Side::Right, Side::Top, Side::Bottom];
+        let picture = self.ink_map.is_picture(rect)
+            && self.ink_map.flat_share(rect) < MAX_STRIP_FLAT_SHARE
+            && !sides.iter().any(|&side| self.ink_map.fades_in(rect, side))
+            && !ClassifyConfig::default().drawn(&PixelStats::of(&self.raster.crop(rect.into())));
+        self.pictures.borrow_mut().insert(rect, picture);
+        picture
+    }
+
+    /// How sharply the pixels change across a cut at `at` (a line of cells of the piece
+    /// `[x0, y0, x1, y1]`, in cells of the set whose first cell is `[c0, r0]` of the grid;
+    /// columns when `cols`) where ink lies on both sides of it: the strongest line within two
+    /// cells of the cut, over the longest stretch of such ink, against the typical line there
+    /// (infinite where paper parts the two sides all along; 0 where they meet along less than
+    /// [`MIN_BUTT_SEAM_PX`]). A seam between two butted pictures stands out; a line through
+    /// one picture's inside does not.
+    fn seam_along(
+        &self,
+        inked: &dyn Fn(usize, usize) -> bool,
+        [c0, r0]: [usize; 2],
+        [x0, y0, x1, y1]: [usize; 4],
+        at: usize,
+        cols: bool,
+    ) -> f32 {
+        let across = if cols { y0..y1 } else { x0..x1 };
+        let both = |j: usize| {
+            if cols {
+                inked(at - 1, j) && inked(at, j)
+            } else {
+                inked(j, at - 1) && inked(j, at)
+            }
+        };
+        // The longest run of lines with ink on both sides.
+        let (mut run, mut longest) = ((across.start, across.start), (across.start, across.start));
+        for j in across.clone() {
+            if both(j) {
+                if run.1 != j {
+                    run = (j, j);
+                }
+                run.1 = j + 1;
+                if run.1 - run.0 > longest.1 - longest.0 {
+                    longest = run;
+                }
+            }
+        }
+        if longest.1 == longest.0 {
+            return f32::INFINITY;
+        }
+        let f = self.grid.f as usize;
+        // Pictures butted share an edge as long as a side of theirs; shapes joined by a stroke
+        // (a diagram's boxes and arrows) touch along its width only.
+        if (longest.1 - longest.0) * f < MIN_BUTT_SEAM_PX {
+            return 0.0;
+        }
+        let line = |cell: usize| cell * f;
+        let (region, piece) = (
+            self.grid.region,
+            self.to_pixels([c0 + x0, r0 + y0, c0 + x1, r0 + y1]),
+        );
+        let near = |cell: usize, lo: u32, hi: u32| {
+            let middle = line(cell) as u32;
+            (
+                middle.saturating_sub(2 * f as u32).max(lo),
+                (middle + 2 * f as u32).min(hi),
+            )
+        };
+        let rect = if cols {
+            let (from, to) = near(c0 + at, piece.x0 - region.x0, piece.x1 - region.x0);
+            Rect {
+                x0: region.x0 + from,
+                x1: region.x0 + to,
+                y0: region.y0 + line(r0 + longest.0) as u32,
+                y1: (region.y0 + line(r0 + longest.1) as u32).min(region.y1),
+            }
+        } else {
+            let (from, to) = near(r0 + at, piece.y0 - region.y0, piece.y1 - region.y0);
+            Rect {
+                x0: region.x0 + line(c0 + longest.0) as u32,
+                x1: (region.x0 + line(c0 + longest.1) as u32).min(region.x1),
+                y0: region.y0 + from,
+                y1: region.y0 + to,
+            }
+        };
+        if rect.width() < 3 || rect.height() < 3 {
+            return 0.0;
+        }
+        let axis = if cols { Axis::Cols } else { Axis::Rows };
+        let mut strengths = seam_strengths(self.raster, rect, axis, 0.5);
+        strengths.remove(0);
+        let strongest = strengths.iter().copied().max().unwrap_or(0);
+        strengths.sort_unstable();
+        let typical = strengths[strengths.len() / 2];
+        strongest as f32 / (typical + 1) as f32
+    }
+
+    /// The pictures within cells `[c0, r0, c1, r1]` of the grid, after `depth` cuts. A piece
+    /// neither solid nor cut into solid ones is left out: the share of ink the pictures cover
+    /// weighs it.
+    fn cut(&self, cells: [usize; 4], depth: u32) -> Vec<(Rect, usize)> {
+        if let Some(known) = self.cuts.borrow().get(&(cells, depth)) {
+            return known.clone();
+        }
+        let pieces = self.cut_anew(cells, depth);
+        self.cuts
+            .borrow_mut()
+            .insert((cells, depth), pieces.clone());
+        pieces
+    }
+
+    fn cut_anew(&self, [c0, r0, c1, r1]: [usize; 4], depth: u32) -> Vec<(Rect, usize)> {
+        let (columns, rows) = (c1 - c0, r1 - r0);
+        let set: Vec<bool> = (r0..r1)
+            .flat_map(|y| (c0..c1).map(move |x| (x, y)))
+            .map(|(x, y)| self.ink[y * self.grid.columns + x])
+            .collect();
+        let mut pieces = Vec::new();
+        for (cells, [x0, y0, x1, y1]) in grid_components(&set, columns, rows) {
+            let within = [c0 + x0, r0 + y0, c0 + x1, r0 + y1];
+            let rect = self.to_pixels(within);
+            if !(self.big)(rect) {
+                continue;
+            }
+            if cells as f32 >= SOLID_SHARE * ((x1 - x0) * (y1 - y0)) as f32 {
+                if self.is_lone_picture(rect) {
+                    pieces.push((rect, cells));
+                }
+                continue;
+            }
+            if depth >= MAX_BUTT_CUTS {
+                // Neither solid nor cut: not a picture, which the share covered weighs.
+                continue;
+            }
+            let inked = |x: usize, y: usize| set[y * columns + x];
+            // The extent of ink in each column and row of this piece, and where it steps most.
+            let steps = |lines: std::ops::Range<usize>, across: std::ops::Range<usize>, cols| {
+                let extent: Vec<usize> = lines
+                    .clone()
+                    .map(|i| {
+                        across
+                            .clone()
+                            .filter(|&j| if cols { inked(i, j) } else { inked(j, i) })
+                            .count()
+                    })
+                    .collect();
+                // A step over a few lines: edges of pictures side by side need not line up
+                // to the cell.
+                let step = |k: usize| {
+                    let before = extent[k.saturating_sub(BUTT_STEP_LINES)..k].iter().copied();
+                    let after = extent[k..(k + BUTT_STEP_LINES).min(extent.len())]
+                        .iter()
+                        .copied();
+                    let (low, high) = (before.clone().min(), after.clone().min());
+                    let (top, peak) = (before.max(), after.max());
+                    match (low, high, top, peak) {
+                        (Some(low), Some(high), Some(top), Some(peak)) => {
+                            high.saturating_sub(top).max(low.saturating_sub(peak))
+                        }
+                        _ => 0,
+                    }
+                };
+                let shares: Vec<usize> = (0..extent.len())
+                    .map(|k| if k == 0 { 0 } else { step(k) })
+                    .collect();
+                let mut steps: Vec<(f32, usize, bool)> = (1..extent.len())
+                    .filter(|&k| {
+                        // The strongest of neighbouring steps only.
+                        let near = k.saturating_sub(BUTT_STEP_LINES)
+                            ..(k + BUTT_STEP_LINES + 1).min(extent.len());
+                        near.clone()
+                            .all(|j| shares[j] < shares[k] || (shares[j] == shares[k] && j >= k))
+                    })
+                    .map(|k| {
+                        (
+                            shares[k] as f32 / across.len() as f32,
+                            lines.start + k,
+                            cols,
+                        )
+                    })
+                    .filter(|&(share, _, _)| share >= MIN_BUTT_STEP_SHARE)
+                    .collect();
+                steps.sort_by(|a, b| b.0.total_cmp(&a.0));
+                steps.truncate(BUTT_CUTS_TRIED);
+                // A step is a corner of the pictures: the cut across it, along the edge of the
+                // ink on the step's short side, is tried too (a picture beside a wider one
+                // whose other end steps the other way leaves the extent as it was).
+                let corners: Vec<(f32, usize, bool)> = steps
+                    .iter()
+                    .flat_map(|&(share, at, _)| {
+                        let k = at - lines.start;
+                        let before = k.saturating_sub(BUTT_STEP_LINES)..k;
+                        let after = k..(k + BUTT_STEP_LINES).min(extent.len());
+                        let short = if extent[before.clone()].iter().sum::<usize>()
+                            < extent[after.clone()].iter().sum::<usize>()
+                        {
+                            before
+                        } else {
+                            after
+                        };
+                        let inked_across: Vec<usize> = across
+                            .clone()
+                            .filter(|&j| {
+                                short.clone().any(|i| {
+                                    let i = lines.start + i;
+                                    if cols { inked(i, j) } else { inked(j, i) }
+                                })
+                            })
+                            .collect();
+                        let ends = match (inked_across.first(), inked_across.last()) {
+                            (Some(&first), Some(&last)) => vec![first, last + 1],
+                            _ => Vec::new(),
+                        };
+                        ends.into_iter()
+                            .filter(|&end| end > across.start && end < across.end)
+                            .map(move |end| (share, end, !cols))
+                    })
+                    .collect();
+                steps.extend(corners);
+                steps
+            };
+            let mut cuts = steps(x0..x1, y0..y1, true);
+            cuts.extend(steps(y0..y1, x0..x1, false));
+            // The larger step first: it wins a tie.
+            cuts.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut best: Option<(Vec<(Rect, usize)>, f32)> = None;
+            for (_, at, cols) in cuts {
+                let (first, second) = if cols {
+                    (
+                        [c0 + x0, r0 + y0, c0 + at, r0 + y1],
+                        [c0 + at, r0 + y0, c0 + x1, r0 + y1],
+                    )
+                } else {
+                    (
+                        [c0 + x0, r0 + y0, c0 + x1, r0 + at],
+                        [c0 + x0, r0 + at, c0 + x1, r0 + y1],
+                    )
+                };
+                // Butted pictures meet at a seam (or paper): a cut through a picture's inside
+                // slices it, and of cuts leaving as many pieces the sharper seam is the better.
+                let seam = self.seam_along(&inked, [c0, r0], [x0, y0, x1, y1], at, cols);
+                if seam < MIN_BUTT_SEAM {
+                    continue;
+                }
+                let mut a = self.cut(first, depth + 1);
+                a.extend(self.cut(second, depth + 1));
+                let enough = |pieces: &[(Rect, usize)]| {
+                    pieces.iter().map(|(_, cells)| cells).sum::<usize>() as f32
+                        >= BUTT_COVER_SHARE * cells as f32
+                };
+                // Paper a piece's box holds beyond its ink, in steps of a share of the whole:
+                // a piece solid enough may still hold another picture's corner of paper.
+                let unfilled = |pieces: &[(Rect, usize)]| {
+                    let paper: usize = pieces
+                        .iter()
+                        .map(|(rect, inked)| self.grid.cells_of(*rect).saturating_sub(*inked))
+                        .sum();
+                    paper * UNFILLED_STEPS / cells.max(1)
+                };
+                let better = match &best {
+                    None => true,
+                    Some((held, held_seam)) => {
+                        let key = |pieces: &[(Rect, usize)]| {
+                            (
+                                enough(pieces),
+                                std::cmp::Reverse(unfilled(pieces)),
+                                std::cmp::Reverse(pieces.len()),
+                            )
+                        };
+                        key(&a) > key(held) || (key(&a) == key(held) && seam > *held_seam)
+                    }
+                };
+                if better {
+                    best = Some((a, seam));
+                }
+            }
+            pieces.extend(best.map(|(cut, _)| cut).unwrap_or_default());
+        }
+        pieces
+    }
 }
 
 /// Pixels around a solid piece taken with it when what it leaves is split on its own.
@@ -3019,6 +3439,11 @@ struct CellGrid {
 }
 
 impl CellGrid {
+    /// How many cells `rect` (a rectangle of whole cells) spans.
+    fn cells_of(&self, rect: Rect) -> usize {
+        (rect.width().div_ceil(self.f) * rect.height().div_ceil(self.f)) as usize
+    }
+
     /// Which cells have more than half their pixels counted in `counts`.
     fn majority(&self, counts: &[u32]) -> Vec<bool> {
         let r = self.region;
@@ -5427,6 +5852,76 @@ mod tests {
             );
         }
         assert_eq!(solid_pieces(image), None);
+    }
+
+    #[test]
+    fn pale_blots_butted_in_a_step_are_cut_along_their_seam_not_through_one() {
+        // A dark micrograph at the top left, a pale blot beside it reaching twice as low, and
+        // a pale blot as wide under them both, offset left: paper under the micrograph and
+        // right of the lower blot. The pale membranes are ink only in patches beside their
+        // bands, faint marks all over, and the extent of ink across the rows steps nowhere: the cut between the blots runs where
+        // the ink's columns end, along the seam, and neither blot is sliced.
+        let mut image = RgbImage::from_pixel(800, 912, Rgb([255, 255, 255]));
+        let mut rng = Rng(29);
+        let micrograph = PixelBox::new(6, 6, 236, 152);
+        let upper = PixelBox::new(236, 6, 792, 456);
+        let lower = PixelBox::new(6, 456, 562, 906);
+        for y in micrograph.y0..micrograph.y1 {
+            for x in micrograph.x0..micrograph.x1 {
+                let grain = rng.below(9) as u8;
+                let cell = (x / 30 + y / 30) % 3 == 0 && x % 30 > 6 && y % 30 > 6;
+                let pixel = if cell {
+                    [30, 160 + grain * 6, 70]
+                } else {
+                    [grain, grain, grain]
+                };
+                image.put_pixel(x, y, Rgb(pixel));
+            }
+        }
+        // Two real blots on pale membranes, drawn at the size of their places.
+        let polimi = data_dir("blots/polimi");
+        for (blot, file, exposure) in [
+            (upper, "polimi__lf_64x64_google_000040_patch_000.png", 0.94),
+            (lower, "polimi__lf_64x64_img_000003_patch_000.png", 0.86),
+        ] {
+            let mut picture = image::open(polimi.join(file))
+                .expect("a real blot")
+                .to_rgb8();
+            // Each scanned a little darker, its own way: the membranes pale grays, not the
+            // paper's white.
+            for pixel in picture.pixels_mut() {
+                pixel.0 = pixel.0.map(|level| (f32::from(level) * exposure) as u8);
+            }
+            let picture = image::imageops::resize(
+                &picture,
+                blot.x1 - blot.x0,
+                blot.y1 - blot.y0,
+                image::imageops::FilterType::CatmullRom,
+            );
+            image::imageops::replace(&mut image, &picture, blot.x0.into(), blot.y0.into());
+        }
+        let raster = Raster::from_rgb(image);
+        let config = PanelsConfig::default();
+        let ink = InkMap::new(&raster, &[255, 255, 255], config.ink_tolerance);
+        let region = ink.trim(Rect::from(PixelBox::new(0, 0, raster.width, raster.height)));
+        let pieces = solid_parts(
+            &raster,
+            &ink,
+            &[255, 255, 255],
+            region.expect("ink"),
+            config.min_panel_side_px,
+            min_gutter(&raster, &config),
+            config.gutter_flat_tolerance,
+        )
+        .expect("pictures butted in a step are solid pieces");
+        let page = |b: Rect| BBox::new(b.x0 as f32, b.y0 as f32, b.x1 as f32, b.y1 as f32);
+        for blot in [upper, lower] {
+            let blot = page(Rect::from(blot));
+            assert!(
+                pieces.iter().any(|&piece| page(piece).iou(&blot) >= 0.95),
+                "the blot {blot:?} is not a piece of its own: {pieces:?}"
+            );
+        }
     }
 
     #[test]
