@@ -2018,23 +2018,9 @@ fn butted_at_largest_steps(
     count: usize,
     big: impl Fn(Rect) -> bool + Copy,
 ) -> Option<Vec<(Rect, usize)>> {
-    let f = grid.f;
-    let to_cells = |r: Rect| {
-        [
-            ((r.x0 - grid.region.x0) / f) as usize,
-            ((r.y0 - grid.region.y0) / f) as usize,
-            (r.x1 - grid.region.x0).div_ceil(f) as usize,
-            (r.y1 - grid.region.y0).div_ceil(f) as usize,
-        ]
-    };
-    let to_pixels = |[c0, r0, c1, r1]: [usize; 4]| Rect {
-        x0: grid.region.x0 + c0 as u32 * f,
-        y0: grid.region.y0 + r0 as u32 * f,
-        x1: (grid.region.x0 + c1 as u32 * f).min(grid.region.x1),
-        y1: (grid.region.y0 + r1 as u32 * f).min(grid.region.y1),
-    };
+    let to_pixels = |cells: [usize; 4]| grid.rect_of(cells);
     let mut pieces = Vec::new();
-    let mut pending = vec![(to_cells(component), 0u32)];
+    let mut pending = vec![(grid.cells_in(component), 0u32)];
     while let Some(([c0, r0, c1, r1], depth)) = pending.pop() {
         let (columns, rows) = (c1 - c0, r1 - r0);
         let set: Vec<bool> = (r0..r1)
@@ -2131,15 +2117,6 @@ fn butted_pictures(
     count: usize,
     big: impl Fn(Rect) -> bool + Copy,
 ) -> Option<Vec<(Rect, usize)>> {
-    let f = grid.f;
-    let to_cells = |r: Rect| {
-        [
-            ((r.x0 - grid.region.x0) / f) as usize,
-            ((r.y0 - grid.region.y0) / f) as usize,
-            (r.x1 - grid.region.x0).div_ceil(f) as usize,
-            (r.y1 - grid.region.y0).div_ceil(f) as usize,
-        ]
-    };
     let butted = ButtedPictures {
         raster,
         ink_map,
@@ -2149,7 +2126,7 @@ fn butted_pictures(
         pictures: RefCell::new(HashMap::new()),
         cuts: RefCell::new(HashMap::new()),
     };
-    let pieces = butted.cut(to_cells(component), 0);
+    let pieces = butted.cut(grid.cells_in(component), 0);
     let covered: usize = pieces.iter().map(|(_, cells)| cells).sum();
     (pieces.len() >= 2 && covered as f32 >= BUTT_COVER_SHARE * count as f32).then_some(pieces)
 }
@@ -2174,14 +2151,8 @@ type Picture = (Rect, usize);
 type CutAt = ([usize; 4], u32);
 
 impl ButtedPictures<'_> {
-    fn to_pixels(&self, [c0, r0, c1, r1]: [usize; 4]) -> Rect {
-        let (region, f) = (self.grid.region, self.grid.f);
-        Rect {
-            x0: region.x0 + c0 as u32 * f,
-            y0: region.y0 + r0 as u32 * f,
-            x1: (region.x0 + c1 as u32 * f).min(region.x1),
-            y1: (region.y0 + r1 as u32 * f).min(region.y1),
-        }
+    fn to_pixels(&self, cells: [usize; 4]) -> Rect {
+        self.grid.rect_of(cells)
     }
 
     /// Whether a solid piece is a picture of its own (see [`butted_pictures`]).
@@ -3439,6 +3410,28 @@ struct CellGrid {
 }
 
 impl CellGrid {
+    /// The cells `[c0, r0, c1, r1]` (ends exclusive) that `r` lies in.
+    fn cells_in(&self, r: Rect) -> [usize; 4] {
+        let (region, f) = (self.region, self.f);
+        [
+            ((r.x0 - region.x0) / f) as usize,
+            ((r.y0 - region.y0) / f) as usize,
+            (r.x1 - region.x0).div_ceil(f) as usize,
+            (r.y1 - region.y0).div_ceil(f) as usize,
+        ]
+    }
+
+    /// The pixels of cells `[c0, r0, c1, r1]`, within the region.
+    fn rect_of(&self, [c0, r0, c1, r1]: [usize; 4]) -> Rect {
+        let (region, f) = (self.region, self.f);
+        Rect {
+            x0: region.x0 + c0 as u32 * f,
+            y0: region.y0 + r0 as u32 * f,
+            x1: (region.x0 + c1 as u32 * f).min(region.x1),
+            y1: (region.y0 + r1 as u32 * f).min(region.y1),
+        }
+    }
+
     /// How many cells `rect` (a rectangle of whole cells) spans.
     fn cells_of(&self, rect: Rect) -> usize {
         (rect.width().div_ceil(self.f) * rect.height().div_ceil(self.f)) as usize
