@@ -1874,6 +1874,7 @@ fn solid_parts(
     let mut solids: Vec<Rect> = Vec::new();
     let faint_components = OnceCell::new();
     let mut faint_cut: HashMap<usize, bool> = HashMap::new();
+    let mut faint_solids: Vec<Rect> = Vec::new();
     let (components, labels) = grid.labelled_components(&ink);
     for (index, (rect, count, box_cells)) in components.into_iter().enumerate() {
         if !big(rect) {
@@ -1929,7 +1930,7 @@ fn solid_parts(
                     big,
                 );
                 let cut = pieces.is_some();
-                solids.extend(pieces.into_iter().flatten().map(|(piece, _)| piece));
+                faint_solids.extend(pieces.into_iter().flatten().map(|(piece, _)| piece));
                 cut
             });
             if cut {
@@ -1937,6 +1938,13 @@ fn solid_parts(
             }
         }
     }
+    // A faint piece's cut may take again a picture that is solid ink of its own: the ink's
+    // piece is kept.
+    let faint_solids: Vec<Rect> = faint_solids
+        .into_iter()
+        .filter(|piece| !solids.iter().any(|solid| solid.overlaps(piece)))
+        .collect();
+    solids.extend(faint_solids);
     if solid_ink * 2 < total_ink {
         return None;
     }
