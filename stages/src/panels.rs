@@ -2011,6 +2011,35 @@ const MIN_BUTT_STEP_SHARE: f32 = 0.25;
 /// together rather than a drawing whose strokes join (a chart's bars on its axis).
 const BUTT_COVER_SHARE: f32 = 0.9;
 
+/// Whether `rect`, a solid piece of ink cut from pictures butted together, is a picture of its
+/// own (see [`butted_pictures`]): mostly ink, not one flat fill, not fading in at an edge, not
+/// drawn.
+fn is_lone_picture(raster: &Raster, ink_map: &InkMap, rect: Rect) -> bool {
+    let sides = [Side::Left, Side::Right, Side::Top, Side::Bottom];
+    ink_map.is_picture(rect)
+        && ink_map.flat_share(rect) < MAX_STRIP_FLAT_SHARE
+        && !sides.iter().any(|&side| ink_map.fades_in(rect, side))
+        && !ClassifyConfig::default().drawn(&PixelStats::of(&raster.crop(rect.into())))
+}
+
+/// How many cells of each line `lines` (columns when `cols`, else rows) are inked across
+/// `across`.
+fn ink_extent(
+    inked: &dyn Fn(usize, usize) -> bool,
+    lines: std::ops::Range<usize>,
+    across: std::ops::Range<usize>,
+    cols: bool,
+) -> Vec<usize> {
+    lines
+        .map(|i| {
+            across
+                .clone()
+                .filter(|&j| if cols { inked(i, j) } else { inked(j, i) })
+                .count()
+        })
+        .collect()
+}
+
 /// The rectangles of `component` (a connected piece of ink, `count` of the grid's cells, too
 /// ragged to be one solid picture) when it is pictures butted in an L or a step with paper in
 /// its corners, cut the quick way: where the ink's extent steps most, each side again, until
@@ -2031,10 +2060,7 @@ fn butted_at_largest_steps(
     let mut pending = vec![(grid.cells_in(component), 0u32)];
     while let Some(([c0, r0, c1, r1], depth)) = pending.pop() {
         let (columns, rows) = (c1 - c0, r1 - r0);
-        let set: Vec<bool> = (r0..r1)
-            .flat_map(|y| (c0..c1).map(move |x| (x, y)))
-            .map(|(x, y)| ink[y * grid.columns + x])
-            .collect();
+        let set = grid.cells_within(ink, [c0, r0, c1, r1]);
         for (cells, [x0, y0, x1, y1]) in grid_components(&set, columns, rows) {
             let within = [c0 + x0, r0 + y0, c0 + x1, r0 + y1];
             let rect = to_pixels(within);
@@ -2042,14 +2068,7 @@ fn butted_at_largest_steps(
                 continue;
             }
             if cells as f32 >= SOLID_SHARE * ((x1 - x0) * (y1 - y0)) as f32 {
-                let sides = [Side::Left, Side::Right, Side::Top, Side::Bottom];
-                let drawn =
-                    || ClassifyConfig::default().drawn(&PixelStats::of(&raster.crop(rect.into())));
-                if ink_map.is_picture(rect)
-                    && ink_map.flat_share(rect) < MAX_STRIP_FLAT_SHARE
-                    && !sides.iter().any(|&side| ink_map.fades_in(rect, side))
-                    && !drawn()
-                {
+                if is_lone_picture(raster, ink_map, rect) {
                     pieces.push((rect, cells));
                 }
                 continue;
@@ -2060,15 +2079,7 @@ fn butted_at_largest_steps(
             let inked = |x: usize, y: usize| set[y * columns + x];
             // The extent of ink in each column and row of this piece, and where it steps most.
             let steps = |lines: std::ops::Range<usize>, across: std::ops::Range<usize>, cols| {
-                let extent: Vec<usize> = lines
-                    .clone()
-                    .map(|i| {
-                        across
-                            .clone()
-                            .filter(|&j| if cols { inked(i, j) } else { inked(j, i) })
-                            .count()
-                    })
-                    .collect();
+                let extent = ink_extent(&inked, lines.clone(), across.clone(), cols);
                 (1..extent.len())
                     .map(|k| (extent[k].abs_diff(extent[k - 1]), lines.start + k))
                     .max()
@@ -2163,16 +2174,12 @@ impl ButtedPictures<'_> {
         self.grid.rect_of(cells)
     }
 
-    /// Whether a solid piece is a picture of its own (see [`butted_pictures`]).
+    /// [`is_lone_picture`], once per piece.
     fn is_lone_picture(&self, rect: Rect) -> bool {
         if let Some(&known) = self.pictures.borrow().get(&rect) {
             return known;
         }
-        let sides = [Side::Left, Side::Right, Side::Top, Side::Bottom];
-        let picture = self.ink_map.is_picture(rect)
-            && self.ink_map.flat_share(rect) < MAX_STRIP_FLAT_SHARE
-            && !sides.iter().any(|&side| self.ink_map.fades_in(rect, side))
-            && !ClassifyConfig::default().drawn(&PixelStats::of(&self.raster.crop(rect.into())));
+        let picture = is_lone_picture(self.raster, self.ink_map, rect);
         self.pictures.borrow_mut().insert(rect, picture);
         picture
     }
@@ -2279,10 +2286,7 @@ impl ButtedPictures<'_> {
 
     fn cut_anew(&self, [c0, r0, c1, r1]: [usize; 4], depth: u32) -> Vec<(Rect, usize)> {
         let (columns, rows) = (c1 - c0, r1 - r0);
-        let set: Vec<bool> = (r0..r1)
-            .flat_map(|y| (c0..c1).map(move |x| (x, y)))
-            .map(|(x, y)| self.ink[y * self.grid.columns + x])
-            .collect();
+        let set = self.grid.cells_within(self.ink, [c0, r0, c1, r1]);
         let mut pieces = Vec::new();
         for (cells, [x0, y0, x1, y1]) in grid_components(&set, columns, rows) {
             let within = [c0 + x0, r0 + y0, c0 + x1, r0 + y1];
@@ -2303,15 +2307,7 @@ impl ButtedPictures<'_> {
             let inked = |x: usize, y: usize| set[y * columns + x];
             // The extent of ink in each column and row of this piece, and where it steps most.
             let steps = |lines: std::ops::Range<usize>, across: std::ops::Range<usize>, cols| {
-                let extent: Vec<usize> = lines
-                    .clone()
-                    .map(|i| {
-                        across
-                            .clone()
-                            .filter(|&j| if cols { inked(i, j) } else { inked(j, i) })
-                            .count()
-                    })
-                    .collect();
+                let extent = ink_extent(&inked, lines.clone(), across.clone(), cols);
                 // A step over a few lines: edges of pictures side by side need not line up
                 // to the cell.
                 let step = |k: usize| {
@@ -3438,6 +3434,15 @@ impl CellGrid {
             x1: (region.x0 + c1 as u32 * f).min(region.x1),
             y1: (region.y0 + r1 as u32 * f).min(region.y1),
         }
+    }
+
+    /// Which of cells `[c0, r0, c1, r1]` are set in `set` (one flag per cell of the grid), row
+    /// by row.
+    fn cells_within(&self, set: &[bool], [c0, r0, c1, r1]: [usize; 4]) -> Vec<bool> {
+        (r0..r1)
+            .flat_map(|y| (c0..c1).map(move |x| (x, y)))
+            .map(|(x, y)| set[y * self.columns + x])
+            .collect()
     }
 
     /// How many cells `rect` (a rectangle of whole cells) spans.
