@@ -3240,7 +3240,8 @@ pub struct Verify {
 /// [`verify`] of two panels whose classes are known (`None`: unclassified): drawings share fine
 /// structure (strokes, gridlines, lettering) without any grain, so two of them are never one
 /// picture with a part changed, and a part of a drawing laid on a part of another is an axis, a
-/// legend or lettering drawn alike, not reuse.
+/// legend or lettering drawn alike, not reuse. Having no grain to share, two whole drawings are
+/// judged on their coarse detail instead ([`drawings_agree`]).
 pub fn verify_classed(
     (a, a_class): (&GrayImage, Option<crate::units::PanelClass>),
     (b, b_class): (&GrayImage, Option<crate::units::PanelClass>),
@@ -3257,7 +3258,25 @@ pub fn verify_classed(
     if relation.partial && (drawn(a_class) || drawn(b_class)) {
         relation.verified = false;
     }
+    if !relation.verified && drawn(a_class) && drawn(b_class) && drawings_agree(&relation, cfg) {
+        relation.verified = true;
+    }
     relation
+}
+
+/// Whether two drawings (charts, diagrams), laid whole on each other, agree as copies do in
+/// layout, ranks and detail, and in coarse detail as `strong_min_coarse_detail_correlation`
+/// asks. A picture whose detail a resampling or a JPEG blurred proves itself by its grain; a
+/// drawing has none, but its strokes and lettering keep their outlines through both, where a
+/// chart drawn to the same template (other values, other labels) does not.
+fn drawings_agree(relation: &Relation, cfg: &VerifyConfig) -> bool {
+    !relation.partial
+        && !relation.within
+        && !relation.edited
+        && relation.correlation >= cfg.min_correlation
+        && relation.rank_correlation >= cfg.min_rank_correlation
+        && relation.detail_correlation >= cfg.min_detail_correlation
+        && relation.coarse_detail_correlation >= cfg.strong_min_coarse_detail_correlation
 }
 
 /// The relation between a candidate's older panel (`older_gray`) and its newer one, as a reviewer
@@ -4888,6 +4907,80 @@ mod tests {
         // Some lost even the detail every other rule asks for.
         assert!(below_detail_floor >= 2, "{below_detail_floor}");
         assert!(verified_without_coarse <= 2, "{verified_without_coarse}");
+    }
+
+    #[test]
+    fn whole_drawings_alike_to_their_outlines_verify_without_grain_but_twins_drawn_alike_do_not() {
+        // A real chart's copy, turned a quarter and rescaled on a synthetic catalog's pages
+        // (seed 11), as the match stage measured it: its strokes resampled below the detail a
+        // grainless pair must reach, no grain to share.
+        let measured = Relation {
+            dihedral: "rotate270".into(),
+            rotation_deg: 0.0,
+            scale: 1.14,
+            region_a: [0.0, 0.0, 1.0, 1.0],
+            region_b: [0.0, 0.0, 1.0, 1.0],
+            correlation: 0.975,
+            rank_correlation: 0.956,
+            detail_correlation: 0.898,
+            coarse_detail_correlation: 0.990,
+            fine_correlation: 0.085,
+            left_out_share: 0.0,
+            edited: false,
+            partial: false,
+            within: false,
+            verified: false,
+        };
+        let cfg = VerifyConfig::default();
+        assert!(drawings_agree(&measured, &cfg));
+        // Outlines that a chart of other values shares only in part, or a part laid on a part.
+        let looser = Relation {
+            coarse_detail_correlation: 0.978,
+            ..measured.clone()
+        };
+        assert!(!drawings_agree(&looser, &cfg));
+        let partial = Relation {
+            partial: true,
+            ..measured.clone()
+        };
+        assert!(!drawings_agree(&partial, &cfg));
+
+        // Bar charts E and F of one real figure: four bars each over the same axis labels, drawn
+        // to one template with other values. F and its copy are one drawing; E and F are not.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/figures/figure-separator/PMC4076561-Figure5-1.png");
+        let Ok(figure) = image::open(&path) else {
+            eprintln!("{} is absent: nothing more to check", path.display());
+            return;
+        };
+        let figure = figure.to_luma8();
+        let chart = |(x0, y0, x1, y1): (u32, u32, u32, u32)| {
+            image::imageops::crop_imm(&figure, x0, y0, x1 - x0, y1 - y0).to_image()
+        };
+        let (chart_e, chart_f) = (chart((460, 735, 636, 1001)), chart((642, 735, 798, 1002)));
+        let turned = Dihedral::Rotate270.apply(&chart_f);
+        let copy = through_jpeg(
+            &image::imageops::resize(
+                &turned,
+                turned.width() * 114 / 100,
+                turned.height() * 114 / 100,
+                image::imageops::FilterType::Triangle,
+            ),
+            60,
+        );
+        let drawn = Some(crate::units::PanelClass::Other);
+        let r = verify_classed((&chart_f, drawn), (&copy, drawn), Dihedral::Rotate90, &cfg);
+        assert!(r.verified, "{r:?}");
+        let twins = verify_classed(
+            (&chart_e, drawn),
+            (&chart_f, drawn),
+            Dihedral::Identity,
+            &cfg,
+        );
+        assert!(
+            !twins.verified && !drawings_agree(&twins, &cfg),
+            "{twins:?}"
+        );
     }
 
     #[test]
