@@ -2096,17 +2096,11 @@ fn butted_at_largest_steps(
             if share < MIN_BUTT_STEP_SHARE {
                 return None;
             }
-            let (first, second) = if cols {
-                (
-                    [c0 + x0, r0 + y0, c0 + at, r0 + y1],
-                    [c0 + at, r0 + y0, c0 + x1, r0 + y1],
-                )
-            } else {
-                (
-                    [c0 + x0, r0 + y0, c0 + x1, r0 + at],
-                    [c0 + x0, r0 + at, c0 + x1, r0 + y1],
-                )
-            };
+            let (first, second) = cells_either_side(
+                [c0 + x0, r0 + y0, c0 + x1, r0 + y1],
+                if cols { c0 + at } else { r0 + at },
+                cols,
+            );
             pending.push((first, depth + 1));
             pending.push((second, depth + 1));
         }
@@ -2162,6 +2156,20 @@ struct ButtedPictures<'a> {
     pictures: RefCell<HashMap<Rect, bool>>,
     /// [`ButtedPictures::cut`] of each box and depth looked at.
     cuts: RefCell<HashMap<CutAt, Vec<Picture>>>,
+}
+
+/// The two boxes of grid cells `[c0, r0, c1, r1]` either side of line `at` of the grid (a
+/// column when `cols`, else a row).
+fn cells_either_side(
+    [c0, r0, c1, r1]: [usize; 4],
+    at: usize,
+    cols: bool,
+) -> ([usize; 4], [usize; 4]) {
+    if cols {
+        ([c0, r0, at, r1], [at, r0, c1, r1])
+    } else {
+        ([c0, r0, c1, at], [c0, at, c1, r1])
+    }
 }
 
 /// A picture cut from a piece of ink, with its count of ink cells.
@@ -2389,17 +2397,11 @@ impl ButtedPictures<'_> {
             cuts.sort_by(|a, b| b.0.total_cmp(&a.0));
             let mut best: Option<(Vec<(Rect, usize)>, f32)> = None;
             for (_, at, cols) in cuts {
-                let (first, second) = if cols {
-                    (
-                        [c0 + x0, r0 + y0, c0 + at, r0 + y1],
-                        [c0 + at, r0 + y0, c0 + x1, r0 + y1],
-                    )
-                } else {
-                    (
-                        [c0 + x0, r0 + y0, c0 + x1, r0 + at],
-                        [c0 + x0, r0 + at, c0 + x1, r0 + y1],
-                    )
-                };
+                let (first, second) = cells_either_side(
+                    [c0 + x0, r0 + y0, c0 + x1, r0 + y1],
+                    if cols { c0 + at } else { r0 + at },
+                    cols,
+                );
                 // Butted pictures meet at a seam (or paper): a cut through a picture's inside
                 // slices it, and of cuts leaving as many pieces the sharper seam is the better.
                 let seam = self.seam_along(&inked, [c0, r0], [x0, y0, x1, y1], at, cols);
