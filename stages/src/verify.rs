@@ -3826,16 +3826,22 @@ mod tests {
         }
     }
 
-    /// A real figure of stained brain sections (../shared/data/figures/figure-separator), gray;
-    /// `None` where the data is absent.
-    fn stained_sections() -> Option<GrayImage> {
+    /// The real figure `name` of ../shared/data/figures/figure-separator, gray; `None` (said)
+    /// where the data is absent.
+    fn separator_figure(name: &str) -> Option<GrayImage> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/figures/figure-separator/PM27563885-Figure4-1.png");
+            .join("../../shared/data/figures/figure-separator")
+            .join(name);
         let figure = image::open(&path).map(|f| f.to_luma8()).ok();
         if figure.is_none() {
-            eprintln!("{} is absent: nothing to check", path.display());
+            eprintln!("{} is absent: nothing (more) to check", path.display());
         }
         figure
+    }
+
+    /// A real figure of stained brain sections, gray; `None` where the data is absent.
+    fn stained_sections() -> Option<GrayImage> {
+        separator_figure("PM27563885-Figure4-1.png")
     }
 
     #[test]
@@ -5044,13 +5050,9 @@ mod tests {
 
         // Bar charts E and F of one real figure: four bars each over the same axis labels, drawn
         // to one template with other values. F and its copy are one drawing; E and F are not.
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/figures/figure-separator/PMC4076561-Figure5-1.png");
-        let Ok(figure) = image::open(&path) else {
-            eprintln!("{} is absent: nothing more to check", path.display());
+        let Some(figure) = separator_figure("PMC4076561-Figure5-1.png") else {
             return;
         };
-        let figure = figure.to_luma8();
         let chart = |(x0, y0, x1, y1): (u32, u32, u32, u32)| {
             image::imageops::crop_imm(&figure, x0, y0, x1 - x0, y1 - y0).to_image()
         };
